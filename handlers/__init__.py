@@ -1,0 +1,19 @@
+"""Thin listeners: Slack commands and actions (Bolt) and the browser routes (aiohttp).
+
+`register` is the one seam through which the app factory wires them all.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import Services
+from handlers import actions, commands, health, salesforce_oauth
+
+
+def register(app: AsyncApp, web_app: web.Application, services: Services) -> None:
+    commands.register(app, services)
+    actions.register(app, services)
+    salesforce_oauth.register(web_app)
+    health.register(web_app)

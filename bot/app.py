@@ -1,0 +1,115 @@
+"""The app factory: one aiohttp `Application` that serves Slack (through Bolt), the Salesforce OAuth routes
+and `/healthz`, and owns the background work (outbox delivery, resumed journeys, periodic maintenance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+import handlers
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.delivery import SingleWorkspaceClients, SlackDelivery, slack_retry_handlers
+from bot.journey import ConnectJourney
+from bot.permissions import Permissions
+from bot.salesforce.http import SalesforceHttp
+from bot.salesforce.oauth import SalesforceOAuth
+from bot.services import SERVICES_KEY, Services
+from bot.timings import Timings
+from storage.crypto import SecretBox
+from storage.database import Store
+
+logger = logging.getLogger(__name__)
+
+SLACK_EVENTS_PATH = "/slack/events"
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access log without query strings: links, codes and states travel in them."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.0fms", request.method, request.path, response.status, time * 1000)
+
+
+async def create_web_app(
+    settings: Settings, *, clock: Clock | None = None, timings: Timings | None = None
+) -> web.Application:
+    clock = clock or SystemClock()
+    timings = timings or Timings()
+    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    slack_client = AsyncWebClient(
+        token=settings.slack_bot_token.reveal() if settings.slack_bot_token else None,
+        base_url=settings.slack_api_url,
+        retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor),
+    )
+    bolt = AsyncApp(
+        client=slack_client,
+        signing_secret=settings.slack_signing_secret.reveal() if settings.slack_signing_secret else "",
+        process_before_response=False,
+    )
+    http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
+    http = SalesforceHttp(session=http_session, host_policy=settings.host_policy, retry=timings.salesforce_retry,
+                          timeout_seconds=timings.salesforce_timeout_seconds)
+    oauth = SalesforceOAuth(http=http, client_id=settings.salesforce_client_id,
+                            client_secret=settings.salesforce_client_secret,
+                            redirect_uri=settings.oauth_callback_url)
+    delivery = SlackDelivery(store=store, clients=SingleWorkspaceClients(slack_client), clock=clock, timings=timings)
+    journey = ConnectJourney(settings=settings, store=store, clock=clock, http=http, oauth=oauth, delivery=delivery,
+                             timings=timings)
+    services = Services(settings=settings, clock=clock, store=store, journey=journey, delivery=delivery,
+                        permissions=Permissions(admin_users=settings.admin_users, clock=clock))
+
+    web_app = web.Application()
+    web_app[SERVICES_KEY] = services
+
+    async def slack_events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    web_app.router.add_post(SLACK_EVENTS_PATH, slack_events)
+    handlers.register(bolt, web_app, services)
+
+    maintenance: list[asyncio.Task[None]] = []
+
+    async def on_startup(_: web.Application) -> None:
+        await store.open()
+        delivery.start()
+        resumed = await journey.resume_unfinished()
+        if resumed:
+            logger.info("Resumed %d unfinished connection(s)", resumed)
+        maintenance.append(asyncio.create_task(_maintain(journey, timings), name="maintenance"))
+
+    async def on_cleanup(_: web.Application) -> None:
+        for task in maintenance:
+            task.cancel()
+        await asyncio.gather(*maintenance, return_exceptions=True)
+        await journey.close()
+        await delivery.stop()
+        await http_session.close()
+        await store.close()
+
+    web_app.on_startup.append(on_startup)
+    web_app.on_cleanup.append(on_cleanup)
+    return web_app
+
+
+async def _maintain(journey: ConnectJourney, timings: Timings) -> None:
+    while True:
+        try:
+            await journey.expire_abandoned()
+        except Exception:
+            logger.exception("Periodic maintenance failed; it runs again shortly")
+        await asyncio.sleep(timings.maintenance_interval_seconds)
+
+
+def serve(settings: Settings) -> None:
+    """Run the HTTP server until interrupted (`qc-bot serve`)."""
+    web.run_app(create_web_app(settings), port=settings.port, access_log_class=PathOnlyAccessLogger,
+                print=lambda message: logger.info(message.strip()))

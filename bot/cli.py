@@ -1,0 +1,78 @@
+"""`qc-bot`: the command line. Each subcommand's help text is what the README documents."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot.config import InvalidConfiguration, Settings, load_settings
+from bot.redaction import configure_logging
+from storage.crypto import SecretBox, new_fernet_key
+from storage.database import Store
+from storage.key_rotation import rotate_encryption
+
+DESCRIPTION = "qc-bot connects Salesforce orgs to Quality Clouds from Slack."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qc-bot", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
+        description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "
+                    "GET /salesforce/oauth/callback, GET /healthz. Configuration comes from the environment "
+                    "and ./.env.",
+    )
+    commands.add_parser(
+        "keygen", help="print a new encryption key for QC_ENCRYPTION_KEYS",
+        description="Print a new Fernet key. Put it first in QC_ENCRYPTION_KEYS (comma-separated); "
+                    "keep older keys after it until every stored secret was re-encrypted.",
+    )
+    commands.add_parser(
+        "rotate-keys", help="re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS",
+        description="Re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS. Safe while "
+                    "the server runs; afterwards the older keys can be removed from the list.",
+    )
+    return parser
+
+
+async def _rotate_keys(settings: Settings) -> int:
+    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    await store.open()
+    try:
+        box = SecretBox(keys=settings.encryption_keys)
+        return await store.run(lambda repos: rotate_encryption(repos.db, box))
+    finally:
+        await store.close()
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except InvalidConfiguration as exc:
+        for problem in exc.problems:
+            print(f"qc-bot: configuration error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    if arguments.command == "keygen":
+        print(new_fernet_key())
+        return 0
+    settings = _settings_or_exit()
+    configure_logging(level=settings.log_level)
+    if arguments.command == "serve":
+        from bot.app import serve
+
+        serve(settings)
+    elif arguments.command == "rotate-keys":
+        rewritten = asyncio.run(_rotate_keys(settings))
+        print(f"Re-encrypted {rewritten} stored secret(s) with the first key of QC_ENCRYPTION_KEYS.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

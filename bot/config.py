@@ -1,0 +1,322 @@
+"""Configuration (SPEC §5): environment variables, also read from `./.env`; the environment wins.
+
+`load_settings` checks every variable and reports all problems at once, one line per variable,
+so an operator fixes a broken deployment in one round instead of one restart per mistake.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+from bot.errors import ConfigError, LoginHostError
+from bot.provisioning.settings import DesiredApp, RefreshTokenPolicy
+from bot.redaction import Secret
+from bot.salesforce.hosts import HostPolicy
+
+AppKindSetting = Literal["auto", "external-client-app", "connected-app"]
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+DEFAULT_SANDBOX_LOGIN_URL = "https://test.salesforce.com"
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_API_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)$")
+
+
+class InvalidConfiguration(Exception):
+    """One or more variables are missing or malformed; `problems` holds one `ConfigError` per variable."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    public_url: str
+    salesforce_client_id: str
+    salesforce_client_secret: Secret = field(repr=False)
+    encryption_keys: tuple[Secret, ...] = field(repr=False)
+    slack_signing_secret: Secret | None = field(default=None, repr=False)
+    slack_bot_token: Secret | None = field(default=None, repr=False)
+    slack_client_id: str | None = None
+    slack_client_secret: Secret | None = field(default=None, repr=False)
+    slack_app_token: Secret | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    salesforce_login_url: str = DEFAULT_LOGIN_URL
+    salesforce_sandbox_login_url: str = DEFAULT_SANDBOX_LOGIN_URL
+    host_policy: HostPolicy = field(default_factory=HostPolicy)
+    db_path: Path = Path("qc-bot.db")
+    admin_users: frozenset[str] = frozenset()
+    app_kind: AppKindSetting = "auto"
+    desired_app: DesiredApp = field(default_factory=DesiredApp)
+    expiry_warn_days: tuple[int, ...] = (30, 7, 1)
+    port: int = 3000
+    log_level: str = "INFO"
+
+    @property
+    def oauth_callback_url(self) -> str:
+        return self.public_url + "/salesforce/oauth/callback"
+
+    @property
+    def oauth_start_url(self) -> str:
+        return self.public_url + "/salesforce/oauth/start"
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: `KEY=value` lines, optional `export `, quotes, `#` comments."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw_line in path.read_text(encoding="utf-8").splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, separator, value = line.partition("=")
+        if not separator:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(*, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    """Build `Settings` from `./.env` overlaid by the environment; raise `InvalidConfiguration`."""
+    values: dict[str, str] = read_dotenv(dotenv) if dotenv is not None else {}
+    values.update(os.environ if environ is None else environ)
+    reader = _Reader(values)
+    settings = reader.build()
+    if reader.problems:
+        raise InvalidConfiguration(reader.problems)
+    assert settings is not None
+    return settings
+
+
+class _Reader:
+    """Reads each variable once, collecting problems instead of stopping at the first."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = {key: value.strip() for key, value in values.items() if value.strip()}
+        self.problems: list[ConfigError] = []
+
+    def _get(self, name: str) -> str | None:
+        return self._values.get(name)
+
+    def _problem(self, name: str, expected: str) -> None:
+        self.problems.append(ConfigError(variable=name, expected=expected))
+
+    def _required(self, name: str, expected: str) -> str:
+        value = self._get(name)
+        if value is None:
+            self._problem(name, f"missing; {expected}")
+            return ""
+        return value
+
+    def build(self) -> Settings | None:
+        host_policy = HostPolicy.from_entries((self._get("SALESFORCE_ALLOWED_HOSTS") or "").split(","))
+        self._check_allowed_hosts()
+        slack = self._slack()
+        public_url = self._public_url()
+        client_id = self._required("SALESFORCE_CLIENT_ID", "the consumer key of the bot's own Salesforce OAuth client")
+        client_secret = self._required(
+            "SALESFORCE_CLIENT_SECRET", "the consumer secret of the bot's own Salesforce OAuth client"
+        )
+        login_url = self._login_url("SALESFORCE_LOGIN_URL", DEFAULT_LOGIN_URL, host_policy)
+        sandbox_url = self._login_url("SALESFORCE_SANDBOX_LOGIN_URL", DEFAULT_SANDBOX_LOGIN_URL, host_policy)
+        keys = self._encryption_keys()
+        settings_fields = dict(
+            admin_users=self._admin_users(),
+            app_kind=self._app_kind(),
+            desired_app=self._desired_app(),
+            expiry_warn_days=self._warn_days(),
+            port=self._port(),
+            db_path=Path(self._get("QC_DB_PATH") or "qc-bot.db"),
+            log_level=self._log_level(),
+        )
+        if self.problems:
+            return None
+        return Settings(
+            public_url=public_url,
+            salesforce_client_id=client_id,
+            salesforce_client_secret=Secret(client_secret),
+            encryption_keys=keys,
+            salesforce_login_url=login_url,
+            salesforce_sandbox_login_url=sandbox_url,
+            host_policy=host_policy,
+            **slack,
+            **settings_fields,
+        )
+
+    def _slack(self) -> dict[str, object]:
+        bot_token = self._get("SLACK_BOT_TOKEN")
+        client_id = self._get("SLACK_CLIENT_ID")
+        client_secret = self._get("SLACK_CLIENT_SECRET")
+        app_token = self._get("SLACK_APP_TOKEN")
+        signing_secret = self._get("SLACK_SIGNING_SECRET")
+        if bot_token is not None and not bot_token.startswith("xoxb-"):
+            self._problem("SLACK_BOT_TOKEN", "expected a bot token starting with xoxb-")
+        if app_token is not None and not app_token.startswith("xapp-"):
+            self._problem("SLACK_APP_TOKEN", "expected an app-level token starting with xapp- (Socket Mode)")
+        if bool(client_id) != bool(client_secret):
+            missing = "SLACK_CLIENT_SECRET" if client_id else "SLACK_CLIENT_ID"
+            self._problem(missing, "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are needed together (multi-workspace)")
+        if bot_token is None and client_id is None:
+            self._problem(
+                "SLACK_BOT_TOKEN",
+                "missing; set it (single workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (many workspaces)",
+            )
+        if signing_secret is None and app_token is None:
+            self._problem("SLACK_SIGNING_SECRET", "missing; required in HTTP mode (Basic Information → Signing Secret)")
+        api_url = self._get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+        if not _is_http_url(api_url):
+            self._problem("SLACK_API_URL", "expected an http(s) URL such as https://slack.com/api/")
+        elif not api_url.endswith("/"):
+            api_url += "/"
+        return dict(
+            slack_bot_token=Secret(bot_token) if bot_token else None,
+            slack_client_id=client_id,
+            slack_client_secret=Secret(client_secret) if client_secret else None,
+            slack_app_token=Secret(app_token) if app_token else None,
+            slack_signing_secret=Secret(signing_secret) if signing_secret else None,
+            slack_api_url=api_url,
+        )
+
+    def _public_url(self) -> str:
+        value = self._required("QC_PUBLIC_URL", "the bot's public base URL, e.g. https://qc-bot.example.com")
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+            self._problem("QC_PUBLIC_URL", "expected an absolute URL such as https://qc-bot.example.com")
+        elif parts.scheme == "http" and not loopback:
+            self._problem("QC_PUBLIC_URL", "must use https (plain http is accepted only for localhost)")
+        return value.rstrip("/")
+
+    def _login_url(self, name: str, default: str, policy: HostPolicy) -> str:
+        value = self._get(name) or default
+        try:
+            return policy.require_salesforce_url(value, what=name)
+        except LoginHostError as exc:
+            self._problem(name, f"{exc} Add the host to SALESFORCE_ALLOWED_HOSTS if it is really yours.")
+            return value
+
+    def _check_allowed_hosts(self) -> None:
+        for entry in (self._get("SALESFORCE_ALLOWED_HOSTS") or "").split(","):
+            entry = entry.strip()
+            if entry and not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+)(:\d{1,5})?", entry):
+                self._problem("SALESFORCE_ALLOWED_HOSTS",
+                              f"expected comma-separated host[:port] entries, got {entry!r}")
+
+    def _encryption_keys(self) -> tuple[Secret, ...]:
+        value = self._required("QC_ENCRYPTION_KEYS", "comma-separated Fernet keys; create one with `qc-bot keygen`")
+        keys: list[Secret] = []
+        for position, key in enumerate((part.strip() for part in value.split(",") if part.strip()), start=1):
+            try:
+                Fernet(key.encode("ascii"))
+            except (ValueError, UnicodeEncodeError):
+                self._problem(
+                    "QC_ENCRYPTION_KEYS",
+                    f"key #{position} is not a Fernet key (32 url-safe base64-encoded bytes); "
+                    "create one with `qc-bot keygen`",
+                )
+                return ()
+            keys.append(Secret(key))
+        return tuple(keys)
+
+    def _admin_users(self) -> frozenset[str]:
+        entries = [part.strip() for part in (self._get("QC_ADMIN_USERS") or "").split(",") if part.strip()]
+        bad = [entry for entry in entries if not _SLACK_USER_ID.match(entry)]
+        if bad:
+            self._problem("QC_ADMIN_USERS", f"expected comma-separated Slack user ids like U0123ABCD, got {bad[0]!r}")
+        return frozenset(entries)
+
+    def _app_kind(self) -> AppKindSetting:
+        value = (self._get("QC_APP_KIND") or "auto").lower()
+        if value not in ("auto", "external-client-app", "connected-app"):
+            self._problem("QC_APP_KIND", "expected auto, external-client-app or connected-app")
+            return "auto"
+        return value  # type: ignore[return-value]
+
+    def _desired_app(self) -> DesiredApp:
+        policy = RefreshTokenPolicy("lifetime", 90, "DAYS")
+        raw_policy = self._get("QC_REFRESH_TOKEN_POLICY")
+        if raw_policy is not None:
+            try:
+                policy = RefreshTokenPolicy.parse(raw_policy)
+            except ValueError:
+                self._problem(
+                    "QC_REFRESH_TOKEN_POLICY",
+                    "expected never, Nh, Nd, Nm (expire after N hours/days/months) or idle:Nd (expire if unused)",
+                )
+        overrides: dict[str, str] = {}
+        name = self._get("QC_APP_NAME")
+        if name is not None:
+            if _API_NAME.match(name) and len(name) <= 40:
+                overrides.update(label=name, api_name=name)
+            else:
+                self._problem("QC_APP_NAME", "expected a Salesforce API name: letters, digits, single underscores")
+        callback = self._get("QC_APP_CALLBACK_URL")
+        if callback is not None:
+            if _is_http_url(callback):
+                overrides["callback_url"] = callback
+            else:
+                self._problem("QC_APP_CALLBACK_URL", "expected an https URL")
+        for variable, attribute in (
+            ("QC_APP_CONTACT_EMAIL", "contact_email"),
+            ("QC_APP_CONTACT_PHONE", "contact_phone"),
+            ("QC_APP_DESCRIPTION", "description"),
+        ):
+            value = self._get(variable)
+            if value is not None:
+                overrides[attribute] = value
+        if "contact_email" in overrides and "@" not in overrides["contact_email"]:
+            self._problem("QC_APP_CONTACT_EMAIL", "expected an email address")
+        return DesiredApp(refresh_token_policy=policy, **overrides)
+
+    def _warn_days(self) -> tuple[int, ...]:
+        value = self._get("QC_EXPIRY_WARN_DAYS") or "30,7,1"
+        try:
+            days = sorted({int(part) for part in value.split(",") if part.strip()}, reverse=True)
+        except ValueError:
+            days = []
+        if not days or any(day <= 0 for day in days):
+            self._problem("QC_EXPIRY_WARN_DAYS", "expected comma-separated positive day counts, e.g. 30,7,1")
+            return (30, 7, 1)
+        return tuple(days)
+
+    def _port(self) -> int:
+        value = self._get("PORT") or "3000"
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            self._problem("PORT", "expected a TCP port number between 1 and 65535")
+            return 3000
+        return int(value)
+
+    def _log_level(self) -> str:
+        value = (self._get("QC_LOG_LEVEL") or "INFO").upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            self._problem("QC_LOG_LEVEL", "expected DEBUG, INFO, WARNING or ERROR")
+            return "INFO"
+        return value
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

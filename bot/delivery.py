@@ -1,0 +1,149 @@
+"""Delivering the outbox (storage.notifications) to Slack.
+
+slack_sdk's retry handlers absorb short blips (429 with Retry-After, 5xx, dropped connections); what
+still fails stays queued and is retried with growing delays until Slack takes it. Only errors that
+no retry can fix (the channel is gone, the bot was removed) end a message as undeliverable, and those
+are logged loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.timings import Timings
+from storage.database import Store
+from storage.notifications import Notification
+
+logger = logging.getLogger(__name__)
+
+# Errors that repeat forever: retrying cannot help, an operator or admin must act.
+PERMANENT_SLACK_ERRORS = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "user_not_in_channel", "invalid_blocks",
+    "msg_too_long", "no_text", "invalid_auth", "account_inactive", "token_revoked", "missing_scope",
+    "restricted_action", "cannot_dm_bot", "user_not_found", "not_allowed_token_type", "team_access_not_granted",
+})
+
+
+def slack_retry_handlers(*, backoff_factor: float = 0.5) -> list[AsyncRetryHandler]:
+    """Retries for every Web API client: connection errors, 429 (honouring Retry-After) and 5xx."""
+    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor)
+    return [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3, interval_calculator=interval),
+        AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+    ]
+
+
+class SlackClients(Protocol):
+    async def for_team(self, team_id: str) -> AsyncWebClient: ...
+
+
+class SingleWorkspaceClients:
+    """Single-workspace mode: one bot token for everything."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def for_team(self, team_id: str) -> AsyncWebClient:
+        return self._client
+
+
+class SlackDelivery:
+    def __init__(self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings) -> None:
+        self._store = store
+        self._clients = clients
+        self._clock = clock
+        self._timings = timings
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._pass_lock = asyncio.Lock()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="slack-delivery")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def deliver_due(self) -> int:
+        """Send every message that is due now; return how many were sent."""
+        async with self._pass_lock:
+            due = await self._store.run(lambda repos: repos.notifications.due(now=self._clock.now()))
+            sent = 0
+            for notification in due:
+                sent += await self._deliver(notification)
+            return sent
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Delivering Slack messages failed; will try again")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._timings.delivery_poll_seconds)
+
+    async def _deliver(self, notification: Notification) -> int:
+        client = await self._clients.for_team(notification.team_id)
+        payload = notification.payload
+        try:
+            if notification.is_ephemeral:
+                response = await client.chat_postEphemeral(
+                    channel=notification.channel_id, user=notification.user_id, text=payload["text"],
+                    blocks=payload.get("blocks") or None,
+                )
+                message_ts = response.get("message_ts")
+            else:
+                response = await client.chat_postMessage(
+                    channel=notification.channel_id, text=payload["text"], blocks=payload.get("blocks") or None,
+                    unfurl_links=False, unfurl_media=False,
+                )
+                message_ts = response.get("ts")
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or exc.response.status_code)
+            await self._failed(notification, error, permanent=error in PERMANENT_SLACK_ERRORS)
+            return 0
+        except Exception as exc:  # connection failures that outlived the retry handlers
+            await self._failed(notification, exc.__class__.__name__, permanent=False)
+            return 0
+        now = self._clock.now()
+        await self._store.run(lambda repos: repos.notifications.mark_sent(notification.id, message_ts=message_ts,
+                                                                          now=now))
+        logger.info("Delivered Slack message %s", notification.dedupe_key)
+        return 1
+
+    async def _failed(self, notification: Notification, error: str, *, permanent: bool) -> None:
+        if permanent:
+            logger.error("Slack refused message %s permanently (%s); it will not be retried",
+                         notification.dedupe_key, error)
+            await self._store.run(lambda repos: repos.notifications.mark_undeliverable(notification.id, error=error))
+            return
+        delay = min(self._timings.delivery_retry_initial * (2 ** notification.attempts),
+                    self._timings.delivery_retry_maximum)
+        next_attempt = self._clock.now() + delay
+        logger.warning("Slack message %s not delivered (%s); retrying in %ss", notification.dedupe_key, error,
+                       int(delay.total_seconds()))
+        await self._store.run(lambda repos: repos.notifications.mark_retry(notification.id, error=error,
+                                                                           next_attempt_at=next_attempt))

@@ -1,0 +1,562 @@
+"""The connect-org journey of SPEC §1 as a persisted state machine:
+
+    pending_auth → authorized → provisioning → provisioned | failed
+
+Every step is one transaction that moves the connection forward with a compare-and-set, so a step
+runs once even when requests race, and a restarted process picks up each unfinished connection
+(`resume_unfinished`). Results reach Slack only through the outbox, in the same transaction as the
+status change that produced them: one status message per connection, never zero, never two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from bot import messages
+from bot.clock import Clock
+from bot.commands import ConnectOrg
+from bot.config import Settings
+from bot.delivery import SlackDelivery
+from bot.errors import CommandSyntaxError, LoginHostError
+from bot.provisioning.provisioner import Provisioner, ProvisioningFailed, ProvisioningRequest, ProvisioningResult
+from bot.provisioning.settings import AppKind
+from bot.redaction import Secret
+from bot.salesforce.errors import (
+    OAuthError,
+    SalesforceError,
+    SalesforceUnavailable,
+    SessionExpired,
+    TokenResponseRejected,
+)
+from bot.salesforce.http import SalesforceHttp
+from bot.salesforce.metadata import MetadataClient
+from bot.salesforce.oauth import SalesforceOAuth, TokenResponse, new_code_verifier, new_state
+from bot.salesforce.rest import AppCredentials, RestClient
+from bot.salesforce.session import OrgSession
+from bot.timings import Timings
+from storage.connections import Connection, Environment
+from storage.database import Repositories, Store
+from storage.oauth_states import ConsumeProblem
+from storage.orgs import OrgRecord
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoginTarget:
+    environment: Environment
+    login_url: str
+
+
+def resolve_target(target: str, *, settings: Settings) -> LoginTarget:
+    """`production`, `sandbox` or a My Domain URL (checked against the host rules) → where to log in."""
+    lowered = target.lower()
+    if lowered in ("production", "prod"):
+        return LoginTarget("production", settings.salesforce_login_url)
+    if lowered in ("sandbox", "test"):
+        return LoginTarget("sandbox", settings.salesforce_sandbox_login_url)
+    url = target if "://" in target else "https://" + target
+    try:
+        origin = settings.host_policy.require_salesforce_url(url, what="My Domain URL")
+    except LoginHostError as exc:
+        raise CommandSyntaxError(
+            f"{exc} Use `production`, `sandbox` or your My Domain URL such as https://acme.my.salesforce.com."
+        ) from exc
+    return LoginTarget("my_domain", origin)
+
+
+@dataclass(frozen=True)
+class Begun:
+    connection_id: str
+    link_url: str
+    login_url: str
+
+
+@dataclass(frozen=True)
+class LinkOpened:
+    authorize_url: str | None
+    problem: ConsumeProblem | Literal["not_pending"] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackOutcome:
+    """What the browser is told after Salesforce sent it back."""
+
+    kind: Literal["authorized", "state_problem", "failed"]
+    team_id: str | None = None
+    channel_id: str | None = None
+    org_name: str | None = None
+    problem: str | None = None
+    failure_code: str | None = None
+    failure_detail: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevealOutcome:
+    problem: str | None
+    org_name: str = ""
+    consumer_key: Secret | None = None
+    consumer_secret: Secret | None = None
+    secret_note: str | None = None
+
+
+class ConnectJourney:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        http: SalesforceHttp,
+        oauth: SalesforceOAuth,
+        delivery: SlackDelivery,
+        timings: Timings,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._http = http
+        self._oauth = oauth
+        self._delivery = delivery
+        self._timings = timings
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    @property
+    def link_ttl(self) -> timedelta:
+        return self._timings.link_ttl
+
+    # -- step 1: the slash command -------------------------------------------------------------------------
+
+    async def begin(
+        self, *, team_id: str, enterprise_id: str | None, user_id: str, channel_id: str, command: ConnectOrg
+    ) -> Begun:
+        target = resolve_target(command.target, settings=self._settings)
+        connection_id = uuid.uuid4().hex
+        link_token = Secret(secrets.token_urlsafe(32))
+        now = self._clock.now()
+
+        def record(repos: Repositories) -> None:
+            repos.connections.create(
+                connection_id=connection_id, team_id=team_id, enterprise_id=enterprise_id, user_id=user_id,
+                channel_id=channel_id, environment=target.environment, login_url=target.login_url,
+                run_as=command.run_as, now=now,
+            )
+            repos.oauth_states.create_link(connection_id=connection_id, link_token=link_token,
+                                           expires_at=now + self._timings.link_ttl)
+            repos.audit.append(at=now, team_id=team_id, actor=user_id, action="connect_requested",
+                               target=target.login_url, outcome="link_issued",
+                               detail={"connection": connection_id, "run_as": command.run_as})
+
+        await self._store.run(record)
+        return Begun(connection_id, f"{self._settings.oauth_start_url}?link={link_token.reveal()}",
+                     target.login_url)
+
+    # -- step 2: the link is opened ------------------------------------------------------------------------
+
+    async def open_link(self, *, link_token: str) -> LinkOpened:
+        """Use the one-time link and mint a fresh `state` and PKCE verifier for this authorization."""
+        state, verifier = new_state(), new_code_verifier()
+        now = self._clock.now()
+
+        def consume(repos: Repositories) -> tuple[Connection | None, str | None]:
+            consumed = repos.oauth_states.consume_link(link_token=link_token, now=now)
+            connection = repos.connections.get(consumed.connection_id) if consumed.connection_id else None
+            if consumed.problem is not None:
+                return connection, consumed.problem
+            assert connection is not None
+            if connection.status != "pending_auth":
+                return connection, "not_pending"
+            repos.oauth_states.create_state(connection_id=connection.id, state=state, code_verifier=verifier,
+                                            expires_at=now + self._timings.state_ttl)
+            return connection, None
+
+        connection, problem = await self._store.run(consume)
+        if problem is not None or connection is None:
+            logger.info("Authorization link refused: %s", problem)
+            return LinkOpened(None, problem or "unknown")  # type: ignore[arg-type]
+        return LinkOpened(self._oauth.authorize_url(login_url=connection.login_url, state=state,
+                                                    code_verifier=verifier))
+
+    # -- step 3: Salesforce sends the browser back ---------------------------------------------------------
+
+    async def complete_authorization(
+        self, *, state: str | None, code: str | None, error: str | None, error_description: str | None
+    ) -> CallbackOutcome:
+        if not state:
+            return CallbackOutcome(kind="state_problem", problem="missing")
+        now = self._clock.now()
+
+        def consume(repos: Repositories) -> tuple[Connection | None, str | None, Secret | None]:
+            consumed = repos.oauth_states.consume_state(state=state, now=now)
+            connection = repos.connections.get(consumed.connection_id) if consumed.connection_id else None
+            if consumed.problem is None and connection is not None and connection.status != "pending_auth":
+                return connection, "used", None
+            return connection, consumed.problem, consumed.code_verifier
+
+        connection, problem, verifier = await self._store.run(consume)
+        if problem is not None or connection is None or verifier is None:
+            logger.warning("Salesforce callback refused: state %s", problem)
+            if problem == "used" and connection is not None:
+                await self._audit(connection, action="callback_replayed", outcome="refused")
+            return CallbackOutcome(kind="state_problem", problem=problem or "unknown")
+        if error:
+            code_name = "app_not_installed" if _is_app_not_installed(error, error_description) else "access_denied"
+            if error not in ("access_denied", "access-denied") and code_name != "app_not_installed":
+                code_name = "token_exchange_failed"
+            return await self._authorization_failed(connection, code_name, f"{error}: {error_description or ''}")
+        if not code:
+            return await self._authorization_failed(connection, "token_exchange_failed", "no authorization code")
+        try:
+            token = await self._oauth.exchange_code(login_url=connection.login_url, code=code, code_verifier=verifier)
+            identity = await self._oauth.identity(token=token)
+            org = await self._read_organization(token)
+        except TokenResponseRejected as exc:
+            return await self._authorization_failed(connection, "token_response_rejected", exc.message)
+        except OAuthError as exc:
+            failure = "app_not_installed" if _is_app_not_installed(exc.error, exc.description) \
+                else "token_exchange_failed"
+            return await self._authorization_failed(connection, failure, exc.message)
+        except SalesforceError as exc:
+            return await self._authorization_failed(connection, "salesforce_unavailable" if exc.transient
+                                                    else "salesforce_error", exc.message)
+        org_name, is_sandbox = org
+        now = self._clock.now()
+
+        def authorize(repos: Repositories) -> bool:
+            moved = repos.connections.transition(connection.id, expected=["pending_auth"], to="authorized", now=now,
+                                                 org_id=token.org_id)
+            if not moved:
+                return False
+            repos.orgs.save_authorization(
+                team_id=connection.team_id, org_id=token.org_id, org_name=org_name, is_sandbox=is_sandbox,
+                instance_url=token.instance_url, login_url=connection.login_url, channel_id=connection.channel_id,
+                connected_by=connection.user_id, salesforce_user_id=identity.user_id,
+                salesforce_username=identity.username, access_token=token.access_token,
+                refresh_token=token.refresh_token, issued_at=token.issued_at, now=now,
+            )
+            repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="authorize",
+                               target=token.org_id, outcome="authorized",
+                               detail={"connection": connection.id, "salesforce_user": identity.username})
+            return True
+
+        if not await self._store.run(authorize):
+            return CallbackOutcome(kind="state_problem", problem="used")
+        self.schedule(connection.id)
+        return CallbackOutcome(kind="authorized", team_id=connection.team_id, channel_id=connection.channel_id,
+                               org_name=org_name)
+
+    async def _read_organization(self, token: TokenResponse) -> tuple[str, bool]:
+        session = OrgSession(instance_url=token.instance_url, access_token=token.access_token, refresh=None)
+        rest = RestClient(http=self._http, session=session)
+        records = await rest.query("SELECT Id, Name, IsSandbox FROM Organization")
+        record = records[0] if records else {}
+        return str(record.get("Name") or token.org_id), bool(record.get("IsSandbox"))
+
+    async def _authorization_failed(self, connection: Connection, code: str, detail: str) -> CallbackOutcome:
+        """End a journey that failed before any org was touched; only the requester hears about it."""
+        now = self._clock.now()
+        message = messages.connection_failed(code=code, detail=detail, org_label=None,
+                                             requester=connection.user_id, connection_id=connection.id)
+
+        def fail(repos: Repositories) -> None:
+            if repos.connections.transition(connection.id, expected=["pending_auth"], to="failed", now=now,
+                                            failure_code=code, failure_message=detail):
+                repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
+                                            channel_id=connection.channel_id, user_id=connection.user_id,
+                                            payload=message.as_payload(), now=now)
+                repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id,
+                                   action="authorize", target=connection.login_url, outcome=f"failed:{code}",
+                                   detail={"connection": connection.id})
+
+        await self._store.run(fail)
+        self._delivery.wake()
+        explanation = messages.explain(code)
+        logger.info("Authorization for connection %s failed: %s", connection.id, code)
+        return CallbackOutcome(kind="failed", team_id=connection.team_id, channel_id=connection.channel_id,
+                               failure_code=code, failure_detail=detail, problem=explanation.what)
+
+    # -- steps 4-6: provisioning ---------------------------------------------------------------------------
+
+    def schedule(self, connection_id: str) -> None:
+        task = asyncio.create_task(self.provision(connection_id), name=f"provision-{connection_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def resume_unfinished(self) -> int:
+        """Pick up every connection a previous process left authorized or provisioning."""
+        unfinished = await self._store.run(
+            lambda repos: repos.connections.with_status(["authorized", "provisioning"])
+        )
+        for connection in unfinished:
+            logger.info("Resuming connection %s (%s)", connection.id, connection.status)
+            self.schedule(connection.id)
+        return len(unfinished)
+
+    async def expire_abandoned(self) -> int:
+        """Close journeys whose link or authorization ran out, telling the requester privately."""
+        now = self._clock.now()
+        cutoff = now - self._timings.link_ttl - self._timings.state_ttl
+
+        def expire(repos: Repositories) -> int:
+            expired = 0
+            for connection in repos.connections.with_status(["pending_auth"]):
+                if connection.created_at > cutoff:
+                    continue
+                if repos.connections.transition(connection.id, expected=["pending_auth"], to="failed", now=now,
+                                                failure_code="authorization_not_completed",
+                                                failure_message="the authorization link expired unused"):
+                    repos.notifications.enqueue(
+                        dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
+                        channel_id=connection.channel_id, user_id=connection.user_id,
+                        payload=messages.link_expired().as_payload(), now=now,
+                    )
+                    expired += 1
+            return expired
+
+        expired = await self._store.run(expire)
+        if expired:
+            self._delivery.wake()
+        return expired
+
+    async def provision(self, connection_id: str) -> None:
+        connection = await self._store.run(lambda repos: repos.connections.get(connection_id))
+        if connection is None or connection.org_id is None or connection.status not in ("authorized",
+                                                                                       "provisioning"):
+            return
+        lock = self._org_locks.setdefault((connection.team_id, connection.org_id), asyncio.Lock())
+        async with lock:
+            await self._provision_locked(connection_id)
+
+    async def _provision_locked(self, connection_id: str) -> None:
+        now = self._clock.now()
+
+        def start(repos: Repositories) -> tuple[Connection | None, OrgRecord | None]:
+            connection = repos.connections.get(connection_id)
+            if connection is None or connection.status not in ("authorized", "provisioning"):
+                return None, None
+            repos.connections.transition(connection_id, expected=["authorized"], to="provisioning", now=now)
+            assert connection.org_id is not None
+            return connection, repos.orgs.get(team_id=connection.team_id, org_id=connection.org_id)
+
+        connection, org = await self._store.run(start)
+        if connection is None:
+            return
+        if org is None or org.access_token is None:
+            await self._fail(connection, None, "session_expired", "the org's tokens are no longer stored")
+            return
+        try:
+            result = await self._provision_with_retries(connection, org)
+        except ProvisioningFailed as failure:
+            await self._fail(connection, org, failure.code, failure.detail)
+        except (SessionExpired, OAuthError) as exc:
+            await self._fail(connection, org, "session_expired", exc.message)
+        except SalesforceUnavailable as exc:
+            await self._fail(connection, org, "salesforce_unavailable", exc.message)
+        except SalesforceError as exc:
+            await self._fail(connection, org, "salesforce_error", exc.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Provisioning connection %s failed unexpectedly", connection.id)
+            await self._fail(connection, org, "internal_error", None)
+        else:
+            await self._succeed(connection, org, result)
+
+    async def _provision_with_retries(self, connection: Connection, org: OrgRecord) -> ProvisioningResult:
+        session = OrgSession(instance_url=org.instance_url, access_token=org.access_token,  # type: ignore[arg-type]
+                             refresh=self._token_refresher(org))
+        provisioner = Provisioner(
+            metadata=MetadataClient(http=self._http, session=session),
+            rest=RestClient(http=self._http, session=session),
+            deploy_poll=self._timings.deploy_poll,
+        )
+        run_as = connection.run_as or org.salesforce_username
+        known = (AppCredentials(org.consumer_key, org.consumer_secret)
+                 if org.consumer_key is not None else None)
+        request = ProvisioningRequest(
+            desired=self._settings.desired_app,
+            run_as=run_as,
+            run_as_is_requester=connection.run_as is None
+            or connection.run_as.lower() == org.salesforce_username.lower(),
+            app_kind=self._settings.app_kind,
+            known_credentials=known,
+            remember_credentials=self._credentials_recorder(org),
+        )
+        backoff = self._timings.provisioning_retry
+        started = time.monotonic()
+        for delay in backoff.delays():
+            try:
+                return await provisioner.provision(request)
+            except SalesforceError as exc:
+                if not exc.transient or time.monotonic() - started + delay > backoff.deadline:
+                    if exc.transient:
+                        raise SalesforceUnavailable(exc.message, code=exc.code) from exc
+                    raise
+                logger.info("Provisioning connection %s hit a transient error (%s); retrying in %.1fs",
+                            connection.id, exc.code or exc.__class__.__name__, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("Backoff.delays() is infinite")
+
+    def _token_refresher(self, org: OrgRecord) -> Callable[[], Awaitable[Secret]] | None:
+        if org.refresh_token is None:
+            return None
+        refresh_token = org.refresh_token
+
+        async def refresh() -> Secret:
+            token = await self._oauth.refresh(login_url=org.login_url, refresh_token=refresh_token)
+            now = self._clock.now()
+            rotated = token.refresh_token if token.refresh_token != refresh_token else None
+            await self._store.run(lambda repos: repos.orgs.save_access_token(
+                team_id=org.team_id, org_id=org.org_id, access_token=token.access_token, refresh_token=rotated,
+                now=now))
+            logger.info("Refreshed the access token of org %s", org.org_id)
+            return token.access_token
+
+        return refresh
+
+    def _credentials_recorder(self, org: OrgRecord) -> Callable[[AppKind, Secret, Secret], Awaitable[None]]:
+        """Store generated credentials before they are deployed, so a crash between the deploy and the
+        end of the journey cannot lose a secret that Salesforce will never show again."""
+
+        async def remember(kind: AppKind, key: Secret, secret: Secret) -> None:
+            now = self._clock.now()
+            await self._store.run(lambda repos: repos.orgs.save_app(
+                team_id=org.team_id, org_id=org.org_id, app_kind=kind.value, consumer_key=key,
+                consumer_secret=secret, now=now))
+
+        return remember
+
+    async def _succeed(self, connection: Connection, org: OrgRecord, result: ProvisioningResult) -> None:
+        now = self._clock.now()
+        reveal_id = uuid.uuid4().hex
+        status = messages.org_connected(messages.ConnectedOrg(
+            org_name=org.org_name, org_id=org.org_id, is_sandbox=org.is_sandbox, instance_url=org.instance_url,
+            app_kind_label=result.kind.label, app_name=self._settings.desired_app.api_name, created=result.created,
+            consumer_key=result.consumer_key, consumer_secret=result.consumer_secret,
+            secret_unavailable=result.secret_unavailable_reason, checklist=result.checklist,
+            requester=connection.user_id,
+        ))
+        offer = messages.reveal_offer(reveal_id=reveal_id, org_name=org.org_name,
+                                      expires_minutes=int(self._timings.reveal_ttl.total_seconds() // 60))
+
+        def finish(repos: Repositories) -> None:
+            if not repos.connections.transition(
+                connection.id, expected=["provisioning"], to="provisioned", now=now, app_kind=result.kind.value,
+                checklist=[item.to_dict() for item in result.checklist],
+            ):
+                return
+            if result.consumer_key is not None:
+                repos.orgs.save_app(team_id=org.team_id, org_id=org.org_id, app_kind=result.kind.value,
+                                    consumer_key=result.consumer_key, consumer_secret=result.consumer_secret, now=now)
+                repos.reveals.create(reveal_id=reveal_id, connection_id=connection.id, team_id=connection.team_id,
+                                     user_id=connection.user_id, now=now, expires_at=now + self._timings.reveal_ttl)
+                repos.notifications.enqueue(dedupe_key=f"reveal:{connection.id}", team_id=connection.team_id,
+                                            channel_id=connection.channel_id, user_id=connection.user_id,
+                                            payload=offer.as_payload(), now=now)
+            repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
+                                        channel_id=connection.channel_id, payload=status.as_payload(), now=now)
+            repos.audit.append(
+                at=now, team_id=connection.team_id, actor=connection.user_id,
+                action="provision" if result.created else "repair", target=org.org_id, outcome="provisioned",
+                detail={"connection": connection.id, "app_kind": result.kind.value,
+                        "repaired": [drift.setting for drift in result.repaired],
+                        "checklist": {item.setting: item.mark.value for item in result.checklist}},
+            )
+
+        await self._store.run(finish)
+        self._delivery.wake()
+        logger.info("Connection %s provisioned (%s, %s)", connection.id, result.kind.value,
+                    "created" if result.created else "repaired")
+
+    async def _fail(self, connection: Connection, org: OrgRecord | None, code: str, detail: str | None) -> None:
+        now = self._clock.now()
+        label = f"{org.org_name} ({org.org_id})" if org else None
+        message = messages.connection_failed(code=code, detail=detail, org_label=label, requester=connection.user_id,
+                                             connection_id=connection.id)
+
+        def fail(repos: Repositories) -> None:
+            if not repos.connections.transition(connection.id, expected=["authorized", "provisioning"], to="failed",
+                                                now=now, failure_code=code, failure_message=detail):
+                return
+            repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
+                                        channel_id=connection.channel_id, payload=message.as_payload(), now=now)
+            repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="provision",
+                               target=connection.org_id, outcome=f"failed:{code}",
+                               detail={"connection": connection.id})
+
+        await self._store.run(fail)
+        self._delivery.wake()
+        logger.warning("Connection %s failed: %s", connection.id, code)
+
+    # -- step 6: reveal ------------------------------------------------------------------------------------
+
+    async def reveal(self, *, reveal_id: str, team_id: str, user_id: str) -> RevealOutcome:
+        now = self._clock.now()
+
+        def use(repos: Repositories) -> RevealOutcome:
+            grant = repos.reveals.consume(reveal_id=reveal_id, team_id=team_id, user_id=user_id, now=now)
+            connection = repos.connections.get(grant.connection_id) if grant.connection_id else None
+            org = (repos.orgs.get(team_id=connection.team_id, org_id=connection.org_id)
+                   if connection is not None and connection.org_id else None)
+            problem = grant.problem
+            if problem is None and (org is None or org.consumer_key is None):
+                problem = "unavailable"
+            repos.audit.append(at=now, team_id=team_id, actor=user_id, action="reveal",
+                               target=org.org_id if org else None,
+                               outcome="revealed" if problem is None else f"refused:{problem}",
+                               detail={"connection": grant.connection_id})
+            if problem is not None or org is None:
+                return RevealOutcome(problem=problem or "unknown")
+            note = None
+            if org.consumer_secret is None:
+                note = messages.secret_unavailable_note(
+                    "connected_app_secret_unreadable" if org.app_kind == AppKind.CONNECTED_APP.value
+                    else "external_client_app_secret_unreadable", app_name=self._settings.desired_app.api_name)
+            return RevealOutcome(problem=None, org_name=org.org_name, consumer_key=org.consumer_key,
+                                 consumer_secret=org.consumer_secret, secret_note=note)
+
+        outcome = await self._store.run(use)
+        if outcome.problem == "used":
+            logger.warning("A used reveal grant was presented again by %s (possible replay)", user_id)
+        return outcome
+
+    async def release_reveal(self, *, reveal_id: str, team_id: str, user_id: str) -> None:
+        """Make a used grant usable again because Slack never showed the credentials."""
+        now = self._clock.now()
+
+        def release(repos: Repositories) -> None:
+            repos.reveals.release(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
+            repos.audit.append(at=now, team_id=team_id, actor=user_id, action="reveal", outcome="not_shown",
+                               detail={"reveal": reveal_id})
+
+        await self._store.run(release)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def wait_idle(self) -> None:
+        """Wait until no provisioning task runs (for the demo and orderly shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _audit(self, connection: Connection, *, action: str, outcome: str) -> None:
+        now = self._clock.now()
+        await self._store.run(lambda repos: repos.audit.append(
+            at=now, team_id=connection.team_id, actor="salesforce-callback", action=action, target=connection.id,
+            outcome=outcome))
+
+
+def _is_app_not_installed(error: str | None, description: str | None) -> bool:
+    text = f"{error or ''} {description or ''}".lower()
+    return "must be installed" in text or "uninstalled" in text

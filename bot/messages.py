@@ -1,0 +1,345 @@
+"""Every word qc-bot says in Slack, and the Block Kit it says it with.
+
+Each builder returns a `SlackMessage` whose `text` is a complete plain-text fallback (mobile
+notifications and screen readers read only that). Nothing here ever receives a full secret except
+`reveal_modal`, the one private delivery of SPEC §1 step 6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.provisioning.checklist import ChecklistItem, Mark
+from bot.redaction import Secret, mask
+
+COMMAND = "/qc"
+MARK_EMOJI = {Mark.OK: "✅", Mark.WARN: "⚠️", Mark.FAIL: "❌"}
+
+ACTION_OPEN_LINK = "authorize_in_salesforce"
+ACTION_REVEAL = "reveal_credentials"
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What went wrong, in the admin's terms, and what to do about it."""
+
+    what: str
+    remedy: str
+
+
+def _section(text: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}, **extra}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:150], "emoji": True}}
+
+
+# -- commands -------------------------------------------------------------------------------------------------
+
+def usage(problem: str | None = None) -> SlackMessage:
+    lines = [
+        f"`{COMMAND} connect-org` — connect a production org (you authorize in Salesforce, I set up the "
+        "QualityClouds app)",
+        f"`{COMMAND} connect-org sandbox` — connect a sandbox",
+        f"`{COMMAND} connect-org https://yourdomain.my.salesforce.com` — log in through your My Domain",
+        f"`{COMMAND} connect-org run-as=integration.user@example.com` — the user the client credentials "
+        "flow runs as (default: you)",
+        f"`{COMMAND} help` — this message",
+    ]
+    intro = f"{problem}\n\n" if problem else ""
+    text = intro + "Usage:\n" + "\n".join(lines)
+    return SlackMessage(text=text, blocks=[_section(text)])
+
+
+def not_allowed() -> SlackMessage:
+    text = ("Sorry, only Slack workspace admins and owners (or people your qc-bot operator listed in "
+            "QC_ADMIN_USERS) can connect or disconnect Salesforce orgs. Ask one of them to run the command.")
+    return SlackMessage(text=text, blocks=[_section(text)])
+
+
+def connect_link(*, link_url: str, login_host: str, run_as: str | None, expires_at: datetime) -> SlackMessage:
+    run_as_text = f" The client credentials flow will run as *{run_as}*." if run_as else ""
+    text = (
+        f"Authorize qc-bot in Salesforce ({login_host}) to set up the QualityClouds app: {link_url}\n"
+        f"The link is yours alone, works once and expires at {expires_at:%H:%M} UTC (10 minutes).{run_as_text}"
+    )
+    return SlackMessage(
+        text=text,
+        blocks=[
+            _section(
+                f"Authorize qc-bot in Salesforce (*{login_host}*) and I will set up the QualityClouds app "
+                f"in that org.{run_as_text}",
+                accessory={
+                    "type": "button",
+                    "action_id": ACTION_OPEN_LINK,
+                    "text": {"type": "plain_text", "text": "Authorize in Salesforce"},
+                    "url": link_url,
+                    "style": "primary",
+                },
+            ),
+            _context(f"Only you can see this. The link works once and expires at {expires_at:%H:%M} UTC "
+                     "(10 minutes); run the command again for a new one."),
+        ],
+    )
+
+
+# -- failures ---------------------------------------------------------------------------------------------------
+
+EXPLANATIONS: dict[str, Explanation] = {
+    "access_denied": Explanation(
+        "Access was declined on the Salesforce authorization page.",
+        f"Nothing was changed. Run `{COMMAND} connect-org` again and choose *Allow* to continue.",
+    ),
+    "app_not_installed": Explanation(
+        "Salesforce refused qc-bot's own OAuth client: it is not installed in this org, and the org blocks "
+        "uninstalled connected apps.",
+        "Ask a Salesforce admin who holds *Approve Uninstalled Connected Apps* to run the command, or install the "
+        "app first (Setup → Connected Apps OAuth Usage → qc-bot → Install).",
+    ),
+    "token_exchange_failed": Explanation(
+        "Salesforce did not issue a token for this authorization.",
+        f"Run `{COMMAND} connect-org` again. If it repeats, give your qc-bot operator the Salesforce message below.",
+    ),
+    "token_response_rejected": Explanation(
+        "The answer from Salesforce failed a security check, so qc-bot ignored it and stored nothing.",
+        f"Run `{COMMAND} connect-org` again. If it repeats, tell your qc-bot operator: something between qc-bot "
+        "and Salesforce is altering responses.",
+    ),
+    "connected_app_creation_blocked": Explanation(
+        "Salesforce refused to create a new Connected App. Since Spring '26, orgs block new Connected Apps "
+        "unless Salesforce Support re-enables them.",
+        "Let qc-bot create an External Client App instead (QC_APP_KIND=auto or external-client-app), or ask "
+        "Salesforce Support to allow Connected App creation in this org.",
+    ),
+    "missing_permission": Explanation(
+        "Your Salesforce user is not allowed to create or change OAuth apps in this org.",
+        "Ask a Salesforce admin with *Customize Application* and *Modify All Data* (or *Manage Connected Apps* / "
+        f"*Manage External Client Apps* and *Modify Metadata*) to run `{COMMAND} connect-org`.",
+    ),
+    "run_as_not_found": Explanation(
+        "The run-as user does not exist in this org.",
+        f"Check the username in Setup → Users and run `{COMMAND} connect-org run-as=<username>` again, or leave "
+        "run-as out to use yourself.",
+    ),
+    "run_as_inactive": Explanation(
+        "The run-as user is deactivated in this org.",
+        "Activate the user (Setup → Users) or choose another one with run-as=<username>.",
+    ),
+    "run_as_invalid": Explanation(
+        "Salesforce would not accept the run-as user for the client credentials flow.",
+        "Use an active user of this org, ideally a dedicated API-only integration user: "
+        f"`{COMMAND} connect-org run-as=<username>`.",
+    ),
+    "consumer_key_taken": Explanation(
+        "Salesforce reported that the generated consumer key is already taken, twice in a row.",
+        f"Run `{COMMAND} connect-org` again; a new key is generated each time.",
+    ),
+    "credentials_not_settable": Explanation(
+        "Salesforce would not accept a consumer key or secret for this app.",
+        f"Run `{COMMAND} connect-org` again; if it repeats, tell your qc-bot operator.",
+    ),
+    "deploy_failed": Explanation(
+        "Salesforce rejected the QualityClouds app's settings.",
+        f"Fix what Salesforce reports below, then run `{COMMAND} connect-org` again: qc-bot repairs the app, it "
+        "never creates a second one.",
+    ),
+    "not_found_after_deploy": Explanation(
+        "Salesforce reported success, but the app could not be read back afterwards.",
+        f"Run `{COMMAND} connect-org` again in a few minutes; it checks and completes the app.",
+    ),
+    "salesforce_unavailable": Explanation(
+        "Salesforce did not answer, or kept failing, within the time allowed.",
+        f"Run `{COMMAND} connect-org` again later (see status.salesforce.com); it continues where this stopped.",
+    ),
+    "session_expired": Explanation(
+        "The Salesforce session ended and could not be renewed.",
+        f"Run `{COMMAND} connect-org` again to authorize afresh.",
+    ),
+    "salesforce_error": Explanation(
+        "Salesforce refused a request while setting up the app.",
+        f"See Salesforce's message below; fix its cause and run `{COMMAND} connect-org` again.",
+    ),
+    "internal_error": Explanation(
+        "qc-bot hit an unexpected error.",
+        "Your qc-bot operator will find the details in the bot's log under the connection id below.",
+    ),
+}
+
+
+def explain(code: str) -> Explanation:
+    return EXPLANATIONS.get(code, EXPLANATIONS["internal_error"])
+
+
+def connection_failed(
+    *, code: str, detail: str | None, org_label: str | None, requester: str, connection_id: str
+) -> SlackMessage:
+    explanation = explain(code)
+    where = f" to *{org_label}*" if org_label else ""
+    heading = f"❌ Connecting Salesforce{where} failed"
+    detail_line = f"\nSalesforce said: {detail}" if detail else ""
+    body = f"*What happened:* {explanation.what}{detail_line}\n*What to do:* {explanation.remedy}"
+    footer = f"Requested by <@{requester}> · connection {connection_id}"
+    return SlackMessage(
+        text=f"{heading.replace('*', '')}. {explanation.what}{detail_line} What to do: {explanation.remedy} "
+             f"(requested by <@{requester}>)",
+        blocks=[_section(heading), _section(body[:3000]), _context(footer)],
+    )
+
+
+# -- success ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectedOrg:
+    org_name: str
+    org_id: str
+    is_sandbox: bool
+    instance_url: str
+    app_kind_label: str
+    app_name: str
+    created: bool
+    consumer_key: Secret | None
+    consumer_secret: Secret | None
+    secret_unavailable: str | None
+    checklist: list[ChecklistItem]
+    requester: str
+
+
+def org_connected(org: ConnectedOrg) -> SlackMessage:
+    worst = max((item.mark for item in org.checklist), key=[Mark.OK, Mark.WARN, Mark.FAIL].index, default=Mark.OK)
+    icon = MARK_EMOJI[worst]
+    environment = "Sandbox" if org.is_sandbox else "Production"
+    action = "created" if org.created else "checked and repaired"
+    key_text = mask(org.consumer_key.reveal()) if org.consumer_key else "not available"
+    secret_text = mask(org.consumer_secret.reveal()) if org.consumer_secret else "not available"
+    checklist_lines = [f"{MARK_EMOJI[item.mark]} *{item.setting}:* {item.detail}" for item in org.checklist]
+    secret_note = ""
+    if org.secret_unavailable:
+        secret_note = "\n" + secret_unavailable_note(org.secret_unavailable, app_name=org.app_name)
+    next_step = (
+        "*Next step:* define this org in Quality Clouds (add a Salesforce instance) with the consumer key and "
+        f"secret; <@{org.requester}> can reveal them privately."
+    )
+    heading = f"{icon} Salesforce org {org.org_name} is connected to Quality Clouds"
+    fields = [
+        {"type": "mrkdwn", "text": f"*Org*\n{org.org_name}\n`{org.org_id}`"},
+        {"type": "mrkdwn", "text": f"*Environment*\n{environment}"},
+        {"type": "mrkdwn", "text": f"*Instance*\n{org.instance_url}"},
+        {"type": "mrkdwn", "text": f"*App*\n{org.app_kind_label} `{org.app_name}` ({action})"},
+        {"type": "mrkdwn", "text": f"*Consumer key*\n`{key_text}`"},
+        {"type": "mrkdwn", "text": f"*Consumer secret*\n`{secret_text}`"},
+        {"type": "mrkdwn", "text": f"*Requested by*\n<@{org.requester}>"},
+    ]
+    text = (
+        f"{heading}. Org {org.org_name} ({org.org_id}), {environment}, {org.instance_url}. "
+        f"{org.app_kind_label} {org.app_name} {action}. Consumer key {key_text}, consumer secret {secret_text}. "
+        + " ".join(line.replace("*", "") for line in checklist_lines)
+        + f" Next step: define this org in Quality Clouds; <@{org.requester}> can reveal the credentials."
+    )
+    return SlackMessage(
+        text=text,
+        blocks=[
+            _header(heading),
+            {"type": "section", "fields": fields},
+            _section("*Settings checklist*\n" + "\n".join(checklist_lines) + secret_note),
+            _section(next_step),
+        ],
+    )
+
+
+def secret_unavailable_note(reason: str, *, app_name: str) -> str:
+    if reason == "connected_app_secret_unreadable":
+        return (f"⚠️ Salesforce never returns a Connected App's secret and this app was not created by qc-bot: "
+                f"copy it from Setup → App Manager → {app_name} → View → Manage Consumer Details.")
+    return (f"⚠️ The org would not let qc-bot read the consumer secret: copy it from Setup → External Client App "
+            f"Manager → {app_name} → Settings → OAuth Settings → Consumer Key and Secret, or allow access via "
+            "Setup → External Client App Settings.")
+
+
+def reveal_offer(*, reveal_id: str, org_name: str, expires_minutes: int) -> SlackMessage:
+    text = (f"The QualityClouds app in {org_name} is ready. Reveal its consumer key and secret (only you can, "
+            f"once, within {expires_minutes} minutes).")
+    return SlackMessage(
+        text=text,
+        blocks=[
+            _section(
+                f"The QualityClouds app in *{org_name}* is ready. Only you can reveal its consumer key and secret, "
+                f"once, within {expires_minutes} minutes.",
+                accessory={
+                    "type": "button",
+                    "action_id": ACTION_REVEAL,
+                    "text": {"type": "plain_text", "text": "Reveal credentials"},
+                    "value": reveal_id,
+                    "style": "primary",
+                },
+            )
+        ],
+    )
+
+
+def reveal_modal(*, org_name: str, consumer_key: Secret | None, consumer_secret: Secret | None,
+                 secret_note: str | None) -> dict[str, Any]:
+    """The one place a full key and secret are shown: a modal only the requester sees, gone when closed."""
+    key = consumer_key.reveal() if consumer_key else "not available"
+    secret = consumer_secret.reveal() if consumer_secret else "not available"
+    blocks: list[dict[str, Any]] = [
+        _section(f"QualityClouds credentials for *{org_name}*. Copy them into Quality Clouds now; this is the "
+                 "only time qc-bot shows them."),
+        _section(f"*Consumer key*\n```{key}```"),
+        _section(f"*Consumer secret*\n```{secret}```"),
+    ]
+    if secret_note:
+        blocks.append(_context(secret_note))
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "QualityClouds keys"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": blocks,
+    }
+
+
+REVEAL_REFUSALS = {
+    "unknown": "This reveal button is not known to qc-bot.",
+    "wrong_user": "Only the admin who connected the org can reveal its credentials.",
+    "used": "These credentials were already revealed once; for safety they are not shown again. "
+            "Run `/qc connect-org` again if you need them (the app is repaired, not duplicated).",
+    "expired": "This reveal button has expired (15 minutes). Run `/qc connect-org` again to get a new one.",
+    "unavailable": "The credentials are no longer stored (the org was disconnected).",
+}
+
+
+def reveal_refused(problem: str) -> SlackMessage:
+    text = REVEAL_REFUSALS.get(problem, REVEAL_REFUSALS["unknown"])
+    return SlackMessage(text=text, blocks=[_section(text)])
+
+
+def reveal_retry() -> SlackMessage:
+    text = "Slack could not open the window with your credentials. Click *Reveal credentials* again."
+    return SlackMessage(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def revealed(*, org_name: str) -> SlackMessage:
+    text = (f"You revealed the QualityClouds credentials for {org_name}. For safety they cannot be shown again; "
+            "run `/qc connect-org` again if you lose them.")
+    return SlackMessage(text=text, blocks=[_section(text)])
+
+
+def link_expired() -> SlackMessage:
+    text = (f"Your Salesforce authorization link expired before the authorization finished, so nothing was "
+            f"changed. Run `{COMMAND} connect-org` again for a new link.")
+    return SlackMessage(text=text, blocks=[_section(text)])

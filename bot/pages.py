@@ -1,0 +1,113 @@
+"""The browser pages of the Salesforce authorization: every word the admin reads outside Slack.
+
+Pages are small self-contained HTML (no external assets, no scripts), and every value is escaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from bot.messages import COMMAND
+
+
+@dataclass(frozen=True)
+class Page:
+    status: int
+    title: str
+    html: str
+
+
+_STYLE = """
+body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,sans-serif;background:#f4f5f7;margin:0;
+color:#1d1c1d}
+main{max-width:34rem;margin:4rem auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;
+box-shadow:0 1px 3px rgba(0,0,0,.12)}
+h1{font-size:1.4rem;margin:0 0 1rem}
+p{line-height:1.5}
+.ok h1{color:#007a5a}.fail h1{color:#c0392b}
+a.button{display:inline-block;margin-top:1rem;padding:.6rem 1.1rem;background:#4a154b;color:#fff;
+border-radius:6px;text-decoration:none;font-weight:600}
+small{color:#616061}
+"""
+
+
+def _page(*, status: int, tone: str, title: str, paragraphs: list[str], link: tuple[str, str] | None = None,
+          note: str | None = None) -> Page:
+    body = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in paragraphs)
+    if link:
+        body += f'<a class="button" href="{escape(link[1], quote=True)}">{escape(link[0])}</a>'
+    if note:
+        body += f"<p><small>{escape(note)}</small></p>"
+    html = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="referrer" content="no-referrer">'
+        f"<title>{escape(title)} · qc-bot</title><style>{_STYLE}</style></head>"
+        f'<body><main class="{tone}"><h1>{escape(title)}</h1>{body}</main></body></html>'
+    )
+    return Page(status=status, title=title, html=html)
+
+
+def slack_channel_url(*, team_id: str, channel_id: str) -> str:
+    return f"https://slack.com/app_redirect?team={team_id}&channel={channel_id}"
+
+
+def authorized(*, org_name: str, slack_url: str) -> Page:
+    return _page(
+        status=200,
+        tone="ok",
+        title="Authorized — you can return to Slack",
+        paragraphs=[
+            f"qc-bot is now setting up the QualityClouds app in {org_name}.",
+            "The result, with a settings checklist, will appear in the Slack channel where you ran the command, "
+            "and you will get a private button to reveal the consumer key and secret.",
+        ],
+        link=("Return to Slack", slack_url),
+        note="You can close this tab.",
+    )
+
+
+LINK_PROBLEMS = {
+    "missing": ("This link is incomplete", "The address is missing its one-time code."),
+    "unknown": ("This link is not valid", "qc-bot does not know this link. It may have been mistyped or "
+                "belong to another qc-bot."),
+    "used": ("This link was already used", "Each authorization link works once, so a copied or forwarded "
+             "link cannot be replayed."),
+    "expired": ("This link has expired", "Authorization links work for 10 minutes."),
+    "not_pending": ("This connection is no longer waiting", "The connection this link belongs to has already "
+                    "finished."),
+}
+
+
+def link_problem(problem: str) -> Page:
+    title, reason = LINK_PROBLEMS.get(problem, LINK_PROBLEMS["unknown"])
+    return _page(status=400 if problem != "expired" else 410, tone="fail", title=title,
+                 paragraphs=[reason, f"Run {COMMAND} connect-org in Slack to get a fresh link."])
+
+
+CALLBACK_PROBLEMS = {
+    "missing": ("Incomplete answer from Salesforce", "Salesforce sent this browser back without a code or state."),
+    "unknown": ("Unknown authorization", "This authorization was not started by this qc-bot, or its record is "
+                "gone."),
+    "used": ("This authorization was already completed", "A Salesforce answer is accepted once; a repeated or "
+             "replayed callback is refused."),
+    "expired": ("This authorization took too long", "The authorization must finish within 10 minutes of opening "
+                "the link."),
+}
+
+
+def callback_problem(problem: str) -> Page:
+    title, reason = CALLBACK_PROBLEMS.get(problem, CALLBACK_PROBLEMS["unknown"])
+    return _page(status=400, tone="fail", title=title,
+                 paragraphs=[reason, f"Nothing was changed in Salesforce. Run {COMMAND} connect-org in Slack "
+                             "to start again."])
+
+
+def authorization_failed(*, what: str, remedy: str, detail: str | None, slack_url: str | None) -> Page:
+    paragraphs = [what]
+    if detail:
+        paragraphs.append(f"Salesforce said: {detail}")
+    paragraphs.append(remedy.replace("`", "").replace("*", ""))
+    return _page(status=400, tone="fail", title="Authorization did not complete", paragraphs=paragraphs,
+                 link=("Return to Slack", slack_url) if slack_url else None)

@@ -1,0 +1,27 @@
+"""The objects handlers work with, built once per process by the app factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.delivery import SlackDelivery
+from bot.journey import ConnectJourney
+from bot.permissions import Permissions
+from storage.database import Store
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    store: Store
+    journey: ConnectJourney
+    delivery: SlackDelivery
+    permissions: Permissions
+
+
+SERVICES_KEY = web.AppKey("qc_bot_services", Services)

@@ -1,0 +1,40 @@
+"""Lifetimes, timeouts and backoffs in one place, so tests and the demo can run the real code faster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.salesforce.http import Backoff
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timings:
+    link_ttl: timedelta = timedelta(minutes=10)
+    state_ttl: timedelta = timedelta(minutes=10)
+    reveal_ttl: timedelta = timedelta(minutes=15)
+    salesforce_timeout_seconds: float = 30.0
+    salesforce_retry: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=10.0, deadline=90.0))
+    deploy_poll: Backoff = field(default_factory=lambda: Backoff(initial=1.0, factor=1.5, maximum=10.0,
+                                                                 deadline=600.0))
+    provisioning_retry: Backoff = field(default_factory=lambda: Backoff(initial=5.0, maximum=60.0, deadline=900.0))
+    slack_retry_backoff_factor: float = 0.5
+    delivery_retry_initial: timedelta = timedelta(seconds=5)
+    delivery_retry_maximum: timedelta = timedelta(minutes=5)
+    delivery_poll_seconds: float = 5.0
+    maintenance_interval_seconds: float = 60.0
+
+
+def fast_timings() -> Timings:
+    """Timings for tests and the local demo: same code paths, seconds instead of minutes of waiting."""
+    return Timings(
+        salesforce_timeout_seconds=2.0,
+        salesforce_retry=Backoff(initial=0.01, maximum=0.05, deadline=3.0),
+        deploy_poll=Backoff(initial=0.01, factor=1.5, maximum=0.05, deadline=10.0),
+        provisioning_retry=Backoff(initial=0.01, maximum=0.05, deadline=3.0),
+        slack_retry_backoff_factor=0.01,
+        delivery_retry_initial=timedelta(seconds=1),
+        delivery_retry_maximum=timedelta(seconds=5),
+        delivery_poll_seconds=0.05,
+        maintenance_interval_seconds=0.2,
+    )

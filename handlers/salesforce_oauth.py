@@ -1,0 +1,57 @@
+"""The browser side of the Salesforce authorization: `/salesforce/oauth/start` and `/callback`.
+
+These routes are outside Bolt (no Slack signature): the one-time link and the OAuth `state` are
+what authenticate them, and both are checked by the journey before anything else happens.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot import messages, pages
+from bot.services import SERVICES_KEY
+
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+}
+
+
+def register(web_app: web.Application) -> None:
+    web_app.router.add_get("/salesforce/oauth/start", start)
+    web_app.router.add_get("/salesforce/oauth/callback", callback)
+
+
+def _render(page: pages.Page) -> web.Response:
+    return web.Response(status=page.status, text=page.html, content_type="text/html", headers=_PAGE_HEADERS)
+
+
+async def start(request: web.Request) -> web.Response:
+    link = request.query.get("link")
+    if not link:
+        return _render(pages.link_problem("missing"))
+    opened = await request.app[SERVICES_KEY].journey.open_link(link_token=link)
+    if opened.authorize_url is None:
+        return _render(pages.link_problem(opened.problem or "unknown"))
+    raise web.HTTPFound(opened.authorize_url, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+async def callback(request: web.Request) -> web.Response:
+    query = request.query
+    outcome = await request.app[SERVICES_KEY].journey.complete_authorization(
+        state=query.get("state"), code=query.get("code"), error=query.get("error"),
+        error_description=query.get("error_description"),
+    )
+    slack_url = (pages.slack_channel_url(team_id=outcome.team_id, channel_id=outcome.channel_id)
+                 if outcome.team_id and outcome.channel_id else None)
+    if outcome.kind == "authorized":
+        assert slack_url is not None
+        return _render(pages.authorized(org_name=outcome.org_name or "your org", slack_url=slack_url))
+    if outcome.kind == "state_problem":
+        return _render(pages.callback_problem(outcome.problem or "unknown"))
+    explanation = messages.explain(outcome.failure_code or "internal_error")
+    return _render(pages.authorization_failed(what=explanation.what, remedy=explanation.remedy,
+                                              detail=outcome.failure_detail, slack_url=slack_url))

@@ -1,0 +1,145 @@
+"""Connection records: one per `/qc connect-org` journey, with the status of SPEC §1.
+
+Status changes are compare-and-set (`transition`), so two workers — or a worker and a restart —
+can never both move the same journey forward.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlite_utils
+
+from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
+
+ConnectionStatus = Literal["pending_auth", "authorized", "provisioning", "provisioned", "failed"]
+Environment = Literal["production", "sandbox", "my_domain"]
+FINAL_STATUSES: frozenset[str] = frozenset({"provisioned", "failed"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connection:
+    id: str
+    team_id: str
+    enterprise_id: str | None
+    user_id: str
+    channel_id: str
+    environment: Environment
+    login_url: str
+    run_as: str | None
+    status: ConnectionStatus
+    failure_code: str | None
+    failure_message: str | None
+    org_id: str | None
+    app_kind: str | None
+    checklist: list[dict[str, Any]] | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class ConnectionRepository:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def create(
+        self,
+        *,
+        connection_id: str,
+        team_id: str,
+        enterprise_id: str | None,
+        user_id: str,
+        channel_id: str,
+        environment: Environment,
+        login_url: str,
+        run_as: str | None,
+        now: datetime,
+    ) -> Connection:
+        self._db.execute(
+            "INSERT INTO connections (id, team_id, enterprise_id, user_id, channel_id, environment, login_url,"
+            " run_as, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending_auth', ?, ?)",
+            [connection_id, team_id, enterprise_id, user_id, channel_id, environment, login_url, run_as,
+             to_db_time(now), to_db_time(now)],
+        )
+        connection = self.get(connection_id)
+        assert connection is not None
+        return connection
+
+    def get(self, connection_id: str) -> Connection | None:
+        rows = list(self._db.query("SELECT * FROM connections WHERE id = ?", [connection_id]))
+        return _to_connection(rows[0]) if rows else None
+
+    def transition(
+        self,
+        connection_id: str,
+        *,
+        expected: Iterable[ConnectionStatus],
+        to: ConnectionStatus,
+        now: datetime,
+        org_id: str | None = None,
+        app_kind: str | None = None,
+        checklist: list[dict[str, Any]] | None = None,
+        failure_code: str | None = None,
+        failure_message: str | None = None,
+    ) -> bool:
+        """Move to `to` only if the current status is one of `expected`; True if this call moved it."""
+        expected = list(expected)
+        assignments = ["status = ?", "updated_at = ?"]
+        values: list[Any] = [to, to_db_time(now)]
+        for column, value in (
+            ("org_id", org_id),
+            ("app_kind", app_kind),
+            ("checklist", None if checklist is None else json.dumps(checklist)),
+            ("failure_code", failure_code),
+            ("failure_message", failure_message),
+        ):
+            if value is not None:
+                assignments.append(f"{column} = ?")
+                values.append(value)
+        if to in FINAL_STATUSES:
+            assignments.append("finished_at = ?")
+            values.append(to_db_time(now))
+        placeholders = ", ".join("?" for _ in expected)
+        cursor = self._db.execute(
+            f"UPDATE connections SET {', '.join(assignments)} WHERE id = ? AND status IN ({placeholders})",
+            [*values, connection_id, *expected],
+        )
+        return cursor.rowcount == 1
+
+    def with_status(self, statuses: Iterable[ConnectionStatus]) -> list[Connection]:
+        statuses = list(statuses)
+        placeholders = ", ".join("?" for _ in statuses)
+        rows = self._db.query(
+            f"SELECT * FROM connections WHERE status IN ({placeholders}) ORDER BY created_at", statuses
+        )
+        return [_to_connection(row) for row in rows]
+
+
+def _to_connection(record: dict[str, Any]) -> Connection:
+    return Connection(
+        id=record["id"],
+        team_id=record["team_id"],
+        enterprise_id=record["enterprise_id"],
+        user_id=record["user_id"],
+        channel_id=record["channel_id"],
+        environment=record["environment"],
+        login_url=record["login_url"],
+        run_as=record["run_as"],
+        status=record["status"],
+        failure_code=record["failure_code"],
+        failure_message=record["failure_message"],
+        org_id=record["org_id"],
+        app_kind=record["app_kind"],
+        checklist=None if record["checklist"] is None else json.loads(record["checklist"]),
+        created_at=from_db_time(record["created_at"]),
+        updated_at=from_db_time(record["updated_at"]),
+        finished_at=from_db_time_optional(record["finished_at"]),
+    )

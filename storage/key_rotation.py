@@ -1,0 +1,29 @@
+"""Re-encrypting every stored secret under the first key of `QC_ENCRYPTION_KEYS` (`qc-bot rotate-keys`).
+
+Rotation without downtime: put the new key first and keep the old ones after it (MultiFernet reads
+both), run this, then drop the old keys.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from storage.crypto import SecretBox
+
+# Every column that holds a Fernet token, by table. New encrypted columns must be listed here.
+ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "orgs": ("access_token_enc", "refresh_token_enc", "consumer_key_enc", "consumer_secret_enc"),
+    "oauth_states": ("code_verifier_enc",),
+}
+
+
+def rotate_encryption(db: sqlite_utils.Database, secret_box: SecretBox) -> int:
+    """Re-encrypt every stored secret with the first key; return how many values were rewritten."""
+    rewritten = 0
+    for table, columns in ENCRYPTED_COLUMNS.items():
+        for column in columns:
+            rows = db.execute(f"SELECT rowid, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+            for rowid, token in rows:
+                db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", [secret_box.rotate(token), rowid])
+                rewritten += 1
+    return rewritten

@@ -1,0 +1,149 @@
+"""Ordered schema migrations (sqlite-utils `Migrations`, recorded in `_sqlite_migrations`).
+
+Append new migrations at the end; never edit one that has shipped.
+Columns ending in `_enc` hold Fernet tokens (storage.crypto); `*_digest` columns hold SHA-256 of
+one-time tokens. Nothing else in the schema may hold a secret.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+MIGRATIONS = Migrations("qc-bot")
+
+
+@MIGRATIONS(name="0001_connect_org")
+def _connect_org(db: sqlite_utils.Database) -> None:
+    _execute_all(
+        db,
+        """
+        CREATE TABLE connections (
+            id TEXT PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            enterprise_id TEXT,
+            user_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            environment TEXT NOT NULL CHECK (environment IN ('production', 'sandbox', 'my_domain')),
+            login_url TEXT NOT NULL,
+            run_as TEXT,
+            status TEXT NOT NULL CHECK (
+                status IN ('pending_auth', 'authorized', 'provisioning', 'provisioned', 'failed')),
+            failure_code TEXT,
+            failure_message TEXT,
+            org_id TEXT,
+            app_kind TEXT,
+            checklist TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX connections_by_status ON connections (status, updated_at);
+        CREATE INDEX connections_by_org ON connections (team_id, org_id);
+
+        CREATE TABLE orgs (
+            team_id TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            org_name TEXT NOT NULL,
+            is_sandbox INTEGER NOT NULL,
+            instance_url TEXT NOT NULL,
+            login_url TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            connected_by TEXT NOT NULL,
+            salesforce_user_id TEXT NOT NULL,
+            salesforce_username TEXT NOT NULL,
+            access_token_enc TEXT,
+            refresh_token_enc TEXT,
+            token_issued_at TEXT,
+            app_kind TEXT,
+            consumer_key_enc TEXT,
+            consumer_secret_enc TEXT,
+            status TEXT NOT NULL CHECK (status IN ('connected', 'broken', 'disconnected')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, org_id)
+        );
+
+        CREATE TABLE oauth_links (
+            link_digest TEXT PRIMARY KEY,
+            connection_id TEXT NOT NULL REFERENCES connections (id),
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+
+        CREATE TABLE oauth_states (
+            state_digest TEXT PRIMARY KEY,
+            connection_id TEXT NOT NULL REFERENCES connections (id),
+            code_verifier_enc TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+
+        CREATE TABLE reveals (
+            id TEXT PRIMARY KEY,
+            connection_id TEXT NOT NULL REFERENCES connections (id),
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            dedupe_key TEXT NOT NULL UNIQUE,
+            team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            user_id TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'undeliverable')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            message_ts TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        );
+        CREATE INDEX notifications_due ON notifications (status, next_attempt_at);
+
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            team_id TEXT,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            outcome TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        """,
+    )
+
+
+def _execute_all(db: sqlite_utils.Database, script: str) -> None:
+    """Run each statement of `script` inside the migration's transaction.
+
+    `executescript` would commit first, so a failed migration could leave half a schema behind.
+    """
+    for statement in _split_statements(script):
+        db.execute(statement)
+
+
+def _split_statements(block: str) -> list[str]:
+    statements: list[str] = []
+    current: list[str] = []
+    for line in block.strip().splitlines():
+        if not line.strip():
+            continue
+        current.append(line)
+        joined = "\n".join(current).strip()
+        if joined.endswith(";") and (not joined.upper().startswith("CREATE TRIGGER") or joined.endswith("END;")):
+            statements.append(joined)
+            current = []
+    if current and "\n".join(current).strip():
+        statements.append("\n".join(current).strip())
+    return statements

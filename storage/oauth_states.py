@@ -1,0 +1,77 @@
+"""One-time OAuth values: the Slack link that starts an authorization, and the OAuth `state` + PKCE verifier.
+
+Only SHA-256 digests of links and states are stored; the PKCE verifier is encrypted. Consuming is a
+single conditional UPDATE, so a value can be used once even when two requests race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlite_utils
+
+from bot.redaction import Secret
+from storage.crypto import SecretBox, token_digest
+from storage.timestamps import from_db_time, to_db_time
+
+ConsumeProblem = Literal["unknown", "used", "expired"]
+
+
+@dataclass(frozen=True)
+class Consumed:
+    connection_id: str | None
+    problem: ConsumeProblem | None = None
+    code_verifier: Secret | None = None
+
+
+class OAuthStateRepository:
+    def __init__(self, db: sqlite_utils.Database, secret_box: SecretBox) -> None:
+        self._db = db
+        self._box = secret_box
+
+    def create_link(self, *, connection_id: str, link_token: Secret, expires_at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO oauth_links (link_digest, connection_id, expires_at) VALUES (?, ?, ?)",
+            [token_digest(link_token.reveal()), connection_id, to_db_time(expires_at)],
+        )
+
+    def consume_link(self, *, link_token: str, now: datetime) -> Consumed:
+        return self._consume("oauth_links", "link_digest", token_digest(link_token), now)
+
+    def create_state(
+        self, *, connection_id: str, state: Secret, code_verifier: Secret, expires_at: datetime
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO oauth_states (state_digest, connection_id, code_verifier_enc, expires_at)"
+            " VALUES (?, ?, ?, ?)",
+            [token_digest(state.reveal()), connection_id, self._box.encrypt(code_verifier), to_db_time(expires_at)],
+        )
+
+    def consume_state(self, *, state: str, now: datetime) -> Consumed:
+        consumed = self._consume("oauth_states", "state_digest", token_digest(state), now)
+        if consumed.problem is not None:
+            return consumed
+        row = self._db.execute(
+            "SELECT code_verifier_enc FROM oauth_states WHERE state_digest = ?", [token_digest(state)]
+        ).fetchone()
+        return Consumed(consumed.connection_id, code_verifier=self._box.decrypt(row[0]))
+
+    def _consume(self, table: str, key_column: str, digest: str, now: datetime) -> Consumed:
+        row = self._db.execute(
+            f"SELECT connection_id, expires_at, used_at FROM {table} WHERE {key_column} = ?", [digest]
+        ).fetchone()
+        if row is None:
+            return Consumed(None, "unknown")
+        connection_id, expires_at, used_at = row
+        if used_at is not None:
+            return Consumed(connection_id, "used")
+        if from_db_time(expires_at) <= now:
+            return Consumed(connection_id, "expired")
+        cursor = self._db.execute(
+            f"UPDATE {table} SET used_at = ? WHERE {key_column} = ? AND used_at IS NULL", [to_db_time(now), digest]
+        )
+        if cursor.rowcount != 1:
+            return Consumed(connection_id, "used")
+        return Consumed(connection_id)

@@ -1,0 +1,144 @@
+"""Connected Salesforce orgs, one row per (Slack team, org): the bot's tokens and the app's credentials.
+
+Every token and credential is stored encrypted (`*_enc`) and handed out only as `Secret`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlite_utils
+
+from bot.redaction import Secret
+from storage.crypto import SecretBox
+from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
+
+OrgStatus = Literal["connected", "broken", "disconnected"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgRecord:
+    team_id: str
+    org_id: str
+    org_name: str
+    is_sandbox: bool
+    instance_url: str
+    login_url: str
+    channel_id: str
+    connected_by: str
+    salesforce_user_id: str
+    salesforce_username: str
+    access_token: Secret | None
+    refresh_token: Secret | None
+    token_issued_at: datetime | None
+    app_kind: str | None
+    consumer_key: Secret | None
+    consumer_secret: Secret | None
+    status: OrgStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrgRepository:
+    def __init__(self, db: sqlite_utils.Database, secret_box: SecretBox) -> None:
+        self._db = db
+        self._box = secret_box
+
+    def save_authorization(
+        self,
+        *,
+        team_id: str,
+        org_id: str,
+        org_name: str,
+        is_sandbox: bool,
+        instance_url: str,
+        login_url: str,
+        channel_id: str,
+        connected_by: str,
+        salesforce_user_id: str,
+        salesforce_username: str,
+        access_token: Secret,
+        refresh_token: Secret | None,
+        issued_at: datetime,
+        now: datetime,
+    ) -> None:
+        """Insert or refresh the org after an authorization; the app's stored credentials are kept."""
+        self._db.execute(
+            """
+            INSERT INTO orgs (team_id, org_id, org_name, is_sandbox, instance_url, login_url, channel_id,
+                connected_by, salesforce_user_id, salesforce_username, access_token_enc, refresh_token_enc,
+                token_issued_at, status, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'connected', ?, ?)
+            ON CONFLICT (team_id, org_id) DO UPDATE SET
+                org_name = excluded.org_name, is_sandbox = excluded.is_sandbox,
+                instance_url = excluded.instance_url, login_url = excluded.login_url,
+                channel_id = excluded.channel_id, connected_by = excluded.connected_by,
+                salesforce_user_id = excluded.salesforce_user_id,
+                salesforce_username = excluded.salesforce_username,
+                access_token_enc = excluded.access_token_enc,
+                refresh_token_enc = COALESCE(excluded.refresh_token_enc, orgs.refresh_token_enc),
+                token_issued_at = excluded.token_issued_at, status = 'connected',
+                updated_at = excluded.updated_at
+            """,
+            [team_id, org_id, org_name, int(is_sandbox), instance_url, login_url, channel_id, connected_by,
+             salesforce_user_id, salesforce_username, self._box.encrypt(access_token),
+             self._box.encrypt_optional(refresh_token), to_db_time(issued_at), to_db_time(now), to_db_time(now)],
+        )
+
+    def save_access_token(
+        self, *, team_id: str, org_id: str, access_token: Secret, refresh_token: Secret | None, now: datetime
+    ) -> None:
+        """Store a refreshed access token (and a rotated refresh token, when Salesforce sent one)."""
+        self._db.execute(
+            "UPDATE orgs SET access_token_enc = ?, refresh_token_enc = COALESCE(?, refresh_token_enc),"
+            " updated_at = ? WHERE team_id = ? AND org_id = ?",
+            [self._box.encrypt(access_token), self._box.encrypt_optional(refresh_token), to_db_time(now),
+             team_id, org_id],
+        )
+
+    def save_app(
+        self,
+        *,
+        team_id: str,
+        org_id: str,
+        app_kind: str,
+        consumer_key: Secret,
+        consumer_secret: Secret | None,
+        now: datetime,
+    ) -> None:
+        self._db.execute(
+            "UPDATE orgs SET app_kind = ?, consumer_key_enc = ?, consumer_secret_enc = ?, updated_at = ?"
+            " WHERE team_id = ? AND org_id = ?",
+            [app_kind, self._box.encrypt(consumer_key), self._box.encrypt_optional(consumer_secret),
+             to_db_time(now), team_id, org_id],
+        )
+
+    def get(self, *, team_id: str, org_id: str) -> OrgRecord | None:
+        rows = list(self._db.query("SELECT * FROM orgs WHERE team_id = ? AND org_id = ?", [team_id, org_id]))
+        return self._to_record(rows[0]) if rows else None
+
+    def _to_record(self, row: dict[str, Any]) -> OrgRecord:
+        box = self._box
+        return OrgRecord(
+            team_id=row["team_id"],
+            org_id=row["org_id"],
+            org_name=row["org_name"],
+            is_sandbox=bool(row["is_sandbox"]),
+            instance_url=row["instance_url"],
+            login_url=row["login_url"],
+            channel_id=row["channel_id"],
+            connected_by=row["connected_by"],
+            salesforce_user_id=row["salesforce_user_id"],
+            salesforce_username=row["salesforce_username"],
+            access_token=box.decrypt_optional(row["access_token_enc"]),
+            refresh_token=box.decrypt_optional(row["refresh_token_enc"]),
+            token_issued_at=from_db_time_optional(row["token_issued_at"]),
+            app_kind=row["app_kind"],
+            consumer_key=box.decrypt_optional(row["consumer_key_enc"]),
+            consumer_secret=box.decrypt_optional(row["consumer_secret_enc"]),
+            status=row["status"],
+            created_at=from_db_time(row["created_at"]),
+            updated_at=from_db_time(row["updated_at"]),
+        )

@@ -1,0 +1,63 @@
+"""One-time "Reveal credentials" grants: for one Slack user, one use, a short life (SPEC §1 step 6).
+
+The grant id travels in a Slack button; it is not a secret by itself, because Slack signs the click
+and the grant only answers the user it was made for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlite_utils
+
+from storage.timestamps import from_db_time, to_db_time
+
+RevealProblem = Literal["unknown", "wrong_user", "used", "expired"]
+
+
+@dataclass(frozen=True)
+class RevealGrant:
+    connection_id: str | None
+    problem: RevealProblem | None = None
+
+
+class RevealRepository:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def create(
+        self, *, reveal_id: str, connection_id: str, team_id: str, user_id: str, now: datetime, expires_at: datetime
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO reveals (id, connection_id, team_id, user_id, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [reveal_id, connection_id, team_id, user_id, to_db_time(now), to_db_time(expires_at)],
+        )
+
+    def consume(self, *, reveal_id: str, team_id: str, user_id: str, now: datetime) -> RevealGrant:
+        """Use the grant once; a click by anyone else is refused without using it up."""
+        row = self._db.execute(
+            "SELECT connection_id, team_id, user_id, expires_at, used_at FROM reveals WHERE id = ?", [reveal_id]
+        ).fetchone()
+        if row is None:
+            return RevealGrant(None, "unknown")
+        connection_id, grant_team, grant_user, expires_at, used_at = row
+        if (grant_team, grant_user) != (team_id, user_id):
+            return RevealGrant(connection_id, "wrong_user")
+        if used_at is not None:
+            return RevealGrant(connection_id, "used")
+        if from_db_time(expires_at) <= now:
+            return RevealGrant(connection_id, "expired")
+        cursor = self._db.execute(
+            "UPDATE reveals SET used_at = ? WHERE id = ? AND used_at IS NULL", [to_db_time(now), reveal_id]
+        )
+        return RevealGrant(connection_id) if cursor.rowcount == 1 else RevealGrant(connection_id, "used")
+
+    def release(self, *, reveal_id: str, team_id: str, user_id: str) -> None:
+        """Undo a use whose credentials never reached the user (Slack refused to show them)."""
+        self._db.execute(
+            "UPDATE reveals SET used_at = NULL WHERE id = ? AND team_id = ? AND user_id = ?",
+            [reveal_id, team_id, user_id],
+        )

@@ -1,0 +1,38 @@
+import pytest
+
+from bot.commands import ConnectOrg, Help, parse
+from bot.errors import CommandSyntaxError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", Help()),
+        ("help", Help()),
+        ("connect-org", ConnectOrg("production", None)),
+        ("CONNECT-ORG sandbox", ConnectOrg("sandbox", None)),
+        ("connect-org https://acme.my.salesforce.com", ConnectOrg("https://acme.my.salesforce.com", None)),
+        ("connect-org <https://acme.my.salesforce.com|acme.my.salesforce.com>",
+         ConnectOrg("https://acme.my.salesforce.com", None)),
+        ("connect-org run-as=int@acme.com", ConnectOrg("production", "int@acme.com")),
+        ("connect-org sandbox run-as=<mailto:int@acme.com.uat|int@acme.com.uat>",
+         ConnectOrg("sandbox", "int@acme.com.uat")),
+    ],
+)
+def test_valid_commands(text, expected):
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("disconnect-everything", "don't know the command"),
+        ("connect-org production sandbox", "one org target"),
+        ("connect-org run-as=bob", "not a Salesforce username"),
+        ("connect-org run-as=a@b.com run-as=c@d.com", "given twice"),
+        ("connect-org colour=blue", "only `run-as=`"),
+    ],
+)
+def test_malformed_commands_get_a_clear_message(text, fragment):
+    with pytest.raises(CommandSyntaxError, match=fragment):
+        parse(text)

@@ -1,0 +1,108 @@
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.config import InvalidConfiguration, load_settings, read_dotenv
+
+KEY = Fernet.generate_key().decode()
+
+
+def valid_environment(**overrides: str) -> dict[str, str]:
+    environment = {
+        "SLACK_SIGNING_SECRET": "signing-secret",
+        "SLACK_BOT_TOKEN": "xoxb-1-2-3",
+        "QC_PUBLIC_URL": "https://qc-bot.example.com/",
+        "SALESFORCE_CLIENT_ID": "client-id",
+        "SALESFORCE_CLIENT_SECRET": "client-secret-value",
+        "QC_ENCRYPTION_KEYS": KEY,
+    }
+    environment.update(overrides)
+    return {key: value for key, value in environment.items() if value != "<unset>"}
+
+
+def problems(**overrides: str) -> dict[str, str]:
+    with pytest.raises(InvalidConfiguration) as raised:
+        load_settings(environ=valid_environment(**overrides), dotenv=None)
+    return {problem.variable: str(problem) for problem in raised.value.problems}
+
+
+def test_defaults_follow_the_spec():
+    settings = load_settings(environ=valid_environment(), dotenv=None)
+    assert settings.public_url == "https://qc-bot.example.com"
+    assert settings.oauth_callback_url == "https://qc-bot.example.com/salesforce/oauth/callback"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.salesforce_login_url == "https://login.salesforce.com"
+    assert settings.salesforce_sandbox_login_url == "https://test.salesforce.com"
+    assert settings.db_path == Path("qc-bot.db")
+    assert settings.app_kind == "auto"
+    assert settings.desired_app.refresh_token_policy.connected_app_value() == "specific_lifetime:90:DAYS"
+    assert settings.expiry_warn_days == (30, 7, 1)
+    assert settings.port == 3000
+
+
+def test_secrets_are_not_in_the_settings_repr():
+    settings = load_settings(environ=valid_environment(), dotenv=None)
+    shown = repr(settings)
+    assert "client-secret-value" not in shown and "signing-secret" not in shown and KEY not in shown
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("QC_PUBLIC_URL", "<unset>", "missing"),
+        ("QC_PUBLIC_URL", "http://qc-bot.example.com", "https"),
+        ("QC_ENCRYPTION_KEYS", "not-a-key", "not a Fernet key"),
+        ("QC_ENCRYPTION_KEYS", "<unset>", "qc-bot keygen"),
+        ("SALESFORCE_CLIENT_ID", "<unset>", "missing"),
+        ("SLACK_BOT_TOKEN", "xoxp-user-token", "xoxb-"),
+        ("SLACK_SIGNING_SECRET", "<unset>", "HTTP mode"),
+        ("QC_APP_KIND", "both", "auto, external-client-app or connected-app"),
+        ("QC_REFRESH_TOKEN_POLICY", "90 days", "idle:Nd"),
+        ("QC_EXPIRY_WARN_DAYS", "30,soon", "positive day counts"),
+        ("PORT", "70000", "TCP port"),
+        ("QC_ADMIN_USERS", "alice", "Slack user ids"),
+        ("SALESFORCE_LOGIN_URL", "https://login.evil.example", "not a Salesforce domain"),
+        ("SALESFORCE_ALLOWED_HOSTS", "bad host!", "host[:port]"),
+    ],
+)
+def test_each_bad_variable_gets_one_line_naming_it(variable, value, fragment):
+    found = problems(**{variable: value})
+    assert variable in found
+    assert fragment in found[variable]
+    assert "\n" not in found[variable]
+    assert found[variable].startswith(f"{variable}: ")
+
+
+def test_all_problems_are_reported_together():
+    found = problems(QC_PUBLIC_URL="<unset>", QC_ENCRYPTION_KEYS="nope", PORT="x")
+    assert {"QC_PUBLIC_URL", "QC_ENCRYPTION_KEYS", "PORT"} <= set(found)
+
+
+def test_multi_workspace_needs_both_client_variables():
+    assert "SLACK_CLIENT_SECRET" in problems(SLACK_BOT_TOKEN="<unset>", SLACK_CLIENT_ID="123.456")
+
+
+def test_allowed_loopback_host_may_use_http():
+    settings = load_settings(
+        environ=valid_environment(SALESFORCE_LOGIN_URL="http://127.0.0.1:8123",
+                                  SALESFORCE_ALLOWED_HOSTS="127.0.0.1:8123"),
+        dotenv=None,
+    )
+    assert settings.salesforce_login_url == "http://127.0.0.1:8123"
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "# comment\nexport QC_PUBLIC_URL='https://from-dotenv.example.com'\nPORT=4000 # inline comment\n"
+        'QC_APP_KIND="connected-app"\n',
+        encoding="utf-8",
+    )
+    assert read_dotenv(dotenv)["PORT"] == "4000"
+    environment = valid_environment(QC_PUBLIC_URL="<unset>")
+    environment["PORT"] = "5000"
+    settings = load_settings(environ=environment, dotenv=dotenv)
+    assert settings.public_url == "https://from-dotenv.example.com"
+    assert settings.port == 5000
+    assert settings.app_kind == "connected-app"

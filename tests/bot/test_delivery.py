@@ -1,0 +1,107 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import ManualClock
+from bot.delivery import SingleWorkspaceClients, SlackDelivery, slack_retry_handlers
+from bot.redaction import Secret
+from bot.standins.slack import FakeSlack
+from bot.timings import fast_timings
+from storage.crypto import SecretBox
+from storage.database import Store
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def fake_slack():
+    async with FakeSlack(signing_secret="signing-secret") as fake:
+        fake.add_user(user_id="UADMIN", name="ada", is_admin=True)
+        fake.add_channel(channel_id="CQC", name="salesforce", members=["UADMIN"])
+        yield fake
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = Store(path=tmp_path / "qc.db", secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(NOW)
+
+
+@pytest.fixture
+def delivery(fake_slack, store, clock):
+    timings = fast_timings()
+    client = AsyncWebClient(token=fake_slack.team.bot_token, base_url=fake_slack.api_url,
+                            retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor))
+    return SlackDelivery(store=store, clients=SingleWorkspaceClients(client), clock=clock, timings=timings)
+
+
+async def enqueue(store, key="status:1", user_id=None, now=NOW):
+    return await store.run(lambda repos: repos.notifications.enqueue(
+        dedupe_key=key, team_id="T", channel_id="CQC", user_id=user_id,
+        payload={"text": "hello", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]},
+        now=now))
+
+
+async def notification(store, key="status:1"):
+    return await store.run(lambda repos: repos.notifications.get(key))
+
+
+async def test_a_queued_message_is_posted_once_and_marked_with_its_ts(fake_slack, store, delivery):
+    assert await enqueue(store)
+    assert not await enqueue(store), "the same dedupe key must not queue twice"
+    assert await delivery.deliver_due() == 1
+    assert await delivery.deliver_due() == 0
+    posted = fake_slack.messages("CQC")
+    assert [message.text for message in posted] == ["hello"]
+    assert (await notification(store)).message_ts == posted[0].ts
+
+
+async def test_ephemeral_messages_go_to_their_user_only(fake_slack, store, delivery):
+    await enqueue(store, key="reveal:1", user_id="UADMIN")
+    await delivery.deliver_due()
+    assert fake_slack.messages("CQC") == []
+    assert [ephemeral.text for ephemeral in fake_slack.ephemerals("UADMIN")] == ["hello"]
+
+
+async def test_rate_limits_are_waited_out_by_the_client(fake_slack, store, delivery):
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=0, count=2)
+    await enqueue(store)
+    assert await delivery.deliver_due() == 1
+    assert len(fake_slack.calls_to("chat.postMessage")) == 3
+
+
+async def test_a_message_slack_keeps_refusing_is_kept_and_retried_later(fake_slack, store, delivery, clock):
+    fake_slack.fail_next("chat.postMessage", status=503, count=3)
+    await enqueue(store)
+    assert await delivery.deliver_due() == 0
+    pending = await notification(store)
+    assert pending.status == "pending" and pending.attempts == 1 and pending.next_attempt_at > NOW
+    assert await delivery.deliver_due() == 0, "not due yet"
+    clock.advance(timedelta(seconds=2))
+    assert await delivery.deliver_due() == 1
+    assert (await notification(store)).status == "sent"
+    assert [message.text for message in fake_slack.messages("CQC")] == ["hello"]
+
+
+async def test_permanent_refusals_end_as_undeliverable(fake_slack, store, delivery):
+    fake_slack.fail_next("chat.postMessage", error="channel_not_found")
+    await enqueue(store)
+    assert await delivery.deliver_due() == 0
+    failed = await notification(store)
+    assert failed.status == "undeliverable" and failed.last_error == "channel_not_found"
+
+
+async def test_the_outbox_refuses_a_payload_holding_a_secret(store):
+    secret = Secret("consumer-secret-that-must-stay-private")
+    with pytest.raises(ValueError, match="contains a secret"):
+        await store.run(lambda repos: repos.notifications.enqueue(
+            dedupe_key="x", team_id="T", channel_id="C", payload={"text": secret.reveal()}, now=NOW))

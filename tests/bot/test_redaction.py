@@ -1,0 +1,50 @@
+import logging
+
+from bot.redaction import MASK, Secret, contains_secret, install_log_redaction, mask, redact
+
+
+def test_mask_shows_at_most_the_last_four_characters_of_long_values():
+    assert mask("A" * 30 + "wxyz") == MASK + "wxyz"
+    assert mask("short-secret-123") == MASK
+    assert mask(None) == MASK
+    assert mask("") == MASK
+
+
+def test_mask_length_does_not_depend_on_the_secret_length():
+    assert len(mask("a" * 20)) == len(mask("b" * 200))
+
+
+def test_secret_prints_masked_everywhere():
+    secret = Secret("S" * 40 + "TAIL")
+    assert "S" * 10 not in str(secret)
+    assert "S" * 10 not in repr(secret)
+    assert "S" * 10 not in f"{secret} and {secret!r}"
+    assert secret.reveal().endswith("TAIL")
+
+
+def test_registered_secrets_and_token_shapes_are_redacted():
+    secret = Secret("registered-value-that-must-not-leak")
+    text = (f"value={secret.reveal()} Bearer 00DAB0000000001!AQ4AQ.something "
+            "xoxb-1234-5678-abcdef refresh_token=5Aep861abcdefghijkl")
+    redacted = redact(text)
+    assert secret.reveal() not in redacted
+    assert "00DAB0000000001!AQ4AQ" not in redacted
+    assert "xoxb-1234-5678-abcdef" not in redacted
+    assert "5Aep861abcdefghijkl" not in redacted
+    assert contains_secret(text)
+    assert not contains_secret(redacted)
+
+
+def test_log_records_are_redacted_at_creation(caplog):
+    install_log_redaction()
+    secret = Secret("another-secret-value-for-logging")
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("some.library").debug("body: %s", {"secret": secret.reveal()})
+    assert secret.reveal() not in caplog.text
+    assert MASK in caplog.text
+
+
+def test_forgotten_secret_is_no_longer_redacted():
+    secret = Secret("temporary-secret-value-xyz")
+    secret.forget()
+    assert not contains_secret("temporary-secret-value-xyz")

@@ -1,0 +1,50 @@
+import sqlite3
+
+import pytest
+
+from storage.database import Store
+from storage.migrations import MIGRATIONS
+
+from .conftest import NOW
+
+
+async def test_database_uses_wal_and_applies_every_migration(tmp_path, store):
+    path = tmp_path / "qc-bot.db"
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        applied = [row[0] for row in connection.execute("SELECT name FROM _sqlite_migrations ORDER BY rowid")]
+    finally:
+        connection.close()
+    assert applied == [migration.name for migration in MIGRATIONS._migrations]
+
+
+async def test_reopening_applies_nothing_twice(tmp_path, secret_box, store):
+    await store.close()
+    again = Store(path=tmp_path / "qc-bot.db", secret_box=secret_box)
+    await again.open()
+    count = await again.run(lambda repos: repos.db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0])
+    await again.close()
+    assert count == len(MIGRATIONS._migrations)
+
+
+async def test_a_failing_operation_rolls_back_the_whole_transaction(store, connection_id):
+    def half_then_fail(repos):
+        repos.connections.transition(connection_id, expected=["pending_auth"], to="authorized", now=NOW)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await store.run(half_then_fail)
+    connection = await store.run(lambda repos: repos.connections.get(connection_id))
+    assert connection.status == "pending_auth"
+
+
+async def test_audit_log_is_append_only(store):
+    await store.run(lambda repos: repos.audit.append(at=NOW, team_id="T1", actor="U1", action="connect_requested",
+                                                     outcome="link_issued"))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        await store.run(lambda repos: repos.db.execute("UPDATE audit_log SET outcome = 'x'"))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        await store.run(lambda repos: repos.db.execute("DELETE FROM audit_log"))
+    entries = await store.run(lambda repos: repos.audit.entries(team_id="T1"))
+    assert [entry["outcome"] for entry in entries] == ["link_issued"]

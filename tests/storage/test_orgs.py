@@ -1,0 +1,63 @@
+from cryptography.fernet import Fernet
+
+from bot.redaction import Secret
+from storage.crypto import SecretBox
+from storage.database import Store
+from storage.key_rotation import rotate_encryption
+
+from .conftest import NOW
+
+
+def authorization(**overrides):
+    values = dict(team_id="T1", org_id="00D000000000001AAA", org_name="Acme", is_sandbox=False,
+                  instance_url="https://acme.my.salesforce.com", login_url="https://login.salesforce.com",
+                  channel_id="C1", connected_by="U1", salesforce_user_id="005000000000001AAA",
+                  salesforce_username="admin@acme.com", access_token=Secret("00D000000000001!access-token-value"),
+                  refresh_token=Secret("refresh-token-value-0123456789"), issued_at=NOW, now=NOW)
+    values.update(overrides)
+    return values
+
+
+async def test_tokens_and_credentials_are_encrypted_at_rest(tmp_path, store):
+    secret = Secret("consumer-secret-value-0123456789")
+    await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
+    await store.run(lambda repos: repos.orgs.save_app(team_id="T1", org_id="00D000000000001AAA",
+                                                      app_kind="external-client-app",
+                                                      consumer_key=Secret("consumer-key-value-0123456789"),
+                                                      consumer_secret=secret, now=NOW))
+    await store.close()
+    raw = b"".join(path.read_bytes() for path in tmp_path.glob("qc-bot.db*"))
+    for plaintext in ("access-token-value", "refresh-token-value", "consumer-key-value", "consumer-secret-value"):
+        assert plaintext.encode() not in raw
+
+
+async def test_a_new_authorization_keeps_the_app_credentials_and_old_refresh_token(store):
+    await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
+    await store.run(lambda repos: repos.orgs.save_app(team_id="T1", org_id="00D000000000001AAA",
+                                                      app_kind="connected-app",
+                                                      consumer_key=Secret("consumer-key-value-abcdefghij"),
+                                                      consumer_secret=None, now=NOW))
+    await store.run(lambda repos: repos.orgs.save_authorization(**authorization(refresh_token=None,
+                                                                                connected_by="U2")))
+    org = await store.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
+    assert org.connected_by == "U2"
+    assert org.refresh_token.reveal() == "refresh-token-value-0123456789"
+    assert org.consumer_key.reveal() == "consumer-key-value-abcdefghij"
+
+
+async def test_keys_rotate_without_losing_secrets(tmp_path, encryption_key, store):
+    await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
+    await store.close()
+    new_key = Secret(Fernet.generate_key().decode())
+
+    both = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key, encryption_key]))
+    await both.open()
+    rewritten = await both.run(lambda repos: rotate_encryption(repos.db, SecretBox(keys=[new_key, encryption_key])))
+    await both.close()
+    assert rewritten == 2
+
+    only_new = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key]))
+    await only_new.open()
+    org = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
+    await only_new.close()
+    assert org.access_token.reveal() == "00D000000000001!access-token-value"
