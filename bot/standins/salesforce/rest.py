@@ -1,0 +1,234 @@
+"""REST API on My Domain hosts: ``/services/data/v<NN>.0/...``.
+
+Served: the version list, ``query``, and the Connect REST OAuth resources
+``apps/oauth/usage`` (59.0+), ``apps/oauth/credentials/<appId>`` and
+``apps/oauth/credentials/<appId>/<consumerId>?part=key|secret|keyandsecret`` (60.0+).
+
+Choices where Salesforce is UNCONFIRMED:
+
+* Only External Client Apps appear in ``apps/oauth/usage`` and resolve under
+  ``apps/oauth/credentials`` (Connected Apps answer 404 NOT_FOUND there).
+* ``apps/oauth/usage`` lists every ECA of the org that has global OAuth settings, as
+  ``{"developerName", "identifier", "name"}`` plus paging keys.
+* Setting off (``org.client_secret_rest_access = False``) -> every credentials resource answers 403
+  ``[{"errorCode": "FUNCTIONALITY_NOT_ENABLED", "message": "This feature is not currently enabled for
+  this user."}]``.
+* Reading the OAuth resources needs ManageExternalClientApps, CustomizeApplication or ModifyAllData;
+  ``part=secret``/``keyandsecret`` also needs ViewClientSecret.  Missing -> 403 INSUFFICIENT_ACCESS
+  ``You don't have permission to view consumer secrets of this app.`` (or ``... view external client
+  apps.``).
+* Tokens on a login host, of another org, expired or revoked -> 401 INVALID_SESSION_ID; a token
+  without the ``api``/``full`` scope -> 403 INVALID_SESSION_ID ``This session is not valid for use
+  with the REST API``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from .common import fake_of, json_response, rest_error, role_of, set_operation
+from .ids import same_id
+from .org import ECA_HEADER, FakeOrg, FakeUser
+from .soql import SoqlError, execute
+
+MIN_VERSION = 20
+MAX_VERSION = 63
+_VERSION = re.compile(r"v(\d+)\.0")
+_SEASONS = ("Spring", "Summer", "Winter")
+
+
+def version_label(n: int) -> str:
+    season = _SEASONS[n % 3]
+    spring_version = n - n % 3 if season != "Winter" else n + 1
+    year = 25 - (MAX_VERSION - spring_version) // 3
+    return f"{season} '{year:02d}"
+
+
+def not_found() -> web.Response:
+    return rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+async def versions(request: web.Request) -> web.Response:
+    set_operation(request, "versions")
+    return json_response(
+        [
+            {"label": version_label(n), "url": f"/services/data/v{n}.0", "version": f"{n}.0"}
+            for n in range(MIN_VERSION, MAX_VERSION + 1)
+        ]
+    )
+
+
+def _authenticate(request: web.Request) -> tuple[FakeOrg, FakeUser] | web.Response:
+    fake = fake_of(request)
+    role = role_of(request)
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() not in ("bearer", "oauth"):
+        value = ""
+    value = value.strip()
+    access = fake.tokens.active_access(value, fake.now())
+    if access is None or role.kind != "mydomain" or access.org is not role.org:
+        return rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+    if not {"api", "full"} & set(access.scopes):
+        return rest_error(403, "INVALID_SESSION_ID", "This session is not valid for use with the REST API")
+    return access.org, access.user
+
+
+async def data(request: web.Request) -> web.Response:
+    m = _VERSION.fullmatch(request.match_info["version"])
+    tail = request.match_info.get("tail", "").strip("/")
+    set_operation(request, tail.split("?")[0] or "resources")
+    if not m or not MIN_VERSION <= int(m[1]) <= MAX_VERSION:
+        return not_found()
+    version = int(m[1])
+    auth = _authenticate(request)
+    if isinstance(auth, web.Response):
+        return auth
+    org, user = auth
+    parts = tail.split("/") if tail else []
+    route = _route_name(parts)
+    if (
+        route is None
+        or (route.startswith("apps/oauth/usage") and version < 59)
+        or (route.startswith("apps/oauth/credentials") and version < 60)
+    ):
+        return not_found()
+    set_operation(request, route)
+    if request.method not in ("GET", "HEAD"):
+        return rest_error(
+            405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. Allowed are GET,HEAD"
+        )
+    failure = org.take_call_failure(tail)
+    if failure is not None:
+        return rest_error(403, failure.fault, failure.message)
+    v = f"{version}.0"
+    if route == "resources":
+        base = f"/services/data/v{v}"
+        return json_response(
+            {
+                "sobjects": f"{base}/sobjects",
+                "query": f"{base}/query",
+                "connect": f"{base}/connect",
+                "apps": f"{base}/apps",
+            }
+        )
+    if route == "query":
+        q = request.query.get("q")
+        if q is None:
+            return rest_error(400, "MALFORMED_QUERY", "A query string has to be specified")
+        try:
+            return json_response(execute(q, org=org, user=user, version=v))
+        except SoqlError as exc:
+            return rest_error(400, exc.error_code, exc.message)
+    if not user.has_any("ManageExternalClientApps", "CustomizeApplication", "ModifyAllData"):
+        return rest_error(
+            403, "INSUFFICIENT_ACCESS", "You don't have permission to view external client apps."
+        )
+    if route == "apps/oauth/usage":
+        return _usage(request, org, v)
+    if not org.client_secret_rest_access:
+        return rest_error(
+            403, "FUNCTIONALITY_NOT_ENABLED", "This feature is not currently enabled for this user."
+        )
+    app_name = _eca_by_id(org, parts[3])
+    if app_name is None:
+        return not_found()
+    if route == "apps/oauth/credentials":
+        return _consumers(org, app_name, parts[3], v)
+    return _credential(request, org, user, app_name, parts[3], parts[4], v)
+
+
+def _route_name(parts: list[str]) -> str | None:
+    if not parts:
+        return "resources"
+    if parts == ["query"]:
+        return "query"
+    if parts == ["apps", "oauth", "usage"]:
+        return "apps/oauth/usage"
+    if parts[:3] == ["apps", "oauth", "credentials"] and len(parts) == 4:
+        return "apps/oauth/credentials"
+    if parts[:3] == ["apps", "oauth", "credentials"] and len(parts) == 5:
+        return "apps/oauth/credentials/consumer"
+    return None
+
+
+def _eca_by_id(org: FakeOrg, app_id: str) -> str | None:
+    for name in org.external_client_apps:
+        eca_id = org.eca_id(name)
+        if eca_id and same_id(eca_id, app_id):
+            return name
+    return None
+
+
+def _usage(request: web.Request, org: FakeOrg, v: str) -> web.Response:
+    try:
+        page = int(request.query.get("page", "0"))
+        size = int(request.query.get("pageSize", "100"))
+    except ValueError:
+        return rest_error(400, "ILLEGAL_QUERY_PARAMETER_VALUE", "page and pageSize must be integers")
+    if page < 0 or not 1 <= size <= 100:
+        return rest_error(400, "ILLEGAL_QUERY_PARAMETER_VALUE", "page must be >= 0 and pageSize 1..100")
+    apps = []
+    for name, parts in org.external_client_apps.items():
+        if "ExtlClntAppGlobalOauthSettings" not in parts or ECA_HEADER not in parts:
+            continue
+        apps.append(
+            {
+                "developerName": name,
+                "identifier": org.eca_id(name),
+                "name": parts[ECA_HEADER].get("label", name),
+            }
+        )
+    chunk = apps[page * size : (page + 1) * size]
+    base = f"/services/data/v{v}/apps/oauth/usage"
+    more = (page + 1) * size < len(apps)
+    return json_response(
+        {
+            "apps": chunk,
+            "currentPageUrl": f"{base}?page={page}&pageSize={size}",
+            "nextPageUrl": f"{base}?page={page + 1}&pageSize={size}" if more else None,
+        }
+    )
+
+
+def _consumers(org: FakeOrg, app_name: str, app_id: str, v: str) -> web.Response:
+    parts = org.external_client_apps[app_name]
+    glob = parts.get("ExtlClntAppGlobalOauthSettings")
+    consumers = []
+    consumer_id = org.eca_consumer_id(app_name)
+    if glob is not None and consumer_id:
+        consumers.append(
+            {
+                "id": consumer_id,
+                "key": glob.get("consumerKey"),
+                "name": parts.get(ECA_HEADER, {}).get("label", app_name),
+                "url": f"/services/data/v{v}/apps/oauth/credentials/{app_id}/{consumer_id}",
+            }
+        )
+    return json_response({"consumers": consumers})
+
+
+def _credential(
+    request: web.Request, org: FakeOrg, user: FakeUser, app_name: str, app_id: str, consumer: str, v: str
+) -> web.Response:
+    consumer_id = org.eca_consumer_id(app_name)
+    if not consumer_id or not same_id(consumer_id, consumer):
+        return not_found()
+    part = request.query.get("part", "key")
+    if part not in ("key", "secret", "keyandsecret"):
+        return rest_error(400, "ILLEGAL_QUERY_PARAMETER_VALUE", f"Invalid value for parameter part: {part}")
+    if part != "key" and not user.has_any("ViewClientSecret"):
+        return rest_error(
+            403, "INSUFFICIENT_ACCESS", "You don't have permission to view consumer secrets of this app."
+        )
+    parts = org.external_client_apps[app_name]
+    glob = parts["ExtlClntAppGlobalOauthSettings"]
+    out: dict[str, object] = {"id": consumer_id}
+    if part in ("key", "keyandsecret"):
+        out["key"] = glob.get("consumerKey")
+    out["name"] = parts.get(ECA_HEADER, {}).get("label", app_name)
+    if part in ("secret", "keyandsecret"):
+        out["secret"] = org.consumer_secret(app_name)
+    out["url"] = f"/services/data/v{v}/apps/oauth/credentials/{app_id}/{consumer_id}"
+    return json_response(out)
