@@ -36,6 +36,7 @@ class Explanation:
 
     what: str
     remedy: str
+    detail_label: str = "Salesforce said"
 
 
 def _section(text: str, **extra: Any) -> dict[str, Any]:
@@ -136,10 +137,12 @@ EXPLANATIONS: dict[str, Explanation] = {
         "The run-as user does not exist in this org.",
         f"Check the username in Setup → Users and run `{COMMAND} connect-org run-as=<username>` again, or leave "
         "run-as out to use yourself.",
+        detail_label="Run-as user",
     ),
     "run_as_inactive": Explanation(
         "The run-as user is deactivated in this org.",
         "Activate the user (Setup → Users) or choose another one with run-as=<username>.",
+        detail_label="Run-as user",
     ),
     "run_as_invalid": Explanation(
         "Salesforce would not accept the run-as user for the client credentials flow.",
@@ -192,7 +195,7 @@ def connection_failed(
     explanation = explain(code)
     where = f" to *{org_label}*" if org_label else ""
     heading = f"❌ Connecting Salesforce{where} failed"
-    detail_line = f"\nSalesforce said: {detail}" if detail else ""
+    detail_line = f"\n{explanation.detail_label}: {detail}" if detail else ""
     body = f"*What happened:* {explanation.what}{detail_line}\n*What to do:* {explanation.remedy}"
     footer = f"Requested by <@{requester}> · connection {connection_id}"
     return SlackMessage(
@@ -221,8 +224,8 @@ class ConnectedOrg:
 
 
 def org_connected(org: ConnectedOrg) -> SlackMessage:
-    worst = max((item.mark for item in org.checklist), key=[Mark.OK, Mark.WARN, Mark.FAIL].index, default=Mark.OK)
-    icon = MARK_EMOJI[worst]
+    failures = sum(item.mark is Mark.FAIL for item in org.checklist)
+    warnings = sum(item.mark is Mark.WARN for item in org.checklist)
     environment = "Sandbox" if org.is_sandbox else "Production"
     action = "created" if org.created else "checked and repaired"
     key_text = mask(org.consumer_key.reveal()) if org.consumer_key else "not available"
@@ -235,7 +238,11 @@ def org_connected(org: ConnectedOrg) -> SlackMessage:
         "*Next step:* define this org in Quality Clouds (add a Salesforce instance) with the consumer key and "
         f"secret; <@{org.requester}> can reveal them privately."
     )
-    heading = f"{icon} Salesforce org {org.org_name} is connected to Quality Clouds"
+    if failures:
+        heading = f"❌ Salesforce org {org.org_name} is connected, but {_count(failures, 'setting')} still wrong"
+    else:
+        suffix = f" ({_count(warnings, 'warning')})" if warnings else ""
+        heading = f"✅ Salesforce org {org.org_name} is connected to Quality Clouds{suffix}"
     fields = [
         {"type": "mrkdwn", "text": f"*Org*\n{org.org_name}\n`{org.org_id}`"},
         {"type": "mrkdwn", "text": f"*Environment*\n{environment}"},
@@ -249,6 +256,7 @@ def org_connected(org: ConnectedOrg) -> SlackMessage:
         f"{heading}. Org {org.org_name} ({org.org_id}), {environment}, {org.instance_url}. "
         f"{org.app_kind_label} {org.app_name} {action}. Consumer key {key_text}, consumer secret {secret_text}. "
         + " ".join(line.replace("*", "") for line in checklist_lines)
+        + secret_note.replace("\n", " ")
         + f" Next step: define this org in Quality Clouds; <@{org.requester}> can reveal the credentials."
     )
     return SlackMessage(
@@ -260,6 +268,10 @@ def org_connected(org: ConnectedOrg) -> SlackMessage:
             _section(next_step),
         ],
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def secret_unavailable_note(reason: str, *, app_name: str) -> str:

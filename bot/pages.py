@@ -104,10 +104,12 @@ def callback_problem(problem: str) -> Page:
                              "to start again."])
 
 
-def authorization_failed(*, what: str, remedy: str, detail: str | None, slack_url: str | None) -> Page:
+def authorization_failed(
+    *, what: str, remedy: str, detail_label: str, detail: str | None, slack_url: str | None
+) -> Page:
     paragraphs = [what]
     if detail:
-        paragraphs.append(f"Salesforce said: {detail}")
+        paragraphs.append(f"{detail_label}: {detail}")
     paragraphs.append(remedy.replace("`", "").replace("*", ""))
     return _page(status=400, tone="fail", title="Authorization did not complete", paragraphs=paragraphs,
                  link=("Return to Slack", slack_url) if slack_url else None)

@@ -54,4 +54,5 @@ async def callback(request: web.Request) -> web.Response:
         return _render(pages.callback_problem(outcome.problem or "unknown"))
     explanation = messages.explain(outcome.failure_code or "internal_error")
     return _render(pages.authorization_failed(what=explanation.what, remedy=explanation.remedy,
-                                              detail=outcome.failure_detail, slack_url=slack_url))
+                                              detail_label=explanation.detail_label, detail=outcome.failure_detail,
+                                              slack_url=slack_url))

@@ -1,0 +1,213 @@
+"""The whole system on loopback: the real qc-bot web app over HTTP, between the Slack and Salesforce stand-ins.
+
+Nothing of the bot is mocked; tests talk to it only the way Slack and a browser would.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import aiohttp
+from aiohttp import web
+from cryptography.fernet import Fernet
+
+from bot.app import create_web_app
+from bot.clock import ManualClock
+from bot.config import Settings, load_settings
+from bot.redaction import install_log_redaction
+from bot.standins.salesforce import FakeOrg, FakeSalesforce
+from bot.standins.slack import Delivery, FakeSlack
+from bot.timings import fast_timings
+
+SIGNING_SECRET = "slack-signing-secret-0123456789abcdef"
+BOT_CLIENT_ID = "3MVG9qcbotClientIdForTests0123456789"
+BOT_CLIENT_SECRET = "QCBOTCLIENTSECRET0123456789ABCDEF"
+ADMIN = "UADMIN0001"
+MEMBER = "UMEMBER001"
+CHANNEL = "CQCCHAN001"
+
+
+@dataclass
+class Hop:
+    url: str
+    status: int
+    location: str | None
+    body: str
+
+
+@dataclass
+class BrowserVisit:
+    hops: list[Hop] = field(default_factory=list)
+
+    @property
+    def final(self) -> Hop:
+        return self.hops[-1]
+
+
+class Stack:
+    def __init__(self, tmp_path: Path, *, env: dict[str, str] | None = None) -> None:
+        self.tmp_path = tmp_path
+        self.db_path = tmp_path / "qc-bot.db"
+        self.encryption_key = Fernet.generate_key().decode()
+        self.extra_env = env or {}
+        self.clock = ManualClock(datetime.now(UTC))
+        self.slack = FakeSlack(signing_secret=SIGNING_SECRET)
+        self.salesforce = FakeSalesforce()
+        self.org: FakeOrg = self.salesforce.add_org(name="Acme Corp", admin_username="admin@acme.example")
+        self.settings: Settings | None = None
+        self.bot_url = ""
+        self._runner: web.AppRunner | None = None
+        self._log = io.StringIO()
+        self._log_handler = logging.StreamHandler(self._log)
+        self._browser: aiohttp.ClientSession | None = None
+        self._port = 0
+
+    async def start(self) -> Stack:
+        install_log_redaction()
+        self._log_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        root = logging.getLogger()
+        self._previous_level = root.level
+        root.addHandler(self._log_handler)
+        root.setLevel(logging.DEBUG)
+        await self.slack.start()
+        self.slack.add_user(user_id=ADMIN, name="ada", real_name="Ada Admin", is_admin=True)
+        self.slack.add_user(user_id=MEMBER, name="bob", real_name="Bob Member")
+        self.slack.add_channel(channel_id=CHANNEL, name="salesforce-admins", members=[ADMIN, MEMBER])
+        await self.salesforce.start()
+        self._browser = aiohttp.ClientSession()
+        await self.start_bot()
+        return self
+
+    async def start_bot(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._port))  # a restarted bot keeps its URL, as a real deployment does
+        port = self._port = sock.getsockname()[1]
+        self.bot_url = f"http://127.0.0.1:{port}"
+        environment = {
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": self.slack.team.bot_token,
+            "SLACK_API_URL": self.slack.api_url,
+            "QC_PUBLIC_URL": self.bot_url,
+            "SALESFORCE_CLIENT_ID": BOT_CLIENT_ID,
+            "SALESFORCE_CLIENT_SECRET": BOT_CLIENT_SECRET,
+            "SALESFORCE_LOGIN_URL": self.salesforce.login_url,
+            "SALESFORCE_SANDBOX_LOGIN_URL": self.salesforce.sandbox_login_url,
+            "SALESFORCE_ALLOWED_HOSTS": ",".join(self.salesforce.allowed_hosts),
+            "QC_DB_PATH": str(self.db_path),
+            "QC_ENCRYPTION_KEYS": self.encryption_key,
+            **self.extra_env,
+        }
+        self.settings = load_settings(environ=environment, dotenv=None)
+        if not self.salesforce_client_registered:
+            self.salesforce.register_client(client_id=BOT_CLIENT_ID, client_secret=BOT_CLIENT_SECRET,
+                                            redirect_uris=[self.settings.oauth_callback_url], label="qc-bot")
+            self.salesforce_client_registered = True
+        app = await create_web_app(self.settings, clock=self.clock, timings=fast_timings())
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+    salesforce_client_registered = False
+
+    async def stop_bot(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def restart_bot(self) -> None:
+        await self.stop_bot()
+        await self.start_bot()
+
+    async def stop(self) -> None:
+        await self.stop_bot()
+        if self._browser is not None:
+            await self._browser.close()
+        await self.salesforce.stop()
+        await self.slack.stop()
+        root = logging.getLogger()
+        root.removeHandler(self._log_handler)
+        root.setLevel(self._previous_level)
+
+    # -- Slack's side ------------------------------------------------------------------------------------------
+
+    @property
+    def events_url(self) -> str:
+        return self.bot_url + "/slack/events"
+
+    async def slash(self, text: str, *, user: str = ADMIN, **options: Any) -> Delivery:
+        return await self.slack.send_slash_command(self.events_url, text=text, user_id=user, channel_id=CHANNEL,
+                                                   **options)
+
+    async def request_link(self, text: str = "connect-org", *, user: str = ADMIN) -> str:
+        """Run the slash command and return the private authorization link it answers with."""
+        posts_before = len(self.slack.response_url_posts)
+        delivery = await self.slash(text, user=user)
+        assert delivery.status == 200, delivery.text
+        post = await self.slack.wait_for(
+            lambda: next((post for post in self.slack.response_url_posts[posts_before:]
+                          if "/salesforce/oauth/start" in str(post.body)), None),
+            what="the authorization link",
+        )
+        match = re.search(r"(http://[^\s\"'>|]+/salesforce/oauth/start\?link=[A-Za-z0-9_\-]+)", str(post.body))
+        assert match, post.body
+        return match.group(1)
+
+    # -- the browser ---------------------------------------------------------------------------------------------
+
+    async def browse(self, url: str, *, max_hops: int = 6) -> BrowserVisit:
+        """Follow up to `max_hops` redirects like a browser, recording every hop."""
+        assert self._browser is not None
+        visit = BrowserVisit()
+        for _ in range(max_hops):
+            async with self._browser.get(url, allow_redirects=False) as response:
+                location = response.headers.get("Location")
+                visit.hops.append(Hop(url, response.status, location, await response.text()))
+            if response.status not in (301, 302, 303, 307) or not location:
+                return visit
+            url = urljoin(url, location)
+        return visit
+
+    async def connect(self, text: str = "connect-org", *, user: str = ADMIN) -> BrowserVisit:
+        return await self.browse(await self.request_link(text, user=user))
+
+    async def status_message(self, *, count: int = 1) -> Any:
+        """Wait until the channel holds `count` messages and return the last."""
+        messages = await self.slack.wait_for(
+            lambda: self.slack.messages(CHANNEL) if len(self.slack.messages(CHANNEL)) >= count else None,
+            what=f"{count} channel message(s)",
+        )
+        return messages[-1]
+
+    # -- evidence ------------------------------------------------------------------------------------------------
+
+    def log_text(self) -> str:
+        return self._log.getvalue()
+
+    def database_bytes(self) -> bytes:
+        return b"".join(path.read_bytes() for path in sorted(self.tmp_path.glob("qc-bot.db*")))
+
+    def salesforce_tokens(self) -> list[str]:
+        """Every access and refresh token Salesforce issued to the bot."""
+        tokens: list[str] = []
+        for record in self.salesforce.requests:
+            if record.operation and record.operation.startswith("token") and record.response_body:
+                tokens += re.findall(rb'"(?:access_token|refresh_token)"\s*:\s*"([^"]+)"', record.response_body)
+        return [token.decode() for token in tokens]
+
+    def slack_channel_bytes(self) -> bytes:
+        """Everything the bot sent to Slack except the private reveal modal."""
+        return b"".join(call.body for call in self.slack.calls if call.method != "views.open") + b"".join(
+            post.raw for post in self.slack.response_url_posts)
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
