@@ -67,7 +67,7 @@ class Stack:
         self._runner: web.AppRunner | None = None
         self._log = io.StringIO()
         self._log_handler = logging.StreamHandler(self._log)
-        self._browser: aiohttp.ClientSession | None = None
+        self.browser: aiohttp.ClientSession | None = None
         self._port = 0
 
     async def start(self) -> Stack:
@@ -82,7 +82,7 @@ class Stack:
         self.slack.add_user(user_id=MEMBER, name="bob", real_name="Bob Member")
         self.slack.add_channel(channel_id=CHANNEL, name="salesforce-admins", members=[ADMIN, MEMBER])
         await self.salesforce.start()
-        self._browser = aiohttp.ClientSession()
+        self.browser = aiohttp.ClientSession()
         await self.start_bot()
         return self
 
@@ -129,8 +129,8 @@ class Stack:
 
     async def stop(self) -> None:
         await self.stop_bot()
-        if self._browser is not None:
-            await self._browser.close()
+        if self.browser is not None:
+            await self.browser.close()
         await self.salesforce.stop()
         await self.slack.stop()
         root = logging.getLogger()
@@ -165,10 +165,10 @@ class Stack:
 
     async def browse(self, url: str, *, max_hops: int = 6) -> BrowserVisit:
         """Follow up to `max_hops` redirects like a browser, recording every hop."""
-        assert self._browser is not None
+        assert self.browser is not None
         visit = BrowserVisit()
         for _ in range(max_hops):
-            async with self._browser.get(url, allow_redirects=False) as response:
+            async with self.browser.get(url, allow_redirects=False) as response:
                 location = response.headers.get("Location")
                 visit.hops.append(Hop(url, response.status, location, await response.text()))
             if response.status not in (301, 302, 303, 307) or not location:
