@@ -1,0 +1,77 @@
+"""`qc-bot` as an operator runs it: a real process, real configuration errors, a real server."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import aiohttp
+from cryptography.fernet import Fernet
+
+from bot.cli import main
+
+QC_BOT = [sys.executable, "-m", "bot.cli"]
+
+
+def run(arguments, environment, cwd):
+    return subprocess.run(QC_BOT + arguments, env=environment, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def clean_environment(**values):
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("SLACK_", "SALESFORCE_", "QC_"))}
+    environment.update(values)
+    return environment
+
+
+def test_keygen_prints_a_fernet_key(capsys):
+    assert main(["keygen"]) == 0
+    Fernet(capsys.readouterr().out.strip().encode())
+
+
+def test_serve_without_configuration_stops_with_one_line_per_variable(tmp_path):
+    result = run(["serve"], clean_environment(), tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    named = {line.split(": ")[2] for line in lines}
+    assert {"QC_PUBLIC_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "QC_ENCRYPTION_KEYS",
+            "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"} <= named
+    assert all(line.startswith("qc-bot: configuration error: ") for line in lines)
+
+
+def test_configuration_is_read_from_dotenv(tmp_path):
+    (tmp_path / ".env").write_text("QC_PUBLIC_URL=https://qc.example.com\nPORT=nonsense\n", encoding="utf-8")
+    result = run(["serve"], clean_environment(), tmp_path)
+    assert "QC_PUBLIC_URL" not in result.stderr
+    assert "PORT: expected a TCP port number" in result.stderr
+
+
+async def test_serve_answers_healthz_and_stops_cleanly(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = clean_environment(
+        SLACK_SIGNING_SECRET="signing", SLACK_BOT_TOKEN="xoxb-1-2", QC_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        SALESFORCE_CLIENT_ID="id", SALESFORCE_CLIENT_SECRET="secret", QC_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        QC_DB_PATH=str(tmp_path / "qc.db"), PORT=str(port),
+    )
+    process = await asyncio.create_subprocess_exec(*QC_BOT, "serve", env=environment, cwd=tmp_path,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        assert response.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert time.monotonic() < deadline, "qc-bot serve did not come up"
+                    await asyncio.sleep(0.05)
+    finally:
+        process.terminate()
+        output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    assert (tmp_path / "qc.db").exists()
