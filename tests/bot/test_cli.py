@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 from cryptography.fernet import Fernet
@@ -13,6 +14,7 @@ from cryptography.fernet import Fernet
 from bot.cli import main
 
 QC_BOT = [sys.executable, "-m", "bot.cli"]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(arguments, environment, cwd):
@@ -22,6 +24,7 @@ def run(arguments, environment, cwd):
 def clean_environment(**values):
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith(("SLACK_", "SALESFORCE_", "QC_"))}
+    environment["PYTHONPATH"] = str(REPO_ROOT)  # this checkout, not whatever is installed
     environment.update(values)
     return environment
 
