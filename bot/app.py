@@ -1,5 +1,6 @@
 """The app factory: one aiohttp `Application` that serves Slack (through Bolt), the Salesforce OAuth routes
-and `/healthz`, and owns the background work (outbox delivery, resumed journeys, periodic maintenance).
+and `/healthz`, and owns the background work (outbox delivery, resumed journeys, periodic maintenance, and
+the scheduler of token syncs and expiry scans).
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 import handlers
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.dashboard import Dashboard
 from bot.delivery import SingleWorkspaceClients, SlackDelivery, slack_retry_handlers
+from bot.disconnect import Disconnector
+from bot.expiry import ExpiryScanner
 from bot.journey import ConnectJourney
 from bot.permissions import Permissions
+from bot.reauthorize import Reauthorizer
 from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.oauth import SalesforceOAuth
+from bot.scheduler import Scheduler
 from bot.services import SERVICES_KEY, Services
 from bot.timings import Timings
+from bot.token_sync import TokenSync
 from storage.crypto import SecretBox
 from storage.database import Store
 
@@ -64,8 +71,17 @@ async def create_web_app(
     delivery = SlackDelivery(store=store, clients=SingleWorkspaceClients(slack_client), clock=clock, timings=timings)
     journey = ConnectJourney(settings=settings, store=store, clock=clock, http=http, oauth=oauth, delivery=delivery,
                              timings=timings)
+    scheduler = Scheduler(
+        sync=TokenSync(settings=settings, store=store, clock=clock, http=http, oauth=oauth, delivery=delivery),
+        scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
+        scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
+    )
     services = Services(settings=settings, clock=clock, store=store, journey=journey, delivery=delivery,
-                        permissions=Permissions(admin_users=settings.admin_users, clock=clock))
+                        permissions=Permissions(admin_users=settings.admin_users, clock=clock),
+                        dashboard=Dashboard(settings=settings, store=store, clock=clock),
+                        disconnector=Disconnector(settings=settings, store=store, clock=clock, http=http, oauth=oauth,
+                                                  delivery=delivery),
+                        reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey))
 
     web_app = web.Application()
     web_app[SERVICES_KEY] = services
@@ -85,11 +101,13 @@ async def create_web_app(
         if resumed:
             logger.info("Resumed %d unfinished connection(s)", resumed)
         maintenance.append(asyncio.create_task(_maintain(journey, timings), name="maintenance"))
+        scheduler.start()
 
     async def on_cleanup(_: web.Application) -> None:
         for task in maintenance:
             task.cancel()
         await asyncio.gather(*maintenance, return_exceptions=True)
+        await scheduler.stop()
         await journey.close()
         await delivery.stop()
         await http_session.close()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from bot.config import InvalidConfiguration, Settings, load_settings
 from bot.redaction import configure_logging
@@ -35,7 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS. Safe while "
                     "the server runs; afterwards the older keys can be removed from the list.",
     )
+    check_expiry = commands.add_parser(
+        "check-expiry", help="run one expiry scan now (or as of --at) and print what it sent or would send",
+        description="Run one expiry scan over the tokens qc-bot watches, as `qc-bot serve` does on its schedule, "
+                    "and print each warning it sends (or would send). Warnings already sent are never sent "
+                    "again. The tokens are as of the last sync by `qc-bot serve`.",
+    )
+    check_expiry.add_argument(
+        "--at", metavar="ISO-8601", type=_moment,
+        help="scan as if it were this moment (e.g. 2026-03-01T09:00:00Z; no zone means UTC). In the future it "
+             "sends warnings early (they are then not sent again when the time comes); in the past it sends "
+             "only what was already due by then and is still unsent. Default: now",
+    )
+    check_expiry.add_argument(
+        "--dry-run", action="store_true",
+        help="only print what would be sent: nothing is queued, recorded or posted to Slack",
+    )
     return parser
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 date and time: {text!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def _rotate_keys(settings: Settings) -> int:
@@ -71,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif arguments.command == "rotate-keys":
         rewritten = asyncio.run(_rotate_keys(settings))
         print(f"Re-encrypted {rewritten} stored secret(s) with the first key of QC_ENCRYPTION_KEYS.")
+    elif arguments.command == "check-expiry":
+        from bot.expiry_check import check_expiry
+
+        return asyncio.run(check_expiry(settings, at=arguments.at, dry_run=arguments.dry_run))
     return 0
 
 

@@ -24,7 +24,19 @@ class Help:
     pass
 
 
-Command = ConnectOrg | Help
+@dataclass(frozen=True)
+class Status:
+    pass
+
+
+@dataclass(frozen=True)
+class DisconnectOrg:
+    target: str
+    """An org id (15 or 18 characters) or an org name as typed (names may hold spaces)."""
+    delete_app: bool
+
+
+Command = ConnectOrg | Help | Status | DisconnectOrg
 
 
 def parse(text: str) -> Command:
@@ -34,6 +46,12 @@ def parse(text: str) -> Command:
     name, arguments = words[0].lower(), words[1:]
     if name in ("connect-org", "connect"):
         return _connect_org(arguments)
+    if name == "status":
+        if arguments:
+            raise CommandSyntaxError("`status` takes no arguments.")
+        return Status()
+    if name in ("disconnect-org", "disconnect"):
+        return _disconnect_org(arguments)
     raise CommandSyntaxError(f"I don't know the command `{words[0]}`.")
 
 
@@ -59,6 +77,15 @@ def _connect_org(arguments: list[str]) -> ConnectOrg:
         else:
             target = argument
     return ConnectOrg(target=(target or "production"), run_as=run_as)
+
+
+def _disconnect_org(arguments: list[str]) -> DisconnectOrg:
+    delete_app = bool(arguments) and arguments[-1].lower() in ("delete-app", "--delete-app")
+    words = arguments[:-1] if delete_app else arguments
+    target = " ".join(words).strip().strip("\"'“”‘’").strip()
+    if not target:
+        raise CommandSyntaxError("Name the org to disconnect: `/qc disconnect-org <org id or name> [delete-app]`.")
+    return DisconnectOrg(target=target, delete_app=delete_app)
 
 
 def _unwrap(word: str) -> str:

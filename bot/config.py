@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -58,6 +59,10 @@ class Settings:
     app_kind: AppKindSetting = "auto"
     desired_app: DesiredApp = field(default_factory=DesiredApp)
     expiry_warn_days: tuple[int, ...] = (30, 7, 1)
+    bot_refresh_token_policy: RefreshTokenPolicy = field(default_factory=lambda: RefreshTokenPolicy("infinite"))
+    """The refresh token policy of the bot's own OAuth client (SALESFORCE_REFRESH_TOKEN_POLICY)."""
+    expiry_scan_interval: timedelta = timedelta(minutes=15)
+    token_sync_interval: timedelta = timedelta(minutes=60)
     port: int = 3000
     log_level: str = "INFO"
 
@@ -146,6 +151,10 @@ class _Reader:
             app_kind=self._app_kind(),
             desired_app=self._desired_app(),
             expiry_warn_days=self._warn_days(),
+            bot_refresh_token_policy=self._refresh_token_policy(
+                "SALESFORCE_REFRESH_TOKEN_POLICY", RefreshTokenPolicy("infinite")),
+            expiry_scan_interval=self._minutes("QC_EXPIRY_SCAN_MINUTES", 15),
+            token_sync_interval=self._minutes("QC_TOKEN_SYNC_MINUTES", 60),
             port=self._port(),
             db_path=Path(self._get("QC_DB_PATH") or "qc-bot.db"),
             log_level=self._log_level(),
@@ -255,17 +264,26 @@ class _Reader:
             return "auto"
         return value  # type: ignore[return-value]
 
+    def _refresh_token_policy(self, name: str, default: RefreshTokenPolicy) -> RefreshTokenPolicy:
+        raw_policy = self._get(name)
+        if raw_policy is None:
+            return default
+        try:
+            return RefreshTokenPolicy.parse(raw_policy)
+        except ValueError:
+            self._problem(
+                name, "expected never, Nh, Nd, Nm (expire after N hours/days/months) or idle:Nd (expire if unused)")
+            return default
+
+    def _minutes(self, name: str, default: int) -> timedelta:
+        value = self._get(name) or str(default)
+        if not value.isdigit() or int(value) <= 0:
+            self._problem(name, "expected a whole number of minutes, at least 1")
+            return timedelta(minutes=default)
+        return timedelta(minutes=int(value))
+
     def _desired_app(self) -> DesiredApp:
-        policy = RefreshTokenPolicy("lifetime", 90, "DAYS")
-        raw_policy = self._get("QC_REFRESH_TOKEN_POLICY")
-        if raw_policy is not None:
-            try:
-                policy = RefreshTokenPolicy.parse(raw_policy)
-            except ValueError:
-                self._problem(
-                    "QC_REFRESH_TOKEN_POLICY",
-                    "expected never, Nh, Nd, Nm (expire after N hours/days/months) or idle:Nd (expire if unused)",
-                )
+        policy = self._refresh_token_policy("QC_REFRESH_TOKEN_POLICY", RefreshTokenPolicy("lifetime", 90, "DAYS"))
         overrides: dict[str, str] = {}
         name = self._get("QC_APP_NAME")
         if name is not None:

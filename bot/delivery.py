@@ -3,7 +3,8 @@
 slack_sdk's retry handlers absorb short blips (429 with Retry-After, 5xx, dropped connections); what
 still fails stays queued and is retried with growing delays until Slack takes it. Only errors that
 no retry can fix (the channel is gone, the bot was removed) end a message as undeliverable, and those
-are logged loudly.
+are logged loudly. Each attempt first claims the message in the database, so two processes sharing the
+outbox never post the same message twice.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from typing import Protocol
 
 from slack_sdk.errors import SlackApiError
@@ -93,6 +95,17 @@ class SlackDelivery:
                 sent += await self._deliver(notification)
             return sent
 
+    async def deliver_now(self, dedupe_keys: Iterable[str]) -> int:
+        """Send these messages at once if they are still waiting and due; return how many were sent."""
+        async with self._pass_lock:
+            sent = 0
+            for key in dedupe_keys:
+                notification = await self._store.run(lambda repos, key=key: repos.notifications.get(key))
+                if (notification is not None and notification.status == "pending"
+                        and notification.next_attempt_at <= self._clock.now()):
+                    sent += await self._deliver(notification)
+            return sent
+
     async def _run(self) -> None:
         while True:
             try:
@@ -106,6 +119,12 @@ class SlackDelivery:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._timings.delivery_poll_seconds)
 
     async def _deliver(self, notification: Notification) -> int:
+        now = self._clock.now()
+        lease_until = now + self._timings.delivery_lease
+        claimed = await self._store.run(lambda repos: repos.notifications.claim(notification.id, now=now,
+                                                                               until=lease_until))
+        if not claimed:  # another process (`qc-bot check-expiry` next to `serve`) is sending it
+            return 0
         client = await self._clients.for_team(notification.team_id)
         payload = notification.payload
         try:

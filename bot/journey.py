@@ -26,6 +26,7 @@ from bot.commands import ConnectOrg
 from bot.config import Settings
 from bot.delivery import SlackDelivery
 from bot.errors import CommandSyntaxError, LoginHostError
+from bot.org_access import org_session
 from bot.provisioning.provisioner import Provisioner, ProvisioningFailed, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
 from bot.redaction import Secret
@@ -246,6 +247,7 @@ class ConnectJourney:
             repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="authorize",
                                target=token.org_id, outcome="authorized",
                                detail={"connection": connection.id, "salesforce_user": identity.username})
+            repos.tracked_tokens.watch_org(team_id=connection.team_id, org_id=token.org_id, now=now)
             return True
 
         if not await self._store.run(authorize):
@@ -372,8 +374,7 @@ class ConnectJourney:
             await self._succeed(connection, org, result)
 
     async def _provision_with_retries(self, connection: Connection, org: OrgRecord) -> ProvisioningResult:
-        session = OrgSession(instance_url=org.instance_url, access_token=org.access_token,  # type: ignore[arg-type]
-                             refresh=self._token_refresher(org))
+        session = org_session(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
         provisioner = Provisioner(
             metadata=MetadataClient(http=self._http, session=session),
             rest=RestClient(http=self._http, session=session),
@@ -405,23 +406,6 @@ class ConnectJourney:
                             connection.id, exc.code or exc.__class__.__name__, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("Backoff.delays() is infinite")
-
-    def _token_refresher(self, org: OrgRecord) -> Callable[[], Awaitable[Secret]] | None:
-        if org.refresh_token is None:
-            return None
-        refresh_token = org.refresh_token
-
-        async def refresh() -> Secret:
-            token = await self._oauth.refresh(login_url=org.login_url, refresh_token=refresh_token)
-            now = self._clock.now()
-            rotated = token.refresh_token if token.refresh_token != refresh_token else None
-            await self._store.run(lambda repos: repos.orgs.save_access_token(
-                team_id=org.team_id, org_id=org.org_id, access_token=token.access_token, refresh_token=rotated,
-                now=now))
-            logger.info("Refreshed the access token of org %s", org.org_id)
-            return token.access_token
-
-        return refresh
 
     def _credentials_recorder(self, org: OrgRecord) -> Callable[[AppKind, Secret, Secret], Awaitable[None]]:
         """Store generated credentials before they are deployed, so a crash between the deploy and the
@@ -464,6 +448,10 @@ class ConnectJourney:
                                             payload=offer.as_payload(), now=now)
             repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
                                         channel_id=connection.channel_id, payload=status.as_payload(), now=now)
+            policy = result.refresh_token_policy or self._settings.desired_app.refresh_token_policy
+            repos.tracked_tokens.set_app(team_id=org.team_id, org_id=org.org_id,
+                                         app_name=self._settings.desired_app.label,
+                                         app_policy=policy.connected_app_value(), now=now)
             repos.audit.append(
                 at=now, team_id=connection.team_id, actor=connection.user_id,
                 action="provision" if result.created else "repair", target=org.org_id, outcome="provisioned",

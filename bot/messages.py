@@ -7,8 +7,9 @@ notifications and screen readers read only that). Nothing here ever receives a f
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.provisioning.checklist import ChecklistItem, Mark
@@ -61,6 +62,9 @@ def usage(problem: str | None = None) -> SlackMessage:
         f"`{COMMAND} connect-org https://yourdomain.my.salesforce.com` — log in through your My Domain",
         f"`{COMMAND} connect-org run-as=integration.user@example.com` — the user the client credentials "
         "flow runs as (default: you)",
+        f"`{COMMAND} status` — the orgs connected in this workspace, their app and the nearest token expiry",
+        f"`{COMMAND} disconnect-org <org id or name> [delete-app]` — revoke qc-bot's tokens and forget the org "
+        "(`delete-app` also removes the QualityClouds app from it)",
         f"`{COMMAND} help` — this message",
     ]
     intro = f"{problem}\n\n" if problem else ""
@@ -355,3 +359,304 @@ def link_expired() -> SlackMessage:
     text = (f"Your Salesforce authorization link expired before the authorization finished, so nothing was "
             f"changed. Run `{COMMAND} connect-org` again for a new link.")
     return SlackMessage(text=text, blocks=[_section(text)])
+
+
+# -- token lifecycle (SPEC §4) ------------------------------------------------------------------------------
+
+ACTION_REAUTHORIZE = "reauthorize_org"
+ACTION_DISCONNECT_CONFIRM = "disconnect_org_confirm"
+ACTION_DISCONNECT_CANCEL = "disconnect_org_cancel"
+MESSAGE_MAX_ORGS = 20
+HOME_MAX_ORGS = 45
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _time_left(remaining: timedelta) -> str:
+    """`30 days`, `5 hours` or `less than an hour`: whole days, rounded, once the nearest is at least one."""
+    days = round(remaining / timedelta(days=1))
+    if days >= 1:
+        return _count(days, "day")
+    if remaining >= timedelta(hours=1):
+        return _count(int(remaining / timedelta(hours=1)), "hour")
+    return "less than an hour"
+
+
+def _reauthorize_button(org_id: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": ACTION_REAUTHORIZE, "value": org_id,
+            "text": {"type": "plain_text", "text": "Re-authorize"}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpiryNotice:
+    org_name: str
+    org_id: str
+    token_kind: str
+    """`bot` (qc-bot's own refresh token) or `app` (a token of the QualityClouds app)."""
+    app_name: str
+    owner: str | None
+    """The Salesforce username the token belongs to, when known."""
+    expires_at: datetime
+    days_left: int
+    """The threshold crossed; 0 means the token has expired."""
+    policy: str
+    as_of: datetime
+
+
+def expiry_warning(notice: ExpiryNotice) -> SlackMessage:
+    """A warning for the org's channel: which org, which token, when, what happens, and a way to act."""
+    owner = notice.owner or "an unknown user"
+    org = f"*{notice.org_name}* (`{notice.org_id}`)"
+    expired = notice.days_left == 0
+    if notice.token_kind == "bot":
+        whose = f"qc-bot's access to {notice.org_name}"
+        token = f"qc-bot's own refresh token, authorized by {owner}"
+        consequence = (f"qc-bot can no longer read {notice.org_name}: it stops checking the {notice.app_name} "
+                       "app and the tokens Quality Clouds uses there, so it cannot warn about them either.")
+        remedy = ("A workspace admin clicks *Re-authorize* and approves qc-bot in Salesforce again; that issues a "
+                  "new token and changes nothing else.")
+    else:
+        whose = f"Quality Clouds' access to {notice.org_name}"
+        token = f"the {notice.app_name} app's refresh token for {owner}"
+        consequence = (f"Quality Clouds can no longer renew its session in {notice.org_name}, so its scans of "
+                       "this org stop.")
+        remedy = (f"{owner} reconnects this org in Quality Clouds (signing in to Salesforce again gives it a new "
+                  f"token). *Re-authorize* (workspace admins) checks and repairs the {notice.app_name} app, "
+                  "including its refresh token policy.")
+    if expired:
+        heading = f"⛔ {whose} has expired"
+        when_line = f"*Expired:* {_when(notice.expires_at)} (policy: {notice.policy})"
+        effect_line = f"*What this means:* {consequence}"
+    else:
+        heading = f"⏳ {whose} expires in {_time_left(notice.expires_at - notice.as_of)}"
+        when_line = f"*Expires:* {_when(notice.expires_at)} (policy: {notice.policy})"
+        effect_line = f"*What happens then:* {consequence}"
+    body = f"*Org:* {org}\n*Token:* {token}\n{when_line}\n{effect_line}\n*What to do:* {remedy}"
+    return SlackMessage(
+        text=f"{heading}. " + body.replace("*", "").replace("`", "").replace("\n", " "),
+        blocks=[_header(heading), _section(body[:3000], accessory=_reauthorize_button(notice.org_id))],
+    )
+
+
+def connection_broken(*, org_name: str, org_id: str, detail: str) -> SlackMessage:
+    heading = f"⚠️ qc-bot lost its access to {org_name}"
+    body = (
+        f"*Org:* *{org_name}* (`{org_id}`)\n"
+        f"*What happened:* Salesforce refused qc-bot's refresh token ({detail}). It was revoked, expired under "
+        "the policy of qc-bot's OAuth client, or the user who authorized it lost access.\n"
+        "*What this means:* qc-bot cannot check the QualityClouds app or read the tokens Quality Clouds uses; "
+        "expiry warnings for this org now rely on what it read last. Quality Clouds' own access is not affected.\n"
+        "*What to do:* a workspace admin clicks *Re-authorize* (or runs "
+        f"`{COMMAND} connect-org`) and approves qc-bot in Salesforce again."
+    )
+    return SlackMessage(
+        text=f"{heading}. " + body.replace("*", "").replace("`", "").replace("\n", " "),
+        blocks=[_header(heading), _section(body, accessory=_reauthorize_button(org_id))],
+    )
+
+
+def answer_modal(*, title: str, message: SlackMessage) -> dict[str, Any]:
+    """A private answer to a click in the App Home, where there is no channel to answer in."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title[:24]},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": message.blocks,
+    }
+
+
+def org_gone() -> SlackMessage:
+    text = f"That org is not connected in this workspace any more. See `{COMMAND} status` for the connected ones."
+    return SlackMessage(text=text, blocks=[_section(text)])
+
+
+# -- /qc status and the App Home ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class NearestExpiry:
+    token_kind: str
+    app_name: str
+    owner: str | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgOverview:
+    org_name: str
+    org_id: str
+    is_sandbox: bool
+    broken: bool
+    app_kind_label: str | None
+    app_name: str
+    setup: str
+    """`provisioned`, `failed`, `in_progress` or `unknown` (the org's latest connect-org journey)."""
+    failure_code: str | None
+    checklist_failures: int
+    checklist_warnings: int
+    tokens_tracked: int
+    nearest: NearestExpiry | None
+
+
+def _setup_line(org: OrgOverview) -> str:
+    app = f"{org.app_kind_label} `{org.app_name}`" if org.app_kind_label else f"`{org.app_name}`"
+    if org.setup == "provisioned":
+        if org.checklist_failures:
+            return f"❌ {app}: {_count(org.checklist_failures, 'setting')} still wrong"
+        suffix = f" ({_count(org.checklist_warnings, 'warning')})" if org.checklist_warnings else ""
+        return f"✅ {app} set up{suffix}"
+    if org.setup == "failed":
+        return f"❌ setting up the app failed: {explain(org.failure_code or 'internal_error').what}"
+    if org.setup == "in_progress":
+        return f"⏳ {app} is being set up"
+    return "❔ no app set up by qc-bot yet"
+
+
+def _expiry_line(org: OrgOverview, now: datetime) -> str:
+    nearest = org.nearest
+    if nearest is None:
+        if org.tokens_tracked:
+            return "no token expires (valid until revoked)"
+        return "not checked yet"
+    token = ("qc-bot's own token" if nearest.token_kind == "bot"
+             else f"{nearest.app_name} token of {nearest.owner or 'an unknown user'}")
+    if nearest.expires_at <= now:
+        return f"⛔ {token} expired {_when(nearest.expires_at)}"
+    return f"{token}, {_when(nearest.expires_at)} (in {_time_left(nearest.expires_at - now)})"
+
+
+def _org_blocks(org: OrgOverview, now: datetime) -> list[dict[str, Any]]:
+    environment = "Sandbox" if org.is_sandbox else "Production"
+    connection = "⚠️ qc-bot's access is broken" if org.broken else "connected"
+    text = (f"*{org.org_name}* `{org.org_id}` · {environment} · {connection}\n"
+            f"*App:* {_setup_line(org)}\n*Nearest expiry:* {_expiry_line(org, now)}")
+    return [_section(text, accessory=_reauthorize_button(org.org_id))]
+
+
+def _org_plain(org: OrgOverview, now: datetime) -> str:
+    environment = "Sandbox" if org.is_sandbox else "Production"
+    connection = "qc-bot's access is broken" if org.broken else "connected"
+    return (f"{org.org_name} ({org.org_id}), {environment}, {connection}. App: {_setup_line(org)}. "
+            f"Nearest expiry: {_expiry_line(org, now)}.").replace("`", "")
+
+
+def _dashboard_blocks(orgs: list[OrgOverview], *, now: datetime, limit: int) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [_header("Salesforce orgs connected to Quality Clouds")]
+    if not orgs:
+        blocks.append(_section(f"No Salesforce org is connected in this workspace yet. A workspace admin runs "
+                               f"`{COMMAND} connect-org` in the channel that should hear about it."))
+        return blocks
+    for org in orgs[:limit]:
+        blocks.extend(_org_blocks(org, now))
+    hidden = len(orgs) - limit
+    more = f"…and {_count(hidden, 'more org')} not shown. " if hidden > 0 else ""
+    blocks.append(_context(f"{more}As of {_when(now)}. *Re-authorize* (workspace admins) sends you a fresh "
+                           "connect-org link for that org."))
+    return blocks
+
+
+def status(orgs: list[OrgOverview], *, now: datetime) -> SlackMessage:
+    """The answer to `/qc status`: the workspace's orgs, app kind, setup state and nearest expiry."""
+    if orgs:
+        text = "Salesforce orgs connected to Quality Clouds: " + " ".join(_org_plain(org, now) for org in orgs)
+    else:
+        text = f"No Salesforce org is connected in this workspace yet. Run `{COMMAND} connect-org`."
+    return SlackMessage(text=text[:3900], blocks=_dashboard_blocks(orgs, now=now, limit=MESSAGE_MAX_ORGS))
+
+
+def home_view(orgs: list[OrgOverview], *, now: datetime) -> dict[str, Any]:
+    """The App Home tab: the same dashboard, for whoever opens it."""
+    return {"type": "home", "blocks": _dashboard_blocks(orgs, now=now, limit=HOME_MAX_ORGS)}
+
+
+# -- /qc disconnect-org ---------------------------------------------------------------------------------------
+
+DISCONNECT_EXPLANATIONS: dict[str, Explanation] = {
+    "no_access": Explanation(
+        "qc-bot's own access to the org no longer works, so it cannot delete the QualityClouds app.",
+        f"Nothing was disconnected. Run `{COMMAND} connect-org` to authorize again and then disconnect with "
+        "`delete-app`, or disconnect without `delete-app` and delete the app in Setup.",
+    ),
+    "delete_app_failed": Explanation(
+        "Salesforce refused to delete the QualityClouds app.",
+        "Nothing was disconnected. Fix what Salesforce reports below (or delete the app in Setup), then run the "
+        "command again.",
+    ),
+    "salesforce_unavailable": Explanation(
+        "Salesforce did not answer, or kept failing, while qc-bot deleted the app.",
+        "Nothing was disconnected. Run the command again later (see status.salesforce.com).",
+    ),
+}
+
+
+def org_not_found(*, target: str, known: list[str]) -> SlackMessage:
+    names = ", ".join(f"*{name}*" for name in known) if known else "none"
+    text = (f"No connected org in this workspace is called or has the id `{target}`. Connected orgs: {names}. "
+            f"See `{COMMAND} status` for their ids.")
+    return SlackMessage(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def org_ambiguous(*, target: str, matches: list[tuple[str, str]]) -> SlackMessage:
+    listed = ", ".join(f"*{name}* (`{org_id}`)" for name, org_id in matches)
+    text = f"More than one org is called `{target}`: {listed}. Give the org id instead."
+    return SlackMessage(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def disconnect_confirmation(*, org_name: str, org_id: str, delete_app: bool, app_name: str) -> SlackMessage:
+    what = (f"Disconnect *{org_name}* (`{org_id}`)? qc-bot revokes its own Salesforce tokens, deletes everything "
+            "it stores for this org (tokens and the app's credentials) and stops its expiry warnings.")
+    if delete_app:
+        app = (f" It also *deletes the {app_name} app* from the org: Quality Clouds stops scanning it and the "
+               "tokens issued to the app stop working.")
+    else:
+        app = (f" The {app_name} app stays in Salesforce, so Quality Clouds keeps scanning (add `delete-app` to "
+               "remove it too).")
+    value = json.dumps({"org_id": org_id, "delete_app": delete_app}, separators=(",", ":"))
+    return SlackMessage(
+        text=(what + app).replace("*", "").replace("`", ""),
+        blocks=[
+            _section(what + app),
+            {"type": "actions", "elements": [
+                {"type": "button", "action_id": ACTION_DISCONNECT_CONFIRM, "style": "danger", "value": value,
+                 "text": {"type": "plain_text", "text": "Disconnect and delete the app" if delete_app
+                          else "Disconnect"}},
+                {"type": "button", "action_id": ACTION_DISCONNECT_CANCEL, "value": org_id,
+                 "text": {"type": "plain_text", "text": "Cancel"}},
+            ]},
+        ],
+    )
+
+
+def disconnect_cancelled(*, org_id: str) -> SlackMessage:
+    text = f"Nothing was changed; the org `{org_id}` stays connected."
+    return SlackMessage(text=text, blocks=[_section(text)])
+
+
+def disconnected(*, org_name: str, org_id: str, app_deleted: bool, revoked: bool, app_name: str) -> SlackMessage:
+    lines = [f"*{org_name}* (`{org_id}`) is disconnected: qc-bot deleted its stored tokens and credentials and "
+             "will send no more expiry warnings for it."]
+    if revoked:
+        lines.append("Its Salesforce tokens were revoked.")
+    else:
+        lines.append("⚠️ Salesforce could not be reached to revoke qc-bot's token; nobody holds it any more, but "
+                     "you can revoke it in Setup → Connected Apps OAuth Usage → qc-bot.")
+    lines.append(f"The {app_name} app was deleted from the org." if app_deleted
+                 else f"The {app_name} app stays in Salesforce.")
+    text = " ".join(lines)
+    return SlackMessage(text=text.replace("*", "").replace("`", ""), blocks=[_section(text)])
+
+
+def disconnect_failed(*, code: str, detail: str | None) -> SlackMessage:
+    explanation = DISCONNECT_EXPLANATIONS.get(code, EXPLANATIONS["internal_error"])
+    detail_line = f"\n{explanation.detail_label}: {detail}" if detail else ""
+    text = f"*What happened:* {explanation.what}{detail_line}\n*What to do:* {explanation.remedy}"
+    return SlackMessage(text=text.replace("*", "").replace("\n", " "), blocks=[_section(text[:3000])])
+
+
+def org_disconnected_notice(*, org_name: str, org_id: str, user_id: str, app_deleted: bool,
+                            app_name: str) -> SlackMessage:
+    app = f"and deleted the {app_name} app from it" if app_deleted else f"(the {app_name} app stays in Salesforce)"
+    text = (f"<@{user_id}> disconnected Salesforce org *{org_name}* (`{org_id}`) from qc-bot {app}. There will be "
+            "no more expiry warnings for it here.")
+    return SlackMessage(text=text.replace("*", "").replace("`", ""), blocks=[_section(text)])

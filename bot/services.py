@@ -8,9 +8,12 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.dashboard import Dashboard
 from bot.delivery import SlackDelivery
+from bot.disconnect import Disconnector
 from bot.journey import ConnectJourney
 from bot.permissions import Permissions
+from bot.reauthorize import Reauthorizer
 from storage.database import Store
 
 
@@ -22,6 +25,9 @@ class Services:
     journey: ConnectJourney
     delivery: SlackDelivery
     permissions: Permissions
+    dashboard: Dashboard
+    disconnector: Disconnector
+    reauthorizer: Reauthorizer
 
 
 SERVICES_KEY = web.AppKey("qc_bot_services", Services)

@@ -22,7 +22,10 @@ class Timings:
     delivery_retry_initial: timedelta = timedelta(seconds=5)
     delivery_retry_maximum: timedelta = timedelta(minutes=5)
     delivery_poll_seconds: float = 5.0
+    delivery_lease: timedelta = timedelta(minutes=2)
     maintenance_interval_seconds: float = 60.0
+    scheduler_tick_seconds: float = 30.0
+    """How often the scheduler looks for org syncs and an expiry scan that are due (by the bot's clock)."""
 
 
 def fast_timings() -> Timings:
@@ -36,5 +39,7 @@ def fast_timings() -> Timings:
         delivery_retry_initial=timedelta(seconds=1),
         delivery_retry_maximum=timedelta(seconds=5),
         delivery_poll_seconds=0.05,
+        delivery_lease=timedelta(seconds=30),
         maintenance_interval_seconds=0.2,
+        scheduler_tick_seconds=0.05,
     )

@@ -9,11 +9,12 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from handlers import actions, commands, health, salesforce_oauth
+from handlers import actions, commands, health, home, salesforce_oauth
 
 
 def register(app: AsyncApp, web_app: web.Application, services: Services) -> None:
     commands.register(app, services)
     actions.register(app, services)
+    home.register(app, services)
     salesforce_oauth.register(web_app)
     health.register(web_app)

@@ -1,7 +1,9 @@
-"""Button clicks: the authorize link (a URL button, acknowledged only) and "Reveal credentials"."""
+"""Button clicks: the authorize link (a URL button, acknowledged only), "Reveal credentials", "Re-authorize",
+and the confirmation of `/qc disconnect-org`."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -10,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.services import Services
+from handlers.checks import may_administer
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +27,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def reveal(ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
         user_id = body["user"]["id"]
-        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+        team_id = _team_of(body)
         reveal_id = body["actions"][0].get("value") or ""
         outcome = await services.journey.reveal(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
         if outcome.problem is not None:
@@ -43,3 +46,63 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await respond(**messages.revealed(org_name=outcome.org_name).as_payload(), response_type="ephemeral",
                       replace_original=True)
+
+    @app.action(messages.ACTION_REAUTHORIZE)
+    async def reauthorize(ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
+        await ack()
+        user_id, team_id = body["user"]["id"], _team_of(body)
+        if not await may_administer(action="connect_requested", team_id=team_id, user_id=user_id, client=client,
+                                    services=services):
+            await _answer(body, respond, client, messages.not_allowed())
+            return
+        begun = await services.reauthorizer.begin(team_id=team_id, enterprise_id=(body.get("enterprise") or {})
+                                                  .get("id"), user_id=user_id,
+                                                  org_id=body["actions"][0].get("value") or "")
+        if begun is None:
+            await _answer(body, respond, client, messages.org_gone())
+            return
+        await _answer(body, respond, client, messages.connect_link(
+            link_url=begun.link_url, login_host=begun.login_url, run_as=None,
+            expires_at=services.clock.now() + services.journey.link_ttl))
+
+    @app.action(messages.ACTION_DISCONNECT_CONFIRM)
+    async def confirm_disconnect(ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
+        await ack()
+        user_id, team_id = body["user"]["id"], _team_of(body)
+        if not await may_administer(action="disconnect_requested", team_id=team_id, user_id=user_id,
+                                    client=client, services=services):
+            await respond(**messages.not_allowed().as_payload(), response_type="ephemeral", replace_original=True)
+            return
+        choice = json.loads(body["actions"][0].get("value") or "{}")
+        outcome = await services.disconnector.disconnect(team_id=team_id, user_id=user_id,
+                                                         org_id=str(choice.get("org_id") or ""),
+                                                         delete_app=bool(choice.get("delete_app")))
+        if outcome.problem == "gone":
+            answer = messages.org_gone()
+        elif outcome.problem is not None:
+            answer = messages.disconnect_failed(code=outcome.problem, detail=outcome.detail)
+        else:
+            answer = messages.disconnected(org_name=outcome.org_name, org_id=outcome.org_id,
+                                           app_deleted=outcome.app_deleted, revoked=outcome.revoked,
+                                           app_name=services.settings.desired_app.api_name)
+        await respond(**answer.as_payload(), response_type="ephemeral", replace_original=True)
+
+    @app.action(messages.ACTION_DISCONNECT_CANCEL)
+    async def cancel_disconnect(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
+        await ack()
+        org_id = body["actions"][0].get("value") or ""
+        await respond(**messages.disconnect_cancelled(org_id=org_id).as_payload(), response_type="ephemeral",
+                      replace_original=True)
+
+
+def _team_of(body: dict) -> str:
+    return (body.get("team") or {}).get("id") or body["user"].get("team_id")
+
+
+async def _answer(body: dict, respond: AsyncRespond, client: AsyncWebClient, message: messages.SlackMessage) -> None:
+    """Answer the clicker privately: under the message they clicked, or in a modal for App Home clicks."""
+    if body.get("response_url"):
+        await respond(**message.as_payload(), response_type="ephemeral", replace_original=False)
+    else:
+        await client.views_open(trigger_id=body["trigger_id"],
+                                view=messages.answer_modal(title="Re-authorize", message=message))

@@ -1,18 +1,15 @@
-"""`/qc`: parse the text, check who is asking, call the journey, answer privately."""
+"""`/qc`: parse the text, check who is asking, call a service, answer privately."""
 
 from __future__ import annotations
-
-import logging
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.commands import ConnectOrg, Help, parse
+from bot.commands import ConnectOrg, DisconnectOrg, Help, Status, parse
 from bot.errors import CommandSyntaxError
 from bot.services import Services
-
-logger = logging.getLogger(__name__)
+from handlers.checks import may_administer
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -26,21 +23,23 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(parsed, Help):
             await ack(**messages.usage().as_payload())
             return
-        # Permission checks and the database write happen after the acknowledgement, well inside
-        # Slack's 3 seconds whatever users.info costs; the answer follows through response_url.
+        # Permission checks and database work happen after the acknowledgement, well inside Slack's
+        # 3 seconds whatever users.info costs; the answer follows through response_url.
         await ack()
-        await _connect_org(parsed, command=command, respond=respond, client=client, services=services)
+        if isinstance(parsed, Status):
+            await _status(command=command, respond=respond, services=services)
+        elif isinstance(parsed, DisconnectOrg):
+            await _disconnect_org(parsed, command=command, respond=respond, client=client, services=services)
+        else:
+            await _connect_org(parsed, command=command, respond=respond, client=client, services=services)
 
 
 async def _connect_org(
     parsed: ConnectOrg, *, command: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
 ) -> None:
     team_id, user_id = command["team_id"], command["user_id"]
-    if not await services.permissions.may_administer(client=client, team_id=team_id, user_id=user_id):
-        logger.info("Refused connect-org for %s (not an admin)", user_id)
-        await services.store.run(lambda repos: repos.audit.append(
-            at=services.clock.now(), team_id=team_id, actor=user_id, action="connect_requested", outcome="refused",
-            detail={"reason": "not_admin"}))
+    if not await may_administer(action="connect_requested", team_id=team_id, user_id=user_id, client=client,
+                                services=services):
         await respond(**messages.not_allowed().as_payload(), response_type="ephemeral")
         return
     try:
@@ -55,3 +54,29 @@ async def _connect_org(
     message = messages.connect_link(link_url=begun.link_url, login_host=begun.login_url, run_as=parsed.run_as,
                                     expires_at=expires_at)
     await respond(**message.as_payload(), response_type="ephemeral")
+
+
+async def _status(*, command: dict, respond: AsyncRespond, services: Services) -> None:
+    orgs = await services.dashboard.overview(team_id=command["team_id"])
+    await respond(**messages.status(orgs, now=services.clock.now()).as_payload(), response_type="ephemeral")
+
+
+async def _disconnect_org(
+    parsed: DisconnectOrg, *, command: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
+) -> None:
+    team_id, user_id = command["team_id"], command["user_id"]
+    if not await may_administer(action="disconnect_requested", team_id=team_id, user_id=user_id, client=client,
+                                services=services):
+        await respond(**messages.not_allowed().as_payload(), response_type="ephemeral")
+        return
+    found = await services.disconnector.find(team_id=team_id, target=parsed.target)
+    if found.problem == "ambiguous":
+        answer = messages.org_ambiguous(target=parsed.target,
+                                        matches=[(org.org_name, org.org_id) for org in found.candidates])
+    elif found.org is None:
+        answer = messages.org_not_found(target=parsed.target, known=[org.org_name for org in found.candidates])
+    else:
+        answer = messages.disconnect_confirmation(org_name=found.org.org_name, org_id=found.org.org_id,
+                                                  delete_app=parsed.delete_app,
+                                                  app_name=services.settings.desired_app.api_name)
+    await respond(**answer.as_payload(), response_type="ephemeral")

@@ -114,6 +114,16 @@ class ConnectionRepository:
         )
         return cursor.rowcount == 1
 
+    def latest_for_org(
+        self, *, team_id: str, org_id: str, status: ConnectionStatus | None = None
+    ) -> Connection | None:
+        """The most recent journey that reached this org (with `status`, when given)."""
+        status_clause = "" if status is None else " AND status = :status"
+        rows = list(self._db.query(
+            f"SELECT * FROM connections WHERE team_id = :team AND org_id = :org{status_clause}"
+            " ORDER BY created_at DESC, rowid DESC LIMIT 1", {"team": team_id, "org": org_id, "status": status}))
+        return _to_connection(rows[0]) if rows else None
+
     def with_status(self, statuses: Iterable[ConnectionStatus]) -> list[Connection]:
         statuses = list(statuses)
         placeholders = ", ".join("?" for _ in statuses)

@@ -26,6 +26,7 @@ from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
 from storage.orgs import OrgRepository
 from storage.reveals import RevealRepository
+from storage.tracked_tokens import TrackedTokenRepository
 
 T = TypeVar("T")
 
@@ -41,27 +42,46 @@ class Repositories:
     reveals: RevealRepository
     notifications: NotificationRepository
     audit: AuditLog
+    tracked_tokens: TrackedTokenRepository
+
+
+class DatabaseNotReady(Exception):
+    """A read-only store found no database, or one whose schema this version would have to migrate."""
 
 
 class Store:
-    def __init__(self, *, path: Path | str, secret_box: SecretBox) -> None:
+    def __init__(self, *, path: Path | str, secret_box: SecretBox, read_only: bool = False) -> None:
         self._path = str(path)
         self._secret_box = secret_box
+        self._read_only = read_only
         self._executor: ThreadPoolExecutor | None = None
         self._repositories: Repositories | None = None
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qc-bot-sqlite")
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._open_in_thread)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._open_in_thread)
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            raise
 
     def _open_in_thread(self) -> None:
+        if self._read_only and self._path != ":memory:" and not Path(self._path).is_file():
+            raise DatabaseNotReady(f"there is no database at {self._path}")
         connection = sqlite3.connect(self._path, timeout=30)
         db = sqlite_utils.Database(connection)
-        if self._path != ":memory:":
+        if self._read_only:
+            db.execute("PRAGMA query_only = ON")
+            if MIGRATIONS.pending(db):
+                db.close()
+                raise DatabaseNotReady(f"the database at {self._path} needs migrating; run qc-bot serve once")
+        elif self._path != ":memory:":
             db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 30000")
-        MIGRATIONS.apply(db)
+        if not self._read_only:
+            MIGRATIONS.apply(db)
         box = self._secret_box
         self._repositories = Repositories(
             db=db,
@@ -71,18 +91,35 @@ class Store:
             reveals=RevealRepository(db),
             notifications=NotificationRepository(db),
             audit=AuditLog(db),
+            tracked_tokens=TrackedTokenRepository(db),
         )
 
-    async def run(self, operation: Callable[[Repositories], T]) -> T:
-        """Run `operation` on the database thread inside one transaction and return its result."""
+    async def run(self, operation: Callable[[Repositories], T], *, immediate: bool = False) -> T:
+        """Run `operation` on the database thread inside one transaction and return its result.
+
+        `immediate` takes the write lock before the first read: for read-then-write work that another
+        process may do at the same time (the expiry scan), so the second waits its turn and then sees the
+        first one's writes, instead of failing when it tries to write on top of a stale read.
+        """
         if self._executor is None:
             raise RuntimeError("Store.open() has not been awaited")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._in_transaction, operation)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._in_transaction, operation, immediate)
 
-    def _in_transaction(self, operation: Callable[[Repositories], T]) -> T:
+    def _in_transaction(self, operation: Callable[[Repositories], T], immediate: bool) -> T:
         assert self._repositories is not None
-        with self._repositories.db.atomic():
-            return operation(self._repositories)
+        db = self._repositories.db
+        if not immediate:
+            with db.atomic():
+                return operation(self._repositories)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = operation(self._repositories)
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.execute("COMMIT")
+        return result
 
     async def close(self) -> None:
         if self._executor is None:

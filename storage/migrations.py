@@ -124,6 +124,55 @@ def _connect_org(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_token_lifecycle")
+def _token_lifecycle(db: sqlite_utils.Database) -> None:
+    # token_syncs: per org, which app's OauthToken rows to read, under which policy, and when to sync next
+    # (NULL = paused, e.g. while the bot's own access is broken). tracked_tokens: one row per refresh token
+    # watched (the bot's own per org; the QualityClouds app's newest per Salesforce user), with the moment
+    # its next warning falls due, so an expiry scan is one range query on tracked_tokens_due.
+    _execute_all(
+        db,
+        """
+        CREATE TABLE token_syncs (
+            team_id TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            app_name TEXT,
+            app_policy TEXT,
+            next_sync_at TEXT,
+            last_synced_at TEXT,
+            last_error TEXT,
+            PRIMARY KEY (team_id, org_id),
+            FOREIGN KEY (team_id, org_id) REFERENCES orgs (team_id, org_id)
+        );
+        CREATE INDEX token_syncs_due ON token_syncs (next_sync_at) WHERE next_sync_at IS NOT NULL;
+
+        CREATE TABLE tracked_tokens (
+            token_key TEXT PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('bot', 'app')),
+            app_name TEXT NOT NULL,
+            salesforce_user_id TEXT,
+            salesforce_username TEXT,
+            policy TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            last_used_at TEXT,
+            expires_at TEXT,
+            warned_days INTEGER,
+            next_warning_at TEXT,
+            synced_at TEXT NOT NULL,
+            FOREIGN KEY (team_id, org_id) REFERENCES orgs (team_id, org_id)
+        );
+        CREATE INDEX tracked_tokens_due ON tracked_tokens (next_warning_at, token_key)
+            WHERE next_warning_at IS NOT NULL;
+        CREATE INDEX tracked_tokens_by_org ON tracked_tokens (team_id, org_id);
+
+        INSERT INTO token_syncs (team_id, org_id, next_sync_at)
+            SELECT team_id, org_id, updated_at FROM orgs WHERE status = 'connected';
+        """,
+    )
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

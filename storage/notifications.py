@@ -83,6 +83,28 @@ class NotificationRepository:
         rows = list(self._db.query("SELECT * FROM notifications WHERE dedupe_key = ?", [dedupe_key]))
         return _to_notification(rows[0]) if rows else None
 
+    def claim(self, notification_id: int, *, now: datetime, until: datetime) -> bool:
+        """Take a due message for one delivery attempt; False if another process took it first.
+
+        The claim pushes `next_attempt_at` to `until`: if the sender dies mid-attempt, the message is
+        retried after that, never dropped.
+        """
+        cursor = self._db.execute(
+            "UPDATE notifications SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"
+            " AND next_attempt_at <= ?",
+            [to_db_time(until), notification_id, to_db_time(now)],
+        )
+        return cursor.rowcount == 1
+
+    def cancel_pending(self, *, key_prefix: str, reason: str) -> int:
+        """Give up every unsent message whose key starts with `key_prefix` (what it warned about is gone)."""
+        cursor = self._db.execute(
+            "UPDATE notifications SET status = 'undeliverable', last_error = ?"
+            " WHERE status = 'pending' AND substr(dedupe_key, 1, ?) = ?",
+            [reason, len(key_prefix), key_prefix],
+        )
+        return cursor.rowcount
+
     def mark_sent(self, notification_id: int, *, message_ts: str | None, now: datetime) -> None:
         self._db.execute(
             "UPDATE notifications SET status = 'sent', message_ts = ?, sent_at = ?, attempts = attempts + 1,"

@@ -115,6 +115,32 @@ class OrgRepository:
              to_db_time(now), team_id, org_id],
         )
 
+    def mark_broken(self, *, team_id: str, org_id: str, now: datetime) -> bool:
+        """The bot's refresh token stopped working; True if this call moved the org from connected."""
+        cursor = self._db.execute(
+            "UPDATE orgs SET status = 'broken', updated_at = ? WHERE team_id = ? AND org_id = ?"
+            " AND status = 'connected'",
+            [to_db_time(now), team_id, org_id],
+        )
+        return cursor.rowcount == 1
+
+    def disconnect(self, *, team_id: str, org_id: str, now: datetime) -> bool:
+        """Forget every stored token and credential of the org; True if this call disconnected it."""
+        cursor = self._db.execute(
+            "UPDATE orgs SET status = 'disconnected', access_token_enc = NULL, refresh_token_enc = NULL,"
+            " consumer_key_enc = NULL, consumer_secret_enc = NULL, updated_at = ?"
+            " WHERE team_id = ? AND org_id = ? AND status != 'disconnected'",
+            [to_db_time(now), team_id, org_id],
+        )
+        return cursor.rowcount == 1
+
+    def for_team(self, *, team_id: str) -> list[OrgRecord]:
+        """The team's orgs that are not disconnected, by name."""
+        rows = self._db.query(
+            "SELECT * FROM orgs WHERE team_id = ? AND status != 'disconnected' ORDER BY org_name COLLATE NOCASE,"
+            " org_id", [team_id])
+        return [self._to_record(row) for row in rows]
+
     def get(self, *, team_id: str, org_id: str) -> OrgRecord | None:
         rows = list(self._db.query("SELECT * FROM orgs WHERE team_id = ? AND org_id = ?", [team_id, org_id]))
         return self._to_record(rows[0]) if rows else None

@@ -19,12 +19,12 @@ from bot.errors import QcBotError
 from bot.provisioning import connected_app, external_client_app
 from bot.provisioning.checklist import ChecklistItem, Drift, ObservedApp, build_checklist, find_drift
 from bot.provisioning.external_client_app import ExistingBundle
-from bot.provisioning.settings import AppKind, DesiredApp
+from bot.provisioning.settings import AppKind, DesiredApp, RefreshTokenPolicy
 from bot.redaction import Secret
 from bot.salesforce.errors import DeployFailed, SalesforceError
 from bot.salesforce.http import Backoff
 from bot.salesforce.metadata import MetadataClient, MetadataComponent
-from bot.salesforce.rest import AppCredentials, RestClient
+from bot.salesforce.rest import AppCredentials, RestClient, soql_string
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class ProvisioningResult:
     secret_unavailable_reason: str | None
     checklist: list[ChecklistItem]
     repaired: list[Drift]
+    refresh_token_policy: RefreshTokenPolicy | None
+    """The app's refresh token policy as read back from the org (None when unreadable)."""
 
 
 class Provisioner:
@@ -85,7 +87,7 @@ class Provisioner:
 
     async def _check_run_as(self, username: str) -> None:
         records = await self._rest.query(
-            "SELECT Id, Username, IsActive FROM User WHERE Username = '" + username.replace("'", "\\'") + "'"
+            "SELECT Id, Username, IsActive FROM User WHERE Username = " + soql_string(username)
         )
         if not records:
             raise ProvisioningFailed(code="run_as_not_found", detail=username)
@@ -193,18 +195,7 @@ class Provisioner:
             None if credentials.consumer_secret else "external_client_app_secret_unreadable")
 
     async def _read_bundle(self, api_name: str) -> ExistingBundle:
-        bundle = ExistingBundle()
-        bundle.header = (await self._metadata.read(external_client_app.HEADER, [api_name])).get(api_name)
-        if bundle.header is None:
-            return bundle
-        for satellite in external_client_app.SATELLITES:
-            records = await self._metadata.read(satellite, external_client_app.candidate_names(api_name, satellite))
-            for full_name, record in records.items():
-                parent = record.findtext("{http://soap.sforce.com/2006/04/metadata}externalClientApplication")
-                if parent == api_name:
-                    bundle.satellites[satellite] = (full_name, record)
-                    break
-        return bundle
+        return await read_bundle(self._metadata, api_name=api_name)
 
     async def _deploy(self, components: list[MetadataComponent], *, creating: bool = False) -> None:
         try:
@@ -232,7 +223,24 @@ class Provisioner:
                                     repaired=repaired)
         return ProvisioningResult(kind=observed.kind, created=created, consumer_key=key, consumer_secret=secret,
                                   secret_unavailable_reason=None if secret else secret_reason,
-                                  checklist=checklist, repaired=repaired)
+                                  checklist=checklist, repaired=repaired,
+                                  refresh_token_policy=observed.refresh_token_policy)
+
+
+async def read_bundle(metadata: MetadataClient, *, api_name: str) -> ExistingBundle:
+    """The External Client App `api_name` as the org has it: its header and whichever satellites exist."""
+    bundle = ExistingBundle()
+    bundle.header = (await metadata.read(external_client_app.HEADER, [api_name])).get(api_name)
+    if bundle.header is None:
+        return bundle
+    for satellite in external_client_app.SATELLITES:
+        records = await metadata.read(satellite, external_client_app.candidate_names(api_name, satellite))
+        for full_name, record in records.items():
+            parent = record.findtext("{http://soap.sforce.com/2006/04/metadata}externalClientApplication")
+            if parent == api_name:
+                bundle.satellites[satellite] = (full_name, record)
+                break
+    return bundle
 
 
 def _known_secret(request: ProvisioningRequest, key: Secret | None) -> Secret | None:

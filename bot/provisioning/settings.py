@@ -113,13 +113,18 @@ class RefreshTokenPolicy:
             return None
         if self.kind == "zero":
             return issued_at
-        start = issued_at if self.kind == "lifetime" else (last_used_at or issued_at)
+        start = self.window_start(issued_at=issued_at, last_used_at=last_used_at)
         assert self.amount is not None and self.unit is not None
         if self.unit == "HOURS":
             return start + timedelta(hours=self.amount)
         if self.unit == "DAYS":
             return start + timedelta(days=self.amount)
         return _add_months(start, self.amount)
+
+
+    def window_start(self, *, issued_at: datetime, last_used_at: datetime | None) -> datetime:
+        """Where the token's current validity window began: its issue, or its last use under inactivity."""
+        return (last_used_at or issued_at) if self.kind == "inactivity" else issued_at
 
 
 def _add_months(moment: datetime, months: int) -> datetime:

@@ -1,4 +1,5 @@
-"""The Metadata API over SOAP, version pinned: `readMetadata`, `deploy` and `checkDeployStatus` polling.
+"""The Metadata API over SOAP, version pinned: `readMetadata`, `deleteMetadata`, `deploy` and
+`checkDeployStatus` polling.
 
 Components are described as ordered fields (`MetadataComponent`), rendered into mdapi-format files
 (`<folder>/<name>.<suffix>` plus `package.xml`) and deployed as one zip; the element order of every
@@ -130,6 +131,19 @@ class DeployResult:
         return lines
 
 
+@dataclass(frozen=True)
+class DeleteResult:
+    full_name: str
+    success: bool
+    status_code: str | None = None
+    message: str | None = None
+
+    @property
+    def already_gone(self) -> bool:
+        """Salesforce's answer for a name that does not exist (`no <Type> named <name> found`)."""
+        return not self.success and self.status_code == "INVALID_CROSS_REFERENCE_KEY"
+
+
 class MetadataClient:
     def __init__(self, *, http: SalesforceHttp, session: OrgSession, api_version: str = API_VERSION) -> None:
         self._http = http
@@ -148,6 +162,22 @@ class MetadataClient:
             if full_name:
                 records[full_name] = record
         return records
+
+    async def delete(self, type_name: str, full_names: Sequence[str]) -> list[DeleteResult]:
+        """`deleteMetadata` (CRUD, synchronous): one result per name. Safe to retry: a name deleted by an
+        earlier attempt comes back as `already_gone`."""
+        names = "".join(f"<met:fullNames>{escape(name)}</met:fullNames>" for name in full_names)
+        body = await self._call(f"<met:deleteMetadata><met:type>{type_name}</met:type>{names}</met:deleteMetadata>")
+        results = []
+        for result in body.iter(f"{{{METADATA_NS}}}result"):
+            error = result.find(f"{{{METADATA_NS}}}errors")
+            results.append(DeleteResult(
+                full_name=result.findtext(f"{{{METADATA_NS}}}fullName") or "",
+                success=(result.findtext(f"{{{METADATA_NS}}}success") or "false").lower() == "true",
+                status_code=error.findtext(f"{{{METADATA_NS}}}statusCode") if error is not None else None,
+                message=error.findtext(f"{{{METADATA_NS}}}message") if error is not None else None,
+            ))
+        return results
 
     async def deploy(self, components: Sequence[MetadataComponent], *, poll: Backoff) -> DeployResult:
         """Deploy the components as one all-or-nothing package and wait for the result."""

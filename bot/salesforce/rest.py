@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -12,6 +13,18 @@ from bot.salesforce.errors import SalesforceError, SessionExpired
 from bot.salesforce.http import HttpResponse, SalesforceHttp
 from bot.salesforce.metadata import API_VERSION
 from bot.salesforce.session import OrgSession
+
+
+def soql_string(value: str) -> str:
+    """`value` as a quoted SOQL string literal (backslashes and quotes escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """A REST datetime such as `2026-11-28T15:46:10.000+0000` (None stays None)."""
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
 
 
 @dataclass(frozen=True)

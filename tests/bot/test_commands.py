@@ -1,6 +1,6 @@
 import pytest
 
-from bot.commands import ConnectOrg, Help, parse
+from bot.commands import ConnectOrg, DisconnectOrg, Help, Status, parse
 from bot.errors import CommandSyntaxError
 
 
@@ -17,6 +17,10 @@ from bot.errors import CommandSyntaxError
         ("connect-org run-as=int@acme.com", ConnectOrg("production", "int@acme.com")),
         ("connect-org sandbox run-as=<mailto:int@acme.com.uat|int@acme.com.uat>",
          ConnectOrg("sandbox", "int@acme.com.uat")),
+        ("status", Status()),
+        ("disconnect-org 00D000000000001AAA", DisconnectOrg("00D000000000001AAA", delete_app=False)),
+        ("disconnect-org Acme Corp delete-app", DisconnectOrg("Acme Corp", delete_app=True)),
+        ('disconnect-org "Acme Corp"', DisconnectOrg("Acme Corp", delete_app=False)),
     ],
 )
 def test_valid_commands(text, expected):
@@ -31,6 +35,9 @@ def test_valid_commands(text, expected):
         ("connect-org run-as=bob", "not a Salesforce username"),
         ("connect-org run-as=a@b.com run-as=c@d.com", "given twice"),
         ("connect-org colour=blue", "only `run-as=`"),
+        ("status everything", "takes no arguments"),
+        ("disconnect-org", "Name the org to disconnect"),
+        ("disconnect-org delete-app", "Name the org to disconnect"),
     ],
 )
 def test_malformed_commands_get_a_clear_message(text, fragment):

@@ -106,3 +106,19 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path):
     assert settings.public_url == "https://from-dotenv.example.com"
     assert settings.port == 5000
     assert settings.app_kind == "connected-app"
+
+
+def test_token_lifecycle_settings():
+    defaults = load_settings(environ=valid_environment(), dotenv=None)
+    assert defaults.bot_refresh_token_policy.kind == "infinite"
+    assert (defaults.expiry_scan_interval.total_seconds(), defaults.token_sync_interval.total_seconds()) == (900, 3600)
+    chosen = load_settings(environ=valid_environment(SALESFORCE_REFRESH_TOKEN_POLICY="idle:30d",
+                                                     QC_EXPIRY_SCAN_MINUTES="5", QC_TOKEN_SYNC_MINUTES="720"),
+                           dotenv=None)
+    assert chosen.bot_refresh_token_policy.connected_app_value() == "specific_inactivity:30:DAYS"
+    assert (chosen.expiry_scan_interval.total_seconds(), chosen.token_sync_interval.total_seconds()) == (300, 43200)
+    wrong = problems(SALESFORCE_REFRESH_TOKEN_POLICY="forever", QC_EXPIRY_SCAN_MINUTES="0",
+                     QC_TOKEN_SYNC_MINUTES="hourly")
+    assert "expected never, Nh, Nd, Nm" in wrong["SALESFORCE_REFRESH_TOKEN_POLICY"]
+    assert "whole number of minutes" in wrong["QC_EXPIRY_SCAN_MINUTES"]
+    assert "whole number of minutes" in wrong["QC_TOKEN_SYNC_MINUTES"]

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot import messages
 from bot.provisioning.checklist import ChecklistItem, Mark
@@ -53,3 +53,54 @@ def test_the_reveal_modal_is_a_valid_view_holding_the_full_values():
     view = messages.reveal_modal(org_name="Acme", consumer_key=KEY, consumer_secret=SECRET, secret_note=None)
     assert validate_view(view, expected_type="modal") == []
     assert KEY.reveal() in str(view) and SECRET.reveal() in str(view)
+
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def overview(**overrides):
+    values = dict(org_name="Acme", org_id="00D000000000001AAA", is_sandbox=False, broken=False,
+                  app_kind_label="External Client App", app_name="QualityClouds", setup="provisioned",
+                  failure_code=None, checklist_failures=0, checklist_warnings=1, tokens_tracked=2,
+                  nearest=messages.NearestExpiry(token_kind="app", app_name="QualityClouds", owner="ada@acme.example",
+                                                 expires_at=NOW + timedelta(days=7)))
+    values.update(overrides)
+    return messages.OrgOverview(**values)
+
+
+def test_token_lifecycle_messages_have_a_fallback_and_valid_blocks():
+    notices = [messages.expiry_warning(messages.ExpiryNotice(
+        org_name="Acme", org_id="00D000000000001AAA", token_kind=kind, app_name="QualityClouds",
+        owner="ada@acme.example", expires_at=NOW + timedelta(days=days), days_left=days, policy="expire after 90 days",
+        as_of=NOW)) for kind in ("app", "bot") for days in (30, 1, 0)]
+    samples = [
+        *notices,
+        messages.connection_broken(org_name="Acme", org_id="00D000000000001AAA", detail="invalid_grant: expired"),
+        messages.status([], now=NOW),
+        messages.status([overview(), overview(broken=True, setup="failed", failure_code="deploy_failed", nearest=None),
+                         overview(setup="in_progress", tokens_tracked=0, nearest=None)], now=NOW),
+        messages.org_gone(), messages.org_not_found(target="Nope", known=["Acme"]),
+        messages.org_ambiguous(target="Acme", matches=[("Acme", "00D1"), ("Acme", "00D2")]),
+        messages.disconnect_confirmation(org_name="Acme", org_id="00D1", delete_app=True, app_name="QualityClouds"),
+        messages.disconnect_cancelled(org_id="00D1"),
+        messages.disconnected(org_name="Acme", org_id="00D1", app_deleted=False, revoked=False,
+                              app_name="QualityClouds"),
+        *(messages.disconnect_failed(code=code, detail="why") for code in messages.DISCONNECT_EXPLANATIONS),
+        messages.org_disconnected_notice(org_name="Acme", org_id="00D1", user_id="U1", app_deleted=True,
+                                         app_name="QualityClouds"),
+    ]
+    for message in samples:
+        assert message.text.strip() and "*" not in message.text
+        assert validate_blocks(message.blocks) == [], message.text
+    assert "expires in 30 days" in notices[0].text and "has expired" in notices[2].text
+    assert "qc-bot's access to Acme expires in 1 day" in notices[4].text
+
+
+def test_the_dashboard_fits_slack_limits_however_many_orgs():
+    many = [overview(org_name=f"Org {number}", org_id=f"00D{number:015d}") for number in range(120)]
+    message = messages.status(many, now=NOW)
+    assert validate_blocks(message.blocks) == [] and "100 more orgs not shown" in str(message.blocks)
+    home = messages.home_view(many, now=NOW)
+    assert validate_view(home, expected_type="home") == [] and "75 more orgs not shown" in str(home["blocks"])
+    modal = messages.answer_modal(title="Re-authorize", message=messages.not_allowed())
+    assert validate_view(modal, expected_type="modal") == []

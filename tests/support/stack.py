@@ -60,9 +60,11 @@ class Stack:
         self.extra_env = env or {}
         self.clock = ManualClock(datetime.now(UTC))
         self.slack = FakeSlack(signing_secret=SIGNING_SECRET)
-        self.salesforce = FakeSalesforce()
+        self.salesforce = FakeSalesforce(clock=self.clock.now)  # one clock: token lifetimes agree on both sides
         self.org: FakeOrg = self.salesforce.add_org(name="Acme Corp", admin_username="admin@acme.example")
         self.settings: Settings | None = None
+        self.environment: dict[str, str] = {}
+        """The bot's configuration as environment variables (for running `qc-bot` commands beside it)."""
         self.bot_url = ""
         self._runner: web.AppRunner | None = None
         self._log = io.StringIO()
@@ -106,6 +108,7 @@ class Stack:
             "QC_ENCRYPTION_KEYS": self.encryption_key,
             **self.extra_env,
         }
+        self.environment = environment
         self.settings = load_settings(environ=environment, dotenv=None)
         if not self.salesforce_client_registered:
             self.salesforce.register_client(client_id=BOT_CLIENT_ID, client_secret=BOT_CLIENT_SECRET,

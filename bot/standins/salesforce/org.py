@@ -555,6 +555,44 @@ class FakeOrg:
                 self._consumer_ids[parent] = self._fake.ids.new(PREFIX_OAUTH_CONSUMER)
         return meta.id, created
 
+    def delete_component(self, type_name: str, full_name: str) -> tuple[str, str] | None:
+        """Delete one component as ``deleteMetadata`` does; (statusCode, message) when refused."""
+        data = self.component(type_name, full_name)
+        if data is None:
+            return "INVALID_CROSS_REFERENCE_KEY", f"no {type_name} named {full_name} found"
+        if type_name == ECA_HEADER:
+            others = sorted(kind for kind in self.external_client_apps.get(full_name, {}) if kind != ECA_HEADER)
+            if others:
+                return "DEPENDENCY_EXISTS", (f"Cannot delete {full_name}: it is still referenced by "
+                                             f"{', '.join(others)}")
+        if type_name == "ConnectedApp":
+            self._revoke_app_tokens(key=(data.get("oauthConfig") or {}).get("consumerKey"),
+                                    label=data.get("label", full_name))
+            del self.connected_apps[full_name]
+        elif type_name == ECA_HEADER:
+            del self.external_client_apps[full_name]
+            self._consumer_ids.pop(full_name, None)
+        else:
+            parent = data["externalClientApplication"]
+            parts = self.external_client_apps[parent]
+            if type_name == "ExtlClntAppGlobalOauthSettings":
+                header = parts.get(ECA_HEADER, {})
+                self._revoke_app_tokens(key=data.get("consumerKey"), label=header.get("label", parent))
+            del parts[type_name]
+        self._meta.pop((type_name, full_name), None)
+        self._secrets.pop((type_name, full_name), None)
+        return None
+
+    def _revoke_app_tokens(self, *, key: str | None, label: str) -> None:
+        """An app that can no longer issue tokens takes the ones it issued with it."""
+        tokens = self._fake.tokens
+        for family in list(tokens.families.values()):
+            if family.org is self and family.client_key == key and not family.revoked:
+                tokens.revoke_family(family)
+        for row in list(self.oauth_tokens):
+            if row.app_name == label:
+                self.remove_oauth_token_row(row)
+
     def seed_connected_app(
         self,
         name: str = "QualityClouds",

@@ -233,6 +233,9 @@ cancelDeploy
 readMetadata
   type string 1
   fullNames string *
+deleteMetadata
+  type string 1
+  fullNames string *
 listMetadata
   queries ListMetadataQuery *
   asOfVersion double 1

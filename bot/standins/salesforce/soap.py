@@ -1,8 +1,8 @@
 """SOAP Metadata API on My Domain hosts: ``POST /services/Soap/m/<version>[/<anything>]``.
 
 Dispatch is on the first element of the Body (``SOAPAction`` is ignored).  Served operations:
-``deploy``, ``checkDeployStatus``, ``cancelDeploy``, ``readMetadata``, ``listMetadata``.  Requests are
-checked against the built-in table and, when loaded, against the WSDL's global element of the
+``deploy``, ``checkDeployStatus``, ``cancelDeploy``, ``readMetadata``, ``listMetadata``, ``deleteMetadata``.
+Requests are checked against the built-in table and, when loaded, against the WSDL's global element of the
 operation; every response is checked against the WSDL too (``fake.self_check``), and a response that
 fails is replaced by a ``soapenv:Server`` fault and recorded in ``fake.schema_violations``.
 
@@ -27,6 +27,12 @@ unless noted):
 * unknown deploy id: ``sf:INVALID_CROSS_REFERENCE_KEY`` ``INVALID_CROSS_REFERENCE_KEY: invalid cross
   reference id``;
 * metadata types the fake does not model: ``sf:INVALID_TYPE``.
+
+deleteMetadata (at most 10 names) answers one ``DeleteResult`` per name: a missing name fails with
+``INVALID_CROSS_REFERENCE_KEY`` ``no <Type> named <name> found`` (the wording Salesforce uses for other
+types); an ExternalClientApplication whose satellites still exist fails with ``DEPENDENCY_EXISTS`` (text
+UNCONFIRMED).  Deleting a ConnectedApp or an External Client App's global OAuth settings revokes every
+token issued to the app (its ``OauthToken`` rows go too).
 
 readMetadata: missing names are left out of ``records`` (``ReadResult.records`` is optional and not
 nillable in the WSDL; ``org.read_missing = "empty"`` returns a bare ``<records/>`` instead).  Records
@@ -59,7 +65,7 @@ if TYPE_CHECKING:
     from .org import FakeOrg, FakeUser
     from .server import FakeSalesforce
 
-SERVED = ("deploy", "checkDeployStatus", "cancelDeploy", "readMetadata", "listMetadata")
+SERVED = ("deploy", "checkDeployStatus", "cancelDeploy", "readMetadata", "listMetadata", "deleteMetadata")
 MIN_VERSION = 29
 MAX_VERSION = 63
 READ_LIMIT = 10
@@ -192,6 +198,7 @@ async def _handle(request: web.Request, fake: FakeSalesforce) -> bytes:
         "cancelDeploy": _cancel_deploy,
         "readMetadata": _read_metadata,
         "listMetadata": _list_metadata,
+        "deleteMetadata": _delete_metadata,
     }[op]
     return _envelope(handler(fake, org, user, op_elem))
 
@@ -356,7 +363,7 @@ def readable(org: FakeOrg, type_name: str, data: dict[str, Any]) -> dict[str, An
     return out
 
 
-def _read_metadata(fake: FakeSalesforce, org: FakeOrg, user: FakeUser, elem: ET.Element) -> str:
+def _type_and_names(fake: FakeSalesforce, elem: ET.Element) -> tuple[str, list[str]]:
     type_name = _text(elem, "type")
     names = [(c.text or "").strip() for c in elem.findall(f"{{{MD_NS}}}fullNames")]
     if len(names) > READ_LIMIT:
@@ -364,6 +371,11 @@ def _read_metadata(fake: FakeSalesforce, org: FakeOrg, user: FakeUser, elem: ET.
             "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 10 records in this operation"
         )
     _check_type(fake, type_name)
+    return type_name, names
+
+
+def _read_metadata(fake: FakeSalesforce, org: FakeOrg, user: FakeUser, elem: ET.Element) -> str:
+    type_name, names = _type_and_names(fake, elem)
     records = []
     for name in names:
         data = org.component(type_name, name)
@@ -374,6 +386,21 @@ def _read_metadata(fake: FakeSalesforce, org: FakeOrg, user: FakeUser, elem: ET.
         body = dict_to_xml(readable(org, type_name, data), type_name)
         records.append(f'<records xsi:type="{type_name}">{body}</records>')
     return f"<readMetadataResponse><result>{''.join(records)}</result></readMetadataResponse>"
+
+
+def _delete_metadata(fake: FakeSalesforce, org: FakeOrg, user: FakeUser, elem: ET.Element) -> str:
+    type_name, names = _type_and_names(fake, elem)
+    results = []
+    for name in names:
+        refusal = org.delete_component(type_name, name)
+        errors = ""
+        if refusal is not None:
+            code, message = refusal
+            errors = f"<errors><message>{esc_text(message)}</message><statusCode>{code}</statusCode></errors>"
+        results.append(
+            f"<result>{errors}<fullName>{esc_text(name)}</fullName><success>{_b(refusal is None)}</success></result>"
+        )
+    return f"<deleteMetadataResponse>{''.join(results)}</deleteMetadataResponse>"
 
 
 def _list_metadata(fake: FakeSalesforce, org: FakeOrg, user: FakeUser, elem: ET.Element) -> str:

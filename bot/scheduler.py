@@ -1,0 +1,75 @@
+"""The periodic work of `qc-bot serve` (SPEC §4): token syncs per org and the expiry scan.
+
+It wakes every `Timings.scheduler_tick_seconds` and asks the bot's clock what is due: the orgs whose sync
+time came (stored per org, so a restart keeps the rhythm), then the expiry scan when `QC_EXPIRY_SCAN_MINUTES`
+have passed since the last one, after any sync, and once at start-up (so downtime is caught up at once). Deciding by the
+clock rather than by sleeping means tests move a `ManualClock` and the real code runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.delivery import SlackDelivery
+from bot.expiry import ExpiryScanner
+from bot.token_sync import TokenSync
+
+logger = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        sync: TokenSync,
+        scanner: ExpiryScanner,
+        delivery: SlackDelivery,
+        clock: Clock,
+        scan_interval: timedelta,
+        tick_seconds: float,
+    ) -> None:
+        self._sync = sync
+        self._scanner = scanner
+        self._delivery = delivery
+        self._clock = clock
+        self._scan_interval = scan_interval
+        self._tick_seconds = tick_seconds
+        self._next_scan_at: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def run_due(self) -> None:
+        """Run whatever is due now: org syncs first, then the scan, also at once after any sync, so a token
+        found already past a threshold is warned about without waiting for the next scan."""
+        synced = 0
+        while batch := await self._sync.sync_due():
+            synced += batch
+        now = self._clock.now()
+        if not synced and self._next_scan_at is not None and now < self._next_scan_at:
+            return
+        queued = await self._scanner.scan(as_of=now, now=now)
+        self._next_scan_at = now + self._scan_interval
+        if queued:
+            logger.info("Expiry scan queued %d warning(s)", queued)
+            self._delivery.wake()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Scheduled token work failed; it runs again shortly")
+            await asyncio.sleep(self._tick_seconds)

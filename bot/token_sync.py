@@ -1,0 +1,219 @@
+"""Keeping the watched tokens of each org in step with Salesforce (SPEC §4), one org at a time, periodically.
+
+A sync of one org:
+1. refreshes the bot's own refresh token: that both proves it still works and keeps an inactivity policy
+   from running out. `invalid_grant` (or `inactive_user`) means the connection is broken: the org is
+   marked broken, the channel is told once, and syncing pauses until someone authorizes again;
+2. reads the QualityClouds app's refresh tokens from the org's `OauthToken` object (AppName is the app's
+   label) and keeps the newest per Salesforce user: an older token of the same user is one Quality Clouds
+   has replaced, warning about it would be noise;
+3. stores each token with its expiry under the policy (the bot's own client policy from
+   SALESFORCE_REFRESH_TOKEN_POLICY; for the app, the policy read back when it was provisioned) and its
+   warning schedule (bot.expiry).
+
+A failure that is not the token's fault (Salesforce down, a refused query) keeps what is known and tries
+again at the next interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from bot import messages
+from bot.clock import Clock
+from bot.config import Settings
+from bot.delivery import SlackDelivery
+from bot.expiry import TokenObservation, thresholds_with_expiry, track
+from bot.org_access import refresh_access
+from bot.provisioning.settings import RefreshTokenPolicy
+from bot.salesforce.errors import OAuthError, SalesforceError
+from bot.salesforce.http import SalesforceHttp
+from bot.salesforce.oauth import SalesforceOAuth
+from bot.salesforce.rest import RestClient, parse_datetime, soql_string
+from bot.salesforce.session import OrgSession
+from storage.database import Repositories, Store
+from storage.orgs import OrgRecord
+from storage.tracked_tokens import OrgSync, TrackedToken, token_key
+
+logger = logging.getLogger(__name__)
+
+BOT_APP_NAME = "qc-bot"
+# Refresh errors that say the token itself is finished, as opposed to Salesforce or our client being unwell.
+BROKEN_TOKEN_ERRORS = frozenset({"invalid_grant", "inactive_user"})
+
+
+class TokenSync:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        http: SalesforceHttp,
+        oauth: SalesforceOAuth,
+        delivery: SlackDelivery,
+        batch_size: int = 10,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._http = http
+        self._oauth = oauth
+        self._delivery = delivery
+        self._batch_size = batch_size
+        self._thresholds = thresholds_with_expiry(settings.expiry_warn_days)
+
+    async def sync_due(self) -> int:
+        """Sync the orgs whose turn it is (a bounded batch, side by side); return how many were synced."""
+        now = self._clock.now()
+        due = await self._store.run(lambda repos: repos.tracked_tokens.due_syncs(now=now, limit=self._batch_size))
+        await asyncio.gather(*(self.sync_org(sync) for sync in due))
+        return len(due)
+
+    async def sync_org(self, sync: OrgSync) -> None:
+        try:
+            await self._sync(sync)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Syncing the tokens of org %s failed unexpectedly", sync.org_id)
+            await self._retry_later(sync, "internal error")
+
+    async def _sync(self, sync: OrgSync) -> None:
+        def load(repos: Repositories) -> tuple[OrgRecord | None, dict[str, TrackedToken]]:
+            org = repos.orgs.get(team_id=sync.team_id, org_id=sync.org_id)
+            known = {token.key: token for token in repos.tracked_tokens.for_org(team_id=sync.team_id,
+                                                                                  org_id=sync.org_id)}
+            return org, known
+
+        org, known = await self._store.run(load)
+        if org is None or org.status != "connected" or org.refresh_token is None:
+            now = self._clock.now()
+            await self._store.run(lambda repos: repos.tracked_tokens.record_sync(
+                team_id=sync.team_id, org_id=sync.org_id, next_sync_at=None, now=now, error=None))
+            return
+        try:
+            token = await refresh_access(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
+        except OAuthError as exc:
+            if exc.error in BROKEN_TOKEN_ERRORS:
+                await self._broken(org, exc)
+            else:
+                await self._retry_later(sync, f"token refresh: {exc.message}")
+            return
+        except SalesforceError as exc:
+            await self._retry_later(sync, f"token refresh: {exc.message}")
+            return
+        refreshed_at = self._clock.now()
+        app_name, app_policy = self._app_of(sync, org)
+        app_tokens: list[TokenObservation] | None = None
+        error = None
+        if app_name is not None and app_policy is not None:
+            session = OrgSession(instance_url=org.instance_url, access_token=token.access_token, refresh=None)
+            try:
+                app_tokens = await self._read_app_tokens(RestClient(http=self._http, session=session), org=org,
+                                                         app_name=app_name, policy=app_policy, known=known)
+            except SalesforceError as exc:
+                error = f"reading OauthToken: {exc.message}"
+                logger.warning("Could not read the %s tokens of org %s: %s", app_name, org.org_id, exc.message)
+        bot_token = TokenObservation(
+            key=token_key(team_id=org.team_id, org_id=org.org_id, kind="bot"), team_id=org.team_id,
+            org_id=org.org_id, kind="bot", app_name=BOT_APP_NAME, salesforce_user_id=org.salesforce_user_id,
+            salesforce_username=org.salesforce_username, policy=self._settings.bot_refresh_token_policy,
+            issued_at=org.token_issued_at or org.created_at, last_used_at=refreshed_at,
+        )
+        now = self._clock.now()
+
+        def save(repos: Repositories) -> None:
+            # Re-read inside the write: a warning the scan recorded since `load` must not be forgotten.
+            current = {token.key: token for token in repos.tracked_tokens.for_org(team_id=org.team_id,
+                                                                                  org_id=org.org_id)}
+            observed = [bot_token, *(app_tokens or [])]
+            for observation in observed:
+                repos.tracked_tokens.save(track(observation, previous=current.get(observation.key),
+                                                thresholds=self._thresholds, now=now))
+            if app_tokens is not None:
+                seen = {observation.key for observation in observed}
+                repos.tracked_tokens.remove(keys=[key for key, token in current.items()
+                                                  if token.kind == "app" and key not in seen])
+            repos.tracked_tokens.record_sync(team_id=org.team_id, org_id=org.org_id,
+                                             next_sync_at=now + self._settings.token_sync_interval, now=now,
+                                             error=error)
+
+        await self._store.run(save, immediate=True)
+
+    def _app_of(self, sync: OrgSync, org: OrgRecord) -> tuple[str | None, RefreshTokenPolicy | None]:
+        """The app whose tokens to read and its policy; for orgs connected before this was recorded, the
+        configured app (the one provisioning would have set up)."""
+        if sync.app_name is not None and sync.app_policy is not None:
+            return sync.app_name, RefreshTokenPolicy.from_connected_app(sync.app_policy)
+        if org.app_kind is not None:
+            desired = self._settings.desired_app
+            return desired.label, desired.refresh_token_policy
+        return None, None
+
+    async def _read_app_tokens(
+        self, rest: RestClient, *, org: OrgRecord, app_name: str, policy: RefreshTokenPolicy,
+        known: Mapping[str, TrackedToken],
+    ) -> list[TokenObservation]:
+        records = await rest.query("SELECT AppName, CreatedDate, LastUsedDate, UserId FROM OauthToken"
+                                   f" WHERE AppName = {soql_string(app_name)}")
+        newest: dict[str, dict[str, object]] = {}
+        for record in records:
+            user_id, created = record.get("UserId"), parse_datetime(record.get("CreatedDate"))
+            if not isinstance(user_id, str) or created is None:
+                continue
+            current = newest.get(user_id)
+            if current is None or created > parse_datetime(current.get("CreatedDate")):  # type: ignore[operator]
+                newest[user_id] = record
+        usernames = {token.salesforce_user_id: token.salesforce_username for token in known.values()}
+        observations = []
+        for user_id, record in newest.items():
+            username = usernames.get(user_id) or await _username(rest, user_id)
+            observations.append(TokenObservation(
+                key=token_key(team_id=org.team_id, org_id=org.org_id, kind="app", salesforce_user_id=user_id),
+                team_id=org.team_id, org_id=org.org_id, kind="app", app_name=app_name, salesforce_user_id=user_id,
+                salesforce_username=username, policy=policy,
+                issued_at=parse_datetime(record.get("CreatedDate")),  # type: ignore[arg-type]
+                last_used_at=parse_datetime(record.get("LastUsedDate")),
+            ))
+        return observations
+
+    async def _broken(self, org: OrgRecord, exc: OAuthError) -> None:
+        now = self._clock.now()
+        detail = f"{exc.error}: {exc.description}" if exc.description else exc.error
+        issued = int((org.token_issued_at or org.created_at).timestamp())
+        message = messages.connection_broken(org_name=org.org_name, org_id=org.org_id, detail=detail)
+
+        def mark(repos: Repositories) -> bool:
+            repos.tracked_tokens.record_sync(team_id=org.team_id, org_id=org.org_id, next_sync_at=None, now=now,
+                                             error=detail)
+            if not repos.orgs.mark_broken(team_id=org.team_id, org_id=org.org_id, now=now):
+                return False
+            repos.tracked_tokens.silence(token_key(team_id=org.team_id, org_id=org.org_id, kind="bot"))
+            repos.notifications.enqueue(dedupe_key=f"broken:{org.team_id}:{org.org_id}:{issued}",
+                                        team_id=org.team_id, channel_id=org.channel_id,
+                                        payload=message.as_payload(), now=now)
+            repos.audit.append(at=now, team_id=org.team_id, actor=BOT_APP_NAME, action="token_check",
+                               target=org.org_id, outcome="broken", detail={"error": exc.error})
+            return True
+
+        if await self._store.run(mark, immediate=True):
+            logger.warning("qc-bot's refresh token for org %s stopped working (%s); the channel was told",
+                           org.org_id, exc.error)
+            self._delivery.wake()
+
+    async def _retry_later(self, sync: OrgSync, error: str) -> None:
+        now = self._clock.now()
+        logger.warning("Token sync of org %s failed (%s); trying again in %s", sync.org_id, error,
+                       self._settings.token_sync_interval)
+        await self._store.run(lambda repos: repos.tracked_tokens.record_sync(
+            team_id=sync.team_id, org_id=sync.org_id, next_sync_at=now + self._settings.token_sync_interval,
+            now=now, error=error))
+
+
+async def _username(rest: RestClient, user_id: str) -> str | None:
+    records = await rest.query(f"SELECT Id, Username FROM User WHERE Id = {soql_string(user_id)}")
+    username = records[0].get("Username") if records else None
+    return username if isinstance(username, str) else None

@@ -1,0 +1,239 @@
+"""Refresh tokens under watch (SPEC §4) and the per-org schedule that keeps them in step with Salesforce.
+
+`tracked_tokens` holds one row per watched token: the bot's own refresh token of each org, and the newest
+refresh token the QualityClouds app holds for each Salesforce user (read from the org's `OauthToken`).
+Nothing secret is stored: a token is known by its owner, app and dates, never by its value.
+
+Each row carries `next_warning_at`, the moment its next warning falls due (NULL: nothing more to say),
+so finding what is due is one range query on a partial index, whatever the number of tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlite_utils
+
+from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
+
+TokenKind = Literal["bot", "app"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackedToken:
+    key: str
+    team_id: str
+    org_id: str
+    kind: TokenKind
+    app_name: str
+    salesforce_user_id: str | None
+    salesforce_username: str | None
+    policy: str
+    """The refresh token policy in its Connected App form, e.g. `specific_lifetime:90:DAYS` or `infinite`."""
+    issued_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    warned_days: int | None
+    """The nearest threshold already warned about for this expiry (0: the expiry itself), None: none yet."""
+    next_warning_at: datetime | None
+    synced_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class DueToken:
+    """A token whose next warning is due, with what a warning needs to know about its org."""
+
+    token: TrackedToken
+    org_name: str
+    channel_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgSync:
+    team_id: str
+    org_id: str
+    app_name: str | None
+    app_policy: str | None
+    next_sync_at: datetime | None
+    last_synced_at: datetime | None
+    last_error: str | None
+
+
+def token_key(*, team_id: str, org_id: str, kind: TokenKind, salesforce_user_id: str | None = None) -> str:
+    return f"{team_id}:{org_id}:bot" if kind == "bot" else f"{team_id}:{org_id}:app:{salesforce_user_id}"
+
+
+def org_key_prefix(*, team_id: str, org_id: str) -> str:
+    """The common start of every token key (and expiry warning key) of one org."""
+    return f"{team_id}:{org_id}:"
+
+
+class TrackedTokenRepository:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    # -- the per-org sync schedule ---------------------------------------------------------------------
+
+    def watch_org(self, *, team_id: str, org_id: str, now: datetime) -> None:
+        """Sync this org soon (after an authorization), keeping what is known about its app."""
+        self._db.execute(
+            "INSERT INTO token_syncs (team_id, org_id, next_sync_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (team_id, org_id) DO UPDATE SET next_sync_at = excluded.next_sync_at",
+            [team_id, org_id, to_db_time(now)],
+        )
+
+    def set_app(self, *, team_id: str, org_id: str, app_name: str, app_policy: str, now: datetime) -> None:
+        """Record the app whose tokens to read and the policy set on it, and sync soon."""
+        self._db.execute(
+            "INSERT INTO token_syncs (team_id, org_id, app_name, app_policy, next_sync_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (team_id, org_id) DO UPDATE SET app_name = excluded.app_name,"
+            " app_policy = excluded.app_policy, next_sync_at = excluded.next_sync_at",
+            [team_id, org_id, app_name, app_policy, to_db_time(now)],
+        )
+
+    def due_syncs(self, *, now: datetime, limit: int) -> list[OrgSync]:
+        rows = self._db.query(
+            "SELECT * FROM token_syncs WHERE next_sync_at <= ? ORDER BY next_sync_at LIMIT ?",
+            [to_db_time(now), limit],
+        )
+        return [_to_sync(row) for row in rows]
+
+    def sync_of(self, *, team_id: str, org_id: str) -> OrgSync | None:
+        rows = list(self._db.query("SELECT * FROM token_syncs WHERE team_id = ? AND org_id = ?", [team_id, org_id]))
+        return _to_sync(rows[0]) if rows else None
+
+    def record_sync(
+        self, *, team_id: str, org_id: str, next_sync_at: datetime | None, now: datetime, error: str | None
+    ) -> None:
+        """Note a sync attempt; `next_sync_at` None pauses syncing until the org is authorized again."""
+        self._db.execute(
+            "UPDATE token_syncs SET next_sync_at = ?, last_synced_at = CASE WHEN ? IS NULL THEN ? ELSE"
+            " last_synced_at END, last_error = ? WHERE team_id = ? AND org_id = ?",
+            [None if next_sync_at is None else to_db_time(next_sync_at), error, to_db_time(now), error, team_id,
+             org_id],
+        )
+
+    # -- tokens ----------------------------------------------------------------------------------------
+
+    def save(self, token: TrackedToken) -> None:
+        self._db.execute(
+            """
+            INSERT INTO tracked_tokens (token_key, team_id, org_id, kind, app_name, salesforce_user_id,
+                salesforce_username, policy, issued_at, last_used_at, expires_at, warned_days, next_warning_at,
+                synced_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (token_key) DO UPDATE SET
+                app_name = excluded.app_name, salesforce_user_id = excluded.salesforce_user_id,
+                salesforce_username = excluded.salesforce_username, policy = excluded.policy,
+                issued_at = excluded.issued_at, last_used_at = excluded.last_used_at,
+                expires_at = excluded.expires_at, warned_days = excluded.warned_days,
+                next_warning_at = excluded.next_warning_at, synced_at = excluded.synced_at
+            """,
+            [token.key, token.team_id, token.org_id, token.kind, token.app_name, token.salesforce_user_id,
+             token.salesforce_username, token.policy, to_db_time(token.issued_at), _optional(token.last_used_at),
+             _optional(token.expires_at), token.warned_days, _optional(token.next_warning_at),
+             to_db_time(token.synced_at)],
+        )
+
+    def get(self, key: str) -> TrackedToken | None:
+        rows = list(self._db.query("SELECT * FROM tracked_tokens WHERE token_key = ?", [key]))
+        return _to_token(rows[0]) if rows else None
+
+    def for_org(self, *, team_id: str, org_id: str) -> list[TrackedToken]:
+        rows = self._db.query("SELECT * FROM tracked_tokens WHERE team_id = ? AND org_id = ? ORDER BY token_key",
+                              [team_id, org_id])
+        return [_to_token(row) for row in rows]
+
+    def for_team(self, *, team_id: str) -> list[TrackedToken]:
+        rows = self._db.query("SELECT * FROM tracked_tokens WHERE team_id = ? ORDER BY org_id, token_key",
+                              [team_id])
+        return [_to_token(row) for row in rows]
+
+    def remove(self, *, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._db.execute("DELETE FROM tracked_tokens WHERE token_key = ?", [key])
+
+    def forget_org(self, *, team_id: str, org_id: str) -> int:
+        """Stop watching an org entirely (it was disconnected); returns how many tokens were dropped."""
+        cursor = self._db.execute("DELETE FROM tracked_tokens WHERE team_id = ? AND org_id = ?", [team_id, org_id])
+        self._db.execute("DELETE FROM token_syncs WHERE team_id = ? AND org_id = ?", [team_id, org_id])
+        return cursor.rowcount
+
+    def silence(self, key: str) -> None:
+        """No more warnings for this token (the bot's access broke: the channel was told once)."""
+        self._db.execute("UPDATE tracked_tokens SET next_warning_at = NULL WHERE token_key = ?", [key])
+
+    # -- the expiry scan -------------------------------------------------------------------------------
+
+    def due(self, *, as_of: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueToken]:
+        """Tokens whose next warning is due by `as_of`, in due order, resuming after the `after` position.
+
+        One range scan of the partial index `tracked_tokens_due` (plus a primary-key lookup of each org):
+        the cost grows with what is due, not with how many tokens are watched.
+        """
+        after_at, after_key = (to_db_time(after[0]), after[1]) if after else ("", "")
+        rows = self._db.query(
+            """
+            SELECT t.*, o.org_name AS org_name, o.channel_id AS channel_id
+            FROM tracked_tokens AS t INDEXED BY tracked_tokens_due
+            JOIN orgs AS o ON o.team_id = t.team_id AND o.org_id = t.org_id
+            WHERE t.next_warning_at <= :as_of AND (t.next_warning_at, t.token_key) > (:after_at, :after_key)
+            ORDER BY t.next_warning_at, t.token_key
+            LIMIT :limit
+            """,
+            {"as_of": to_db_time(as_of), "after_at": after_at, "after_key": after_key, "limit": limit},
+        )
+        return [DueToken(token=_to_token(row), org_name=row["org_name"], channel_id=row["channel_id"])
+                for row in rows]
+
+    def record_warning(
+        self, *, key: str, expires_at: datetime, warned_days: int, next_warning_at: datetime | None
+    ) -> bool:
+        """Note that the warning for `warned_days` was queued; False if the token changed meanwhile."""
+        cursor = self._db.execute(
+            "UPDATE tracked_tokens SET warned_days = ?, next_warning_at = ? WHERE token_key = ? AND expires_at = ?",
+            [warned_days, _optional(next_warning_at), key, to_db_time(expires_at)],
+        )
+        return cursor.rowcount == 1
+
+    def reschedule(self, *, key: str, next_warning_at: datetime | None) -> None:
+        self._db.execute("UPDATE tracked_tokens SET next_warning_at = ? WHERE token_key = ?",
+                         [_optional(next_warning_at), key])
+
+
+def _optional(moment: datetime | None) -> str | None:
+    return None if moment is None else to_db_time(moment)
+
+
+def _to_token(row: dict[str, Any]) -> TrackedToken:
+    return TrackedToken(
+        key=row["token_key"],
+        team_id=row["team_id"],
+        org_id=row["org_id"],
+        kind=row["kind"],
+        app_name=row["app_name"],
+        salesforce_user_id=row["salesforce_user_id"],
+        salesforce_username=row["salesforce_username"],
+        policy=row["policy"],
+        issued_at=from_db_time(row["issued_at"]),
+        last_used_at=from_db_time_optional(row["last_used_at"]),
+        expires_at=from_db_time_optional(row["expires_at"]),
+        warned_days=row["warned_days"],
+        next_warning_at=from_db_time_optional(row["next_warning_at"]),
+        synced_at=from_db_time(row["synced_at"]),
+    )
+
+
+def _to_sync(row: dict[str, Any]) -> OrgSync:
+    return OrgSync(
+        team_id=row["team_id"],
+        org_id=row["org_id"],
+        app_name=row["app_name"],
+        app_policy=row["app_policy"],
+        next_sync_at=from_db_time_optional(row["next_sync_at"]),
+        last_synced_at=from_db_time_optional(row["last_synced_at"]),
+        last_error=row["last_error"],
+    )

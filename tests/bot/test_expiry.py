@@ -1,0 +1,169 @@
+"""The warning schedule of one token, and the scan over many (bot.expiry) against a real database."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.expiry import (
+    ExpiryScanner,
+    TokenObservation,
+    due_threshold,
+    next_warning_at,
+    thresholds_with_expiry,
+    track,
+)
+from bot.provisioning.settings import RefreshTokenPolicy
+from bot.redaction import Secret
+from storage.crypto import SecretBox
+from storage.database import Store
+
+DAY = timedelta(days=1)
+T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+THRESHOLDS = thresholds_with_expiry((7, 30, 1))
+LIFETIME_90 = RefreshTokenPolicy.parse("90d")
+IDLE_30 = RefreshTokenPolicy.parse("idle:30d")
+
+
+def test_thresholds_run_from_far_to_near_and_end_with_the_expiry():
+    assert THRESHOLDS == (30, 7, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("as_of", "warned", "expected"),
+    [
+        (T0 + 59 * DAY, None, None),           # nothing crossed yet
+        (T0 + 60 * DAY, None, 30),             # exactly at the 30-day mark
+        (T0 + 85 * DAY, None, 7),              # first seen late: only the nearest of 30 and 7
+        (T0 + 85 * DAY, 30, 7),
+        (T0 + 85 * DAY, 7, None),              # already said
+        (T0 + 95 * DAY, None, 0),              # after downtime: just "expired"
+        (T0 + 95 * DAY, 0, None),
+    ],
+)
+def test_the_due_threshold_is_the_nearest_crossed_and_not_yet_sent(as_of, warned, expected):
+    assert due_threshold(thresholds=THRESHOLDS, expires_at=T0 + 90 * DAY, window_start=T0, warned_days=warned,
+                         as_of=as_of) == expected
+
+
+def test_the_next_warning_follows_what_was_sent():
+    expires = T0 + 90 * DAY
+    schedule = [next_warning_at(thresholds=THRESHOLDS, expires_at=expires, window_start=T0, warned_days=warned)
+                for warned in (None, 30, 7, 1, 0)]
+    assert schedule == [T0 + 60 * DAY, T0 + 83 * DAY, T0 + 89 * DAY, expires, None]
+    assert next_warning_at(thresholds=THRESHOLDS, expires_at=None, window_start=T0, warned_days=None) is None
+
+
+def test_thresholds_before_the_window_opened_do_not_count():
+    # Under "idle:30d" a token is always within 30 days of expiry: a 30-day warning would fire at every use.
+    expires = IDLE_30.expires_at(issued_at=T0, last_used_at=T0)
+    assert next_warning_at(thresholds=THRESHOLDS, expires_at=expires, window_start=T0, warned_days=None) == \
+        expires - 7 * DAY
+    # A 1-day lifetime: only the expiry itself.
+    short = T0 + DAY
+    assert next_warning_at(thresholds=THRESHOLDS, expires_at=short, window_start=T0, warned_days=None) == short
+
+
+def observation(*, policy=LIFETIME_90, issued_at=T0, last_used_at=None):
+    return TokenObservation(key="T:00D:app:005", team_id="T", org_id="00D", kind="app", app_name="QualityClouds",
+                            salesforce_user_id="005", salesforce_username="ada@acme.example", policy=policy,
+                            issued_at=issued_at, last_used_at=last_used_at)
+
+
+def test_tracking_keeps_what_was_sent_while_the_expiry_stands_and_starts_afresh_when_it_moves():
+    first = track(observation(policy=IDLE_30, last_used_at=T0), previous=None, thresholds=THRESHOLDS, now=T0)
+    assert first.expires_at == T0 + 30 * DAY and first.policy == "specific_inactivity:30:DAYS"
+    warned = first.__class__(**{**first.__dict__, "warned_days": 7, "next_warning_at": T0 + 29 * DAY})
+    same = track(observation(policy=IDLE_30, last_used_at=T0), previous=warned, thresholds=THRESHOLDS, now=T0)
+    assert same.warned_days == 7 and same.next_warning_at == T0 + 29 * DAY
+    used = track(observation(policy=IDLE_30, last_used_at=T0 + 25 * DAY), previous=warned, thresholds=THRESHOLDS,
+                 now=T0 + 25 * DAY)
+    assert used.expires_at == T0 + 55 * DAY and used.warned_days is None and used.next_warning_at == T0 + 48 * DAY
+
+
+def test_a_token_that_never_expires_has_no_schedule():
+    never = track(observation(policy=RefreshTokenPolicy.parse("never")), previous=None, thresholds=THRESHOLDS,
+                  now=T0)
+    assert never.expires_at is None and never.next_warning_at is None
+
+
+# -- the scan over a database ---------------------------------------------------------------------------------
+
+KEY = Secret(Fernet.generate_key().decode())
+
+
+async def open_store(path, **options):
+    store = Store(path=path, secret_box=SecretBox(keys=[KEY]), **options)
+    await store.open()
+    return store
+
+
+async def seed(store, *, tokens, team="T1", org="00D000000000001AAA"):
+    def write(repos):
+        repos.orgs.save_authorization(
+            team_id=team, org_id=org, org_name="Acme", is_sandbox=False, instance_url="https://acme.my.salesforce.com",
+            login_url="https://login.salesforce.com", channel_id="C1", connected_by="U1", salesforce_user_id="005A",
+            salesforce_username="ada@acme.example", access_token=Secret("access-token-of-the-bot-0001"),
+            refresh_token=None, issued_at=T0, now=T0)
+        for number in range(tokens):
+            token = track(TokenObservation(
+                key=f"{team}:{org}:app:user{number:05d}", team_id=team, org_id=org, kind="app",
+                app_name="QualityClouds", salesforce_user_id=f"user{number:05d}", salesforce_username=None,
+                policy=LIFETIME_90, issued_at=T0 + number * timedelta(minutes=1), last_used_at=None,
+            ), previous=None, thresholds=THRESHOLDS, now=T0)
+            repos.tracked_tokens.save(token)
+
+    await store.run(write)
+
+
+async def expiry_keys(store):
+    return await store.run(lambda repos: [row[0] for row in repos.db.execute(
+        "SELECT dedupe_key FROM notifications WHERE dedupe_key LIKE 'expiry:%' ORDER BY dedupe_key").fetchall()])
+
+
+async def test_the_scan_reads_in_batches_and_warns_each_due_token_once(tmp_path):
+    store = await open_store(tmp_path / "qc.db")
+    try:
+        await seed(store, tokens=7)
+        scanner = ExpiryScanner(store=store, warn_days=(30, 7, 1), batch_size=3)
+        assert await scanner.scan(as_of=T0 + 59 * DAY, now=T0) == 0
+        seen = []
+        assert await scanner.scan(as_of=T0 + 61 * DAY, now=T0, dry_run=True, on_warning=seen.append) == 7
+        assert {warning.threshold_days for warning in seen} == {30} and not any(w.newly_queued for w in seen)
+        assert await expiry_keys(store) == [], "a dry run queues nothing"
+        assert await scanner.scan(as_of=T0 + 61 * DAY, now=T0) == 7
+        assert await scanner.scan(as_of=T0 + 61 * DAY, now=T0) == 0
+        assert len(await expiry_keys(store)) == 7
+    finally:
+        await store.close()
+
+
+async def test_concurrent_scans_in_two_processes_never_queue_a_warning_twice(tmp_path):
+    first = await open_store(tmp_path / "qc.db")
+    second = await open_store(tmp_path / "qc.db")  # its own connection and thread, as another process has
+    try:
+        await seed(first, tokens=200)
+        scanners = [ExpiryScanner(store=store, warn_days=(30, 7, 1), batch_size=25) for store in (first, second)]
+        counts = await asyncio.gather(*(scanner.scan(as_of=T0 + 85 * DAY, now=T0) for scanner in scanners))
+        assert sum(counts) == 200
+        keys = await expiry_keys(first)
+        assert len(keys) == 200 and all(key.endswith(":7") for key in keys)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_the_due_query_is_one_range_scan_of_the_partial_index(tmp_path):
+    store = await open_store(tmp_path / "qc.db")
+    try:
+        plan = await store.run(lambda repos: [row[3] for row in repos.db.execute(
+            "EXPLAIN QUERY PLAN SELECT t.token_key FROM tracked_tokens AS t INDEXED BY tracked_tokens_due"
+            " JOIN orgs AS o ON o.team_id = t.team_id AND o.org_id = t.org_id"
+            " WHERE t.next_warning_at <= ? AND (t.next_warning_at, t.token_key) > (?, ?)"
+            " ORDER BY t.next_warning_at, t.token_key LIMIT 500", ["2026", "", ""]).fetchall()])
+        assert any("tracked_tokens_due" in step and "next_warning_at" in step for step in plan), plan
+        assert any("PRIMARY KEY" in step or "sqlite_autoindex_orgs" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), "the index order serves ORDER BY"
+    finally:
+        await store.close()

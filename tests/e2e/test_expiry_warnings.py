@@ -1,0 +1,213 @@
+"""SPEC §4 over HTTP with a controlled clock: expiry warnings in the org's channel, once per token and
+threshold, across a restart and a failed Slack post; none for tokens that never expire; one message when
+the bot's own access breaks; inactivity expiry that follows LastUsedDate."""
+
+import sqlite3
+from datetime import timedelta
+
+from tests.support.stack import BOT_CLIENT_ID, CHANNEL, Stack
+
+DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
+
+
+def rows(stack, sql, *parameters):
+    connection = sqlite3.connect(stack.db_path)
+    try:
+        return connection.execute(sql, parameters).fetchall()
+    finally:
+        connection.close()
+
+
+def app_token(stack):
+    found = rows(stack, "SELECT expires_at, next_warning_at, salesforce_username FROM tracked_tokens"
+                        " WHERE kind = 'app'")
+    return found[0] if found else None
+
+
+def expiry_notifications(stack):
+    return rows(stack, "SELECT dedupe_key, status, attempts FROM notifications WHERE dedupe_key LIKE 'expiry:%'"
+                       " ORDER BY id")
+
+
+def channel_texts(stack):
+    return [message.text for message in stack.slack.messages(CHANNEL)]
+
+
+async def connect_with_quality_clouds_token(stack, *, last_used=None):
+    """Connect the org with a token of the QualityClouds app already issued to its admin, created now."""
+    created = stack.clock.now()
+    stack.org.add_oauth_token(app_name="QualityClouds", user=stack.org.admin, created=created,
+                              last_used=last_used or created, use_count=1)
+    await stack.connect()
+    await stack.status_message()
+    await stack.slack.wait_for(lambda: app_token(stack), what="the QualityClouds token to be tracked")
+    return created
+
+
+async def wait_for_channel_messages(stack, count):
+    return await stack.slack.wait_for(
+        lambda: channel_texts(stack) if len(channel_texts(stack)) >= count else None,
+        what=f"{count} channel messages")
+
+
+async def wait_until_sent(stack, count):
+    await stack.slack.wait_for(
+        lambda: len([row for row in expiry_notifications(stack) if row[1] == "sent"]) >= count,
+        what=f"{count} warnings marked sent")
+
+
+async def test_each_threshold_warns_once_across_a_restart_and_a_failed_post(stack):
+    created = await connect_with_quality_clouds_token(stack)
+    expires = created + 90 * DAY  # QC_REFRESH_TOKEN_POLICY defaults to a 90-day lifetime
+
+    stack.clock.set(expires - 30 * DAY + MINUTE)
+    thirty = (await wait_for_channel_messages(stack, 2))[-1]
+    assert "Quality Clouds' access to Acme Corp expires in 30 days" in thirty
+    for fact in (stack.org.id, "admin@acme.example", f"{expires:%Y-%m-%d %H:%M} UTC", "scans of this org stop",
+                 "reconnects this org in Quality Clouds"):
+        assert fact in thirty, fact
+    warning = stack.slack.messages(CHANNEL)[-1]
+    assert [button["action_id"] for _, button in warning.buttons()] == ["reauthorize_org"]
+    await wait_until_sent(stack, 1)
+
+    await stack.restart_bot()
+    stack.clock.set(expires - 7 * DAY + MINUTE)
+    texts = await wait_for_channel_messages(stack, 3)
+    assert "expires in 7 days" in texts[2]
+    assert len(texts) == 3, "the 30-day warning must not come again after the restart"
+
+    stack.slack.fail_next("chat.postMessage", error="internal_error")  # Slack answers, but did not post it
+    stack.clock.set(expires - 1 * DAY + MINUTE)
+    await stack.slack.wait_for(lambda: any(status == "pending" and attempts == 1
+                                           for _, status, attempts in expiry_notifications(stack)),
+                               what="a failed attempt to post the 1-day warning")
+    assert len(channel_texts(stack)) == 3
+    stack.clock.advance(timedelta(seconds=2))  # the outbox retries after its backoff
+    texts = await wait_for_channel_messages(stack, 4)
+    assert "expires in 1 day" in texts[3]
+
+    stack.clock.set(expires + MINUTE)
+    texts = await wait_for_channel_messages(stack, 5)
+    assert "Quality Clouds' access to Acme Corp has expired" in texts[4]
+    assert len(texts) == 5
+    keys = [key for key, _, _ in expiry_notifications(stack)]
+    assert [key.rsplit(":", 1)[1] for key in keys] == ["30", "7", "1", "0"]
+    await wait_until_sent(stack, 4)
+
+
+async def test_a_token_first_seen_late_gets_one_warning_for_the_nearest_threshold(stack):
+    stack.clock.advance(-85 * DAY)  # the token was issued 85 days before "now"
+    created = stack.clock.now()
+    stack.org.add_oauth_token(app_name="QualityClouds", user=stack.org.admin, created=created, last_used=created)
+    stack.clock.advance(85 * DAY)
+    await stack.connect()
+    texts = await wait_for_channel_messages(stack, 2)
+    assert "expires in 5 days" in texts[1]
+    assert [key.rsplit(":", 1)[1] for key, _, _ in expiry_notifications(stack)] == ["7"]
+
+
+async def test_tokens_that_never_expire_get_no_warning(tmp_path):
+    stack = await Stack(tmp_path, env={"QC_REFRESH_TOKEN_POLICY": "never"}).start()
+    try:
+        await connect_with_quality_clouds_token(stack)
+        expires_at, next_warning_at, _ = app_token(stack)
+        assert expires_at is None and next_warning_at is None
+        stack.clock.advance(400 * DAY)
+        await stack.slack.wait_for(
+            lambda: rows(stack, "SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
+                         stack.clock.now().strftime("%Y-%m-%dT%H:%M:%S")),
+            what="a sync 400 days later")
+        assert rows(stack, "SELECT COUNT(*) FROM tracked_tokens WHERE next_warning_at IS NOT NULL") == [(0,)]
+        assert expiry_notifications(stack) == []
+        assert len(channel_texts(stack)) == 1
+    finally:
+        await stack.stop()
+
+
+def org_status(stack):
+    return rows(stack, "SELECT status FROM orgs")[0][0]
+
+
+async def test_invalid_grant_marks_the_connection_broken_and_says_so_once(stack):
+    await connect_with_quality_clouds_token(stack)
+    # qc-bot's own OAuth client issues tokens for 30 days; the bot was not told (SALESFORCE_REFRESH_TOKEN_POLICY).
+    stack.salesforce.clients[BOT_CLIENT_ID].refresh_token_policy = "lifetime:30d"
+    stack.clock.advance(31 * DAY)
+    texts = await wait_for_channel_messages(stack, 2)
+    assert "qc-bot lost its access to Acme Corp" in texts[1]
+    assert "invalid_grant" in texts[1] and "Re-authorize" in texts[1]
+    assert org_status(stack) == "broken"
+    assert rows(stack, "SELECT actor, outcome FROM audit_log WHERE action = 'token_check'") == [("qc-bot", "broken")]
+
+    refreshes = len(stack.salesforce.calls("token:refresh_token"))
+    stack.clock.advance(2 * DAY)
+    await stack.restart_bot()
+    stack.clock.advance(2 * DAY)
+    status = await stack.slash("status")
+    assert status.status == 200
+    answer = await stack.slack.wait_for(lambda: [post for post in stack.slack.response_url_posts
+                                                 if "Nearest expiry" in str(post.body)])
+    assert "access is broken" in str(answer[-1].body)
+    assert len(stack.salesforce.calls("token:refresh_token")) == refreshes, "a broken connection is not retried"
+    assert sum("lost its access" in text for text in channel_texts(stack)) == 1
+
+    # Re-authorize from the message: a fresh link for the admin who clicked, and the connection works again.
+    broken = stack.slack.messages(CHANNEL)[1]
+    posts_before = len(stack.slack.response_url_posts)
+    await stack.slack.click(stack.events_url, message=broken, action_id="reauthorize_org", user_id="UADMIN0001")
+    post = await stack.slack.wait_for(lambda: [p for p in stack.slack.response_url_posts[posts_before:]
+                                               if "/salesforce/oauth/start?link=" in str(p.body)])
+    assert post[0].body["response_type"] == "ephemeral" and post[0].body.get("replace_original") is False
+    link = post[0].body["blocks"][0]["accessory"]["url"]
+    await stack.browse(link)
+    await wait_for_channel_messages(stack, 3)
+    assert org_status(stack) == "connected"
+
+
+async def test_the_bots_own_token_is_warned_about_under_its_configured_policy(tmp_path):
+    stack = await Stack(tmp_path, env={"SALESFORCE_REFRESH_TOKEN_POLICY": "30d"}).start()
+    try:
+        stack.salesforce.clients[BOT_CLIENT_ID].refresh_token_policy = "lifetime:30d"
+        authorized = stack.clock.now()
+        await stack.connect()
+        await stack.status_message()
+        stack.clock.set(authorized + 23 * DAY + MINUTE)
+        texts = await wait_for_channel_messages(stack, 2)
+        assert "qc-bot's access to Acme Corp expires in 7 days" in texts[1]
+        assert "qc-bot's own refresh token, authorized by admin@acme.example" in texts[1]
+        stack.clock.set(authorized + 30 * DAY + MINUTE)
+        # The sync runs first and finds the token dead: one message says so (the expiry notice would repeat it).
+        texts = await wait_for_channel_messages(stack, 3)
+        assert "qc-bot lost its access to Acme Corp" in texts[2]
+        stack.clock.advance(2 * DAY)
+        await stack.slash("status")
+        await stack.slack.wait_for(lambda: [p for p in stack.slack.response_url_posts if "Nearest" in str(p.body)])
+        assert len(channel_texts(stack)) == 3
+    finally:
+        await stack.stop()
+
+
+async def test_an_inactivity_expiry_moves_when_the_token_is_used(tmp_path):
+    stack = await Stack(tmp_path, env={"QC_REFRESH_TOKEN_POLICY": "idle:30d"}).start()
+    try:
+        start = await connect_with_quality_clouds_token(stack)
+        assert app_token(stack)[0].startswith(f"{start + 30 * DAY:%Y-%m-%dT%H:%M}")
+        row = next(row for row in stack.org.oauth_tokens if row.app_name == "QualityClouds")
+        row.last_used = start + 20 * DAY  # Quality Clouds used its token on day 20
+        stack.clock.set(start + 20 * DAY)
+        await stack.slack.wait_for(lambda: app_token(stack)[0].startswith(f"{start + 50 * DAY:%Y-%m-%dT%H:%M}"),
+                                   what="the expiry to follow LastUsedDate")
+        stack.clock.set(start + 24 * DAY)  # past where the old expiry's 7-day warning would have fallen
+        await stack.slack.wait_for(
+            lambda: rows(stack, "SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
+                         f"{stack.clock.now():%Y-%m-%dT%H:%M:%S}"), what="a sync on day 24")
+        assert app_token(stack)[1].startswith(f"{start + 43 * DAY:%Y-%m-%dT%H:%M}")
+        assert len(channel_texts(stack)) == 1
+
+        stack.clock.set(start + 43 * DAY + MINUTE)
+        texts = await wait_for_channel_messages(stack, 2)
+        assert "expires in 7 days" in texts[1] and f"{start + 50 * DAY:%Y-%m-%d %H:%M} UTC" in texts[1]
+        assert "expire if not used for 30 days" in texts[1]
+    finally:
+        await stack.stop()
