@@ -35,11 +35,12 @@ class Dashboard:
 
         return await self._store.run(read)
 
-    def _overview(self, org: OrgRecord, journey: Connection | None, tokens: list[TrackedToken]) -> \
-            messages.OrgOverview:
+    def _overview(
+        self, org: OrgRecord, journey: Connection | None, tokens: list[TrackedToken]
+    ) -> messages.OrgOverview:
         checklist = (journey.checklist or []) if journey is not None else []
-        expiring = [token for token in tokens if token.expires_at is not None]
-        nearest = min(expiring, key=lambda token: token.expires_at) if expiring else None  # type: ignore[arg-type,return-value]
+        expiring = [(token.expires_at, token) for token in tokens if token.expires_at is not None]
+        nearest = min(expiring, key=lambda pair: pair[0], default=None)
         return messages.OrgOverview(
             org_name=org.org_name,
             org_id=org.org_id,
@@ -52,9 +53,9 @@ class Dashboard:
             checklist_failures=sum(item.get("mark") == Mark.FAIL.value for item in checklist),
             checklist_warnings=sum(item.get("mark") == Mark.WARN.value for item in checklist),
             tokens_tracked=len(tokens),
-            nearest=None if nearest is None or nearest.expires_at is None else messages.NearestExpiry(
-                token_kind=nearest.kind, app_name=nearest.app_name, owner=nearest.salesforce_username,
-                expires_at=nearest.expires_at),
+            nearest=None if nearest is None else messages.NearestExpiry(
+                token_kind=nearest[1].kind, app_name=nearest[1].app_name, owner=nearest[1].salesforce_username,
+                expires_at=nearest[0]),
         )
 
 

@@ -73,15 +73,24 @@ class SlackDelivery:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pass_lock = asyncio.Lock()
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="slack-delivery")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        if self._task is None:
+            return
+        # Let the message in flight finish first: one Slack has taken must also be marked sent, or the next
+        # process would post it again. A pass stops between messages once `_stopping` is set.
+        self._stopping = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._timings.delivery_drain_seconds), self._pass_lock:
+                self._task.cancel()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -92,6 +101,8 @@ class SlackDelivery:
             due = await self._store.run(lambda repos: repos.notifications.due(now=self._clock.now()))
             sent = 0
             for notification in due:
+                if self._stopping:
+                    break
                 sent += await self._deliver(notification)
             return sent
 

@@ -23,6 +23,8 @@ class Timings:
     delivery_retry_maximum: timedelta = timedelta(minutes=5)
     delivery_poll_seconds: float = 5.0
     delivery_lease: timedelta = timedelta(minutes=2)
+    delivery_drain_seconds: float = 10.0
+    """On shutdown, how long the Slack message being posted may take to finish (and be marked sent)."""
     maintenance_interval_seconds: float = 60.0
     scheduler_tick_seconds: float = 30.0
     """How often the scheduler looks for org syncs and an expiry scan that are due (by the bot's clock)."""
@@ -40,6 +42,7 @@ def fast_timings() -> Timings:
         delivery_retry_maximum=timedelta(seconds=5),
         delivery_poll_seconds=0.05,
         delivery_lease=timedelta(seconds=30),
+        delivery_drain_seconds=2.0,
         maintenance_interval_seconds=0.2,
         scheduler_tick_seconds=0.05,
     )

@@ -90,9 +90,11 @@ class TokenSync:
 
         org, known = await self._store.run(load)
         if org is None or org.status != "connected" or org.refresh_token is None:
+            # Nothing to sync with until someone authorizes again (which schedules the next sync).
             now = self._clock.now()
             await self._store.run(lambda repos: repos.tracked_tokens.record_sync(
-                team_id=sync.team_id, org_id=sync.org_id, next_sync_at=None, now=now, error=None))
+                team_id=sync.team_id, org_id=sync.org_id, next_sync_at=None, now=now,
+                error=f"paused: the org is {org.status if org else 'unknown'}"))
             return
         try:
             token = await refresh_access(oauth=self._oauth, store=self._store, clock=self._clock, org=org)

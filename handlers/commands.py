@@ -28,20 +28,19 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         if isinstance(parsed, Status):
             await _status(command=command, respond=respond, services=services)
+            return
+        action = "disconnect_requested" if isinstance(parsed, DisconnectOrg) else "connect_requested"
+        if not await may_administer(action=action, team_id=command["team_id"], user_id=command["user_id"],
+                                    client=client, services=services):
+            await respond(**messages.not_allowed().as_payload(), response_type="ephemeral")
         elif isinstance(parsed, DisconnectOrg):
-            await _disconnect_org(parsed, command=command, respond=respond, client=client, services=services)
+            await _disconnect_org(parsed, command=command, respond=respond, services=services)
         else:
-            await _connect_org(parsed, command=command, respond=respond, client=client, services=services)
+            await _connect_org(parsed, command=command, respond=respond, services=services)
 
 
-async def _connect_org(
-    parsed: ConnectOrg, *, command: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
-) -> None:
+async def _connect_org(parsed: ConnectOrg, *, command: dict, respond: AsyncRespond, services: Services) -> None:
     team_id, user_id = command["team_id"], command["user_id"]
-    if not await may_administer(action="connect_requested", team_id=team_id, user_id=user_id, client=client,
-                                services=services):
-        await respond(**messages.not_allowed().as_payload(), response_type="ephemeral")
-        return
     try:
         begun = await services.journey.begin(
             team_id=team_id, enterprise_id=command.get("enterprise_id"), user_id=user_id,
@@ -61,15 +60,8 @@ async def _status(*, command: dict, respond: AsyncRespond, services: Services) -
     await respond(**messages.status(orgs, now=services.clock.now()).as_payload(), response_type="ephemeral")
 
 
-async def _disconnect_org(
-    parsed: DisconnectOrg, *, command: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
-) -> None:
-    team_id, user_id = command["team_id"], command["user_id"]
-    if not await may_administer(action="disconnect_requested", team_id=team_id, user_id=user_id, client=client,
-                                services=services):
-        await respond(**messages.not_allowed().as_payload(), response_type="ephemeral")
-        return
-    found = await services.disconnector.find(team_id=team_id, target=parsed.target)
+async def _disconnect_org(parsed: DisconnectOrg, *, command: dict, respond: AsyncRespond, services: Services) -> None:
+    found = await services.disconnector.find(team_id=command["team_id"], target=parsed.target)
     if found.problem == "ambiguous":
         answer = messages.org_ambiguous(target=parsed.target,
                                         matches=[(org.org_name, org.org_id) for org in found.candidates])

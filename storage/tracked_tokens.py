@@ -62,6 +62,18 @@ class OrgSync:
     last_error: str | None
 
 
+# What is due, in due order, one batch at a time. `INDEXED BY` makes SQLite refuse the query rather than
+# silently fall back to reading every token, should the index ever stop fitting it.
+DUE_TOKENS_SQL = """
+    SELECT t.*, o.org_name AS org_name, o.channel_id AS channel_id
+    FROM tracked_tokens AS t INDEXED BY tracked_tokens_due
+    JOIN orgs AS o ON o.team_id = t.team_id AND o.org_id = t.org_id
+    WHERE t.next_warning_at <= :as_of AND (t.next_warning_at, t.token_key) > (:after_at, :after_key)
+    ORDER BY t.next_warning_at, t.token_key
+    LIMIT :limit
+"""
+
+
 def token_key(*, team_id: str, org_id: str, kind: TokenKind, salesforce_user_id: str | None = None) -> str:
     return f"{team_id}:{org_id}:bot" if kind == "bot" else f"{team_id}:{org_id}:app:{salesforce_user_id}"
 
@@ -176,14 +188,7 @@ class TrackedTokenRepository:
         """
         after_at, after_key = (to_db_time(after[0]), after[1]) if after else ("", "")
         rows = self._db.query(
-            """
-            SELECT t.*, o.org_name AS org_name, o.channel_id AS channel_id
-            FROM tracked_tokens AS t INDEXED BY tracked_tokens_due
-            JOIN orgs AS o ON o.team_id = t.team_id AND o.org_id = t.org_id
-            WHERE t.next_warning_at <= :as_of AND (t.next_warning_at, t.token_key) > (:after_at, :after_key)
-            ORDER BY t.next_warning_at, t.token_key
-            LIMIT :limit
-            """,
+            DUE_TOKENS_SQL,
             {"as_of": to_db_time(as_of), "after_at": after_at, "after_key": after_key, "limit": limit},
         )
         return [DueToken(token=_to_token(row), org_name=row["org_name"], channel_id=row["channel_id"])

@@ -1,3 +1,4 @@
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,3 +106,42 @@ async def test_the_outbox_refuses_a_payload_holding_a_secret(store):
     with pytest.raises(ValueError, match="contains a secret"):
         await store.run(lambda repos: repos.notifications.enqueue(
             dedupe_key="x", team_id="T", channel_id="C", payload={"text": secret.reveal()}, now=NOW))
+
+
+class GatedClients:
+    """The workspace's client, handed out only when the test opens the gate: a send caught mid-flight."""
+
+    def __init__(self, client):
+        self.client = client
+        self.asked = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def for_team(self, team_id):
+        self.asked.set()
+        await self.gate.wait()
+        return self.client
+
+
+async def test_stopping_lets_the_message_in_flight_finish_and_be_marked_sent(fake_slack, store, clock):
+    timings = fast_timings()
+    clients = GatedClients(AsyncWebClient(token=fake_slack.team.bot_token, base_url=fake_slack.api_url))
+    delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings)
+    await enqueue(store)
+    await enqueue(store, key="status:2")
+    delivery.start()
+    await asyncio.wait_for(clients.asked.wait(), timeout=5)
+    stopping = asyncio.create_task(delivery.stop())
+    clients.gate.set()
+    await stopping
+    assert (await notification(store)).status == "sent", "a restart must not post it again"
+    assert (await notification(store, "status:2")).status == "pending", "nothing new starts once stopping"
+    assert [message.text for message in fake_slack.messages("CQC")] == ["hello"]
+
+
+async def test_a_message_claimed_by_another_process_is_left_to_it(fake_slack, store, delivery):
+    await enqueue(store)
+    pending = await notification(store)
+    assert await store.run(lambda repos: repos.notifications.claim(pending.id, now=NOW,
+                                                                   until=NOW + timedelta(minutes=2)))
+    assert await delivery.deliver_due() == 0
+    assert fake_slack.messages("CQC") == []

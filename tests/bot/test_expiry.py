@@ -18,6 +18,7 @@ from bot.provisioning.settings import RefreshTokenPolicy
 from bot.redaction import Secret
 from storage.crypto import SecretBox
 from storage.database import Store
+from storage.tracked_tokens import DUE_TOKENS_SQL
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -158,10 +159,8 @@ async def test_the_due_query_is_one_range_scan_of_the_partial_index(tmp_path):
     store = await open_store(tmp_path / "qc.db")
     try:
         plan = await store.run(lambda repos: [row[3] for row in repos.db.execute(
-            "EXPLAIN QUERY PLAN SELECT t.token_key FROM tracked_tokens AS t INDEXED BY tracked_tokens_due"
-            " JOIN orgs AS o ON o.team_id = t.team_id AND o.org_id = t.org_id"
-            " WHERE t.next_warning_at <= ? AND (t.next_warning_at, t.token_key) > (?, ?)"
-            " ORDER BY t.next_warning_at, t.token_key LIMIT 500", ["2026", "", ""]).fetchall()])
+            "EXPLAIN QUERY PLAN " + DUE_TOKENS_SQL,
+            {"as_of": "2026", "after_at": "", "after_key": "", "limit": 500}).fetchall()])
         assert any("tracked_tokens_due" in step and "next_warning_at" in step for step in plan), plan
         assert any("PRIMARY KEY" in step or "sqlite_autoindex_orgs" in step for step in plan), plan
         assert not any("TEMP B-TREE" in step for step in plan), "the index order serves ORDER BY"

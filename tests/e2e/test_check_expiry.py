@@ -3,7 +3,6 @@ posting to the Slack stand-in."""
 
 import asyncio
 import os
-import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -27,12 +26,8 @@ async def qc_bot(stack, *arguments):
 
 
 def table_rows(stack):
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        return {table: connection.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-                for table in ("tracked_tokens", "notifications", "token_syncs", "audit_log", "orgs")}
-    finally:
-        connection.close()
+    return {table: stack.query(f"SELECT * FROM {table} ORDER BY 1")
+            for table in ("tracked_tokens", "notifications", "token_syncs", "audit_log", "orgs")}
 
 
 async def tracked_and_stopped(stack):
@@ -41,12 +36,7 @@ async def tracked_and_stopped(stack):
     stack.org.add_oauth_token(app_name="QualityClouds", user=stack.org.admin, created=created, last_used=created)
     await stack.connect()
     await stack.status_message()
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        await stack.slack.wait_for(
-            lambda: connection.execute("SELECT 1 FROM tracked_tokens WHERE kind = 'app'").fetchall())
-    finally:
-        connection.close()
+    await stack.slack.wait_for(lambda: stack.query("SELECT 1 FROM tracked_tokens WHERE kind = 'app'"))
     await stack.stop_bot()
     return created + 90 * DAY
 

@@ -2,31 +2,22 @@
 threshold, across a restart and a failed Slack post; none for tokens that never expire; one message when
 the bot's own access breaks; inactivity expiry that follows LastUsedDate."""
 
-import sqlite3
 from datetime import timedelta
 
-from tests.support.stack import BOT_CLIENT_ID, CHANNEL, Stack
+from tests.support.stack import BOT_CLIENT_ID, BOT_CLIENT_SECRET, CHANNEL, Stack
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
 
 
-def rows(stack, sql, *parameters):
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        return connection.execute(sql, parameters).fetchall()
-    finally:
-        connection.close()
-
-
 def app_token(stack):
-    found = rows(stack, "SELECT expires_at, next_warning_at, salesforce_username FROM tracked_tokens"
+    found = stack.query("SELECT expires_at, next_warning_at, salesforce_username FROM tracked_tokens"
                         " WHERE kind = 'app'")
     return found[0] if found else None
 
 
 def expiry_notifications(stack):
-    return rows(stack, "SELECT dedupe_key, status, attempts FROM notifications WHERE dedupe_key LIKE 'expiry:%'"
+    return stack.query("SELECT dedupe_key, status, attempts FROM notifications WHERE dedupe_key LIKE 'expiry:%'"
                        " ORDER BY id")
 
 
@@ -55,6 +46,15 @@ async def wait_until_sent(stack, count):
     await stack.slack.wait_for(
         lambda: len([row for row in expiry_notifications(stack) if row[1] == "sent"]) >= count,
         what=f"{count} warnings marked sent")
+
+
+def assert_no_secret_leaked(stack):
+    """Every token Salesforce issued (the periodic refreshes' too) stays out of logs, Slack and the database."""
+    secrets = [*stack.salesforce_tokens(), BOT_CLIENT_SECRET]
+    assert len(secrets) >= 4
+    log, slack, database = stack.log_text(), stack.slack_channel_bytes(), stack.database_bytes()
+    for secret in secrets:
+        assert secret not in log and secret.encode() not in slack and secret.encode() not in database
 
 
 async def test_each_threshold_warns_once_across_a_restart_and_a_failed_post(stack):
@@ -94,6 +94,7 @@ async def test_each_threshold_warns_once_across_a_restart_and_a_failed_post(stac
     keys = [key for key, _, _ in expiry_notifications(stack)]
     assert [key.rsplit(":", 1)[1] for key in keys] == ["30", "7", "1", "0"]
     await wait_until_sent(stack, 4)
+    assert_no_secret_leaked(stack)
 
 
 async def test_a_token_first_seen_late_gets_one_warning_for_the_nearest_threshold(stack):
@@ -115,10 +116,10 @@ async def test_tokens_that_never_expire_get_no_warning(tmp_path):
         assert expires_at is None and next_warning_at is None
         stack.clock.advance(400 * DAY)
         await stack.slack.wait_for(
-            lambda: rows(stack, "SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
+            lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
                          stack.clock.now().strftime("%Y-%m-%dT%H:%M:%S")),
             what="a sync 400 days later")
-        assert rows(stack, "SELECT COUNT(*) FROM tracked_tokens WHERE next_warning_at IS NOT NULL") == [(0,)]
+        assert stack.query("SELECT COUNT(*) FROM tracked_tokens WHERE next_warning_at IS NOT NULL") == [(0,)]
         assert expiry_notifications(stack) == []
         assert len(channel_texts(stack)) == 1
     finally:
@@ -126,7 +127,7 @@ async def test_tokens_that_never_expire_get_no_warning(tmp_path):
 
 
 def org_status(stack):
-    return rows(stack, "SELECT status FROM orgs")[0][0]
+    return stack.query("SELECT status FROM orgs")[0][0]
 
 
 async def test_invalid_grant_marks_the_connection_broken_and_says_so_once(stack):
@@ -138,7 +139,7 @@ async def test_invalid_grant_marks_the_connection_broken_and_says_so_once(stack)
     assert "qc-bot lost its access to Acme Corp" in texts[1]
     assert "invalid_grant" in texts[1] and "Re-authorize" in texts[1]
     assert org_status(stack) == "broken"
-    assert rows(stack, "SELECT actor, outcome FROM audit_log WHERE action = 'token_check'") == [("qc-bot", "broken")]
+    assert stack.query("SELECT actor, outcome FROM audit_log WHERE action = 'token_check'") == [("qc-bot", "broken")]
 
     refreshes = len(stack.salesforce.calls("token:refresh_token"))
     stack.clock.advance(2 * DAY)
@@ -163,6 +164,7 @@ async def test_invalid_grant_marks_the_connection_broken_and_says_so_once(stack)
     await stack.browse(link)
     await wait_for_channel_messages(stack, 3)
     assert org_status(stack) == "connected"
+    assert_no_secret_leaked(stack)
 
 
 async def test_the_bots_own_token_is_warned_about_under_its_configured_policy(tmp_path):
@@ -200,7 +202,7 @@ async def test_an_inactivity_expiry_moves_when_the_token_is_used(tmp_path):
                                    what="the expiry to follow LastUsedDate")
         stack.clock.set(start + 24 * DAY)  # past where the old expiry's 7-day warning would have fallen
         await stack.slack.wait_for(
-            lambda: rows(stack, "SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
+            lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
                          f"{stack.clock.now():%Y-%m-%dT%H:%M:%S}"), what="a sync on day 24")
         assert app_token(stack)[1].startswith(f"{start + 43 * DAY:%Y-%m-%dT%H:%M}")
         assert len(channel_texts(stack)) == 1

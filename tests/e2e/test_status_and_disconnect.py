@@ -2,7 +2,6 @@
 `/qc disconnect-org` with its confirmation, revocation, forgetting and (on request) deleting the app."""
 
 import json
-import sqlite3
 from datetime import timedelta
 
 from bot.standins.slack import validate_blocks, validate_view
@@ -11,20 +10,12 @@ from tests.support.stack import ADMIN, CHANNEL, MEMBER
 DAY = timedelta(days=1)
 
 
-def rows(stack, sql, *parameters):
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        return connection.execute(sql, parameters).fetchall()
-    finally:
-        connection.close()
-
-
 async def connected(stack):
     stack.org.add_oauth_token(app_name="QualityClouds", user=stack.org.admin, created=stack.clock.now(),
                               last_used=stack.clock.now())
     await stack.connect()
     await stack.status_message()
-    await stack.slack.wait_for(lambda: rows(stack, "SELECT 1 FROM tracked_tokens WHERE kind = 'app'"),
+    await stack.slack.wait_for(lambda: stack.query("SELECT 1 FROM tracked_tokens WHERE kind = 'app'"),
                                what="the app's token to be tracked")
 
 
@@ -33,6 +24,15 @@ async def private_answer(stack, fragment, *, after=0):
         lambda: [post for post in stack.slack.response_url_posts[after:] if fragment in str(post.body)],
         what=fragment)
     return found[-1]
+
+
+async def confirm_disconnect(stack, text, *, shown):
+    """Run `/qc <text>` as the admin and click Confirm on the private confirmation that mentions `shown`."""
+    await stack.slash(text)
+    confirmation = await stack.slack.wait_for(
+        lambda: [e for e in stack.slack.ephemerals(ADMIN) if shown in str(e.blocks)], what="the confirmation")
+    await stack.slack.click(stack.events_url, message=confirmation[-1], action_id="disconnect_org_confirm",
+                            user_id=ADMIN)
 
 
 async def test_status_lists_the_orgs_with_app_setup_and_nearest_expiry(stack):
@@ -66,7 +66,7 @@ async def test_the_app_home_shows_the_dashboard_and_re_authorizes_admins_only(st
     await stack.slack.click(stack.events_url, message=homes[MEMBER], action_id="reauthorize_org", user_id=MEMBER)
     refusal = await stack.slack.wait_for(lambda: stack.slack.opened_views[-1:] or None)
     assert "only Slack workspace admins" in str(refusal[0].view)
-    assert ("connect_requested", MEMBER, "refused") in rows(stack, "SELECT action, actor, outcome FROM audit_log")
+    assert ("connect_requested", MEMBER, "refused") in stack.query("SELECT action, actor, outcome FROM audit_log")
 
     await stack.slack.click(stack.events_url, message=home, action_id="reauthorize_org", user_id=ADMIN)
     modal = await stack.slack.wait_for(lambda: stack.slack.opened_views[1:] or None)
@@ -82,7 +82,7 @@ async def test_disconnect_needs_an_admin_and_a_confirmation(stack):
     await connected(stack)
     await stack.slash("disconnect-org Acme Corp", user=MEMBER)
     await private_answer(stack, "only Slack workspace admins")
-    assert ("disconnect_requested", MEMBER, "refused") in rows(stack, "SELECT action, actor, outcome FROM audit_log")
+    assert ("disconnect_requested", MEMBER, "refused") in stack.query("SELECT action, actor, outcome FROM audit_log")
 
     await stack.slash("disconnect-org acme corp")
     confirmation = await stack.slack.wait_for(
@@ -91,7 +91,7 @@ async def test_disconnect_needs_an_admin_and_a_confirmation(stack):
     await stack.slack.click(stack.events_url, message=confirmation[-1], action_id="disconnect_org_cancel",
                             user_id=ADMIN)
     await private_answer(stack, "Nothing was changed")
-    assert rows(stack, "SELECT status FROM orgs") == [("connected",)]
+    assert stack.query("SELECT status FROM orgs") == [("connected",)]
 
     await stack.slash("disconnect-org Nowhere Inc")
     await private_answer(stack, "No connected org in this workspace is called or has the id `Nowhere Inc`")
@@ -102,28 +102,24 @@ async def test_disconnect_revokes_forgets_and_stops_warnings(stack):
     bot_refresh_token = next(t for t in stack.salesforce_tokens() if not t.startswith("00D"))
     stack.slack.fail_next("chat.postMessage", error="internal_error", count=30)
     stack.clock.advance(60 * DAY + timedelta(minutes=1))  # the 30-day warning is due, but Slack is down
-    await stack.slack.wait_for(lambda: rows(stack, "SELECT 1 FROM notifications WHERE dedupe_key LIKE 'expiry:%'"
+    await stack.slack.wait_for(lambda: stack.query("SELECT 1 FROM notifications WHERE dedupe_key LIKE 'expiry:%'"
                                                    " AND attempts >= 1"), what="a failed warning")
     stack.slack.clear_faults()
 
-    await stack.slash(f"disconnect-org {stack.org.id[:15]}")
-    confirmation = await stack.slack.wait_for(
-        lambda: [e for e in stack.slack.ephemerals(ADMIN) if "Disconnect *Acme Corp*" in str(e.blocks)])
-    await stack.slack.click(stack.events_url, message=confirmation[-1], action_id="disconnect_org_confirm",
-                            user_id=ADMIN)
+    await confirm_disconnect(stack, f"disconnect-org {stack.org.id[:15]}", shown="Disconnect *Acme Corp*")
     done = await private_answer(stack, "is disconnected")
     assert "were revoked" in str(done.body) and "stays in Salesforce" in str(done.body)
     notice = await stack.slack.wait_for(lambda: [m for m in stack.slack.messages(CHANNEL)
                                                  if "disconnected Salesforce org" in m.text])
     assert f"<@{ADMIN}>" in notice[0].text
 
-    assert rows(stack, "SELECT status, access_token_enc, refresh_token_enc, consumer_key_enc, consumer_secret_enc"
+    assert stack.query("SELECT status, access_token_enc, refresh_token_enc, consumer_key_enc, consumer_secret_enc"
                        " FROM orgs") == [("disconnected", None, None, None, None)]
-    assert rows(stack, "SELECT COUNT(*) FROM tracked_tokens") == [(0,)]
-    assert rows(stack, "SELECT COUNT(*) FROM token_syncs") == [(0,)]
-    assert rows(stack, "SELECT status, last_error FROM notifications WHERE dedupe_key LIKE 'expiry:%'") == [
+    assert stack.query("SELECT COUNT(*) FROM tracked_tokens") == [(0,)]
+    assert stack.query("SELECT COUNT(*) FROM token_syncs") == [(0,)]
+    assert stack.query("SELECT status, last_error FROM notifications WHERE dedupe_key LIKE 'expiry:%'") == [
         ("undeliverable", "org disconnected")]
-    audit = rows(stack, "SELECT actor, outcome, detail FROM audit_log WHERE action = 'disconnect'")
+    audit = stack.query("SELECT actor, outcome, detail FROM audit_log WHERE action = 'disconnect'")
     assert audit[0][:2] == (ADMIN, "disconnected") and json.loads(audit[0][2])["revoked"] is True
     family = stack.salesforce.tokens.refresh[bot_refresh_token]
     assert family.revoked, "the bot's refresh token was revoked at Salesforce"
@@ -139,11 +135,7 @@ async def test_disconnect_revokes_forgets_and_stops_warnings(stack):
 
 async def test_disconnect_with_delete_app_removes_the_app_from_the_org(stack):
     await connected(stack)
-    await stack.slash("disconnect-org Acme Corp delete-app")
-    confirmation = await stack.slack.wait_for(
-        lambda: [e for e in stack.slack.ephemerals(ADMIN) if "deletes the QualityClouds app" in str(e.blocks)])
-    await stack.slack.click(stack.events_url, message=confirmation[-1], action_id="disconnect_org_confirm",
-                            user_id=ADMIN)
+    await confirm_disconnect(stack, "disconnect-org Acme Corp delete-app", shown="deletes the QualityClouds app")
     done = await private_answer(stack, "is disconnected")
     assert "app was deleted from the org" in str(done.body)
     assert stack.org.external_client_apps == {}
@@ -158,15 +150,11 @@ async def test_a_refused_app_deletion_disconnects_nothing(stack):
     await connected(stack)
     stack.org.fail_next_call("deleteMetadata", fault="INSUFFICIENT_ACCESS",
                              message="insufficient access rights on object id")
-    await stack.slash("disconnect-org Acme Corp delete-app")
-    confirmation = await stack.slack.wait_for(
-        lambda: [e for e in stack.slack.ephemerals(ADMIN) if "deletes the QualityClouds app" in str(e.blocks)])
-    await stack.slack.click(stack.events_url, message=confirmation[-1], action_id="disconnect_org_confirm",
-                            user_id=ADMIN)
+    await confirm_disconnect(stack, "disconnect-org Acme Corp delete-app", shown="deletes the QualityClouds app")
     failed = await private_answer(stack, "Nothing was disconnected")
     assert "insufficient access rights" in str(failed.body)
-    assert rows(stack, "SELECT status FROM orgs") == [("connected",)]
-    assert rows(stack, "SELECT COUNT(*) FROM tracked_tokens") == [(2,)]
-    assert rows(stack, "SELECT outcome FROM audit_log WHERE action = 'disconnect'") == [("failed:delete_app_failed",)]
+    assert stack.query("SELECT status FROM orgs") == [("connected",)]
+    assert stack.query("SELECT COUNT(*) FROM tracked_tokens") == [(2,)]
+    assert stack.query("SELECT outcome FROM audit_log WHERE action = 'disconnect'") == [("failed:delete_app_failed",)]
     assert "QualityClouds" in stack.org.external_client_apps
     assert not stack.salesforce.calls("revoke")

@@ -1,4 +1,4 @@
-"""The fake Salesforce's SOAP Metadata API: deploys of both app kinds, readMetadata, faults.
+"""The fake Salesforce's SOAP Metadata API: deploys of both app kinds, readMetadata, deleteMetadata, faults.
 
 Every SOAP response of every test is validated against the v63.0 WSDL in the ``fake`` fixture's
 teardown (when the WSDL is present).
@@ -961,3 +961,58 @@ async def test_org_app_web_server_flow_and_oauth_token_rows(fake: FakeSalesforce
         assert len(org.oauth_tokens) == 1
         resp = await app.authorize(fake.login_url, state="s")  # the ECA requires PKCE by default
         assert resp.status == 302 and "error=invalid_request" in resp.headers["Location"]
+
+
+# ------------------------------------------------------------------------------------ deleteMetadata
+
+
+async def delete(sf: SalesforceDriver, admin: Tokens, type_name: str, *names: str) -> list[str]:
+    inner = "".join(f"<met:fullNames>{name}</met:fullNames>" for name in names)
+    reply = await sf.soap(admin.instance_url, admin.access_token,
+                          f"<met:deleteMetadata><met:type>{type_name}</met:type>{inner}</met:deleteMetadata>")
+    assert reply.status == 200, reply.text
+    return re.findall(r"<result>(.*?)</result>", reply.text)
+
+
+async def test_delete_of_a_missing_name_fails_with_salesforces_wording(sf: SalesforceDriver, admin: Tokens) -> None:
+    [result] = await delete(sf, admin, "ConnectedApp", "Nope")
+    assert "<statusCode>INVALID_CROSS_REFERENCE_KEY</statusCode>" in result
+    assert "no ConnectedApp named Nope found" in result and "<success>false</success>" in result
+
+
+async def test_an_external_client_app_is_deleted_children_first_and_takes_its_tokens(
+    sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
+) -> None:
+    parts = org.seed_external_client_app("QualityClouds")
+    token_row = org.add_oauth_token(app_name="QualityClouds", user=org.admin, created=clock())
+    [refused] = await delete(sf, admin, "ExternalClientApplication", "QualityClouds")
+    assert "<statusCode>DEPENDENCY_EXISTS</statusCode>" in refused
+    assert "QualityClouds" in org.external_client_apps
+
+    for type_name in ("ExtlClntAppConfigurablePolicies", "ExtlClntAppOauthConfigurablePolicies",
+                      "ExtlClntAppGlobalOauthSettings", "ExtlClntAppOauthSettings"):
+        [result] = await delete(sf, admin, type_name, parts[type_name]["fullName"])
+        assert "<success>true</success>" in result, result
+        if type_name == "ExtlClntAppGlobalOauthSettings":
+            assert token_row not in org.oauth_tokens, "an app that cannot issue tokens takes its tokens along"
+    [header] = await delete(sf, admin, "ExternalClientApplication", "QualityClouds")
+    assert "<success>true</success>" in header
+    assert org.external_client_apps == {} and org.consumer_secret("QualityClouds") is None
+
+
+async def test_a_connected_app_is_deleted_with_its_tokens(
+    sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
+) -> None:
+    org.seed_connected_app("QualityClouds", consumer_key="ConnectedAppKey0123456789")
+    org.add_oauth_token(app_name="QualityClouds", user=org.admin, created=clock())
+    [result] = await delete(sf, admin, "ConnectedApp", "QualityClouds")
+    assert "<success>true</success>" in result
+    assert org.connected_apps == {} and [row.app_name for row in org.oauth_tokens] == ["qc-bot"]
+    assert org.app_client("ConnectedAppKey0123456789") is None
+
+
+async def test_delete_of_more_than_ten_names_is_refused(sf: SalesforceDriver, admin: Tokens) -> None:
+    inner = "".join(f"<met:fullNames>App{number}</met:fullNames>" for number in range(11))
+    reply = await sf.soap(admin.instance_url, admin.access_token,
+                          f"<met:deleteMetadata><met:type>ConnectedApp</met:type>{inner}</met:deleteMetadata>")
+    assert reply.status == 500 and reply.fault == "sf:EXCEEDED_ID_LIMIT"

@@ -9,6 +9,7 @@ import io
 import logging
 import re
 import socket
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,6 +195,14 @@ class Stack:
 
     def log_text(self) -> str:
         return self._log.getvalue()
+
+    def query(self, sql: str, *parameters: Any) -> list[tuple[Any, ...]]:
+        """Rows of the bot's database, read through a connection of the test's own."""
+        connection = sqlite3.connect(self.db_path)
+        try:
+            return connection.execute(sql, parameters).fetchall()
+        finally:
+            connection.close()
 
     def database_bytes(self) -> bytes:
         return b"".join(path.read_bytes() for path in sorted(self.tmp_path.glob("qc-bot.db*")))
