@@ -106,6 +106,9 @@ async def test_disconnect_revokes_forgets_and_stops_warnings(stack):
                                                    " AND attempts >= 1"), what="a failed warning")
     stack.slack.clear_faults()
 
+    await stack.slash("status")
+    dashboard = await stack.slack.wait_for(lambda: [e for e in stack.slack.ephemerals(ADMIN)
+                                                    if "Nearest expiry" in str(e.blocks)])
     await confirm_disconnect(stack, f"disconnect-org {stack.org.id[:15]}", shown="Disconnect *Acme Corp*")
     done = await private_answer(stack, "is disconnected")
     assert "were revoked" in str(done.body) and "stays in Salesforce" in str(done.body)
@@ -125,6 +128,8 @@ async def test_disconnect_revokes_forgets_and_stops_warnings(stack):
     assert family.revoked, "the bot's refresh token was revoked at Salesforce"
     assert "QualityClouds" in stack.org.external_client_apps, "the app stays unless delete-app was asked"
 
+    await stack.slack.click(stack.events_url, message=dashboard[-1], action_id="reauthorize_org", user_id=ADMIN)
+    await private_answer(stack, "not connected in this workspace any more")
     stack.clock.advance(40 * DAY)
     await stack.slash("status")
     await private_answer(stack, "No Salesforce org is connected")
