@@ -7,35 +7,68 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.config import InvalidConfiguration, Settings, load_settings
+from bot.config import InvalidConfiguration, Settings, configured_values, load_settings, normalise_public_url
+from bot.errors import ConfigError
+from bot.manifest import render_manifest
 from bot.redaction import configure_logging
 from storage.crypto import SecretBox, new_fernet_key
 from storage.database import Store
 from storage.key_rotation import rotate_encryption
 
 DESCRIPTION = "qc-bot connects Salesforce orgs to Quality Clouds from Slack."
+HELP_WIDTH = 100  # fixed, so `--help` reads the same in every terminal and in the README
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.HelpFormatter(prog, width=HELP_WIDTH)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qc-bot", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="qc-bot", description=DESCRIPTION, formatter_class=_formatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
-        "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
+        "serve", formatter_class=_formatter, help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
         description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "
                     "GET /salesforce/oauth/callback, GET /healthz. Configuration comes from the environment "
                     "and ./.env.",
     )
     commands.add_parser(
-        "keygen", help="print a new encryption key for QC_ENCRYPTION_KEYS",
+        "keygen", formatter_class=_formatter, help="print a new encryption key for QC_ENCRYPTION_KEYS",
         description="Print a new Fernet key. Put it first in QC_ENCRYPTION_KEYS (comma-separated); "
                     "keep older keys after it until every stored secret was re-encrypted.",
     )
     commands.add_parser(
-        "rotate-keys", help="re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS",
+        "rotate-keys", formatter_class=_formatter, help="re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS",
         description="Re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS. Safe while "
                     "the server runs; afterwards the older keys can be removed from the list.",
     )
+    manifest = commands.add_parser(
+        "manifest", formatter_class=_formatter, help="print the Slack app manifest (YAML) for QC_PUBLIC_URL",
+        description="Print the Slack app manifest: paste it at api.slack.com/apps → Create New App → From a "
+                    "manifest. HTTP mode points Slack at QC_PUBLIC_URL/slack/events; Socket Mode (chosen when "
+                    "SLACK_APP_TOKEN is set, or with --socket-mode) needs no public URL.",
+    )
+    manifest.add_argument("--public-url", metavar="URL", help="the bot's public base URL (default: QC_PUBLIC_URL)")
+    manifest.add_argument("--socket-mode", action="store_true",
+                          help="a manifest for Socket Mode (default when SLACK_APP_TOKEN is set)")
     return parser
+
+
+def _print_manifest(arguments: argparse.Namespace) -> int:
+    values = {key: value.strip() for key, value in configured_values().items() if value.strip()}
+    socket_mode = arguments.socket_mode or "SLACK_APP_TOKEN" in values
+    public_url = arguments.public_url or values.get("QC_PUBLIC_URL")
+    try:
+        if public_url:
+            public_url = normalise_public_url(public_url)
+        elif not socket_mode:
+            raise ConfigError(variable="QC_PUBLIC_URL", expected="missing; the bot's public base URL, e.g. "
+                              "https://qc-bot.example.com (or use --socket-mode)")
+    except ConfigError as exc:
+        print(f"qc-bot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    print(render_manifest(public_url=public_url, socket_mode=socket_mode), end="")
+    return 0
 
 
 async def _rotate_keys(settings: Settings) -> int:
@@ -62,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "keygen":
         print(new_fernet_key())
         return 0
+    if arguments.command == "manifest":
+        return _print_manifest(arguments)
     settings = _settings_or_exit()
     configure_logging(level=settings.log_level)
     if arguments.command == "serve":

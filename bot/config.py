@@ -97,11 +97,18 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def load_settings(*, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
-    """Build `Settings` from `./.env` overlaid by the environment; raise `InvalidConfiguration`."""
+def configured_values(
+    *, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+) -> dict[str, str]:
+    """`./.env` overlaid by the environment: the raw values every command reads its configuration from."""
     values: dict[str, str] = read_dotenv(dotenv) if dotenv is not None else {}
     values.update(os.environ if environ is None else environ)
-    reader = _Reader(values)
+    return values
+
+
+def load_settings(*, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    """Build `Settings` from `./.env` overlaid by the environment; raise `InvalidConfiguration`."""
+    reader = _Reader(configured_values(environ=environ, dotenv=dotenv))
     settings = reader.build()
     if reader.problems:
         raise InvalidConfiguration(reader.problems)
@@ -202,13 +209,11 @@ class _Reader:
         value = self._required("QC_PUBLIC_URL", "the bot's public base URL, e.g. https://qc-bot.example.com")
         if not value:
             return ""
-        parts = urlsplit(value)
-        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
-        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
-            self._problem("QC_PUBLIC_URL", "expected an absolute URL such as https://qc-bot.example.com")
-        elif parts.scheme == "http" and not loopback:
-            self._problem("QC_PUBLIC_URL", "must use https (plain http is accepted only for localhost)")
-        return value.rstrip("/")
+        try:
+            return normalise_public_url(value)
+        except ConfigError as exc:
+            self.problems.append(exc)
+            return value.rstrip("/")
 
     def _login_url(self, name: str, default: str, policy: HostPolicy) -> str:
         value = self._get(name) or default
@@ -315,6 +320,18 @@ class _Reader:
             self._problem("QC_LOG_LEVEL", "expected DEBUG, INFO, WARNING or ERROR")
             return "INFO"
         return value
+
+
+def normalise_public_url(value: str) -> str:
+    """`QC_PUBLIC_URL` without its trailing slash; `ConfigError` unless it is an https (or loopback http) URL."""
+    parts = urlsplit(value.strip())
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(variable="QC_PUBLIC_URL", expected="expected an absolute URL such as https://qc-bot.example.com")
+    if parts.scheme == "http" and not loopback:
+        raise ConfigError(variable="QC_PUBLIC_URL",
+                          expected="must use https (plain http is accepted only for localhost)")
+    return value.strip().rstrip("/")
 
 
 def _is_http_url(value: str) -> bool:
