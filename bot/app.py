@@ -11,14 +11,17 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
+from bot import workspaces
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.delivery import SingleWorkspaceClients, SlackDelivery, slack_retry_handlers
+from bot.delivery import SingleWorkspaceClients, SlackClients, SlackDelivery, slack_retry_handlers
 from bot.journey import ConnectJourney
+from bot.manifest import SLACK_EVENTS_PATH
 from bot.permissions import Permissions
 from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.oauth import SalesforceOAuth
@@ -28,9 +31,6 @@ from storage.crypto import SecretBox
 from storage.database import Store
 
 logger = logging.getLogger(__name__)
-
-SLACK_EVENTS_PATH = "/slack/events"
-
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
     """Access log without query strings: links, codes and states travel in them."""
@@ -45,23 +45,32 @@ async def create_web_app(
     clock = clock or SystemClock()
     timings = timings or Timings()
     store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    single_token = settings.slack_bot_token if not settings.multi_workspace else None
     slack_client = AsyncWebClient(
-        token=settings.slack_bot_token.reveal() if settings.slack_bot_token else None,
+        token=single_token.reveal() if single_token else None,
         base_url=settings.slack_api_url,
         retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor),
     )
+    oauth = (workspaces.oauth_settings(settings=settings, store=store, clock=clock)
+             if settings.multi_workspace else None)
     bolt = AsyncApp(
         client=slack_client,
         signing_secret=settings.slack_signing_secret.reveal() if settings.slack_signing_secret else "",
+        # Socket Mode alone has no signing secret: Slack's requests then arrive only over the websocket.
+        request_verification_enabled=settings.slack_signing_secret is not None,
+        oauth_settings=oauth,
+        installation_store_bot_only=True if oauth else None,
         process_before_response=False,
     )
+    slack_clients: SlackClients = (workspaces.InstalledWorkspaceClients(store=store, template=slack_client)
+                                   if oauth else SingleWorkspaceClients(slack_client))
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
     http = SalesforceHttp(session=http_session, host_policy=settings.host_policy, retry=timings.salesforce_retry,
                           timeout_seconds=timings.salesforce_timeout_seconds)
     oauth = SalesforceOAuth(http=http, client_id=settings.salesforce_client_id,
                             client_secret=settings.salesforce_client_secret,
                             redirect_uri=settings.oauth_callback_url)
-    delivery = SlackDelivery(store=store, clients=SingleWorkspaceClients(slack_client), clock=clock, timings=timings)
+    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
     journey = ConnectJourney(settings=settings, store=store, clock=clock, http=http, oauth=oauth, delivery=delivery,
                              timings=timings)
     services = Services(settings=settings, clock=clock, store=store, journey=journey, delivery=delivery,
@@ -73,8 +82,11 @@ async def create_web_app(
     async def slack_events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
-    web_app.router.add_post(SLACK_EVENTS_PATH, slack_events)
+    if settings.slack_signing_secret is not None:
+        web_app.router.add_post(SLACK_EVENTS_PATH, slack_events)
     handlers.register(bolt, web_app, services)
+    socket_mode = (AsyncSocketModeHandler(bolt, app_token=settings.slack_app_token.reveal())
+                   if settings.slack_app_token else None)
 
     maintenance: list[asyncio.Task[None]] = []
 
@@ -85,8 +97,13 @@ async def create_web_app(
         if resumed:
             logger.info("Resumed %d unfinished connection(s)", resumed)
         maintenance.append(asyncio.create_task(_maintain(journey, timings), name="maintenance"))
+        if socket_mode is not None:
+            await socket_mode.connect_async()
+            logger.info("Connected to Slack in Socket Mode")
 
     async def on_cleanup(_: web.Application) -> None:
+        if socket_mode is not None:
+            await socket_mode.close_async()
         for task in maintenance:
             task.cancel()
         await asyncio.gather(*maintenance, return_exceptions=True)

@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qc-bot", description=DESCRIPTION, formatter_class=_formatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
-        "serve", formatter_class=_formatter, help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
+        "serve", formatter_class=_formatter,
+        help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
         description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "
                     "GET /salesforce/oauth/callback, GET /healthz. Configuration comes from the environment "
                     "and ./.env.",
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "keep older keys after it until every stored secret was re-encrypted.",
     )
     commands.add_parser(
-        "rotate-keys", formatter_class=_formatter, help="re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS",
+        "rotate-keys", formatter_class=_formatter,
+        help="re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS",
         description="Re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS. Safe while "
                     "the server runs; afterwards the older keys can be removed from the list.",
     )

@@ -73,6 +73,11 @@ class Settings:
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
+    @property
+    def multi_workspace(self) -> bool:
+        """Slack OAuth install for many workspaces; `SLACK_BOT_TOKEN` is then not used."""
+        return self.slack_client_id is not None
+
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """Parse a `.env` file: `KEY=value` lines, optional `export `, quotes, `#` comments."""

@@ -48,8 +48,14 @@ def slack_retry_handlers(*, backoff_factor: float = 0.5) -> list[AsyncRetryHandl
     ]
 
 
+class WorkspaceNotInstalled(Exception):
+    """No bot token serves this Slack workspace (never installed, uninstalled, or its token was revoked)."""
+
+
 class SlackClients(Protocol):
-    async def for_team(self, team_id: str) -> AsyncWebClient: ...
+    async def for_team(self, team_id: str) -> AsyncWebClient:
+        """A Web API client with the workspace's bot token; raises `WorkspaceNotInstalled` if there is none."""
+        ...
 
 
 class SingleWorkspaceClients:
@@ -106,7 +112,11 @@ class SlackDelivery:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._timings.delivery_poll_seconds)
 
     async def _deliver(self, notification: Notification) -> int:
-        client = await self._clients.for_team(notification.team_id)
+        try:
+            client = await self._clients.for_team(notification.team_id)
+        except WorkspaceNotInstalled:
+            await self._failed(notification, "app_not_installed", permanent=True)
+            return 0
         payload = notification.payload
         try:
             if notification.is_ephemeral:

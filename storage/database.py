@@ -21,6 +21,7 @@ import sqlite_utils
 from storage.audit import AuditLog
 from storage.connections import ConnectionRepository
 from storage.crypto import SecretBox
+from storage.installations import InstallationRepository
 from storage.migrations import MIGRATIONS
 from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
@@ -41,6 +42,7 @@ class Repositories:
     reveals: RevealRepository
     notifications: NotificationRepository
     audit: AuditLog
+    installations: InstallationRepository
 
 
 class Store:
@@ -71,6 +73,7 @@ class Store:
             reveals=RevealRepository(db),
             notifications=NotificationRepository(db),
             audit=AuditLog(db),
+            installations=InstallationRepository(db, box),
         )
 
     async def run(self, operation: Callable[[Repositories], T]) -> T:

@@ -147,3 +147,36 @@ def _split_statements(block: str) -> list[str]:
     if current and "\n".join(current).strip():
         statements.append("\n".join(current).strip())
     return statements
+
+
+@MIGRATIONS(name="0003_installations")
+def _installations(db: sqlite_utils.Database) -> None:
+    """Multi-workspace mode: one bot installation per Slack workspace, and the OAuth `state` of installs."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE slack_installations (
+            enterprise_id TEXT NOT NULL DEFAULT '',
+            team_id TEXT NOT NULL DEFAULT '',
+            team_name TEXT,
+            enterprise_name TEXT,
+            is_enterprise_install INTEGER NOT NULL,
+            app_id TEXT,
+            bot_id TEXT NOT NULL,
+            bot_user_id TEXT NOT NULL,
+            bot_scopes TEXT NOT NULL,
+            bot_token_enc TEXT NOT NULL,
+            bot_refresh_token_enc TEXT,
+            bot_token_expires_at TEXT,
+            installer_user_id TEXT,
+            installed_at TEXT NOT NULL,
+            PRIMARY KEY (enterprise_id, team_id)
+        );
+
+        CREATE TABLE slack_install_states (
+            state_digest TEXT PRIMARY KEY,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+        """,
+    )

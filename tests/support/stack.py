@@ -152,6 +152,10 @@ class Stack:
         posts_before = len(self.slack.response_url_posts)
         delivery = await self.slash(text, user=user)
         assert delivery.status == 200, delivery.text
+        return await self.link_posted_after(posts_before)
+
+    async def link_posted_after(self, posts_before: int) -> str:
+        """The authorization link in the first response_url post after the first `posts_before` posts."""
         post = await self.slack.wait_for(
             lambda: next((post for post in self.slack.response_url_posts[posts_before:]
                           if "/salesforce/oauth/start" in str(post.body)), None),
