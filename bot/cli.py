@@ -7,10 +7,11 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from bot import doctor
 from bot.config import InvalidConfiguration, Settings, configured_values, load_settings, normalise_public_url
 from bot.errors import ConfigError
 from bot.manifest import render_manifest
-from bot.redaction import configure_logging
+from bot.redaction import configure_logging, install_log_redaction
 from storage.crypto import SecretBox, new_fernet_key
 from storage.database import Store
 from storage.key_rotation import rotate_encryption
@@ -43,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS",
         description="Re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS. Safe while "
                     "the server runs; afterwards the older keys can be removed from the list.",
+    )
+    commands.add_parser(
+        "doctor", formatter_class=_formatter,
+        help="check the configuration and reach Slack and Salesforce; one line per check with the fix",
+        description="Check every configured value (format, Fernet keys, URLs, Slack mode, the database and its "
+                    "stored secrets), then reach Slack (auth.test and scopes, the Socket Mode token, the OAuth "
+                    "client) and the Salesforce login hosts (OpenID configuration, the bot's consumer key and "
+                    "secret). Changes nothing. Exits with 1 when a check fails.",
     )
     manifest = commands.add_parser(
         "manifest", formatter_class=_formatter, help="print the Slack app manifest (YAML) for QC_PUBLIC_URL",
@@ -99,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if arguments.command == "manifest":
         return _print_manifest(arguments)
+    if arguments.command == "doctor":
+        install_log_redaction()
+        text, status = doctor.report(asyncio.run(doctor.diagnose(values=configured_values())))
+        print(text, end="")
+        return status
     settings = _settings_or_exit()
     configure_logging(level=settings.log_level)
     if arguments.command == "serve":

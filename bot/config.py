@@ -30,6 +30,16 @@ _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _API_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)$")
 
 
+VARIABLES = (
+    "QC_PUBLIC_URL", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
+    "SLACK_APP_TOKEN", "SLACK_API_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "SALESFORCE_LOGIN_URL",
+    "SALESFORCE_SANDBOX_LOGIN_URL", "SALESFORCE_ALLOWED_HOSTS", "QC_DB_PATH", "QC_ENCRYPTION_KEYS", "QC_ADMIN_USERS",
+    "QC_APP_KIND", "QC_REFRESH_TOKEN_POLICY", "QC_EXPIRY_WARN_DAYS", "QC_APP_NAME", "QC_APP_CALLBACK_URL",
+    "QC_APP_CONTACT_EMAIL", "QC_APP_CONTACT_PHONE", "QC_APP_DESCRIPTION", "QC_LOG_LEVEL", "PORT",
+)
+"""Every variable qc-bot reads (SPEC §5 and the overrides of §2), in the order the README lists them."""
+
+
 class InvalidConfiguration(Exception):
     """One or more variables are missing or malformed; `problems` holds one `ConfigError` per variable."""
 

@@ -351,6 +351,7 @@ class FakeSalesforce:
         r.add_route("POST", "/services/oauth2/revoke", oauth.revoke)
         r.add_route("POST", "/services/oauth2/introspect", oauth.introspect)
         r.add_route("GET", "/id/{org_id}/{user_id}", oauth.identity)
+        r.add_route("GET", "/.well-known/openid-configuration", oauth.openid_configuration)
         r.add_route("GET", "/services/data", rest.versions)
         r.add_route("GET", "/services/data/", rest.versions)
         r.add_route("*", "/services/data/{version}", rest.data)
