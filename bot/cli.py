@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "the server runs; afterwards the older keys can be removed from the list.",
     )
     commands.add_parser(
+        "demo", formatter_class=_formatter,
+        help="rehearse /qc connect-org locally with stand-ins for Slack and Salesforce (no setup needed)",
+        description="Run the real bot on 127.0.0.1 between built-in stand-ins for Slack and Salesforce, play a "
+                    "workspace admin through /qc connect-org (slash command, browser, provisioning, reveal), print "
+                    "what the channel and the admin see and the expiry warnings of the next 90 days, then delete "
+                    "the temporary database. Reads no configuration and needs no network.",
+    )
+    commands.add_parser(
         "doctor", formatter_class=_formatter,
         help="check the configuration and reach Slack and Salesforce; one line per check with the fix",
         description="Check every configured value (format, Fernet keys, URLs, Slack mode, the database and its "
@@ -108,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if arguments.command == "manifest":
         return _print_manifest(arguments)
+    if arguments.command == "demo":
+        from bot.demo import main as demo
+
+        return demo()
     if arguments.command == "doctor":
         install_log_redaction()
         text, status = doctor.report(asyncio.run(doctor.diagnose(values=configured_values())))
