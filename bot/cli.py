@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from collections.abc import Sequence
 
@@ -26,43 +27,42 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qc-bot", description=DESCRIPTION, formatter_class=_formatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subcommand = functools.partial(argparse.ArgumentParser, formatter_class=_formatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=subcommand)
     commands.add_parser(
-        "serve", formatter_class=_formatter,
-        help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
+        "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
         description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "
                     "GET /salesforce/oauth/callback, GET /healthz. Configuration comes from the environment "
                     "and ./.env.",
     )
     commands.add_parser(
-        "keygen", formatter_class=_formatter, help="print a new encryption key for QC_ENCRYPTION_KEYS",
+        "keygen", help="print a new encryption key for QC_ENCRYPTION_KEYS",
         description="Print a new Fernet key. Put it first in QC_ENCRYPTION_KEYS (comma-separated); "
                     "keep older keys after it until every stored secret was re-encrypted.",
     )
     commands.add_parser(
-        "rotate-keys", formatter_class=_formatter,
-        help="re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS",
+        "rotate-keys", help="re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS",
         description="Re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS. Safe while "
                     "the server runs; afterwards the older keys can be removed from the list.",
     )
     commands.add_parser(
-        "demo", formatter_class=_formatter,
-        help="rehearse /qc connect-org locally with stand-ins for Slack and Salesforce (no setup needed)",
+        "demo",
+        help="rehearse /qc connect-org here, with built-in stand-ins for Slack and Salesforce",
         description="Run the real bot on 127.0.0.1 between built-in stand-ins for Slack and Salesforce, play a "
                     "workspace admin through /qc connect-org (slash command, browser, provisioning, reveal), print "
                     "what the channel and the admin see and the expiry warnings of the next 90 days, then delete "
                     "the temporary database. Reads no configuration and needs no network.",
     )
     commands.add_parser(
-        "doctor", formatter_class=_formatter,
-        help="check the configuration and reach Slack and Salesforce; one line per check with the fix",
+        "doctor",
+        help="check the configuration, Slack and Salesforce: one line per check, with the fix",
         description="Check every configured value (format, Fernet keys, URLs, Slack mode, the database and its "
                     "stored secrets), then reach Slack (auth.test and scopes, the Socket Mode token, the OAuth "
                     "client) and the Salesforce login hosts (OpenID configuration, the bot's consumer key and "
                     "secret). Changes nothing. Exits with 1 when a check fails.",
     )
     manifest = commands.add_parser(
-        "manifest", formatter_class=_formatter, help="print the Slack app manifest (YAML) for QC_PUBLIC_URL",
+        "manifest", help="print the Slack app manifest (YAML) for QC_PUBLIC_URL",
         description="Print the Slack app manifest: paste it at api.slack.com/apps → Create New App → From a "
                     "manifest. HTTP mode points Slack at QC_PUBLIC_URL/slack/events; Socket Mode (chosen when "
                     "SLACK_APP_TOKEN is set, or with --socket-mode) needs no public URL.",
