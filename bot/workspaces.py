@@ -36,8 +36,8 @@ logger = logging.getLogger(__name__)
 INSTALL_STATE_TTL = timedelta(minutes=10)
 
 
-class InstallationStore(AsyncInstallationStore):
-    """Bolt's installation store over qc-bot's SQLite `Store` (bot installations only)."""
+class _OnOurStore:
+    """What Bolt's stores below share: qc-bot's `Store`, the app's clock, and a logger."""
 
     def __init__(self, *, store: Store, clock: Clock) -> None:
         self._store = store
@@ -46,6 +46,10 @@ class InstallationStore(AsyncInstallationStore):
     @property
     def logger(self) -> logging.Logger:
         return logger
+
+
+class InstallationStore(_OnOurStore, AsyncInstallationStore):
+    """Bolt's installation store over qc-bot's SQLite `Store` (bot installations only)."""
 
     async def async_save(self, installation: Installation) -> None:
         await self.async_save_bot(installation.to_bot(), installer_user_id=installation.user_id)
@@ -71,16 +75,8 @@ class InstallationStore(AsyncInstallationStore):
         return None if found is None else _to_bot(found)
 
 
-class InstallStateStore(AsyncOAuthStateStore):
+class InstallStateStore(_OnOurStore, AsyncOAuthStateStore):
     """The install `state`: random, stored as a digest, single use, 10 minutes (the app's clock)."""
-
-    def __init__(self, *, store: Store, clock: Clock) -> None:
-        self._store = store
-        self._clock = clock
-
-    @property
-    def logger(self) -> logging.Logger:
-        return logger
 
     async def async_issue(self, *args: object, **kwargs: object) -> str:
         state = Secret(secrets.token_urlsafe(32))

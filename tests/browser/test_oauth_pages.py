@@ -14,6 +14,22 @@ from tests.support.stack import CHANNEL, Stack
 ELEVEN_MINUTES = timedelta(minutes=11)
 
 
+async def assert_page(page, *, heading: str, says: tuple[str, ...] = ()) -> None:
+    """The page's visible heading is `heading` and its visible text contains each of `says`."""
+    assert await page.locator("h1").inner_text() == heading
+    body = await page.inner_text("body")
+    for text in says:
+        assert text in body
+
+
+async def authorize_and_decide(page, decision: str, artifact: str):
+    """Click Allow or Deny on Salesforce's consent page; return the response of the callback it lands on."""
+    async with page.expect_navigation(url=re.compile(r".*/salesforce/oauth/callback\?.*")) as navigation:
+        await page.click(f"#{decision}")
+    await page.screenshot(path=page.artifact(artifact), full_page=True)
+    return await navigation.value
+
+
 @pytest.fixture
 async def consenting_stack(stack):
     stack.salesforce.interactive_consent = True  # Salesforce shows Allow/Deny instead of approving at once
@@ -25,16 +41,11 @@ async def test_the_admin_authorizes_and_lands_on_the_success_page(consenting_sta
     link = await stack.request_link()
     page, response = await open_page(browser, link, "salesforce-consent")
     assert response.status == 200 and page.url.startswith(stack.salesforce.login_url)
-    assert await page.locator("h1").inner_text() == "Allow access?"
-    assert "qc-bot is asking to access your Salesforce data" in await page.inner_text("body")
+    await assert_page(page, heading="Allow access?", says=("qc-bot is asking to access your Salesforce data",))
 
-    async with page.expect_navigation(url=re.compile(r".*/salesforce/oauth/callback\?.*")) as navigation:
-        await page.click("#allow")
-    assert (await navigation.value).status == 200
-    await page.screenshot(path=page.artifact("authorized"), full_page=True)
-    assert await page.locator("h1").inner_text() == "Authorized — you can return to Slack"
-    body = await page.inner_text("body")
-    assert "qc-bot is now setting up the QualityClouds app in Acme Corp." in body
+    assert (await authorize_and_decide(page, "allow", "authorized")).status == 200
+    await assert_page(page, heading="Authorized — you can return to Slack",
+                      says=("qc-bot is now setting up the QualityClouds app in Acme Corp.",))
     back = page.get_by_role("link", name="Return to Slack")
     assert await back.get_attribute("href") == (
         f"https://slack.com/app_redirect?team={stack.slack.team.team_id}&channel={CHANNEL}")
@@ -45,27 +56,23 @@ async def test_the_admin_authorizes_and_lands_on_the_success_page(consenting_sta
     callback_url = page.url
     replay, response = await open_page(browser, callback_url, "callback-already-used")
     assert response.status == 400
-    assert await replay.locator("h1").inner_text() == "This authorization was already completed"
-    assert "Nothing was changed in Salesforce" in await replay.inner_text("body")
+    await assert_page(replay, heading="This authorization was already completed",
+                      says=("Nothing was changed in Salesforce",))
 
     # The one-time link again.
     again, response = await open_page(browser, link, "link-already-used")
     assert response.status == 400
-    assert await again.locator("h1").inner_text() == "This link was already used"
-    assert "Run /qc connect-org in Slack to get a fresh link." in await again.inner_text("body")
+    await assert_page(again, heading="This link was already used",
+                      says=("Run /qc connect-org in Slack to get a fresh link.",))
 
 
 async def test_denying_access_shows_what_happened_and_what_to_do(consenting_stack, browser):
     stack = consenting_stack
     page, _ = await open_page(browser, await stack.request_link(), "salesforce-consent-before-deny")
-    async with page.expect_navigation(url=re.compile(r".*/salesforce/oauth/callback\?.*")) as navigation:
-        await page.click("#deny")
-    assert (await navigation.value).status == 400
-    await page.screenshot(path=page.artifact("access-denied"), full_page=True)
-    assert await page.locator("h1").inner_text() == "Authorization did not complete"
-    body = await page.inner_text("body")
-    assert "Access was declined on the Salesforce authorization page." in body
-    assert "Run /qc connect-org again and choose Allow to continue." in body
+    assert (await authorize_and_decide(page, "deny", "access-denied")).status == 400
+    await assert_page(page, heading="Authorization did not complete",
+                      says=("Access was declined on the Salesforce authorization page.",
+                            "Run /qc connect-org again and choose Allow to continue."))
     assert await page.get_by_role("link", name="Return to Slack").count() == 1
 
 
@@ -74,18 +81,15 @@ async def test_an_expired_link(stack, browser):
     stack.clock.advance(ELEVEN_MINUTES)
     page, response = await open_page(browser, link, "link-expired")
     assert response.status == 410
-    assert await page.locator("h1").inner_text() == "This link has expired"
-    assert "Authorization links work for 10 minutes." in await page.inner_text("body")
+    await assert_page(page, heading="This link has expired", says=("Authorization links work for 10 minutes.",))
 
 
 async def test_an_authorization_that_took_too_long(consenting_stack, browser):
     stack = consenting_stack
     page, _ = await open_page(browser, await stack.request_link(), "salesforce-consent-left-open")
     stack.clock.advance(ELEVEN_MINUTES)  # the admin left Salesforce's page open
-    async with page.expect_navigation(url=re.compile(r".*/salesforce/oauth/callback\?.*")):
-        await page.click("#allow")
-    await page.screenshot(path=page.artifact("callback-expired"), full_page=True)
-    assert await page.locator("h1").inner_text() == "This authorization took too long"
+    assert (await authorize_and_decide(page, "allow", "callback-expired")).status == 400
+    await assert_page(page, heading="This authorization took too long")
 
 
 @pytest.mark.parametrize(("path", "heading", "artifact"), [
@@ -98,8 +102,7 @@ async def test_an_authorization_that_took_too_long(consenting_stack, browser):
 async def test_links_and_callbacks_that_were_never_issued(stack, browser, path, heading, artifact):
     page, response = await open_page(browser, stack.bot_url + path, artifact)
     assert response.status == 400
-    assert await page.locator("h1").inner_text() == heading
-    assert "connect-org" in await page.inner_text("body")
+    await assert_page(page, heading=heading, says=("connect-org",))
     assert page.console_errors == []
 
 
@@ -111,13 +114,13 @@ async def test_the_slack_install_pages(tmp_path, browser):
                                           redirect_uris=[stack.bot_url + "/slack/oauth_redirect"])
         page, response = await open_page(browser, stack.bot_url + "/slack/install", "slack-installed")
         assert response.status == 200
-        assert await page.locator("h1").inner_text() == "qc-bot is installed in QC Test Workspace"
+        await assert_page(page, heading="qc-bot is installed in QC Test Workspace")
         assert await page.get_by_role("link", name="Open Slack").get_attribute("href") == (
             f"https://slack.com/app_redirect?app={stack.slack.app_id}&team={stack.slack.team.team_id}")
 
         stack.slack.install_consent = "deny"
         page, response = await open_page(browser, stack.bot_url + "/slack/install", "slack-install-cancelled")
         assert response.status == 400
-        assert await page.locator("h1").inner_text() == "Installation cancelled"
+        await assert_page(page, heading="Installation cancelled", says=("nothing was installed",))
     finally:
         await stack.stop()
