@@ -167,7 +167,6 @@ def _demo_settings(*, slack: FakeSlack, salesforce: FakeSalesforce, bot_url: str
         "SALESFORCE_ALLOWED_HOSTS": ",".join(salesforce.allowed_hosts),
         "QC_DB_PATH": str(folder / "qc-bot.db"),
         "QC_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "QC_ADMIN_USERS": ADMIN,
         "QC_LOG_LEVEL": "WARNING",
     })
 

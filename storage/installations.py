@@ -87,9 +87,6 @@ class InstallationRepository:
         )
         return cursor.rowcount > 0
 
-    def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM slack_installations").fetchone()[0])
-
     def issue_state(self, *, state: Secret, expires_at: datetime) -> None:
         self._db.execute("INSERT INTO slack_install_states (state_digest, expires_at) VALUES (?, ?)",
                          [token_digest(state.reveal()), to_db_time(expires_at)])

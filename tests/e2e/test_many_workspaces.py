@@ -98,9 +98,10 @@ async def test_two_workspaces_are_served_each_with_its_own_token_and_see_only_th
     await slack.wait_for(lambda: [p for p in slack.response_url_posts if "Only the admin" in str(p.body)])
     assert slack.opened_views == []
 
-    # Installation tokens are encrypted at rest.
-    database = multi.database_bytes()
-    assert alpha.bot_token.encode() not in database and beta.bot_token.encode() not in database
+    # Installation tokens are encrypted at rest and never logged.
+    database, log = multi.database_bytes(), multi.log_text()
+    for token in (alpha.bot_token, beta.bot_token):
+        assert token.encode() not in database and token not in log
     assert len(rows(multi, "SELECT bot_token_enc FROM slack_installations")) == 2
 
 
