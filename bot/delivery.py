@@ -24,8 +24,9 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
+from bot.messages import CHANNEL_ERRORS, SlackMessage, channel_fallback
 from bot.timings import Timings
-from storage.database import Store
+from storage.database import Repositories, Store
 from storage.notifications import Notification
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,19 @@ class SlackDelivery:
         if permanent:
             logger.error("Slack refused message %s permanently (%s); it will not be retried",
                          notification.dedupe_key, error)
-            await self._store.run(lambda repos: repos.notifications.mark_undeliverable(notification.id, error=error))
+            fallback = self._fallback(notification, error)
+            now = self._clock.now()
+
+            def give_up(repos: Repositories) -> None:
+                repos.notifications.mark_undeliverable(notification.id, error=error)
+                if fallback is not None:
+                    repos.notifications.enqueue(
+                        dedupe_key=notification.dedupe_key + ":direct", team_id=notification.team_id,
+                        channel_id=notification.fallback_user_id, payload=fallback.as_payload(), now=now)
+
+            await self._store.run(give_up)
+            if fallback is not None:
+                self.wake()
             return
         delay = min(self._timings.delivery_retry_initial * (2 ** notification.attempts),
                     self._timings.delivery_retry_maximum)
@@ -147,3 +160,10 @@ class SlackDelivery:
                        int(delay.total_seconds()))
         await self._store.run(lambda repos: repos.notifications.mark_retry(notification.id, error=error,
                                                                            next_attempt_at=next_attempt))
+
+    @staticmethod
+    def _fallback(notification: Notification, error: str) -> SlackMessage | None:
+        """A channel that refuses a message for good: its requester gets it directly, with the reason."""
+        if notification.fallback_user_id is None or notification.is_ephemeral or error not in CHANNEL_ERRORS:
+            return None
+        return channel_fallback(original=notification.payload, channel_id=notification.channel_id, error=error)

@@ -49,6 +49,17 @@ from storage.orgs import OrgRecord
 
 logger = logging.getLogger(__name__)
 
+MAX_RESUMES = 3
+"""How many restarts a provisioning attempt survives before it is reported as failed."""
+
+
+@dataclass
+class _Journal:
+    """What one provisioning attempt hands to the next: the deploy in flight, the credentials generated."""
+
+    deploy_id: str | None
+    credentials: AppCredentials | None
+
 
 @dataclass(frozen=True)
 class LoginTarget:
@@ -339,16 +350,25 @@ class ConnectJourney:
     async def _provision_locked(self, connection_id: str) -> None:
         now = self._clock.now()
 
-        def start(repos: Repositories) -> tuple[Connection | None, OrgRecord | None]:
+        def start(repos: Repositories) -> tuple[Connection | None, OrgRecord | None, int]:
             connection = repos.connections.get(connection_id)
             if connection is None or connection.status not in ("authorized", "provisioning"):
-                return None, None
-            repos.connections.transition(connection_id, expected=["authorized"], to="provisioning", now=now)
+                return None, None, 0
+            if connection.status == "provisioning":
+                resumes = repos.connections.count_resume(connection_id)
+            else:
+                repos.connections.transition(connection_id, expected=["authorized"], to="provisioning", now=now)
+                resumes = 0
             assert connection.org_id is not None
-            return connection, repos.orgs.get(team_id=connection.team_id, org_id=connection.org_id)
+            return connection, repos.orgs.get(team_id=connection.team_id, org_id=connection.org_id), resumes
 
-        connection, org = await self._store.run(start)
+        connection, org, resumes = await self._store.run(start)
         if connection is None:
+            return
+        if resumes > MAX_RESUMES:
+            # A journey that brings the process down every time must end, not loop forever.
+            await self._fail(connection, org, "internal_error",
+                             f"provisioning was interrupted {resumes} times; qc-bot stopped retrying it")
             return
         if org is None or org.access_token is None:
             await self._fail(connection, None, "session_expired", "the org's tokens are no longer stored")
@@ -372,6 +392,7 @@ class ConnectJourney:
             await self._succeed(connection, org, result)
 
     async def _provision_with_retries(self, connection: Connection, org: OrgRecord) -> ProvisioningResult:
+        """Provision, retrying transient Salesforce failures with backoff within a bounded total time."""
         session = OrgSession(instance_url=org.instance_url, access_token=org.access_token,  # type: ignore[arg-type]
                              refresh=self._token_refresher(org))
         provisioner = Provisioner(
@@ -379,21 +400,37 @@ class ConnectJourney:
             rest=RestClient(http=self._http, session=session),
             deploy_poll=self._timings.deploy_poll,
         )
-        run_as = connection.run_as or org.salesforce_username
-        known = (AppCredentials(org.consumer_key, org.consumer_secret)
-                 if org.consumer_key is not None else None)
-        request = ProvisioningRequest(
-            desired=self._settings.desired_app,
-            run_as=run_as,
-            run_as_is_requester=connection.run_as is None
-            or connection.run_as.lower() == org.salesforce_username.lower(),
-            app_kind=self._settings.app_kind,
-            known_credentials=known,
-            remember_credentials=self._credentials_recorder(org),
+        journal = _Journal(
+            deploy_id=connection.pending_deploy_id,
+            credentials=AppCredentials(org.consumer_key, org.consumer_secret) if org.consumer_key else None,
         )
+
+        async def record_deploy(deploy_id: str | None) -> None:
+            journal.deploy_id = deploy_id
+            await self._store.run(lambda repos: repos.connections.set_pending_deploy(connection.id,
+                                                                                     deploy_id=deploy_id))
+
+        async def remember_credentials(kind: AppKind, key: Secret, secret: Secret) -> None:
+            journal.credentials = AppCredentials(key, secret)
+            now = self._clock.now()
+            await self._store.run(lambda repos: repos.orgs.save_app(
+                team_id=org.team_id, org_id=org.org_id, app_kind=kind.value, consumer_key=key,
+                consumer_secret=secret, now=now))
+
         backoff = self._timings.provisioning_retry
         started = time.monotonic()
         for delay in backoff.delays():
+            request = ProvisioningRequest(
+                desired=self._settings.desired_app,
+                run_as=connection.run_as or org.salesforce_username,
+                run_as_is_requester=connection.run_as is None
+                or connection.run_as.lower() == org.salesforce_username.lower(),
+                app_kind=self._settings.app_kind,
+                known_credentials=journal.credentials,
+                remember_credentials=remember_credentials,
+                record_deploy=record_deploy,
+                interrupted_deploy_id=journal.deploy_id,
+            )
             try:
                 return await provisioner.provision(request)
             except SalesforceError as exc:
@@ -423,18 +460,6 @@ class ConnectJourney:
 
         return refresh
 
-    def _credentials_recorder(self, org: OrgRecord) -> Callable[[AppKind, Secret, Secret], Awaitable[None]]:
-        """Store generated credentials before they are deployed, so a crash between the deploy and the
-        end of the journey cannot lose a secret that Salesforce will never show again."""
-
-        async def remember(kind: AppKind, key: Secret, secret: Secret) -> None:
-            now = self._clock.now()
-            await self._store.run(lambda repos: repos.orgs.save_app(
-                team_id=org.team_id, org_id=org.org_id, app_kind=kind.value, consumer_key=key,
-                consumer_secret=secret, now=now))
-
-        return remember
-
     async def _succeed(self, connection: Connection, org: OrgRecord, result: ProvisioningResult) -> None:
         now = self._clock.now()
         reveal_id = uuid.uuid4().hex
@@ -463,7 +488,8 @@ class ConnectJourney:
                                             channel_id=connection.channel_id, user_id=connection.user_id,
                                             payload=offer.as_payload(), now=now)
             repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
-                                        channel_id=connection.channel_id, payload=status.as_payload(), now=now)
+                                        channel_id=connection.channel_id, payload=status.as_payload(), now=now,
+                                        fallback_user_id=connection.user_id)
             repos.audit.append(
                 at=now, team_id=connection.team_id, actor=connection.user_id,
                 action="provision" if result.created else "repair", target=org.org_id, outcome="provisioned",
@@ -488,7 +514,8 @@ class ConnectJourney:
                                                 now=now, failure_code=code, failure_message=detail):
                 return
             repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
-                                        channel_id=connection.channel_id, payload=message.as_payload(), now=now)
+                                        channel_id=connection.channel_id, payload=message.as_payload(), now=now,
+                                        fallback_user_id=connection.user_id)
             repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="provision",
                                target=connection.org_id, outcome=f"failed:{code}",
                                detail={"connection": connection.id})

@@ -342,6 +342,10 @@ async def test_consumer_credentials_rules(
         },
     )
     assert failures(reply) == [("A2", "The consumer key is already taken")]
+    # a collision with a key some other Salesforce org holds, forced by the switch
+    fake.collide_next_supplied_keys = 1
+    reply = await deploy(sf, org, admin, {("ConnectedApp", "QualityClouds"): connected_app(key="freshKey00001")})
+    assert failures(reply) == [("QualityClouds", "The consumer key is already taken")]
     # the org generates what was not supplied
     reply = await deploy(sf, org, admin, {("ConnectedApp", "QualityClouds"): connected_app()})
     assert tag(reply, "status") == "Succeeded"
