@@ -170,46 +170,46 @@ class Provisioner:
         desired, api_name = request.desired, request.desired.api_name
         bundle = await self._read_bundle(api_name)
         created = bundle.header is None
-        if created:
-            await self._deploy(request, [external_client_app.header_component(desired=desired, bundle=bundle)],
-                               creating=True)
-            bundle = await self._read_bundle(api_name)
         repaired: list[Drift] = []
         if bundle.complete:
             repaired = find_drift(desired=desired, run_as=request.run_as,
                                   observed=external_client_app.observe(bundle, api_name=api_name))
         supplied: tuple[Secret, Secret] | None = None
         if not bundle.complete or repaired:
-            supplied = await self._deploy_satellites(request, bundle)
+            supplied = await self._deploy_bundle(request, bundle)
             bundle = await self._read_bundle(api_name)
         if not bundle.complete:
             missing = [kind for kind in external_client_app.SATELLITES if kind not in bundle.satellites]
-            raise ProvisioningFailed(code="not_found_after_deploy", detail=", ".join(missing))
+            raise ProvisioningFailed(code="not_found_after_deploy", detail=", ".join(missing) or "the app")
         observed = external_client_app.observe(bundle, api_name=api_name)
         key, secret, reason = await self._external_client_app_credentials(request, observed, supplied)
         return self._result(request, observed, created=created, repaired=repaired, key=key, secret=secret,
                             secret_reason=reason)
 
-    async def _deploy_satellites(
+    async def _deploy_bundle(
         self, request: ProvisioningRequest, bundle: ExistingBundle
     ) -> tuple[Secret, Secret] | None:
-        """Deploy the satellites; when the global OAuth settings are new, offer the bot's own key and secret
-        first and fall back to letting the org generate them if it refuses supplied credentials."""
+        """Deploy the header and its four satellites as ONE all-or-nothing deploy, so a failure never leaves a
+        half-made app (Salesforce deploys the header before the satellites that name it). When the global
+        OAuth settings are new, the bot's own key and secret are offered first; an org that refuses supplied
+        credentials generates its own instead."""
+        header = external_client_app.header_component(desired=request.desired, bundle=bundle)
         creating_credentials = external_client_app.GLOBAL_OAUTH_SETTINGS not in bundle.satellites
+        creating = bundle.header is None
         if creating_credentials:
             key, secret = generate_credential(72), generate_credential(64)
             await request.remember_credentials(AppKind.EXTERNAL_CLIENT_APP, key, secret)
             try:
-                await self._deploy(request, external_client_app.satellite_components(
+                await self._deploy(request, [header, *external_client_app.satellite_components(
                     desired=request.desired, run_as=request.run_as, bundle=bundle, consumer_key=key,
-                    consumer_secret=secret), creating=True)
+                    consumer_secret=secret)], creating=creating)
                 return key, secret
             except ProvisioningFailed as failure:
                 if failure.code not in ("consumer_key_taken", "credentials_not_settable"):
                     raise
                 logger.info("The org refused supplied credentials (%s); letting it generate them", failure.code)
-        await self._deploy(request, external_client_app.satellite_components(
-            desired=request.desired, run_as=request.run_as, bundle=bundle), creating=creating_credentials)
+        await self._deploy(request, [header, *external_client_app.satellite_components(
+            desired=request.desired, run_as=request.run_as, bundle=bundle)], creating=creating)
         return None
 
     async def _external_client_app_credentials(

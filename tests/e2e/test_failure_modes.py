@@ -176,7 +176,7 @@ async def test_admin_setup_locked_is_retried_until_it_clears(stack):
     stack.org.fail_next_deploy(status_code="ALREADY_IN_PROCESS")
     text = await connect_and_read_status(stack)
     assert "✅" in text and ECA in stack.org.external_client_apps
-    assert len([r for r in stack.salesforce.calls("deploy")]) >= 4
+    assert len(stack.salesforce.calls("deploy")) == 3, "two refused, then one that created the app"
 
 
 async def test_request_limits_and_server_errors_are_retried(stack):
@@ -230,10 +230,11 @@ async def test_an_access_token_that_expires_mid_provisioning_is_refreshed_once(s
     assert len(stack.salesforce.calls("token:refresh_token")) == 1
 
 
-async def test_a_deploy_failure_lists_each_component_problem(stack):
+async def test_a_failed_deploy_lists_each_problem_and_leaves_no_half_made_app(stack):
     stack.org.require_api_only_run_as = True
     text = await connect_and_read_status(stack)
     assert "ExtlClntAppOauthConfigurablePolicies QualityClouds_oauthPlcy:" in text
+    assert stack.org.external_client_apps == {}, "the header is not left behind without its satellites"
 
 
 async def test_a_channel_that_refuses_the_status_gets_it_to_the_requester_directly(stack):
