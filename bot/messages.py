@@ -181,6 +181,7 @@ EXPLANATIONS: dict[str, Explanation] = {
     "internal_error": Explanation(
         "qc-bot hit an unexpected error.",
         "Your qc-bot operator will find the details in the bot's log under the connection id below.",
+        detail_label="Details",
     ),
 }
 

@@ -4,6 +4,7 @@ the cause and the remedy; nothing is left half-made or duplicated."""
 
 import sqlite3
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -243,3 +244,31 @@ async def test_a_channel_that_refuses_the_status_gets_it_to_the_requester_direct
     direct = await stack.slack.wait_for(
         lambda: [m for m in stack.slack.messages() if m.channel_id != CHANNEL and "connected" in m.text])
     assert f"<#{CHANNEL}>" in direct[0].text and "/invite @qc-bot" in direct[0].text
+
+
+# -- nothing stays unfinished without a word -----------------------------------------------------------------------
+
+async def test_a_link_nobody_completes_ends_with_a_private_note(stack):
+    await stack.request_link()
+    stack.clock.advance(timedelta(minutes=21))
+    note = await stack.slack.wait_for(
+        lambda: [e.text for e in stack.slack.ephemerals(ADMIN) if "expired before the authorization" in e.text])
+    assert "connect-org" in note[0]
+    assert connections(stack) == [("failed", "authorization_not_completed", None)]
+    assert stack.slack.messages(CHANNEL) == []
+
+
+async def test_a_journey_that_keeps_getting_interrupted_is_reported_not_retried_forever(stack):
+    hold = stack.salesforce.inject_hold("/services/Soap/m/", body_contains="readMetadata")
+    await stack.browse(await stack.request_link())
+    await hold.wait_arrived()
+    await stack.stop_bot()
+    connection = sqlite3.connect(stack.db_path)
+    connection.execute("UPDATE connections SET resumes = 3")
+    connection.commit()
+    connection.close()
+    hold.release()
+    await stack.start_bot()
+    text = (await stack.status_message()).text
+    assert "interrupted 4 times" in text and "unexpected error" in text
+    assert connections(stack) == [("failed", "internal_error", None)]
