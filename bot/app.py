@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.delivery import SingleWorkspaceClients, SlackDelivery, slack_retry_handlers
+from bot.delivery import ResponseUrlReply, SingleWorkspaceClients, SlackDelivery, slack_retry_handlers
 from bot.journey import ConnectJourney
 from bot.permissions import Permissions
 from bot.salesforce.http import SalesforceHttp
@@ -44,11 +45,17 @@ async def create_web_app(
 ) -> web.Application:
     clock = clock or SystemClock()
     timings = timings or Timings()
-    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    secret_box = SecretBox(keys=settings.encryption_keys)
+    store = Store(path=settings.db_path, secret_box=secret_box)
+    # One HTTP session for every Slack Web API call (Bolt hands it to each request's client too): a new
+    # session per call would pay for a new connection each time.
+    slack_session = aiohttp.ClientSession()
+    retry_handlers = slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor)
     slack_client = AsyncWebClient(
         token=settings.slack_bot_token.reveal() if settings.slack_bot_token else None,
         base_url=settings.slack_api_url,
-        retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor),
+        session=slack_session,
+        retry_handlers=retry_handlers,
     )
     bolt = AsyncApp(
         client=slack_client,
@@ -62,10 +69,17 @@ async def create_web_app(
                             client_secret=settings.salesforce_client_secret,
                             redirect_uri=settings.oauth_callback_url)
     delivery = SlackDelivery(store=store, clients=SingleWorkspaceClients(slack_client), clock=clock, timings=timings)
-    journey = ConnectJourney(settings=settings, store=store, clock=clock, http=http, oauth=oauth, delivery=delivery,
-                             timings=timings)
+    journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, http=http,
+                             oauth=oauth, delivery=delivery, timings=timings)
     services = Services(settings=settings, clock=clock, store=store, journey=journey, delivery=delivery,
                         permissions=Permissions(admin_users=settings.admin_users, clock=clock))
+
+    @bolt.middleware
+    async def reply_through_shared_session(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        if context.response_url:
+            context["respond"] = ResponseUrlReply(response_url=context.response_url, session=slack_session,
+                                                  retry_handlers=retry_handlers)
+        await next()
 
     web_app = web.Application()
     web_app[SERVICES_KEY] = services
@@ -93,6 +107,7 @@ async def create_web_app(
         await journey.close()
         await delivery.stop()
         await http_session.close()
+        await slack_session.close()
         await store.close()
 
     web_app.on_startup.append(on_startup)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -22,6 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.clock import Clock
 from bot.messages import CHANNEL_ERRORS, SlackMessage, channel_fallback
@@ -47,6 +49,35 @@ def slack_retry_handlers(*, backoff_factor: float = 0.5) -> list[AsyncRetryHandl
         AsyncRateLimitErrorRetryHandler(max_retry_count=3, interval_calculator=interval),
         AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
     ]
+
+
+class ResponseUrlReply:
+    """`respond()` for a listener: posts to the request's response_url through the app's shared HTTP session
+    and the same retry handlers as every Web API client (Bolt's own respond opens a new session per call
+    and does not retry)."""
+
+    def __init__(self, *, response_url: str, session: aiohttp.ClientSession,
+                 retry_handlers: list[AsyncRetryHandler]) -> None:
+        self._response_url = response_url
+        self._session = session
+        self._retry_handlers = retry_handlers
+
+    async def __call__(
+        self,
+        *,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        response_type: str = "ephemeral",
+        replace_original: bool | None = None,
+    ) -> None:
+        # Built on first use: most requests are answered in their acknowledgement and never reply here.
+        client = AsyncWebhookClient(url=self._response_url, session=self._session,
+                                    retry_handlers=self._retry_handlers)
+        response = await client.send(text=text, blocks=blocks, response_type=response_type,
+                                     replace_original=replace_original)
+        if response.status_code != 200:
+            # An expired or overused response_url (5 uses, 30 minutes) is not worth failing the request.
+            logger.warning("Slack refused a response_url reply (HTTP %s: %s)", response.status_code, response.body)
 
 
 class SlackClients(Protocol):

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from bot import messages
@@ -26,6 +25,7 @@ from bot.commands import ConnectOrg
 from bot.config import Settings
 from bot.delivery import SlackDelivery
 from bot.errors import CommandSyntaxError, LoginHostError
+from bot.links import ConnectLink, LinkRefused
 from bot.provisioning.provisioner import Provisioner, ProvisioningFailed, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
 from bot.redaction import Secret
@@ -43,8 +43,8 @@ from bot.salesforce.rest import AppCredentials, RestClient
 from bot.salesforce.session import OrgSession
 from bot.timings import Timings
 from storage.connections import Connection, Environment
+from storage.crypto import SecretBox
 from storage.database import Repositories, Store
-from storage.oauth_states import ConsumeProblem
 from storage.orgs import OrgRecord
 
 logger = logging.getLogger(__name__)
@@ -84,17 +84,21 @@ def resolve_target(target: str, *, settings: Settings) -> LoginTarget:
     return LoginTarget("my_domain", origin)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Begun:
-    connection_id: str
     link_url: str
     login_url: str
+    expires_at: datetime
+
+
+class _LinkAlreadyUsed(Exception):
+    """Raised inside the transaction that opens a link, to roll it back."""
 
 
 @dataclass(frozen=True)
 class LinkOpened:
     authorize_url: str | None
-    problem: ConsumeProblem | Literal["not_pending"] | None = None
+    problem: Literal["unknown", "used", "expired"] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +129,7 @@ class ConnectJourney:
         *,
         settings: Settings,
         store: Store,
+        secret_box: SecretBox,
         clock: Clock,
         http: SalesforceHttp,
         oauth: SalesforceOAuth,
@@ -133,6 +138,7 @@ class ConnectJourney:
     ) -> None:
         self._settings = settings
         self._store = store
+        self._secret_box = secret_box
         self._clock = clock
         self._http = http
         self._oauth = oauth
@@ -147,55 +153,54 @@ class ConnectJourney:
 
     # -- step 1: the slash command -------------------------------------------------------------------------
 
-    async def begin(
+    def begin(
         self, *, team_id: str, enterprise_id: str | None, user_id: str, channel_id: str, command: ConnectOrg
     ) -> Begun:
+        """Mint the private link; nothing is written until it is opened, so the acknowledgement stays cheap."""
         target = resolve_target(command.target, settings=self._settings)
-        connection_id = uuid.uuid4().hex
-        link_token = Secret(secrets.token_urlsafe(32))
-        now = self._clock.now()
-
-        def record(repos: Repositories) -> None:
-            repos.connections.create(
-                connection_id=connection_id, team_id=team_id, enterprise_id=enterprise_id, user_id=user_id,
-                channel_id=channel_id, environment=target.environment, login_url=target.login_url,
-                run_as=command.run_as, now=now,
-            )
-            repos.oauth_states.create_link(connection_id=connection_id, link_token=link_token,
-                                           expires_at=now + self._timings.link_ttl)
-            repos.audit.append(at=now, team_id=team_id, actor=user_id, action="connect_requested",
-                               target=target.login_url, outcome="link_issued",
-                               detail={"connection": connection_id, "run_as": command.run_as})
-
-        await self._store.run(record)
-        return Begun(connection_id, f"{self._settings.oauth_start_url}?link={link_token.reveal()}",
-                     target.login_url)
+        link = ConnectLink.new(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id, channel_id=channel_id,
+                               environment=target.environment, login_url=target.login_url, run_as=command.run_as,
+                               expires_at=self._clock.now() + self._timings.link_ttl)
+        token = link.seal(self._secret_box)
+        return Begun(link_url=f"{self._settings.oauth_start_url}?link={token.reveal()}", login_url=target.login_url,
+                     expires_at=link.expires_at)
 
     # -- step 2: the link is opened ------------------------------------------------------------------------
 
     async def open_link(self, *, link_token: str) -> LinkOpened:
-        """Use the one-time link and mint a fresh `state` and PKCE verifier for this authorization."""
-        state, verifier = new_state(), new_code_verifier()
+        """Use the one-time link: record the connection and mint a fresh `state` and PKCE verifier."""
+        try:
+            link = ConnectLink.open(self._secret_box, link_token)
+        except LinkRefused:
+            logger.info("Authorization link refused: not one of ours")
+            return LinkOpened(None, "unknown")
         now = self._clock.now()
+        if link.expires_at <= now:
+            return LinkOpened(None, "expired")
+        connection_id = uuid.uuid4().hex
+        state, verifier = new_state(), new_code_verifier()
 
-        def consume(repos: Repositories) -> tuple[Connection | None, str | None]:
-            consumed = repos.oauth_states.consume_link(link_token=link_token, now=now)
-            connection = repos.connections.get(consumed.connection_id) if consumed.connection_id else None
-            if consumed.problem is not None:
-                return connection, consumed.problem
-            assert connection is not None
-            if connection.status != "pending_auth":
-                return connection, "not_pending"
-            repos.oauth_states.create_state(connection_id=connection.id, state=state, code_verifier=verifier,
+        def open_connection(repos: Repositories) -> None:
+            repos.connections.create(
+                connection_id=connection_id, team_id=link.team_id, enterprise_id=link.enterprise_id,
+                user_id=link.user_id, channel_id=link.channel_id, environment=link.environment,
+                login_url=link.login_url, run_as=link.run_as, now=now,
+            )
+            if not repos.oauth_states.claim_link(link_token=link_token, connection_id=connection_id,
+                                                 expires_at=link.expires_at, now=now):
+                raise _LinkAlreadyUsed
+            repos.oauth_states.create_state(connection_id=connection_id, state=state, code_verifier=verifier,
                                             expires_at=now + self._timings.state_ttl)
-            return connection, None
+            repos.audit.append(at=now, team_id=link.team_id, actor=link.user_id, action="link_opened",
+                               target=link.login_url, outcome="redirected_to_salesforce",
+                               detail={"connection": connection_id, "run_as": link.run_as})
 
-        connection, problem = await self._store.run(consume)
-        if problem is not None or connection is None:
-            logger.info("Authorization link refused: %s", problem)
-            return LinkOpened(None, problem or "unknown")  # type: ignore[arg-type]
-        return LinkOpened(self._oauth.authorize_url(login_url=connection.login_url, state=state,
-                                                    code_verifier=verifier))
+        try:
+            await self._store.run(open_connection)
+        except _LinkAlreadyUsed:
+            logger.warning("An authorization link was opened a second time (replay or a shared link)")
+            return LinkOpened(None, "used")
+        return LinkOpened(self._oauth.authorize_url(login_url=link.login_url, state=state, code_verifier=verifier))
 
     # -- step 3: Salesforce sends the browser back ---------------------------------------------------------
 

@@ -248,8 +248,9 @@ async def test_a_channel_that_refuses_the_status_gets_it_to_the_requester_direct
 
 # -- nothing stays unfinished without a word -----------------------------------------------------------------------
 
-async def test_a_link_nobody_completes_ends_with_a_private_note(stack):
-    await stack.request_link()
+async def test_an_authorization_nobody_completes_ends_with_a_private_note(stack):
+    opened = await stack.browse(await stack.request_link(), max_hops=1)
+    assert opened.final.status == 302, "the admin went to Salesforce and never came back"
     stack.clock.advance(timedelta(minutes=21))
     note = await stack.slack.wait_for(
         lambda: [e.text for e in stack.slack.ephemerals(ADMIN) if "expired before the authorization" in e.text])

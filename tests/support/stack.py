@@ -140,10 +140,10 @@ class Stack:
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
 
-    async def start_bot_process(self) -> None:
+    async def start_bot_process(self, *, log_level: str = "DEBUG") -> None:
         """Run `qc-bot serve` as a real process, configured through its environment, and wait until it serves."""
         self._listening_socket().close()
-        environment = {**os.environ, **self.bot_environment(), "PORT": str(self._port), "QC_LOG_LEVEL": "DEBUG",
+        environment = {**os.environ, **self.bot_environment(), "PORT": str(self._port), "QC_LOG_LEVEL": log_level,
                        "PYTHONPATH": str(REPO_ROOT)}
         self.settings = load_settings(environ=environment, dotenv=None)
         self._register_bot_client()
@@ -209,17 +209,18 @@ class Stack:
                                                    **options)
 
     async def request_link(self, text: str = "connect-org", *, user: str = ADMIN) -> str:
-        """Run the slash command and return the private authorization link it answers with."""
-        posts_before = len(self.slack.response_url_posts)
+        """Run the slash command and return the private authorization link it answers with (in the
+        acknowledgement, or through response_url when the bot first had to ask Slack who the user is)."""
+        seen = len(self.slack.ephemerals(user))
         delivery = await self.slash(text, user=user)
         assert delivery.status == 200, delivery.text
-        post = await self.slack.wait_for(
-            lambda: next((post for post in self.slack.response_url_posts[posts_before:]
-                          if "/salesforce/oauth/start" in str(post.body)), None),
+        answer = await self.slack.wait_for(
+            lambda: next((e for e in self.slack.ephemerals(user)[seen:] if "/salesforce/oauth/start" in e.text),
+                         None),
             what="the authorization link",
         )
-        match = re.search(r"(http://[^\s\"'>|]+/salesforce/oauth/start\?link=[A-Za-z0-9_\-]+)", str(post.body))
-        assert match, post.body
+        match = re.search(r"(http://[^\s\"'>|]+/salesforce/oauth/start\?link=[A-Za-z0-9_\-=]+)", answer.text)
+        assert match, answer.text
         return match.group(1)
 
     # -- the browser ---------------------------------------------------------------------------------------------
