@@ -225,10 +225,8 @@ class ConnectJourney:
                 await self._audit(connection, action="callback_replayed", outcome="refused")
             return CallbackOutcome(kind="state_problem", problem=problem or "unknown")
         if error:
-            code_name = "app_not_installed" if _is_app_not_installed(error, error_description) else "access_denied"
-            if error not in ("access_denied", "access-denied") and code_name != "app_not_installed":
-                code_name = "token_exchange_failed"
-            return await self._authorization_failed(connection, code_name, f"{error}: {error_description or ''}")
+            return await self._authorization_failed(connection, _authorize_error_code(error, error_description),
+                                                    f"{error}: {error_description or ''}")
         if not code:
             return await self._authorization_failed(connection, "token_exchange_failed", "no authorization code")
         try:
@@ -318,22 +316,21 @@ class ConnectJourney:
         return len(unfinished)
 
     async def expire_abandoned(self) -> int:
-        """Close journeys whose link or authorization ran out, telling the requester privately."""
+        """Close journeys whose authorization ran out in Salesforce, telling the requester privately."""
         now = self._clock.now()
-        cutoff = now - self._timings.link_ttl - self._timings.state_ttl
+        # A state lives state_ttl; a minute more lets a callback already under way finish first.
+        cutoff = now - self._timings.state_ttl - timedelta(minutes=1)
 
         def expire(repos: Repositories) -> int:
             expired = 0
-            for connection in repos.connections.with_status(["pending_auth"]):
-                if connection.created_at > cutoff:
-                    continue
+            for connection in repos.connections.pending_auth_since(before=cutoff):
                 if repos.connections.transition(connection.id, expected=["pending_auth"], to="failed", now=now,
                                                 failure_code="authorization_not_completed",
                                                 failure_message="the authorization link expired unused"):
                     repos.notifications.enqueue(
                         dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
                         channel_id=connection.channel_id, user_id=connection.user_id,
-                        payload=messages.link_expired().as_payload(), now=now,
+                        payload=messages.authorization_expired().as_payload(), now=now,
                     )
                     expired += 1
             return expired
@@ -587,6 +584,14 @@ class ConnectJourney:
         await self._store.run(lambda repos: repos.audit.append(
             at=now, team_id=connection.team_id, actor="salesforce-callback", action=action, target=connection.id,
             outcome=outcome))
+
+
+def _authorize_error_code(error: str, description: str | None) -> str:
+    """Salesforce's `error` on the redirect back, as one of our failure codes."""
+    if _is_app_not_installed(error, description):
+        return "app_not_installed"
+    # One Salesforce page spells it with a hyphen.
+    return "access_denied" if error in ("access_denied", "access-denied") else "token_exchange_failed"
 
 
 def _is_app_not_installed(error: str | None, description: str | None) -> bool:

@@ -352,8 +352,8 @@ def revealed(*, org_name: str) -> SlackMessage:
     return SlackMessage(text=text, blocks=[_section(text)])
 
 
-def link_expired() -> SlackMessage:
-    text = (f"Your Salesforce authorization link expired before the authorization finished, so nothing was "
+def authorization_expired() -> SlackMessage:
+    text = (f"Your Salesforce authorization did not finish within 10 minutes of opening the link, so nothing was "
             f"changed. Run `{COMMAND} connect-org` again for a new link.")
     return SlackMessage(text=text, blocks=[_section(text)])
 

@@ -125,6 +125,14 @@ class ConnectionRepository:
         self._db.execute("UPDATE connections SET resumes = resumes + 1 WHERE id = ?", [connection_id])
         return self._db.execute("SELECT resumes FROM connections WHERE id = ?", [connection_id]).fetchone()[0]
 
+    def pending_auth_since(self, *, before: datetime) -> list[Connection]:
+        """Journeys still waiting for Salesforce's answer whose last change is older than `before`."""
+        rows = self._db.query(
+            "SELECT * FROM connections WHERE status = 'pending_auth' AND updated_at < ? ORDER BY updated_at",
+            [to_db_time(before)],
+        )
+        return [_to_connection(row) for row in rows]
+
     def with_status(self, statuses: Iterable[ConnectionStatus]) -> list[Connection]:
         statuses = list(statuses)
         placeholders = ", ".join("?" for _ in statuses)

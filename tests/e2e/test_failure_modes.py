@@ -253,7 +253,7 @@ async def test_an_authorization_nobody_completes_ends_with_a_private_note(stack)
     assert opened.final.status == 302, "the admin went to Salesforce and never came back"
     stack.clock.advance(timedelta(minutes=21))
     note = await stack.slack.wait_for(
-        lambda: [e.text for e in stack.slack.ephemerals(ADMIN) if "expired before the authorization" in e.text])
+        lambda: [e.text for e in stack.slack.ephemerals(ADMIN) if "did not finish within 10 minutes" in e.text])
     assert "connect-org" in note[0]
     assert connections(stack) == [("failed", "authorization_not_completed", None)]
     assert stack.slack.messages(CHANNEL) == []
