@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot import workspaces
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.delivery import SingleWorkspaceClients, SlackClients, SlackDelivery, slack_retry_handlers
+from bot.delivery import ResponseUrlReply, SingleWorkspaceClients, SlackClients, SlackDelivery, slack_retry_handlers
 from bot.journey import ConnectJourney
 from bot.manifest import SLACK_EVENTS_PATH
 from bot.permissions import Permissions
@@ -44,26 +45,32 @@ async def create_web_app(
 ) -> web.Application:
     clock = clock or SystemClock()
     timings = timings or Timings()
-    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    secret_box = SecretBox(keys=settings.encryption_keys)
+    store = Store(path=settings.db_path, secret_box=secret_box)
     single_token = settings.slack_bot_token if not settings.multi_workspace else None
+    # One HTTP session for every Slack Web API call (Bolt hands it to each request's client too): a new
+    # session per call would pay for a new connection each time.
+    slack_session = aiohttp.ClientSession()
+    retry_handlers = slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor)
     slack_client = AsyncWebClient(
         token=single_token.reveal() if single_token else None,
         base_url=settings.slack_api_url,
-        retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor),
+        session=slack_session,
+        retry_handlers=retry_handlers,
     )
-    oauth = (workspaces.oauth_settings(settings=settings, store=store, clock=clock)
-             if settings.multi_workspace else None)
+    slack_oauth = (workspaces.oauth_settings(settings=settings, store=store, clock=clock)
+                   if settings.multi_workspace else None)
     bolt = AsyncApp(
         client=slack_client,
         signing_secret=settings.slack_signing_secret.reveal() if settings.slack_signing_secret else "",
         # Socket Mode alone has no signing secret: Slack's requests then arrive only over the websocket.
         request_verification_enabled=settings.slack_signing_secret is not None,
-        oauth_settings=oauth,
-        installation_store_bot_only=True if oauth else None,
+        oauth_settings=slack_oauth,
+        installation_store_bot_only=True if slack_oauth else None,
         process_before_response=False,
     )
     slack_clients: SlackClients = (workspaces.InstalledWorkspaceClients(store=store, template=slack_client)
-                                   if oauth else SingleWorkspaceClients(slack_client))
+                                   if slack_oauth else SingleWorkspaceClients(slack_client))
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
     http = SalesforceHttp(session=http_session, host_policy=settings.host_policy, retry=timings.salesforce_retry,
                           timeout_seconds=timings.salesforce_timeout_seconds)
@@ -71,10 +78,17 @@ async def create_web_app(
                             client_secret=settings.salesforce_client_secret,
                             redirect_uri=settings.oauth_callback_url)
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
-    journey = ConnectJourney(settings=settings, store=store, clock=clock, http=http, oauth=oauth, delivery=delivery,
-                             timings=timings)
+    journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, http=http,
+                             oauth=oauth, delivery=delivery, timings=timings)
     services = Services(settings=settings, clock=clock, store=store, journey=journey, delivery=delivery,
                         permissions=Permissions(admin_users=settings.admin_users, clock=clock))
+
+    @bolt.middleware
+    async def reply_through_shared_session(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        if context.response_url:
+            context["respond"] = ResponseUrlReply(response_url=context.response_url, session=slack_session,
+                                                  retry_handlers=retry_handlers)
+        await next()
 
     web_app = web.Application()
     web_app[SERVICES_KEY] = services
@@ -110,6 +124,7 @@ async def create_web_app(
         await journey.close()
         await delivery.stop()
         await http_session.close()
+        await slack_session.close()
         await store.close()
 
     web_app.on_startup.append(on_startup)

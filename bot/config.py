@@ -177,7 +177,7 @@ class _Reader:
         return Settings(
             public_url=public_url,
             salesforce_client_id=client_id,
-            salesforce_client_secret=Secret(client_secret),
+            salesforce_client_secret=Secret(client_secret, pinned=True),
             encryption_keys=keys,
             salesforce_login_url=login_url,
             salesforce_sandbox_login_url=sandbox_url,
@@ -212,11 +212,11 @@ class _Reader:
         elif not api_url.endswith("/"):
             api_url += "/"
         return dict(
-            slack_bot_token=Secret(bot_token) if bot_token else None,
+            slack_bot_token=Secret(bot_token, pinned=True) if bot_token else None,
             slack_client_id=client_id,
-            slack_client_secret=Secret(client_secret) if client_secret else None,
-            slack_app_token=Secret(app_token) if app_token else None,
-            slack_signing_secret=Secret(signing_secret) if signing_secret else None,
+            slack_client_secret=Secret(client_secret, pinned=True) if client_secret else None,
+            slack_app_token=Secret(app_token, pinned=True) if app_token else None,
+            slack_signing_secret=Secret(signing_secret, pinned=True) if signing_secret else None,
             slack_api_url=api_url,
         )
 
@@ -258,7 +258,7 @@ class _Reader:
                     "create one with `qc-bot keygen`",
                 )
                 return ()
-            keys.append(Secret(key))
+            keys.append(Secret(key, pinned=True))
         return tuple(keys)
 
     def _admin_users(self) -> frozenset[str]:

@@ -111,13 +111,12 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     names = {ADMIN: ADMIN_NAME}
     events_url = bot_url + SLACK_EVENTS_PATH
     say(f"1. {ADMIN_NAME}, a workspace admin, types in #{CHANNEL_NAME}:  /qc connect-org")
-    posts_before = len(slack.response_url_posts)
     await slack.send_slash_command(events_url, text="connect-org", user_id=ADMIN, channel_id=CHANNEL)
-    prompt = await _wait(slack, lambda: [e for e in slack.ephemerals(ADMIN) if "/salesforce/oauth/start" in str(e)],
+    prompt = await _wait(slack, lambda: [e for e in slack.ephemerals(ADMIN) if "/salesforce/oauth/start" in e.text],
                          "the authorization link")
     say(f"   qc-bot acknowledges within Slack's 3 seconds and answers privately (only {ADMIN_NAME} sees this):")
     transcript.shown(_rendered(prompt[0], names))
-    link = re.search(r"https?://\S+/salesforce/oauth/start\?link=[\w-]+", str(slack.response_url_posts[posts_before:]))
+    link = re.search(r"https?://[^\s|>]+/salesforce/oauth/start\?link=[\w=-]+", prompt[0].text)
     assert link is not None
 
     say()

@@ -101,7 +101,8 @@ class InstalledWorkspaceClients:
         if installation is None:
             raise WorkspaceNotInstalled(team_id)
         return AsyncWebClient(token=installation.bot_token.reveal(), base_url=self._template.base_url,
-                              timeout=self._template.timeout, retry_handlers=list(self._template.retry_handlers))
+                              session=self._template.session, timeout=self._template.timeout,
+                              retry_handlers=list(self._template.retry_handlers))
 
 
 async def forget_workspace(

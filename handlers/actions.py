@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.delivery import ResponseUrlReply
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
 
     @app.action(messages.ACTION_REVEAL)
-    async def reveal(ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
+    async def reveal(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
         await ack()
         user_id = body["user"]["id"]
         team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")

@@ -124,6 +124,18 @@ def _connect_org(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0004_crash_safety")
+def _crash_safety(db: sqlite_utils.Database) -> None:
+    _execute_all(
+        db,
+        """
+        ALTER TABLE connections ADD COLUMN pending_deploy_id TEXT;
+        ALTER TABLE connections ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE notifications ADD COLUMN fallback_user_id TEXT;
+        """,
+    )
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

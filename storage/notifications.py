@@ -33,6 +33,8 @@ class Notification:
     next_attempt_at: datetime
     last_error: str | None
     message_ts: str | None
+    fallback_user_id: str | None = None
+    """Who gets the message directly if the channel refuses it for good (the bot was removed, say)."""
 
     @property
     def is_ephemeral(self) -> bool:
@@ -52,6 +54,7 @@ class NotificationRepository:
         payload: dict[str, Any],
         now: datetime,
         user_id: str | None = None,
+        fallback_user_id: str | None = None,
     ) -> bool:
         """Store a message to send; False if one with this key exists already (it is not replaced)."""
         payload_json = json.dumps(payload, sort_keys=True)
@@ -59,9 +62,10 @@ class NotificationRepository:
             raise ValueError(f"refusing to queue a Slack message that contains a secret ({dedupe_key})")
         cursor = self._db.execute(
             "INSERT INTO notifications (dedupe_key, team_id, channel_id, user_id, payload, status,"
-            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)"
+            " next_attempt_at, created_at, fallback_user_id) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
             " ON CONFLICT (dedupe_key) DO NOTHING",
-            [dedupe_key, team_id, channel_id, user_id, payload_json, to_db_time(now), to_db_time(now)],
+            [dedupe_key, team_id, channel_id, user_id, payload_json, to_db_time(now), to_db_time(now),
+             fallback_user_id],
         )
         return cursor.rowcount == 1
 
@@ -117,4 +121,5 @@ def _to_notification(row: dict[str, Any]) -> Notification:
         next_attempt_at=from_db_time(row["next_attempt_at"]),
         last_error=row["last_error"],
         message_ts=row["message_ts"],
+        fallback_user_id=row["fallback_user_id"],
     )

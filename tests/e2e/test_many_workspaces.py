@@ -42,9 +42,9 @@ async def install(stack, team=None, user=None):
 async def connect_in(stack, *, team, user, channel, org):
     """Run /qc connect-org in `team` and authorize as `org`'s admin; return the channel's status message."""
     slack = stack.slack
-    posts_before = len(slack.response_url_posts)
+    seen = len(slack.ephemerals(user))
     await slack.send_slash_command(stack.events_url, text="connect-org", user_id=user, channel_id=channel, team=team)
-    link = await stack.link_posted_after(posts_before)
+    link = await stack.link_shown_after(seen, user=user)
     stack.salesforce.sign_in(org)
     visit = await stack.browse(link)
     assert visit.final.status == 200, visit.final.body
@@ -88,7 +88,7 @@ async def test_two_workspaces_are_served_each_with_its_own_token_and_see_only_th
         (alpha.team_id, "Acme Corp"), (beta.team_id, "Globex Ltd")]
     for team in (alpha, beta):
         audited = {row[0] for row in rows(multi, "SELECT action FROM audit_log WHERE team_id = ?", team.team_id)}
-        assert {"slack_install", "connect_requested", "authorize", "provision"} <= audited
+        assert {"slack_install", "link_opened", "authorize", "provision"} <= audited
 
     # Beta's admin cannot use Alpha's reveal button, even knowing its id.
     alpha_offer = next(e for e in slack.ephemerals(ADMIN) if "Reveal" in str(e.blocks))

@@ -22,11 +22,11 @@ async def test_a_journey_completes_over_the_websocket(socket_stack):
     assert [call.method for call in slack.calls_to("apps.connections.open")] == ["apps.connections.open"]
 
     # The slash command arrives over the websocket and is acknowledged there; the link follows privately.
-    posts_before = len(slack.response_url_posts)
+    seen = len(slack.ephemerals(ADMIN))
     payload = slack.slash_command_payload(text="connect-org", user_id=ADMIN, channel_id=CHANNEL)
     await slack.socket_send(type="slash_commands", payload=payload)
     assert slack.socket_acks[-1].type == "slash_commands"
-    link = await stack.link_posted_after(posts_before)
+    link = await stack.link_shown_after(seen)
 
     # The browser still goes through the bot's HTTP server to Salesforce and back.
     visit = await stack.browse(link)
