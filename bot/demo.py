@@ -228,7 +228,9 @@ def _rendered(item: Message | Ephemeral | View, names: dict[str, str], *, redact
     text = re.sub(r"```|`|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])", "", "\n".join(lines))
     for user_id, name in names.items():
         text = text.replace(f"<@{user_id}>", f"@{name}")
-    return (redact(text) if redacted else text).splitlines()
+    if not redacted:
+        return text.splitlines()
+    return redact(re.sub(r"https?://[^\s|>]+", lambda url: _shown_url(url.group(0)), text)).splitlines()
 
 
 async def _wait(slack: FakeSlack, predicate: Callable[[], T], what: str) -> T:
