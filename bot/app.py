@@ -7,22 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
+from bot import workspaces
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.dashboard import Dashboard
-from bot.delivery import SingleWorkspaceClients, SlackDelivery, slack_retry_handlers
+from bot.delivery import ResponseUrlReply, SingleWorkspaceClients, SlackClients, SlackDelivery, slack_retry_handlers
 from bot.disconnect import Disconnector
 from bot.expiry import ExpiryScanner
 from bot.journey import ConnectJourney
+from bot.manifest import SLACK_EVENTS_PATH
 from bot.permissions import Permissions
 from bot.reauthorize import Reauthorizer
 from bot.salesforce.http import SalesforceHttp
@@ -36,9 +40,6 @@ from storage.database import Store
 
 logger = logging.getLogger(__name__)
 
-SLACK_EVENTS_PATH = "/slack/events"
-
-
 class PathOnlyAccessLogger(AbstractAccessLogger):
     """Access log without query strings: links, codes and states travel in them."""
 
@@ -51,26 +52,41 @@ async def create_web_app(
 ) -> web.Application:
     clock = clock or SystemClock()
     timings = timings or Timings()
-    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    secret_box = SecretBox(keys=settings.encryption_keys)
+    store = Store(path=settings.db_path, secret_box=secret_box)
+    single_token = settings.slack_bot_token if not settings.multi_workspace else None
+    # One HTTP session for every Slack Web API call (Bolt hands it to each request's client too): a new
+    # session per call would pay for a new connection each time.
+    slack_session = aiohttp.ClientSession()
+    retry_handlers = slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor)
     slack_client = AsyncWebClient(
-        token=settings.slack_bot_token.reveal() if settings.slack_bot_token else None,
+        token=single_token.reveal() if single_token else None,
         base_url=settings.slack_api_url,
-        retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor),
+        session=slack_session,
+        retry_handlers=retry_handlers,
     )
+    slack_oauth = (workspaces.oauth_settings(settings=settings, store=store, clock=clock)
+                   if settings.multi_workspace else None)
     bolt = AsyncApp(
         client=slack_client,
         signing_secret=settings.slack_signing_secret.reveal() if settings.slack_signing_secret else "",
+        # Socket Mode alone has no signing secret: Slack's requests then arrive only over the websocket.
+        request_verification_enabled=settings.slack_signing_secret is not None,
+        oauth_settings=slack_oauth,
+        installation_store_bot_only=True if slack_oauth else None,
         process_before_response=False,
     )
+    slack_clients: SlackClients = (workspaces.InstalledWorkspaceClients(store=store, template=slack_client)
+                                   if slack_oauth else SingleWorkspaceClients(slack_client))
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
     http = SalesforceHttp(session=http_session, host_policy=settings.host_policy, retry=timings.salesforce_retry,
                           timeout_seconds=timings.salesforce_timeout_seconds)
     oauth = SalesforceOAuth(http=http, client_id=settings.salesforce_client_id,
                             client_secret=settings.salesforce_client_secret,
                             redirect_uri=settings.oauth_callback_url)
-    delivery = SlackDelivery(store=store, clients=SingleWorkspaceClients(slack_client), clock=clock, timings=timings)
-    journey = ConnectJourney(settings=settings, store=store, clock=clock, http=http, oauth=oauth, delivery=delivery,
-                             timings=timings)
+    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
+    journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, http=http,
+                             oauth=oauth, delivery=delivery, timings=timings)
     scheduler = Scheduler(
         sync=TokenSync(settings=settings, store=store, clock=clock, http=http, oauth=oauth, delivery=delivery),
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
@@ -83,14 +99,24 @@ async def create_web_app(
                                                   delivery=delivery),
                         reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey))
 
+    @bolt.middleware
+    async def reply_through_shared_session(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        if context.response_url:
+            context["respond"] = ResponseUrlReply(response_url=context.response_url, session=slack_session,
+                                                  retry_handlers=retry_handlers)
+        await next()
+
     web_app = web.Application()
     web_app[SERVICES_KEY] = services
 
     async def slack_events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
-    web_app.router.add_post(SLACK_EVENTS_PATH, slack_events)
+    if settings.slack_signing_secret is not None:
+        web_app.router.add_post(SLACK_EVENTS_PATH, slack_events)
     handlers.register(bolt, web_app, services)
+    socket_mode = (AsyncSocketModeHandler(bolt, app_token=settings.slack_app_token.reveal())
+                   if settings.slack_app_token else None)
 
     maintenance: list[asyncio.Task[None]] = []
 
@@ -102,8 +128,13 @@ async def create_web_app(
             logger.info("Resumed %d unfinished connection(s)", resumed)
         maintenance.append(asyncio.create_task(_maintain(journey, timings), name="maintenance"))
         scheduler.start()
+        if socket_mode is not None:
+            await socket_mode.connect_async()
+            logger.info("Connected to Slack in Socket Mode")
 
     async def on_cleanup(_: web.Application) -> None:
+        if socket_mode is not None:
+            await socket_mode.close_async()
         for task in maintenance:
             task.cancel()
         await asyncio.gather(*maintenance, return_exceptions=True)
@@ -111,6 +142,7 @@ async def create_web_app(
         await journey.close()
         await delivery.stop()
         await http_session.close()
+        await slack_session.close()
         await store.close()
 
     web_app.on_startup.append(on_startup)

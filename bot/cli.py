@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bot.config import InvalidConfiguration, Settings, load_settings
-from bot.redaction import configure_logging
+from bot import doctor
+from bot.config import InvalidConfiguration, Settings, configured_values, load_settings, normalise_public_url
+from bot.errors import ConfigError
+from bot.manifest import render_manifest
+from bot.redaction import configure_logging, install_log_redaction
 from storage.crypto import SecretBox, new_fernet_key
 from storage.database import Store
 from storage.key_rotation import rotate_encryption
 
 DESCRIPTION = "qc-bot connects Salesforce orgs to Quality Clouds from Slack."
+HELP_WIDTH = 100  # fixed, so `--help` reads the same in every terminal and in the README
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.HelpFormatter(prog, width=HELP_WIDTH)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qc-bot", description=DESCRIPTION)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="qc-bot", description=DESCRIPTION, formatter_class=_formatter)
+    subcommand = functools.partial(argparse.ArgumentParser, formatter_class=_formatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=subcommand)
     commands.add_parser(
         "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
         description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "
@@ -37,6 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Re-encrypt every stored secret with the first key of QC_ENCRYPTION_KEYS. Safe while "
                     "the server runs; afterwards the older keys can be removed from the list.",
     )
+    commands.add_parser(
+        "demo",
+        help="rehearse /qc connect-org here, with built-in stand-ins for Slack and Salesforce",
+        description="Run the real bot on 127.0.0.1 between built-in stand-ins for Slack and Salesforce, play a "
+                    "workspace admin through /qc connect-org (slash command, browser, provisioning, reveal), print "
+                    "what the channel and the admin see and the expiry warnings of the next 90 days, then delete "
+                    "the temporary database. Reads no configuration and needs no network.",
+    )
+    commands.add_parser(
+        "doctor",
+        help="check the configuration, Slack and Salesforce: one line per check, with the fix",
+        description="Check every configured value (format, Fernet keys, URLs, Slack mode, the database and its "
+                    "stored secrets), then reach Slack (auth.test and scopes, the Socket Mode token, the OAuth "
+                    "client) and the Salesforce login hosts (OpenID configuration, the bot's consumer key and "
+                    "secret). Changes nothing. Exits with 1 when a check fails.",
+    )
+    manifest = commands.add_parser(
+        "manifest", help="print the Slack app manifest (YAML) for QC_PUBLIC_URL",
+        description="Print the Slack app manifest: paste it at api.slack.com/apps → Create New App → From a "
+                    "manifest. HTTP mode points Slack at QC_PUBLIC_URL/slack/events; Socket Mode (chosen when "
+                    "SLACK_APP_TOKEN is set, or with --socket-mode) needs no public URL.",
+    )
+    manifest.add_argument("--public-url", metavar="URL", help="the bot's public base URL (default: QC_PUBLIC_URL)")
+    manifest.add_argument("--socket-mode", action="store_true",
+                          help="a manifest for Socket Mode (default when SLACK_APP_TOKEN is set)")
     check_expiry = commands.add_parser(
         "check-expiry", help="run one expiry scan now (or as of --at) and print what it sent or would send",
         description="Run one expiry scan over the tokens qc-bot watches, as `qc-bot serve` does on its schedule, "
@@ -64,6 +99,23 @@ def _moment(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _print_manifest(arguments: argparse.Namespace) -> int:
+    values = {key: value.strip() for key, value in configured_values().items() if value.strip()}
+    socket_mode = arguments.socket_mode or "SLACK_APP_TOKEN" in values
+    public_url = arguments.public_url or values.get("QC_PUBLIC_URL")
+    try:
+        if public_url:
+            public_url = normalise_public_url(public_url)
+        elif not socket_mode:
+            raise ConfigError(variable="QC_PUBLIC_URL", expected="missing; the bot's public base URL, e.g. "
+                              "https://qc-bot.example.com (or use --socket-mode)")
+    except ConfigError as exc:
+        print(f"qc-bot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    print(render_manifest(public_url=public_url, socket_mode=socket_mode), end="")
+    return 0
+
+
 async def _rotate_keys(settings: Settings) -> int:
     store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
     await store.open()
@@ -88,6 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "keygen":
         print(new_fernet_key())
         return 0
+    if arguments.command == "manifest":
+        return _print_manifest(arguments)
+    if arguments.command == "demo":
+        from bot.demo import main as demo
+
+        return demo()
+    if arguments.command == "doctor":
+        install_log_redaction()
+        text, status = doctor.report(asyncio.run(doctor.diagnose(values=configured_values())))
+        print(text, end="")
+        return status
     settings = _settings_or_exit()
     configure_logging(level=settings.log_level)
     if arguments.command == "serve":

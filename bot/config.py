@@ -31,6 +31,17 @@ _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _API_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)$")
 
 
+VARIABLES = (
+    "QC_PUBLIC_URL", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
+    "SLACK_APP_TOKEN", "SLACK_API_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "SALESFORCE_LOGIN_URL",
+    "SALESFORCE_SANDBOX_LOGIN_URL", "SALESFORCE_ALLOWED_HOSTS", "QC_DB_PATH", "QC_ENCRYPTION_KEYS", "QC_ADMIN_USERS",
+    "QC_APP_KIND", "QC_REFRESH_TOKEN_POLICY", "QC_EXPIRY_WARN_DAYS", "SALESFORCE_REFRESH_TOKEN_POLICY",
+    "QC_TOKEN_SYNC_MINUTES", "QC_EXPIRY_SCAN_MINUTES", "QC_APP_NAME", "QC_APP_CALLBACK_URL",
+    "QC_APP_CONTACT_EMAIL", "QC_APP_CONTACT_PHONE", "QC_APP_DESCRIPTION", "QC_LOG_LEVEL", "PORT",
+)
+"""Every variable qc-bot reads (SPEC §5 and the overrides of §2), in the order the README lists them."""
+
+
 class InvalidConfiguration(Exception):
     """One or more variables are missing or malformed; `problems` holds one `ConfigError` per variable."""
 
@@ -78,6 +89,11 @@ class Settings:
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
+    @property
+    def multi_workspace(self) -> bool:
+        """Slack OAuth install for many workspaces; `SLACK_BOT_TOKEN` is then not used."""
+        return self.slack_client_id is not None
+
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """Parse a `.env` file: `KEY=value` lines, optional `export `, quotes, `#` comments."""
@@ -102,11 +118,18 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def load_settings(*, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
-    """Build `Settings` from `./.env` overlaid by the environment; raise `InvalidConfiguration`."""
+def configured_values(
+    *, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+) -> dict[str, str]:
+    """`./.env` overlaid by the environment: the raw values every command reads its configuration from."""
     values: dict[str, str] = read_dotenv(dotenv) if dotenv is not None else {}
     values.update(os.environ if environ is None else environ)
-    reader = _Reader(values)
+    return values
+
+
+def load_settings(*, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    """Build `Settings` from `./.env` overlaid by the environment; raise `InvalidConfiguration`."""
+    reader = _Reader(configured_values(environ=environ, dotenv=dotenv))
     settings = reader.build()
     if reader.problems:
         raise InvalidConfiguration(reader.problems)
@@ -164,7 +187,7 @@ class _Reader:
         return Settings(
             public_url=public_url,
             salesforce_client_id=client_id,
-            salesforce_client_secret=Secret(client_secret),
+            salesforce_client_secret=Secret(client_secret, pinned=True),
             encryption_keys=keys,
             salesforce_login_url=login_url,
             salesforce_sandbox_login_url=sandbox_url,
@@ -199,11 +222,11 @@ class _Reader:
         elif not api_url.endswith("/"):
             api_url += "/"
         return dict(
-            slack_bot_token=Secret(bot_token) if bot_token else None,
+            slack_bot_token=Secret(bot_token, pinned=True) if bot_token else None,
             slack_client_id=client_id,
-            slack_client_secret=Secret(client_secret) if client_secret else None,
-            slack_app_token=Secret(app_token) if app_token else None,
-            slack_signing_secret=Secret(signing_secret) if signing_secret else None,
+            slack_client_secret=Secret(client_secret, pinned=True) if client_secret else None,
+            slack_app_token=Secret(app_token, pinned=True) if app_token else None,
+            slack_signing_secret=Secret(signing_secret, pinned=True) if signing_secret else None,
             slack_api_url=api_url,
         )
 
@@ -211,13 +234,11 @@ class _Reader:
         value = self._required("QC_PUBLIC_URL", "the bot's public base URL, e.g. https://qc-bot.example.com")
         if not value:
             return ""
-        parts = urlsplit(value)
-        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
-        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
-            self._problem("QC_PUBLIC_URL", "expected an absolute URL such as https://qc-bot.example.com")
-        elif parts.scheme == "http" and not loopback:
-            self._problem("QC_PUBLIC_URL", "must use https (plain http is accepted only for localhost)")
-        return value.rstrip("/")
+        try:
+            return normalise_public_url(value)
+        except ConfigError as exc:
+            self.problems.append(exc)
+            return value.rstrip("/")
 
     def _login_url(self, name: str, default: str, policy: HostPolicy) -> str:
         value = self._get(name) or default
@@ -247,7 +268,7 @@ class _Reader:
                     "create one with `qc-bot keygen`",
                 )
                 return ()
-            keys.append(Secret(key))
+            keys.append(Secret(key, pinned=True))
         return tuple(keys)
 
     def _admin_users(self) -> frozenset[str]:
@@ -333,6 +354,18 @@ class _Reader:
             self._problem("QC_LOG_LEVEL", "expected DEBUG, INFO, WARNING or ERROR")
             return "INFO"
         return value
+
+
+def normalise_public_url(value: str) -> str:
+    """`QC_PUBLIC_URL` without its trailing slash; `ConfigError` unless it is an https (or loopback http) URL."""
+    parts = urlsplit(value.strip())
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(variable="QC_PUBLIC_URL", expected="expected an absolute URL such as https://qc-bot.example.com")
+    if parts.scheme == "http" and not loopback:
+        raise ConfigError(variable="QC_PUBLIC_URL",
+                          expected="must use https (plain http is accepted only for localhost)")
+    return value.strip().rstrip("/")
 
 
 def _is_http_url(value: str) -> bool:

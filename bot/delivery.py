@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -24,10 +25,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.clock import Clock
+from bot.messages import CHANNEL_ERRORS, SlackMessage, channel_fallback
 from bot.timings import Timings
-from storage.database import Store
+from storage.database import Repositories, Store
 from storage.notifications import Notification
 
 logger = logging.getLogger(__name__)
@@ -50,8 +53,43 @@ def slack_retry_handlers(*, backoff_factor: float = 0.5) -> list[AsyncRetryHandl
     ]
 
 
+class ResponseUrlReply:
+    """`respond()` for a listener: posts to the request's response_url through the app's shared HTTP session
+    and the same retry handlers as every Web API client (Bolt's own respond opens a new session per call
+    and does not retry)."""
+
+    def __init__(self, *, response_url: str, session: aiohttp.ClientSession,
+                 retry_handlers: list[AsyncRetryHandler]) -> None:
+        self._response_url = response_url
+        self._session = session
+        self._retry_handlers = retry_handlers
+
+    async def __call__(
+        self,
+        *,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        response_type: str = "ephemeral",
+        replace_original: bool | None = None,
+    ) -> None:
+        # Built on first use: most requests are answered in their acknowledgement and never reply here.
+        client = AsyncWebhookClient(url=self._response_url, session=self._session,
+                                    retry_handlers=self._retry_handlers)
+        response = await client.send(text=text, blocks=blocks, response_type=response_type,
+                                     replace_original=replace_original)
+        if response.status_code != 200:
+            # An expired or overused response_url (5 uses, 30 minutes) is not worth failing the request.
+            logger.warning("Slack refused a response_url reply (HTTP %s: %s)", response.status_code, response.body)
+
+
+class WorkspaceNotInstalled(Exception):
+    """No bot token serves this Slack workspace (never installed, uninstalled, or its token was revoked)."""
+
+
 class SlackClients(Protocol):
-    async def for_team(self, team_id: str) -> AsyncWebClient: ...
+    async def for_team(self, team_id: str) -> AsyncWebClient:
+        """A Web API client with the workspace's bot token; raises `WorkspaceNotInstalled` if there is none."""
+        ...
 
 
 class SingleWorkspaceClients:
@@ -118,6 +156,11 @@ class SlackDelivery:
             return sent
 
     async def _run(self) -> None:
+        # Claims left by a previous process that died mid-post: without this they would hold their messages
+        # back until the claims lapse.
+        released = await self._store.run(lambda repos: repos.notifications.release_claims())
+        if released:
+            logger.warning("Retrying %d Slack message(s) a previous process was posting when it stopped", released)
         while True:
             try:
                 await self.deliver_due()
@@ -136,7 +179,11 @@ class SlackDelivery:
                                                                                until=lease_until))
         if not claimed:  # another process (`qc-bot check-expiry` next to `serve`) is sending it
             return 0
-        client = await self._clients.for_team(notification.team_id)
+        try:
+            client = await self._clients.for_team(notification.team_id)
+        except WorkspaceNotInstalled:
+            await self._failed(notification, "app_not_installed", permanent=True)
+            return 0
         payload = notification.payload
         try:
             if notification.is_ephemeral:
@@ -168,7 +215,19 @@ class SlackDelivery:
         if permanent:
             logger.error("Slack refused message %s permanently (%s); it will not be retried",
                          notification.dedupe_key, error)
-            await self._store.run(lambda repos: repos.notifications.mark_undeliverable(notification.id, error=error))
+            fallback = self._fallback(notification, error)
+            now = self._clock.now()
+
+            def give_up(repos: Repositories) -> None:
+                repos.notifications.mark_undeliverable(notification.id, error=error)
+                if fallback is not None:
+                    repos.notifications.enqueue(
+                        dedupe_key=notification.dedupe_key + ":direct", team_id=notification.team_id,
+                        channel_id=notification.fallback_user_id, payload=fallback.as_payload(), now=now)
+
+            await self._store.run(give_up)
+            if fallback is not None:
+                self.wake()
             return
         delay = min(self._timings.delivery_retry_initial * (2 ** notification.attempts),
                     self._timings.delivery_retry_maximum)
@@ -177,3 +236,10 @@ class SlackDelivery:
                        int(delay.total_seconds()))
         await self._store.run(lambda repos: repos.notifications.mark_retry(notification.id, error=error,
                                                                            next_attempt_at=next_attempt))
+
+    @staticmethod
+    def _fallback(notification: Notification, error: str) -> SlackMessage | None:
+        """A channel that refuses a message for good: its requester gets it directly, with the reason."""
+        if notification.fallback_user_id is None or notification.is_ephemeral or error not in CHANNEL_ERRORS:
+            return None
+        return channel_fallback(original=notification.payload, channel_id=notification.channel_id, error=error)

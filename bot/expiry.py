@@ -66,6 +66,36 @@ def due_threshold(
     return min(crossed) if crossed else None
 
 
+@dataclass(frozen=True)
+class ScheduledWarning:
+    at: datetime
+    days_before: int
+    """The threshold: days before expiry; 0 is the notice on expiry."""
+
+
+def warning_schedule(
+    *, policy: RefreshTokenPolicy, issued_at: datetime, last_used_at: datetime | None, warn_days: Sequence[int],
+    until: datetime,
+) -> list[ScheduledWarning]:
+    """The warnings a token gets up to `until` if nothing changes (no use, no new token), in the order the scan
+    sends them (the demo's outlook)."""
+    thresholds = thresholds_with_expiry(warn_days)
+    expires_at = policy.expires_at(issued_at=issued_at, last_used_at=last_used_at)
+    window_start = policy.window_start(issued_at=issued_at, last_used_at=last_used_at)
+    schedule: list[ScheduledWarning] = []
+    warned: int | None = None
+    while expires_at is not None:
+        at = next_warning_at(thresholds=thresholds, expires_at=expires_at, window_start=window_start,
+                             warned_days=warned)
+        if at is None or at > until:
+            break
+        warned = due_threshold(thresholds=thresholds, expires_at=expires_at, window_start=window_start,
+                               warned_days=warned, as_of=at)
+        assert warned is not None
+        schedule.append(ScheduledWarning(at, warned))
+    return schedule
+
+
 @dataclass(frozen=True, kw_only=True)
 class TokenObservation:
     """What a sync learned about one token."""
@@ -207,7 +237,7 @@ class ExpiryScanner:
             ))
             newly_queued = repos.notifications.enqueue(dedupe_key=key, team_id=token.team_id,
                                                        channel_id=entry.channel_id, payload=message.as_payload(),
-                                                       now=now)
+                                                       now=now, fallback_user_id=entry.connected_by)
             repos.tracked_tokens.record_warning(
                 key=token.key, expires_at=token.expires_at, warned_days=threshold,
                 next_warning_at=next_warning_at(thresholds=self._thresholds, expires_at=token.expires_at,

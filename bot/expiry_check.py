@@ -1,9 +1,10 @@
 """`qc-bot check-expiry [--at ISO-8601] [--dry-run]`: one expiry scan, for operators and tests (SPEC §4).
 
 The scan is the one `qc-bot serve` runs (bot.expiry), over the tokens as of the server's last sync. Its
-warnings go through the outbox like every message, then this command delivers them itself, so what it
-prints as sent is what Slack confirmed. `--dry-run` opens the database read-only and creates no Slack
-client at all: it cannot change anything.
+warnings go through the outbox like every message, then this command delivers them itself (with the bot
+token, or each workspace's installation in multi-workspace mode), so what it prints as sent is what Slack
+confirmed. `--dry-run` opens the database read-only and creates no Slack client at all: it cannot change
+anything.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.delivery import SingleWorkspaceClients, SlackDelivery, slack_retry_handlers
+from bot.delivery import SingleWorkspaceClients, SlackClients, SlackDelivery, slack_retry_handlers
 from bot.expiry import ExpiryScanner, PlannedWarning
 from bot.timings import Timings
+from bot.workspaces import InstalledWorkspaceClients
 from storage.crypto import SecretBox
 from storage.database import DatabaseNotReady, Store
 
@@ -59,16 +61,13 @@ async def _deliver(
     if not planned:
         print(_summary(0, "sent"), file=out)
         return 0
-    if settings.slack_bot_token is None:
-        for warning in planned:
-            print(_line("queued", warning), file=out)
-        print(f"{_summary(len(planned), 'queued')} This command posts only in single-workspace mode "
-              "(SLACK_BOT_TOKEN); qc-bot serve delivers them.", file=out)
-        return 0
     timings = Timings()
-    client = AsyncWebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url,
+    single_token = None if settings.multi_workspace else settings.slack_bot_token
+    client = AsyncWebClient(token=single_token.reveal() if single_token else None, base_url=settings.slack_api_url,
                             retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor))
-    delivery = SlackDelivery(store=store, clients=SingleWorkspaceClients(client), clock=clock, timings=timings)
+    clients: SlackClients = (InstalledWorkspaceClients(store=store, template=client) if settings.multi_workspace
+                             else SingleWorkspaceClients(client))
+    delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings)
     await delivery.deliver_now(warning.dedupe_key for warning in planned)
     failures = 0
     for warning in planned:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from bot import messages
@@ -26,6 +24,7 @@ from bot.commands import ConnectOrg
 from bot.config import Settings
 from bot.delivery import SlackDelivery
 from bot.errors import CommandSyntaxError, LoginHostError
+from bot.links import ConnectLink, LinkRefused
 from bot.org_access import org_session
 from bot.provisioning.provisioner import Provisioner, ProvisioningFailed, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
@@ -44,11 +43,22 @@ from bot.salesforce.rest import AppCredentials, RestClient
 from bot.salesforce.session import OrgSession
 from bot.timings import Timings
 from storage.connections import Connection, Environment
+from storage.crypto import SecretBox
 from storage.database import Repositories, Store
-from storage.oauth_states import ConsumeProblem
 from storage.orgs import OrgRecord
 
 logger = logging.getLogger(__name__)
+
+MAX_RESUMES = 3
+"""How many restarts a provisioning attempt survives before it is reported as failed."""
+
+
+@dataclass
+class _Journal:
+    """What one provisioning attempt hands to the next: the deploy in flight, the credentials generated."""
+
+    deploy_id: str | None
+    credentials: AppCredentials | None
 
 
 @dataclass(frozen=True)
@@ -74,17 +84,21 @@ def resolve_target(target: str, *, settings: Settings) -> LoginTarget:
     return LoginTarget("my_domain", origin)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Begun:
-    connection_id: str
     link_url: str
     login_url: str
+    expires_at: datetime
+
+
+class _LinkAlreadyUsed(Exception):
+    """Raised inside the transaction that opens a link, to roll it back."""
 
 
 @dataclass(frozen=True)
 class LinkOpened:
     authorize_url: str | None
-    problem: ConsumeProblem | Literal["not_pending"] | None = None
+    problem: Literal["unknown", "used", "expired"] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +129,7 @@ class ConnectJourney:
         *,
         settings: Settings,
         store: Store,
+        secret_box: SecretBox,
         clock: Clock,
         http: SalesforceHttp,
         oauth: SalesforceOAuth,
@@ -123,6 +138,7 @@ class ConnectJourney:
     ) -> None:
         self._settings = settings
         self._store = store
+        self._secret_box = secret_box
         self._clock = clock
         self._http = http
         self._oauth = oauth
@@ -137,55 +153,54 @@ class ConnectJourney:
 
     # -- step 1: the slash command -------------------------------------------------------------------------
 
-    async def begin(
+    def begin(
         self, *, team_id: str, enterprise_id: str | None, user_id: str, channel_id: str, command: ConnectOrg
     ) -> Begun:
+        """Mint the private link; nothing is written until it is opened, so the acknowledgement stays cheap."""
         target = resolve_target(command.target, settings=self._settings)
-        connection_id = uuid.uuid4().hex
-        link_token = Secret(secrets.token_urlsafe(32))
-        now = self._clock.now()
-
-        def record(repos: Repositories) -> None:
-            repos.connections.create(
-                connection_id=connection_id, team_id=team_id, enterprise_id=enterprise_id, user_id=user_id,
-                channel_id=channel_id, environment=target.environment, login_url=target.login_url,
-                run_as=command.run_as, now=now,
-            )
-            repos.oauth_states.create_link(connection_id=connection_id, link_token=link_token,
-                                           expires_at=now + self._timings.link_ttl)
-            repos.audit.append(at=now, team_id=team_id, actor=user_id, action="connect_requested",
-                               target=target.login_url, outcome="link_issued",
-                               detail={"connection": connection_id, "run_as": command.run_as})
-
-        await self._store.run(record)
-        return Begun(connection_id, f"{self._settings.oauth_start_url}?link={link_token.reveal()}",
-                     target.login_url)
+        link = ConnectLink.new(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id, channel_id=channel_id,
+                               environment=target.environment, login_url=target.login_url, run_as=command.run_as,
+                               expires_at=self._clock.now() + self._timings.link_ttl)
+        token = link.seal(self._secret_box)
+        return Begun(link_url=f"{self._settings.oauth_start_url}?link={token.reveal()}", login_url=target.login_url,
+                     expires_at=link.expires_at)
 
     # -- step 2: the link is opened ------------------------------------------------------------------------
 
     async def open_link(self, *, link_token: str) -> LinkOpened:
-        """Use the one-time link and mint a fresh `state` and PKCE verifier for this authorization."""
-        state, verifier = new_state(), new_code_verifier()
+        """Use the one-time link: record the connection and mint a fresh `state` and PKCE verifier."""
+        try:
+            link = ConnectLink.open(self._secret_box, link_token)
+        except LinkRefused:
+            logger.info("Authorization link refused: not one of ours")
+            return LinkOpened(None, "unknown")
         now = self._clock.now()
+        if link.expires_at <= now:
+            return LinkOpened(None, "expired")
+        connection_id = uuid.uuid4().hex
+        state, verifier = new_state(), new_code_verifier()
 
-        def consume(repos: Repositories) -> tuple[Connection | None, str | None]:
-            consumed = repos.oauth_states.consume_link(link_token=link_token, now=now)
-            connection = repos.connections.get(consumed.connection_id) if consumed.connection_id else None
-            if consumed.problem is not None:
-                return connection, consumed.problem
-            assert connection is not None
-            if connection.status != "pending_auth":
-                return connection, "not_pending"
-            repos.oauth_states.create_state(connection_id=connection.id, state=state, code_verifier=verifier,
+        def open_connection(repos: Repositories) -> None:
+            repos.connections.create(
+                connection_id=connection_id, team_id=link.team_id, enterprise_id=link.enterprise_id,
+                user_id=link.user_id, channel_id=link.channel_id, environment=link.environment,
+                login_url=link.login_url, run_as=link.run_as, now=now,
+            )
+            if not repos.oauth_states.claim_link(link_token=link_token, connection_id=connection_id,
+                                                 expires_at=link.expires_at, now=now):
+                raise _LinkAlreadyUsed
+            repos.oauth_states.create_state(connection_id=connection_id, state=state, code_verifier=verifier,
                                             expires_at=now + self._timings.state_ttl)
-            return connection, None
+            repos.audit.append(at=now, team_id=link.team_id, actor=link.user_id, action="link_opened",
+                               target=link.login_url, outcome="redirected_to_salesforce",
+                               detail={"connection": connection_id, "run_as": link.run_as})
 
-        connection, problem = await self._store.run(consume)
-        if problem is not None or connection is None:
-            logger.info("Authorization link refused: %s", problem)
-            return LinkOpened(None, problem or "unknown")  # type: ignore[arg-type]
-        return LinkOpened(self._oauth.authorize_url(login_url=connection.login_url, state=state,
-                                                    code_verifier=verifier))
+        try:
+            await self._store.run(open_connection)
+        except _LinkAlreadyUsed:
+            logger.warning("An authorization link was opened a second time (replay or a shared link)")
+            return LinkOpened(None, "used")
+        return LinkOpened(self._oauth.authorize_url(login_url=link.login_url, state=state, code_verifier=verifier))
 
     # -- step 3: Salesforce sends the browser back ---------------------------------------------------------
 
@@ -210,10 +225,8 @@ class ConnectJourney:
                 await self._audit(connection, action="callback_replayed", outcome="refused")
             return CallbackOutcome(kind="state_problem", problem=problem or "unknown")
         if error:
-            code_name = "app_not_installed" if _is_app_not_installed(error, error_description) else "access_denied"
-            if error not in ("access_denied", "access-denied") and code_name != "app_not_installed":
-                code_name = "token_exchange_failed"
-            return await self._authorization_failed(connection, code_name, f"{error}: {error_description or ''}")
+            return await self._authorization_failed(connection, _authorize_error_code(error, error_description),
+                                                    f"{error}: {error_description or ''}")
         if not code:
             return await self._authorization_failed(connection, "token_exchange_failed", "no authorization code")
         try:
@@ -304,22 +317,21 @@ class ConnectJourney:
         return len(unfinished)
 
     async def expire_abandoned(self) -> int:
-        """Close journeys whose link or authorization ran out, telling the requester privately."""
+        """Close journeys whose authorization ran out in Salesforce, telling the requester privately."""
         now = self._clock.now()
-        cutoff = now - self._timings.link_ttl - self._timings.state_ttl
+        # A state lives state_ttl; a minute more lets a callback already under way finish first.
+        cutoff = now - self._timings.state_ttl - timedelta(minutes=1)
 
         def expire(repos: Repositories) -> int:
             expired = 0
-            for connection in repos.connections.with_status(["pending_auth"]):
-                if connection.created_at > cutoff:
-                    continue
+            for connection in repos.connections.pending_auth_since(before=cutoff):
                 if repos.connections.transition(connection.id, expected=["pending_auth"], to="failed", now=now,
                                                 failure_code="authorization_not_completed",
                                                 failure_message="the authorization link expired unused"):
                     repos.notifications.enqueue(
                         dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
                         channel_id=connection.channel_id, user_id=connection.user_id,
-                        payload=messages.link_expired().as_payload(), now=now,
+                        payload=messages.authorization_expired().as_payload(), now=now,
                     )
                     expired += 1
             return expired
@@ -341,16 +353,25 @@ class ConnectJourney:
     async def _provision_locked(self, connection_id: str) -> None:
         now = self._clock.now()
 
-        def start(repos: Repositories) -> tuple[Connection | None, OrgRecord | None]:
+        def start(repos: Repositories) -> tuple[Connection | None, OrgRecord | None, int]:
             connection = repos.connections.get(connection_id)
             if connection is None or connection.status not in ("authorized", "provisioning"):
-                return None, None
-            repos.connections.transition(connection_id, expected=["authorized"], to="provisioning", now=now)
+                return None, None, 0
+            if connection.status == "provisioning":
+                resumes = repos.connections.count_resume(connection_id)
+            else:
+                repos.connections.transition(connection_id, expected=["authorized"], to="provisioning", now=now)
+                resumes = 0
             assert connection.org_id is not None
-            return connection, repos.orgs.get(team_id=connection.team_id, org_id=connection.org_id)
+            return connection, repos.orgs.get(team_id=connection.team_id, org_id=connection.org_id), resumes
 
-        connection, org = await self._store.run(start)
+        connection, org, resumes = await self._store.run(start)
         if connection is None:
+            return
+        if resumes > MAX_RESUMES:
+            # A journey that brings the process down every time must end, not loop forever.
+            await self._fail(connection, org, "internal_error",
+                             f"provisioning was interrupted {resumes} times; qc-bot stopped retrying it")
             return
         if org is None or org.access_token is None:
             await self._fail(connection, None, "session_expired", "the org's tokens are no longer stored")
@@ -374,27 +395,44 @@ class ConnectJourney:
             await self._succeed(connection, org, result)
 
     async def _provision_with_retries(self, connection: Connection, org: OrgRecord) -> ProvisioningResult:
+        """Provision, retrying transient Salesforce failures with backoff within a bounded total time."""
         session = org_session(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
         provisioner = Provisioner(
             metadata=MetadataClient(http=self._http, session=session),
             rest=RestClient(http=self._http, session=session),
             deploy_poll=self._timings.deploy_poll,
         )
-        run_as = connection.run_as or org.salesforce_username
-        known = (AppCredentials(org.consumer_key, org.consumer_secret)
-                 if org.consumer_key is not None else None)
-        request = ProvisioningRequest(
-            desired=self._settings.desired_app,
-            run_as=run_as,
-            run_as_is_requester=connection.run_as is None
-            or connection.run_as.lower() == org.salesforce_username.lower(),
-            app_kind=self._settings.app_kind,
-            known_credentials=known,
-            remember_credentials=self._credentials_recorder(org),
+        journal = _Journal(
+            deploy_id=connection.pending_deploy_id,
+            credentials=AppCredentials(org.consumer_key, org.consumer_secret) if org.consumer_key else None,
         )
+
+        async def record_deploy(deploy_id: str | None) -> None:
+            journal.deploy_id = deploy_id
+            await self._store.run(lambda repos: repos.connections.set_pending_deploy(connection.id,
+                                                                                     deploy_id=deploy_id))
+
+        async def remember_credentials(kind: AppKind, key: Secret, secret: Secret) -> None:
+            journal.credentials = AppCredentials(key, secret)
+            now = self._clock.now()
+            await self._store.run(lambda repos: repos.orgs.save_app(
+                team_id=org.team_id, org_id=org.org_id, app_kind=kind.value, consumer_key=key,
+                consumer_secret=secret, now=now))
+
         backoff = self._timings.provisioning_retry
         started = time.monotonic()
         for delay in backoff.delays():
+            request = ProvisioningRequest(
+                desired=self._settings.desired_app,
+                run_as=connection.run_as or org.salesforce_username,
+                run_as_is_requester=connection.run_as is None
+                or connection.run_as.lower() == org.salesforce_username.lower(),
+                app_kind=self._settings.app_kind,
+                known_credentials=journal.credentials,
+                remember_credentials=remember_credentials,
+                record_deploy=record_deploy,
+                interrupted_deploy_id=journal.deploy_id,
+            )
             try:
                 return await provisioner.provision(request)
             except SalesforceError as exc:
@@ -406,18 +444,6 @@ class ConnectJourney:
                             connection.id, exc.code or exc.__class__.__name__, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("Backoff.delays() is infinite")
-
-    def _credentials_recorder(self, org: OrgRecord) -> Callable[[AppKind, Secret, Secret], Awaitable[None]]:
-        """Store generated credentials before they are deployed, so a crash between the deploy and the
-        end of the journey cannot lose a secret that Salesforce will never show again."""
-
-        async def remember(kind: AppKind, key: Secret, secret: Secret) -> None:
-            now = self._clock.now()
-            await self._store.run(lambda repos: repos.orgs.save_app(
-                team_id=org.team_id, org_id=org.org_id, app_kind=kind.value, consumer_key=key,
-                consumer_secret=secret, now=now))
-
-        return remember
 
     async def _succeed(self, connection: Connection, org: OrgRecord, result: ProvisioningResult) -> None:
         now = self._clock.now()
@@ -447,7 +473,8 @@ class ConnectJourney:
                                             channel_id=connection.channel_id, user_id=connection.user_id,
                                             payload=offer.as_payload(), now=now)
             repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
-                                        channel_id=connection.channel_id, payload=status.as_payload(), now=now)
+                                        channel_id=connection.channel_id, payload=status.as_payload(), now=now,
+                                        fallback_user_id=connection.user_id)
             policy = result.refresh_token_policy or self._settings.desired_app.refresh_token_policy
             repos.tracked_tokens.set_app(team_id=org.team_id, org_id=org.org_id,
                                          app_name=self._settings.desired_app.label,
@@ -476,7 +503,8 @@ class ConnectJourney:
                                                 now=now, failure_code=code, failure_message=detail):
                 return
             repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
-                                        channel_id=connection.channel_id, payload=message.as_payload(), now=now)
+                                        channel_id=connection.channel_id, payload=message.as_payload(), now=now,
+                                        fallback_user_id=connection.user_id)
             repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="provision",
                                target=connection.org_id, outcome=f"failed:{code}",
                                detail={"connection": connection.id})
@@ -543,6 +571,14 @@ class ConnectJourney:
         await self._store.run(lambda repos: repos.audit.append(
             at=now, team_id=connection.team_id, actor="salesforce-callback", action=action, target=connection.id,
             outcome=outcome))
+
+
+def _authorize_error_code(error: str, description: str | None) -> str:
+    """Salesforce's `error` on the redirect back, as one of our failure codes."""
+    if _is_app_not_installed(error, description):
+        return "app_not_installed"
+    # One Salesforce page spells it with a hyphen.
+    return "access_denied" if error in ("access_denied", "access-denied") else "token_exchange_failed"
 
 
 def _is_app_not_installed(error: str | None, description: str | None) -> bool:

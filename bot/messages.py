@@ -185,6 +185,7 @@ EXPLANATIONS: dict[str, Explanation] = {
     "internal_error": Explanation(
         "qc-bot hit an unexpected error.",
         "Your qc-bot operator will find the details in the bot's log under the connection id below.",
+        detail_label="Details",
     ),
 }
 
@@ -355,8 +356,8 @@ def revealed(*, org_name: str) -> SlackMessage:
     return SlackMessage(text=text, blocks=[_section(text)])
 
 
-def link_expired() -> SlackMessage:
-    text = (f"Your Salesforce authorization link expired before the authorization finished, so nothing was "
+def authorization_expired() -> SlackMessage:
+    text = (f"Your Salesforce authorization did not finish within 10 minutes of opening the link, so nothing was "
             f"changed. Run `{COMMAND} connect-org` again for a new link.")
     return SlackMessage(text=text, blocks=[_section(text)])
 
@@ -660,3 +661,17 @@ def org_disconnected_notice(*, org_name: str, org_id: str, user_id: str, app_del
     text = (f"<@{user_id}> disconnected Salesforce org *{org_name}* (`{org_id}`) from qc-bot {app}. There will be "
             "no more expiry warnings for it here.")
     return SlackMessage(text=text.replace("*", "").replace("`", ""), blocks=[_section(text)])
+CHANNEL_ERRORS = {
+    "not_in_channel": "I'm not a member of that channel",
+    "channel_not_found": "that channel is private and I'm not in it, or it no longer exists",
+    "is_archived": "that channel is archived",
+}
+
+
+def channel_fallback(*, original: dict[str, Any], channel_id: str, error: str) -> SlackMessage:
+    """A channel message Slack refused for good, sent to the requester directly instead."""
+    reason = CHANNEL_ERRORS.get(error, f"Slack refused it ({error})")
+    note = (f"I couldn't post this in <#{channel_id}>: {reason}. Invite me there with `/invite @qc-bot` so the "
+            "team sees future updates.")
+    return SlackMessage(text=f"{note}\n{original.get('text', '')}",
+                        blocks=[_context(note), *(original.get("blocks") or [])][:50])

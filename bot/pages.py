@@ -113,3 +113,45 @@ def authorization_failed(
     paragraphs.append(remedy.replace("`", "").replace("*", ""))
     return _page(status=400, tone="fail", title="Authorization did not complete", paragraphs=paragraphs,
                  link=("Return to Slack", slack_url) if slack_url else None)
+
+
+# -- Slack installation (multi-workspace mode) ------------------------------------------------------------------
+
+def slack_app_url(*, team_id: str, app_id: str) -> str:
+    return f"https://slack.com/app_redirect?app={app_id}&team={team_id}"
+
+
+def slack_installed(*, team_name: str, slack_url: str | None) -> Page:
+    return _page(
+        status=200,
+        tone="ok",
+        title=f"qc-bot is installed in {team_name}",
+        paragraphs=[
+            f"Workspace admins can now type {COMMAND} connect-org in any channel to connect a Salesforce org.",
+            "Results appear in the channel where the command was typed; invite qc-bot to private channels first.",
+        ],
+        link=("Open Slack", slack_url) if slack_url else None,
+        note="You can close this tab.",
+    )
+
+
+INSTALL_PROBLEMS = {
+    "access_denied": ("Installation cancelled", "The installation was cancelled on Slack's page, so nothing was "
+                      "installed."),
+    "invalid_browser": ("Installation started elsewhere", "This browser did not start the installation, or its "
+                        "cookie expired. Start again from this qc-bot's /slack/install page in one browser."),
+    "invalid_state": ("This installation link expired or was used", "Installation links work once, for 10 "
+                      "minutes."),
+    "missing_code": ("Slack did not confirm the installation", "Slack sent this browser back without an "
+                     "authorization code."),
+    "invalid_code": ("Slack did not confirm the installation", "Slack refused the authorization code; it may "
+                     "have expired or been used already."),
+    "storage_error": ("The installation could not be saved", "qc-bot could not store the installation. Your "
+                      "qc-bot operator will find the details in the bot's log."),
+}
+
+
+def slack_install_failed(reason: str) -> Page:
+    title, explanation = INSTALL_PROBLEMS.get(reason, ("Installation failed", f"Slack reported: {reason}."))
+    return _page(status=400, tone="fail", title=title,
+                 paragraphs=[explanation, "Open /slack/install on this qc-bot to try again."])

@@ -20,13 +20,20 @@ class Permissions:
         self._cache_for = cache_for
         self._cache: dict[tuple[str, str], tuple[bool, datetime]] = {}
 
-    async def may_administer(self, *, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
+    def known_decision(self, *, team_id: str, user_id: str) -> bool | None:
+        """The answer without asking Slack, when there is one (the allow-list, or a recent users.info)."""
         if user_id in self._admin_users:
             return True
-        now = self._clock.now()
         cached = self._cache.get((team_id, user_id))
-        if cached is not None and cached[1] > now:
+        if cached is not None and cached[1] > self._clock.now():
             return cached[0]
+        return None
+
+    async def may_administer(self, *, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
+        known = self.known_decision(team_id=team_id, user_id=user_id)
+        if known is not None:
+            return known
+        now = self._clock.now()
         try:
             response = await client.users_info(user=user_id)
         except SlackApiError as exc:

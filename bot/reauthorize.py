@@ -18,7 +18,7 @@ class Reauthorizer:
         self._journey = journey
 
     async def begin(self, *, team_id: str, enterprise_id: str | None, user_id: str, org_id: str) -> Begun | None:
-        """Start the journey and return its link; None when the org is not connected in this workspace."""
+        """Mint the journey's private link; None when the org is not connected in this workspace."""
 
         def read(repos: Repositories) -> tuple[OrgRecord | None, str | None]:
             org = repos.orgs.get(team_id=team_id, org_id=org_id)
@@ -30,9 +30,9 @@ class Reauthorizer:
         org, run_as = await self._store.run(read)
         if org is None:
             return None
-        return await self._journey.begin(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id,
-                                         channel_id=org.channel_id,
-                                         command=ConnectOrg(target=self._target(org), run_as=run_as))
+        return self._journey.begin(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id,
+                                   channel_id=org.channel_id,
+                                   command=ConnectOrg(target=self._target(org), run_as=run_as))
 
     def _target(self, org: OrgRecord) -> str:
         if org.login_url == self._settings.salesforce_login_url:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 
 MASK = "••••••••"
 _MIN_LENGTH_FOR_SUFFIX = 20
@@ -43,39 +44,72 @@ def mask(value: str | None) -> str:
 
 
 class _Registry:
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._lock = threading.Lock()
-        self._pattern: re.Pattern[str] | None = None
+    """The values of live secrets, checked by exact lookup of each token-shaped run of a text.
 
-    def add(self, value: str) -> None:
+    A set lookup per candidate keeps redaction linear in the text however many secrets exist (one
+    alternation regex of every secret would be recompiled on each new secret and grow without bound).
+    The set is bounded: the least recently created secrets are forgotten first, except pinned ones
+    (configuration), so memory stays flat in the number of orgs and tokens seen.
+    """
+
+    def __init__(self, *, capacity: int = 100_000) -> None:
+        self._values: OrderedDict[str, None] = OrderedDict()
+        self._pinned: set[str] = set()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def add(self, value: str, *, pinned: bool = False) -> None:
         if len(value) < _MIN_REGISTERED_LENGTH:
             return
         with self._lock:
-            if value not in self._values:
-                self._values.add(value)
-                self._pattern = None
+            for form in _stored_forms(value):
+                if pinned:
+                    self._pinned.add(form)
+                    continue
+                self._values[form] = None
+                self._values.move_to_end(form)
+            while len(self._values) > self._capacity:
+                self._values.popitem(last=False)
 
     def discard(self, value: str) -> None:
         with self._lock:
-            if value in self._values:
-                self._values.discard(value)
-                self._pattern = None
+            for form in _stored_forms(value):
+                self._values.pop(form, None)
+                self._pinned.discard(form)
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        """Spans of `text` that hold a registered secret."""
+        spans = []
+        for match in _CANDIDATE.finditer(text):
+            run = match.group(0)
+            for candidate in (run, run.rstrip(_TRAILING)):
+                if candidate in self._values or candidate in self._pinned:
+                    spans.append((match.start(), match.start() + len(candidate)))
+                    break
+        return spans
 
     def redact(self, text: str) -> str:
-        pattern = self.compiled()
-        if pattern is not None:
-            text = pattern.sub(lambda match: mask(match.group(0)), text)
+        spans = self.find(text)
+        if spans:
+            pieces, position = [], 0
+            for begin, end in spans:
+                pieces += [text[position:begin], mask(text[begin:end])]
+                position = end
+            text = "".join(pieces) + text[position:]
         for token_pattern in _TOKEN_PATTERNS:
             text = token_pattern.sub(_mask_match, text)
         return text
 
-    def compiled(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self._pattern is None and self._values:
-                alternatives = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(value) for value in alternatives))
-            return self._pattern
+
+# Runs of the characters tokens and keys are made of; `=`, `:`, quotes and spaces end a run, so
+# `key=VALUE`, `"token": "VALUE"` and `VALUE,` all yield VALUE itself.
+_CANDIDATE = re.compile(r"[A-Za-z0-9._~!\-]{8,}")
+_TRAILING = "._~!-"
+
+
+def _stored_forms(value: str) -> set[str]:
+    # Base64 padding is not part of a candidate run, so the unpadded form is what a lookup finds.
+    return {value, value.rstrip("=")} - {""}
 
 
 def _mask_match(match: re.Match[str]) -> str:
@@ -89,8 +123,7 @@ _registry = _Registry()
 
 def contains_secret(text: str) -> bool:
     """True if `text` holds the value of any live `Secret` (exact match, no pattern guessing)."""
-    pattern = _registry.compiled()
-    return pattern is not None and pattern.search(text) is not None
+    return bool(_registry.find(text))
 
 
 def redact(text: str) -> str:
@@ -103,11 +136,12 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, *, pinned: bool = False) -> None:
+        """`pinned` secrets (configuration) are never forgotten by the bounded redaction registry."""
         if not isinstance(value, str):
             raise TypeError("Secret wraps a str")
         self._value = value
-        _registry.add(value)
+        _registry.add(value, pinned=pinned)
 
     def reveal(self) -> str:
         return self._value

@@ -1,9 +1,10 @@
 """Keeping the watched tokens of each org in step with Salesforce (SPEC §4), one org at a time, periodically.
 
 A sync of one org:
-1. refreshes the bot's own refresh token: that both proves it still works and keeps an inactivity policy
-   from running out. `invalid_grant` (or `inactive_user`) means the connection is broken: the org is
-   marked broken, the channel is told once, and syncing pauses until someone authorizes again;
+1. refreshes the bot's own refresh token (unless an authorization issued it within the last interval):
+   that both proves it still works and keeps an inactivity policy from running out. `invalid_grant` (or
+   `inactive_user`) means the connection is broken: the org is marked broken, the channel is told once, and
+   syncing pauses until someone authorizes again;
 2. reads the QualityClouds app's refresh tokens from the org's `OauthToken` object (AppName is the app's
    label) and keeps the newest per Salesforce user: an older token of the same user is one Quality Clouds
    has replaced, warning about it would be noise;
@@ -26,7 +27,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import SlackDelivery
 from bot.expiry import TokenObservation, thresholds_with_expiry, track
-from bot.org_access import refresh_access
+from bot.org_access import org_session, refresh_access
 from bot.provisioning.settings import RefreshTokenPolicy
 from bot.salesforce.errors import OAuthError, SalesforceError
 from bot.salesforce.http import SalesforceHttp
@@ -82,13 +83,15 @@ class TokenSync:
             await self._retry_later(sync, "internal error")
 
     async def _sync(self, sync: OrgSync) -> None:
-        def load(repos: Repositories) -> tuple[OrgRecord | None, dict[str, TrackedToken]]:
+        def load(repos: Repositories) -> tuple[OrgRecord | None, dict[str, TrackedToken], bool]:
             org = repos.orgs.get(team_id=sync.team_id, org_id=sync.org_id)
             known = {token.key: token for token in repos.tracked_tokens.for_org(team_id=sync.team_id,
                                                                                   org_id=sync.org_id)}
-            return org, known
+            provisioned = repos.connections.latest_for_org(team_id=sync.team_id, org_id=sync.org_id,
+                                                           status="provisioned") is not None
+            return org, known, provisioned
 
-        org, known = await self._store.run(load)
+        org, known, provisioned = await self._store.run(load)
         if org is None or org.status != "connected" or org.refresh_token is None:
             # Nothing to sync with until someone authorizes again (which schedules the next sync).
             now = self._clock.now()
@@ -96,23 +99,29 @@ class TokenSync:
                 team_id=sync.team_id, org_id=sync.org_id, next_sync_at=None, now=now,
                 error=f"paused: the org is {org.status if org else 'unknown'}"))
             return
-        try:
-            token = await refresh_access(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
-        except OAuthError as exc:
-            if exc.error in BROKEN_TOKEN_ERRORS:
-                await self._broken(org, exc)
-            else:
+        issued_at = org.token_issued_at or org.created_at
+        if self._clock.now() - issued_at < self._settings.token_sync_interval:
+            # Issued moments ago by an authorization: it works, and refreshing would prove nothing.
+            session = org_session(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
+            last_used = issued_at
+        else:
+            try:
+                token = await refresh_access(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
+            except OAuthError as exc:
+                if exc.error in BROKEN_TOKEN_ERRORS:
+                    await self._broken(org, exc)
+                else:
+                    await self._retry_later(sync, f"token refresh: {exc.message}")
+                return
+            except SalesforceError as exc:
                 await self._retry_later(sync, f"token refresh: {exc.message}")
-            return
-        except SalesforceError as exc:
-            await self._retry_later(sync, f"token refresh: {exc.message}")
-            return
-        refreshed_at = self._clock.now()
-        app_name, app_policy = self._app_of(sync, org)
+                return
+            session = OrgSession(instance_url=org.instance_url, access_token=token.access_token, refresh=None)
+            last_used = self._clock.now()
+        app_name, app_policy = self._app_of(sync, provisioned=provisioned)
         app_tokens: list[TokenObservation] | None = None
         error = None
         if app_name is not None and app_policy is not None:
-            session = OrgSession(instance_url=org.instance_url, access_token=token.access_token, refresh=None)
             try:
                 app_tokens = await self._read_app_tokens(RestClient(http=self._http, session=session), org=org,
                                                          app_name=app_name, policy=app_policy, known=known)
@@ -123,7 +132,7 @@ class TokenSync:
             key=token_key(team_id=org.team_id, org_id=org.org_id, kind="bot"), team_id=org.team_id,
             org_id=org.org_id, kind="bot", app_name=BOT_APP_NAME, salesforce_user_id=org.salesforce_user_id,
             salesforce_username=org.salesforce_username, policy=self._settings.bot_refresh_token_policy,
-            issued_at=org.token_issued_at or org.created_at, last_used_at=refreshed_at,
+            issued_at=issued_at, last_used_at=last_used,
         )
         now = self._clock.now()
 
@@ -145,12 +154,12 @@ class TokenSync:
 
         await self._store.run(save, immediate=True)
 
-    def _app_of(self, sync: OrgSync, org: OrgRecord) -> tuple[str | None, RefreshTokenPolicy | None]:
-        """The app whose tokens to read and its policy; for orgs connected before this was recorded, the
-        configured app (the one provisioning would have set up)."""
+    def _app_of(self, sync: OrgSync, *, provisioned: bool) -> tuple[str | None, RefreshTokenPolicy | None]:
+        """The app whose tokens to read and its policy: as recorded when it was provisioned; for orgs provisioned
+        before that was recorded, the configured app. None while the first provisioning is still running."""
         if sync.app_name is not None and sync.app_policy is not None:
             return sync.app_name, RefreshTokenPolicy.from_connected_app(sync.app_policy)
-        if org.app_kind is not None:
+        if provisioned:
             desired = self._settings.desired_app
             return desired.label, desired.refresh_token_policy
         return None, None
@@ -196,7 +205,7 @@ class TokenSync:
             repos.tracked_tokens.silence(token_key(team_id=org.team_id, org_id=org.org_id, kind="bot"))
             repos.notifications.enqueue(dedupe_key=f"broken:{org.team_id}:{org.org_id}:{issued}",
                                         team_id=org.team_id, channel_id=org.channel_id,
-                                        payload=message.as_payload(), now=now)
+                                        payload=message.as_payload(), now=now, fallback_user_id=org.connected_by)
             repos.audit.append(at=now, team_id=org.team_id, actor=BOT_APP_NAME, action="token_check",
                                target=org.org_id, outcome="broken", detail={"error": exc.error})
             return True

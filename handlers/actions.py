@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import logging
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.delivery import ResponseUrlReply
 from bot.services import Services
 from handlers.checks import may_administer
 
@@ -24,7 +25,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
 
     @app.action(messages.ACTION_REVEAL)
-    async def reveal(ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
+    async def reveal(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
         await ack()
         user_id = body["user"]["id"]
         team_id = _team_of(body)
@@ -48,7 +49,7 @@ def register(app: AsyncApp, services: Services) -> None:
                       replace_original=True)
 
     @app.action(messages.ACTION_REAUTHORIZE)
-    async def reauthorize(ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
+    async def reauthorize(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
         await ack()
         user_id, team_id = body["user"]["id"], _team_of(body)
         if not await may_administer(action="connect_requested", team_id=team_id, user_id=user_id, client=client,
@@ -62,11 +63,10 @@ def register(app: AsyncApp, services: Services) -> None:
             await _answer(body, respond, client, messages.org_gone())
             return
         await _answer(body, respond, client, messages.connect_link(
-            link_url=begun.link_url, login_host=begun.login_url, run_as=None,
-            expires_at=services.clock.now() + services.journey.link_ttl))
+            link_url=begun.link_url, login_host=begun.login_url, run_as=None, expires_at=begun.expires_at))
 
     @app.action(messages.ACTION_DISCONNECT_CONFIRM)
-    async def confirm_disconnect(ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
+    async def confirm_disconnect(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
         await ack()
         user_id, team_id = body["user"]["id"], _team_of(body)
         if not await may_administer(action="disconnect_requested", team_id=team_id, user_id=user_id,
@@ -88,7 +88,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await respond(**answer.as_payload(), response_type="ephemeral", replace_original=True)
 
     @app.action(messages.ACTION_DISCONNECT_CANCEL)
-    async def cancel_disconnect(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
+    async def cancel_disconnect(ack: AsyncAck, body: dict, respond: ResponseUrlReply) -> None:
         await ack()
         org_id = body["actions"][0].get("value") or ""
         await respond(**messages.disconnect_cancelled(org_id=org_id).as_payload(), response_type="ephemeral",
@@ -99,7 +99,9 @@ def _team_of(body: dict) -> str:
     return (body.get("team") or {}).get("id") or body["user"].get("team_id")
 
 
-async def _answer(body: dict, respond: AsyncRespond, client: AsyncWebClient, message: messages.SlackMessage) -> None:
+async def _answer(
+    body: dict, respond: ResponseUrlReply, client: AsyncWebClient, message: messages.SlackMessage
+) -> None:
     """Answer the clicker privately: under the message they clicked, or in a modal for App Home clicks."""
     if body.get("response_url"):
         await respond(**message.as_payload(), response_type="ephemeral", replace_original=False)

@@ -40,6 +40,8 @@ class Connection:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    pending_deploy_id: str | None = None
+    resumes: int = 0
 
     @property
     def is_final(self) -> bool:
@@ -123,6 +125,22 @@ class ConnectionRepository:
             f"SELECT * FROM connections WHERE team_id = :team AND org_id = :org{status_clause}"
             " ORDER BY created_at DESC, rowid DESC LIMIT 1", {"team": team_id, "org": org_id, "status": status}))
         return _to_connection(rows[0]) if rows else None
+    def set_pending_deploy(self, connection_id: str, *, deploy_id: str | None) -> None:
+        """Remember the deploy in flight, so a restarted process waits for it instead of deploying again."""
+        self._db.execute("UPDATE connections SET pending_deploy_id = ? WHERE id = ?", [deploy_id, connection_id])
+
+    def count_resume(self, connection_id: str) -> int:
+        """Record that a restarted process picked the journey up again; return how often that happened."""
+        self._db.execute("UPDATE connections SET resumes = resumes + 1 WHERE id = ?", [connection_id])
+        return self._db.execute("SELECT resumes FROM connections WHERE id = ?", [connection_id]).fetchone()[0]
+
+    def pending_auth_since(self, *, before: datetime) -> list[Connection]:
+        """Journeys still waiting for Salesforce's answer whose last change is older than `before`."""
+        rows = self._db.query(
+            "SELECT * FROM connections WHERE status = 'pending_auth' AND updated_at < ? ORDER BY updated_at",
+            [to_db_time(before)],
+        )
+        return [_to_connection(row) for row in rows]
 
     def with_status(self, statuses: Iterable[ConnectionStatus]) -> list[Connection]:
         statuses = list(statuses)
@@ -152,4 +170,6 @@ def _to_connection(record: dict[str, Any]) -> Connection:
         created_at=from_db_time(record["created_at"]),
         updated_at=from_db_time(record["updated_at"]),
         finished_at=from_db_time_optional(record["finished_at"]),
+        pending_deploy_id=record["pending_deploy_id"],
+        resumes=record["resumes"],
     )

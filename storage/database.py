@@ -21,6 +21,7 @@ import sqlite_utils
 from storage.audit import AuditLog
 from storage.connections import ConnectionRepository
 from storage.crypto import SecretBox
+from storage.installations import InstallationRepository
 from storage.migrations import MIGRATIONS
 from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
@@ -42,6 +43,7 @@ class Repositories:
     reveals: RevealRepository
     notifications: NotificationRepository
     audit: AuditLog
+    installations: InstallationRepository
     tracked_tokens: TrackedTokenRepository
 
 
@@ -78,6 +80,9 @@ class Store:
                 raise DatabaseNotReady(f"the database at {self._path} needs migrating; run qc-bot serve once")
         elif self._path != ":memory:":
             db.enable_wal()
+        # In WAL mode NORMAL keeps every committed transaction across a crash of the process (the case the
+        # journey's crash safety is about) and only syncs at checkpoints; FULL would fsync every commit.
+        db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 30000")
         if not self._read_only:
@@ -91,6 +96,7 @@ class Store:
             reveals=RevealRepository(db),
             notifications=NotificationRepository(db),
             audit=AuditLog(db),
+            installations=InstallationRepository(db, box),
             tracked_tokens=TrackedTokenRepository(db),
         )
 

@@ -6,14 +6,19 @@ both), run this, then drop the old keys.
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
 import sqlite_utils
 
-from storage.crypto import SecretBox
+from storage.crypto import SecretBox, UndecryptableSecret
 
 # Every column that holds a Fernet token, by table. New encrypted columns must be listed here.
 ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
     "orgs": ("access_token_enc", "refresh_token_enc", "consumer_key_enc", "consumer_secret_enc"),
     "oauth_states": ("code_verifier_enc",),
+    "slack_installations": ("bot_token_enc", "bot_refresh_token_enc"),
 }
 
 
@@ -27,3 +32,30 @@ def rotate_encryption(db: sqlite_utils.Database, secret_box: SecretBox) -> int:
                 db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", [secret_box.rotate(token), rowid])
                 rewritten += 1
     return rewritten
+
+
+@dataclass(frozen=True)
+class StoredSecrets:
+    stored: int
+    undecryptable: int
+
+
+def check_stored_secrets(path: Path, secret_box: SecretBox) -> StoredSecrets:
+    """Try to decrypt every stored secret of the database at `path`, opened read-only (`qc-bot doctor`)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        stored = undecryptable = 0
+        for table, columns in ENCRYPTED_COLUMNS.items():
+            if table not in tables:
+                continue
+            for column in columns:
+                for (token,) in connection.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
+                    stored += 1
+                    try:
+                        secret_box.decrypt(token)
+                    except UndecryptableSecret:
+                        undecryptable += 1
+        return StoredSecrets(stored, undecryptable)
+    finally:
+        connection.close()

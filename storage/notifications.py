@@ -33,6 +33,8 @@ class Notification:
     next_attempt_at: datetime
     last_error: str | None
     message_ts: str | None
+    fallback_user_id: str | None = None
+    """Who gets the message directly if the channel refuses it for good (the bot was removed, say)."""
 
     @property
     def is_ephemeral(self) -> bool:
@@ -52,6 +54,7 @@ class NotificationRepository:
         payload: dict[str, Any],
         now: datetime,
         user_id: str | None = None,
+        fallback_user_id: str | None = None,
     ) -> bool:
         """Store a message to send; False if one with this key exists already (it is not replaced)."""
         payload_json = json.dumps(payload, sort_keys=True)
@@ -59,17 +62,18 @@ class NotificationRepository:
             raise ValueError(f"refusing to queue a Slack message that contains a secret ({dedupe_key})")
         cursor = self._db.execute(
             "INSERT INTO notifications (dedupe_key, team_id, channel_id, user_id, payload, status,"
-            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)"
+            " next_attempt_at, created_at, fallback_user_id) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
             " ON CONFLICT (dedupe_key) DO NOTHING",
-            [dedupe_key, team_id, channel_id, user_id, payload_json, to_db_time(now), to_db_time(now)],
+            [dedupe_key, team_id, channel_id, user_id, payload_json, to_db_time(now), to_db_time(now),
+             fallback_user_id],
         )
         return cursor.rowcount == 1
 
     def due(self, *, now: datetime, limit: int = 50) -> list[Notification]:
         rows = self._db.query(
             "SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= ?"
-            " ORDER BY next_attempt_at, id LIMIT ?",
-            [to_db_time(now), limit],
+            " AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY next_attempt_at, id LIMIT ?",
+            [to_db_time(now), to_db_time(now), limit],
         )
         return [_to_notification(row) for row in rows]
 
@@ -84,17 +88,22 @@ class NotificationRepository:
         return _to_notification(rows[0]) if rows else None
 
     def claim(self, notification_id: int, *, now: datetime, until: datetime) -> bool:
-        """Take a due message for one delivery attempt; False if another process took it first.
+        """Take a due message for one delivery attempt; False if another process holds it.
 
-        The claim pushes `next_attempt_at` to `until`: if the sender dies mid-attempt, the message is
-        retried after that, never dropped.
+        The claim lasts until the attempt is recorded, or at most until `until`: a sender that died
+        mid-attempt never keeps a message from being sent (and a restarted server releases its claims).
         """
         cursor = self._db.execute(
-            "UPDATE notifications SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"
-            " AND next_attempt_at <= ?",
-            [to_db_time(until), notification_id, to_db_time(now)],
+            "UPDATE notifications SET claimed_until = ? WHERE id = ? AND status = 'pending'"
+            " AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)",
+            [to_db_time(until), notification_id, to_db_time(now), to_db_time(now)],
         )
         return cursor.rowcount == 1
+
+    def release_claims(self) -> int:
+        """Forget every claim (a server starting up: the process that held them is gone)."""
+        return self._db.execute("UPDATE notifications SET claimed_until = NULL WHERE claimed_until IS NOT NULL"
+                                ).rowcount
 
     def cancel_pending(self, *, key_prefix: str, reason: str) -> int:
         """Give up every unsent message whose key starts with `key_prefix` (what it warned about is gone)."""
@@ -108,20 +117,21 @@ class NotificationRepository:
     def mark_sent(self, notification_id: int, *, message_ts: str | None, now: datetime) -> None:
         self._db.execute(
             "UPDATE notifications SET status = 'sent', message_ts = ?, sent_at = ?, attempts = attempts + 1,"
-            " last_error = NULL WHERE id = ?",
+            " last_error = NULL, claimed_until = NULL WHERE id = ?",
             [message_ts, to_db_time(now), notification_id],
         )
 
     def mark_retry(self, notification_id: int, *, error: str, next_attempt_at: datetime) -> None:
         self._db.execute(
-            "UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            "UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
+            " claimed_until = NULL WHERE id = ?",
             [error, to_db_time(next_attempt_at), notification_id],
         )
 
     def mark_undeliverable(self, notification_id: int, *, error: str) -> None:
         self._db.execute(
-            "UPDATE notifications SET status = 'undeliverable', attempts = attempts + 1, last_error = ?"
-            " WHERE id = ?",
+            "UPDATE notifications SET status = 'undeliverable', attempts = attempts + 1, last_error = ?,"
+            " claimed_until = NULL WHERE id = ?",
             [error, notification_id],
         )
 
@@ -139,4 +149,5 @@ def _to_notification(row: dict[str, Any]) -> Notification:
         next_attempt_at=from_db_time(row["next_attempt_at"]),
         last_error=row["last_error"],
         message_ts=row["message_ts"],
+        fallback_user_id=row["fallback_user_id"],
     )

@@ -1,7 +1,7 @@
-"""One-time OAuth values: the Slack link that starts an authorization, and the OAuth `state` + PKCE verifier.
+"""One-time OAuth values: the Slack links already used, and the OAuth `state` + PKCE verifier.
 
-Only SHA-256 digests of links and states are stored; the PKCE verifier is encrypted. Consuming is a
-single conditional UPDATE, so a value can be used once even when two requests race.
+Only SHA-256 digests of links and states are stored; the PKCE verifier is encrypted. Claiming a link and
+consuming a state are single conditional writes, so each works once even when two requests race.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ class OAuthStateRepository:
         self._db = db
         self._box = secret_box
 
-    def create_link(self, *, connection_id: str, link_token: Secret, expires_at: datetime) -> None:
-        self._db.execute(
-            "INSERT INTO oauth_links (link_digest, connection_id, expires_at) VALUES (?, ?, ?)",
-            [token_digest(link_token.reveal()), connection_id, to_db_time(expires_at)],
+    def claim_link(self, *, link_token: str, connection_id: str, expires_at: datetime, now: datetime) -> bool:
+        """Mark a link used for `connection_id`; False if it was used before (it works once)."""
+        cursor = self._db.execute(
+            "INSERT INTO oauth_links (link_digest, connection_id, expires_at, used_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (link_digest) DO NOTHING",
+            [token_digest(link_token), connection_id, to_db_time(expires_at), to_db_time(now)],
         )
-
-    def consume_link(self, *, link_token: str, now: datetime) -> Consumed:
-        return self._consume("oauth_links", "link_digest", token_digest(link_token), now)
+        return cursor.rowcount == 1
 
     def create_state(
         self, *, connection_id: str, state: Secret, code_verifier: Secret, expires_at: datetime

@@ -49,6 +49,8 @@ class DueToken:
     token: TrackedToken
     org_name: str
     channel_id: str
+    connected_by: str
+    """The Slack user who connected the org: hears the warning directly if the channel refuses it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +67,7 @@ class OrgSync:
 # What is due, in due order, one batch at a time. `INDEXED BY` makes SQLite refuse the query rather than
 # silently fall back to reading every token, should the index ever stop fitting it.
 DUE_TOKENS_SQL = """
-    SELECT t.*, o.org_name AS org_name, o.channel_id AS channel_id
+    SELECT t.*, o.org_name AS org_name, o.channel_id AS channel_id, o.connected_by AS connected_by
     FROM tracked_tokens AS t INDEXED BY tracked_tokens_due
     JOIN orgs AS o ON o.team_id = t.team_id AND o.org_id = t.org_id
     WHERE t.next_warning_at <= :as_of AND (t.next_warning_at, t.token_key) > (:after_at, :after_key)
@@ -191,8 +193,8 @@ class TrackedTokenRepository:
             DUE_TOKENS_SQL,
             {"as_of": to_db_time(as_of), "after_at": after_at, "after_key": after_key, "limit": limit},
         )
-        return [DueToken(token=_to_token(row), org_name=row["org_name"], channel_id=row["channel_id"])
-                for row in rows]
+        return [DueToken(token=_to_token(row), org_name=row["org_name"], channel_id=row["channel_id"],
+                         connected_by=row["connected_by"]) for row in rows]
 
     def record_warning(
         self, *, key: str, expires_at: datetime, warned_days: int, next_warning_at: datetime | None

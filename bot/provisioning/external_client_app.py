@@ -1,8 +1,9 @@
 """The QualityClouds OAuth client as an External Client App: a header and four satellite components.
 
-The header must exist before its satellites are deployed, so creation is two deploys. Satellites
-made by someone else may carry other names (e.g. `<App>_defaultPolicy`); they are found by the
-parent they name and repaired in place rather than duplicated.
+All five go out in one deploy: Salesforce deploys the header before the satellites that name it (sfdx-hardis
+restores ECAs with header and settings in one manifest), and one deploy is all-or-nothing. Satellites made by
+someone else may carry other names (e.g. `<App>_defaultPolicy`); they are found by the parent they name and
+repaired in place rather than duplicated.
 """
 
 from __future__ import annotations

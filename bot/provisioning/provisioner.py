@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from bot.config import AppKindSetting
 from bot.errors import QcBotError
 from bot.provisioning import connected_app, external_client_app
-from bot.provisioning.checklist import ChecklistItem, Drift, ObservedApp, build_checklist, find_drift
+from bot.provisioning.checklist import ChecklistItem, Drift, Mark, ObservedApp, build_checklist, find_drift
 from bot.provisioning.external_client_app import ExistingBundle
 from bot.provisioning.settings import AppKind, DesiredApp, RefreshTokenPolicy
 from bot.redaction import Secret
@@ -29,6 +29,7 @@ from bot.salesforce.rest import AppCredentials, RestClient, soql_string
 logger = logging.getLogger(__name__)
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+_PERMISSION_CODES = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"})
 
 
 def generate_credential(length: int) -> Secret:
@@ -56,6 +57,10 @@ class ProvisioningRequest:
     remember_credentials: Callable[[AppKind, Secret, Secret], Awaitable[None]]
     """Called with generated credentials before they are deployed (a Connected App's secret is never
     readable again, so it must be stored before Salesforce has it)."""
+    record_deploy: Callable[[str | None], Awaitable[None]]
+    """Called with a deploy's id once Salesforce accepted it, and with None once it ended."""
+    interrupted_deploy_id: str | None = None
+    """A deploy an earlier, interrupted attempt left running: waited for before anything else."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,12 +83,44 @@ class Provisioner:
         self._poll = deploy_poll
 
     async def provision(self, request: ProvisioningRequest) -> ProvisioningResult:
+        try:
+            return await self._provision(request)
+        except SalesforceError as exc:
+            if exc.code in _PERMISSION_CODES:
+                raise ProvisioningFailed(code="missing_permission", detail=exc.message) from exc
+            raise
+
+    async def _provision(self, request: ProvisioningRequest) -> ProvisioningResult:
+        if request.interrupted_deploy_id:
+            await self._finish_interrupted_deploy(request)
         await self._check_run_as(request.run_as)
         api_name = request.desired.api_name
         existing_connected_app = (await self._metadata.read(connected_app.TYPE, [api_name])).get(api_name)
         if request.app_kind == "connected-app" or (request.app_kind == "auto" and existing_connected_app is not None):
             return await self._connected_app(request, existing_connected_app)
-        return await self._external_client_app(request)
+        result = await self._external_client_app(request)
+        if existing_connected_app is not None:
+            result.checklist.append(ChecklistItem(
+                "Other QualityClouds apps", Mark.WARN,
+                f"a Connected App named {api_name} also exists in this org (QC_APP_KIND=external-client-app); "
+                "Quality Clouds needs only one of them, so delete the one you don't use",
+            ))
+        return result
+
+    async def _finish_interrupted_deploy(self, request: ProvisioningRequest) -> None:
+        """Let a deploy started before a crash end before reading the org, so it is never sent twice."""
+        deploy_id = request.interrupted_deploy_id
+        assert deploy_id is not None
+        logger.info("Waiting for deploy %s left running by an interrupted attempt", deploy_id)
+        try:
+            await self._metadata.wait_for_deploy(deploy_id, poll=self._poll)
+        except DeployFailed as failure:
+            logger.info("The interrupted deploy %s had failed (%s); reading the org again", deploy_id, failure)
+        except SalesforceError as exc:
+            if exc.transient:
+                raise
+            logger.info("The interrupted deploy %s is unknown to Salesforce (%s)", deploy_id, exc.code)
+        await request.record_deploy(None)
 
     async def _check_run_as(self, username: str) -> None:
         records = await self._rest.query(
@@ -105,8 +142,8 @@ class Provisioner:
             observed = connected_app.observe(existing)
             repaired = find_drift(desired=desired, run_as=request.run_as, observed=observed)
             if repaired:
-                await self._deploy([connected_app.component(desired=desired, run_as=request.run_as,
-                                                            existing=existing)])
+                await self._deploy(request, [connected_app.component(desired=desired, run_as=request.run_as,
+                                                                     existing=existing)])
             key, secret = observed.consumer_key, _known_secret(request, observed.consumer_key)
         record = (await self._metadata.read(connected_app.TYPE, [api_name])).get(api_name)
         if record is None:
@@ -124,7 +161,7 @@ class Provisioner:
             )
             await request.remember_credentials(AppKind.CONNECTED_APP, key, secret)
             try:
-                await self._deploy([component], creating=True)
+                await self._deploy(request, [component], creating=True)
                 return key, secret
             except ProvisioningFailed as failure:
                 if failure.code != "consumer_key_taken" or attempt == 2:
@@ -135,45 +172,46 @@ class Provisioner:
         desired, api_name = request.desired, request.desired.api_name
         bundle = await self._read_bundle(api_name)
         created = bundle.header is None
-        if created:
-            await self._deploy([external_client_app.header_component(desired=desired, bundle=bundle)], creating=True)
-            bundle = await self._read_bundle(api_name)
         repaired: list[Drift] = []
         if bundle.complete:
             repaired = find_drift(desired=desired, run_as=request.run_as,
                                   observed=external_client_app.observe(bundle, api_name=api_name))
         supplied: tuple[Secret, Secret] | None = None
         if not bundle.complete or repaired:
-            supplied = await self._deploy_satellites(request, bundle)
+            supplied = await self._deploy_bundle(request, bundle)
             bundle = await self._read_bundle(api_name)
         if not bundle.complete:
             missing = [kind for kind in external_client_app.SATELLITES if kind not in bundle.satellites]
-            raise ProvisioningFailed(code="not_found_after_deploy", detail=", ".join(missing))
+            raise ProvisioningFailed(code="not_found_after_deploy", detail=", ".join(missing) or "the app")
         observed = external_client_app.observe(bundle, api_name=api_name)
         key, secret, reason = await self._external_client_app_credentials(request, observed, supplied)
         return self._result(request, observed, created=created, repaired=repaired, key=key, secret=secret,
                             secret_reason=reason)
 
-    async def _deploy_satellites(
+    async def _deploy_bundle(
         self, request: ProvisioningRequest, bundle: ExistingBundle
     ) -> tuple[Secret, Secret] | None:
-        """Deploy the satellites; when the global OAuth settings are new, offer the bot's own key and secret
-        first and fall back to letting the org generate them if it refuses supplied credentials."""
+        """Deploy the header and its four satellites as ONE all-or-nothing deploy, so a failure never leaves a
+        half-made app (Salesforce deploys the header before the satellites that name it). When the global
+        OAuth settings are new, the bot's own key and secret are offered first; an org that refuses supplied
+        credentials generates its own instead."""
+        header = external_client_app.header_component(desired=request.desired, bundle=bundle)
         creating_credentials = external_client_app.GLOBAL_OAUTH_SETTINGS not in bundle.satellites
+        creating = bundle.header is None
         if creating_credentials:
             key, secret = generate_credential(72), generate_credential(64)
             await request.remember_credentials(AppKind.EXTERNAL_CLIENT_APP, key, secret)
             try:
-                await self._deploy(external_client_app.satellite_components(
+                await self._deploy(request, [header, *external_client_app.satellite_components(
                     desired=request.desired, run_as=request.run_as, bundle=bundle, consumer_key=key,
-                    consumer_secret=secret), creating=True)
+                    consumer_secret=secret)], creating=creating)
                 return key, secret
             except ProvisioningFailed as failure:
                 if failure.code not in ("consumer_key_taken", "credentials_not_settable"):
                     raise
                 logger.info("The org refused supplied credentials (%s); letting it generate them", failure.code)
-        await self._deploy(external_client_app.satellite_components(
-            desired=request.desired, run_as=request.run_as, bundle=bundle), creating=creating_credentials)
+        await self._deploy(request, [header, *external_client_app.satellite_components(
+            desired=request.desired, run_as=request.run_as, bundle=bundle)], creating=creating)
         return None
 
     async def _external_client_app_credentials(
@@ -197,15 +235,19 @@ class Provisioner:
     async def _read_bundle(self, api_name: str) -> ExistingBundle:
         return await read_bundle(self._metadata, api_name=api_name)
 
-    async def _deploy(self, components: list[MetadataComponent], *, creating: bool = False) -> None:
+    async def _deploy(
+        self, request: ProvisioningRequest, components: list[MetadataComponent], *, creating: bool = False
+    ) -> None:
         try:
-            await self._metadata.deploy(components, poll=self._poll)
+            await self._metadata.deploy(components, poll=self._poll, on_submitted=request.record_deploy)
         except DeployFailed as failure:
+            await request.record_deploy(None)
             if failure.transient:
                 raise
             raise ProvisioningFailed(code=_classify(failure, creating=creating,
                                                     types={c.type_name for c in components}),
                                      detail="; ".join(failure.failures)) from failure
+        await request.record_deploy(None)
 
     def _result(
         self,
@@ -257,7 +299,7 @@ def _classify(failure: DeployFailed, *, creating: bool, types: set[str]) -> str:
         return "consumer_key_taken"
     if "cannot provide a consumer" in text or "can't provide a consumer" in text:
         return "credentials_not_settable"
-    if "insufficient" in text or failure.code in ("INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"):
+    if "insufficient" in text or failure.code in _PERMISSION_CODES:
         return "missing_permission"
     if "user" in text and ("run" in text or "credential" in text or "not found" in text or "exist" in text):
         return "run_as_invalid"

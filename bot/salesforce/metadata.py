@@ -15,7 +15,7 @@ import logging
 import time
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
@@ -179,8 +179,18 @@ class MetadataClient:
             ))
         return results
 
-    async def deploy(self, components: Sequence[MetadataComponent], *, poll: Backoff) -> DeployResult:
-        """Deploy the components as one all-or-nothing package and wait for the result."""
+    async def deploy(
+        self,
+        components: Sequence[MetadataComponent],
+        *,
+        poll: Backoff,
+        on_submitted: Callable[[str], Awaitable[None]] | None = None,
+    ) -> DeployResult:
+        """Deploy the components as one all-or-nothing package and wait for the result.
+
+        `on_submitted` learns the deploy id before the wait starts, so a process that dies while waiting
+        can resume the wait instead of deploying a second time.
+        """
         archive = base64.b64encode(deploy_zip(components, api_version=self._api_version)).decode("ascii")
         body = await self._call(
             "<met:deploy>"
@@ -203,6 +213,8 @@ class MetadataClient:
         if not deploy_id:
             raise SalesforceError("Salesforce accepted the deploy but returned no deploy id.")
         logger.info("Deploy %s submitted (%s)", deploy_id, ", ".join(c.path for c in components))
+        if on_submitted is not None:
+            await on_submitted(deploy_id)
         return await self.wait_for_deploy(deploy_id, poll=poll)
 
     async def wait_for_deploy(self, deploy_id: str, *, poll: Backoff) -> DeployResult:

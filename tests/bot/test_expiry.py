@@ -13,6 +13,7 @@ from bot.expiry import (
     next_warning_at,
     thresholds_with_expiry,
     track,
+    warning_schedule,
 )
 from bot.provisioning.settings import RefreshTokenPolicy
 from bot.redaction import Secret
@@ -64,6 +65,22 @@ def test_thresholds_before_the_window_opened_do_not_count():
     # A 1-day lifetime: only the expiry itself.
     short = T0 + DAY
     assert next_warning_at(thresholds=THRESHOLDS, expires_at=short, window_start=T0, warned_days=None) == short
+
+
+def test_the_schedule_of_a_token_left_alone_lists_each_threshold_then_the_expiry():
+    schedule = warning_schedule(policy=LIFETIME_90, issued_at=T0, last_used_at=None, warn_days=(30, 7, 1),
+                                until=T0 + 90 * DAY)
+    assert [(w.at - T0, w.days_before) for w in schedule] == [(60 * DAY, 30), (83 * DAY, 7), (89 * DAY, 1),
+                                                              (90 * DAY, 0)]
+    six_months = warning_schedule(policy=RefreshTokenPolicy.parse("6m"), issued_at=T0, last_used_at=None,
+                                  warn_days=(30, 7, 1), until=T0 + 90 * DAY)
+    assert six_months == []
+    idle = warning_schedule(policy=RefreshTokenPolicy.parse("idle:10d"), issued_at=T0, last_used_at=None,
+                            warn_days=(30, 7, 1), until=T0 + 90 * DAY)
+    assert [w.days_before for w in idle] == [7, 1, 0]
+    never = warning_schedule(policy=RefreshTokenPolicy.parse("never"), issued_at=T0, last_used_at=None,
+                             warn_days=(30, 7, 1), until=T0 + 900 * DAY)
+    assert never == []
 
 
 def observation(*, policy=LIFETIME_90, issued_at=T0, last_used_at=None):

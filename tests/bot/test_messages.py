@@ -31,7 +31,7 @@ def test_status_message_masks_credentials_and_is_valid_block_kit():
 
 def test_every_message_has_a_text_fallback_and_valid_blocks():
     samples = [
-        messages.usage("oops"), messages.not_allowed(), messages.link_expired(), messages.reveal_retry(),
+        messages.usage("oops"), messages.not_allowed(), messages.authorization_expired(), messages.reveal_retry(),
         messages.revealed(org_name="Acme"), messages.reveal_refused("used"),
         messages.reveal_offer(reveal_id="r1", org_name="Acme", expires_minutes=15),
         messages.connect_link(link_url="https://bot.example.com/salesforce/oauth/start?link=x",

@@ -48,3 +48,24 @@ def test_forgotten_secret_is_no_longer_redacted():
     secret = Secret("temporary-secret-value-xyz")
     secret.forget()
     assert not contains_secret("temporary-secret-value-xyz")
+
+
+def test_secrets_are_found_inside_json_urls_and_punctuation():
+    secret = Secret("00DAB0000000001!AQ4AQ.LookLikeAnAccessToken")
+    fernet_like = Secret("Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg=")
+    for text in (f'{{"access_token": "{secret.reveal()}"}}', f"url?token={secret.reveal()}&x=1",
+                 f"({secret.reveal()}).", f"keys={fernet_like.reveal()},other"):
+        assert contains_secret(text), text
+        assert secret.reveal() not in redact(text) and fernet_like.reveal() not in redact(text)
+
+
+def test_the_registry_stays_bounded_but_keeps_pinned_secrets():
+    from bot.redaction import _Registry
+
+    registry = _Registry(capacity=10)
+    registry.add("pinned-configuration-secret", pinned=True)
+    for number in range(50):
+        registry.add(f"one-time-secret-number-{number:04d}")
+    assert registry.find("pinned-configuration-secret")
+    assert registry.find("one-time-secret-number-0049")
+    assert not registry.find("one-time-secret-number-0000")

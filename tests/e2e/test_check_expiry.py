@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 async def qc_bot(stack, *arguments):
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith(("SLACK_", "SALESFORCE_", "QC_"))}
-    environment.update(stack.environment, PYTHONPATH=str(REPO_ROOT))
+    environment.update(stack.bot_environment(), PYTHONPATH=str(REPO_ROOT))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", *arguments, env=environment, cwd=stack.tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -96,7 +96,7 @@ async def test_a_warning_slack_refuses_is_reported_and_left_for_the_server(stack
 async def test_bad_arguments_are_explained(stack):
     code, _, errors = await qc_bot(stack, "check-expiry", "--at", "next tuesday")
     assert code == 2 and "not an ISO-8601 date and time: 'next tuesday'" in errors
-    stack.environment["QC_DB_PATH"] = str(stack.tmp_path / "missing.db")
+    stack.extra_env["QC_DB_PATH"] = str(stack.tmp_path / "missing.db")
     code, _, errors = await qc_bot(stack, "check-expiry", "--dry-run")
     assert code == 1 and "there is no database at" in errors
     assert not (stack.tmp_path / "missing.db").exists()

@@ -110,7 +110,7 @@ async def test_connect_org_end_to_end(stack):
         assert secret.encode() not in database
     assert connection_statuses(stack) == ["provisioned"]
     actions = [row[0] for row in audit(stack)]
-    assert actions[:3] == ["connect_requested", "authorize", "provision"]
+    assert actions[:3] == ["link_opened", "authorize", "provision"]
 
 
 async def test_a_replayed_callback_is_refused_and_changes_nothing(stack):

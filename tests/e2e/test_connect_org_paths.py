@@ -194,6 +194,7 @@ async def test_an_uninstalled_bot_app_is_explained(stack):
     notice = await wait_for_ephemeral(stack, "not installed")
     assert "Connected Apps OAuth Usage" in notice
     assert statuses(stack) == [("failed", "app_not_installed")]
+    assert stack.org.external_client_apps == {} and stack.salesforce.calls("deploy") == []
 
 
 async def test_a_status_message_survives_slack_rate_limits(stack):

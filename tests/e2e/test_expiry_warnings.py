@@ -2,6 +2,7 @@
 threshold, across a restart and a failed Slack post; none for tokens that never expire; one message when
 the bot's own access breaks; inactivity expiry that follows LastUsedDate."""
 
+import sqlite3
 from datetime import timedelta
 
 from tests.support.stack import BOT_CLIENT_ID, BOT_CLIENT_SECRET, CHANNEL, Stack
@@ -213,3 +214,28 @@ async def test_an_inactivity_expiry_moves_when_the_token_is_used(tmp_path):
         assert "expire if not used for 30 days" in texts[1]
     finally:
         await stack.stop()
+
+
+async def test_an_org_connected_before_tokens_were_tracked_is_picked_up_with_the_configured_app(stack):
+    await connect_with_quality_clouds_token(stack)
+    await stack.stop_bot()
+    # What the 0002 migration leaves for an org provisioned by an older qc-bot: a due sync, nothing known.
+    connection = sqlite3.connect(stack.db_path)
+    with connection:
+        connection.execute("DELETE FROM tracked_tokens")
+        connection.execute("UPDATE token_syncs SET app_name = NULL, app_policy = NULL,"
+                           " next_sync_at = '2000-01-01T00:00:00.000000Z'")
+    connection.close()
+    await stack.start_bot()
+    await stack.slack.wait_for(lambda: app_token(stack), what="the app's token to be tracked again")
+    assert stack.query("SELECT policy FROM tracked_tokens WHERE kind = 'app'") == [("specific_lifetime:90:DAYS",)]
+
+
+async def test_a_warning_the_channel_refuses_reaches_whoever_connected_the_org(stack):
+    created = await connect_with_quality_clouds_token(stack)
+    stack.slack.fail_next("chat.postMessage", error="is_archived")
+    stack.clock.set(created + 60 * DAY + MINUTE)
+    direct = await stack.slack.wait_for(
+        lambda: [m for m in stack.slack.messages() if m.channel_id != CHANNEL and "expires in 30 days" in m.text],
+        what="the warning sent to the admin directly")
+    assert "is archived" in direct[0].text

@@ -342,6 +342,10 @@ async def test_consumer_credentials_rules(
         },
     )
     assert failures(reply) == [("A2", "The consumer key is already taken")]
+    # a collision with a key some other Salesforce org holds, forced by the switch
+    fake.collide_next_supplied_keys = 1
+    reply = await deploy(sf, org, admin, {("ConnectedApp", "QualityClouds"): connected_app(key="freshKey00001")})
+    assert failures(reply) == [("QualityClouds", "The consumer key is already taken")]
     # the org generates what was not supplied
     reply = await deploy(sf, org, admin, {("ConnectedApp", "QualityClouds"): connected_app()})
     assert tag(reply, "status") == "Succeeded"
@@ -554,9 +558,26 @@ async def test_rollback_partial_and_check_only(
 # --------------------------------------------------------------------------- External Client Apps
 
 
-async def test_eca_parent_first_then_satellites(
+async def test_eca_header_and_satellites_in_one_deploy(
     fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
 ) -> None:
+    everything = {
+        ("ExternalClientApplication", "QualityClouds"): eca_header(),
+        **satellites(key="ecaKey0000001", secret="ecaSecret00001"),
+    }
+    reply = await deploy(sf, org, admin, satellites(key="ecaKey0000001", secret="ecaSecret00001"))
+    assert tag(reply, "status") == "Failed", "satellites without their parent anywhere fail"
+    reply = await deploy(sf, org, admin, everything)
+    assert tag(reply, "status") == "Succeeded", reply.text
+    assert set(org.external_client_apps["QualityClouds"]) == {
+        "ExternalClientApplication", "ExtlClntAppOauthSettings", "ExtlClntAppGlobalOauthSettings",
+        "ExtlClntAppOauthConfigurablePolicies", "ExtlClntAppConfigurablePolicies"}
+
+
+async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
+) -> None:
+    org.eca_satellites_need_existing_parent = True
     everything = {
         ("ExternalClientApplication", "QualityClouds"): eca_header(),
         **satellites(key="ecaKey0000001", secret="ecaSecret00001"),

@@ -525,3 +525,15 @@ async def test_identity(fake: FakeSalesforce, sf: SalesforceDriver) -> None:
     org.installed_clients.clear()
     async with sf.session.get(tokens.raw["id"], headers=headers) as resp:
         assert "is_app_installed" not in await resp.json()
+
+
+async def test_each_host_describes_its_own_endpoints(fake: FakeSalesforce) -> None:
+    async with aiohttp.ClientSession() as session:
+        for base in (fake.login_url, fake.sandbox_login_url, fake.org("Acme").my_domain_url):
+            async with session.get(base + "/.well-known/openid-configuration") as resp:
+                assert resp.status == 200
+                document = await resp.json()
+            assert document["issuer"] == base
+            assert document["token_endpoint"] == base + "/services/oauth2/token"
+            assert document["authorization_endpoint"] == base + "/services/oauth2/authorize"
+    assert [r.operation for r in fake.requests] == ["openid_configuration"] * 3

@@ -295,3 +295,16 @@ async def test_rest_fault_injection(fake: FakeSalesforce, sf: SalesforceDriver, 
     queries = [r for r in fake.requests if r.operation == "query"]
     assert [r.status for r in queries[:3]] == [403, 403, 200]
     assert all(r.role == "mydomain" and r.org == "Acme" for r in queries)
+
+
+async def test_a_held_request_waits_until_released(fake: FakeSalesforce, sf: SalesforceDriver, admin: Tokens) -> None:
+    org = fake.orgs[0]
+    soql = "SELECT Id FROM Organization"
+    hold = fake.inject_hold("/services/data", body_contains=None, skip=1)
+    assert (await sf.query(org.my_domain_url, admin.access_token, soql))[0] == 200, "skip lets the first through"
+    parked = asyncio.create_task(sf.query(org.my_domain_url, admin.access_token, soql))
+    await hold.wait_arrived()
+    assert not parked.done()
+    hold.release()
+    assert (await parked)[0] == 200
+    assert (await sf.query(org.my_domain_url, admin.access_token, soql))[0] == 200, "a hold is used once"

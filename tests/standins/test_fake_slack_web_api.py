@@ -68,6 +68,15 @@ async def test_auth_test_describes_the_bot(fake: FakeSlack, client: AsyncWebClie
     assert fake.calls[-1].team_id == fake.team.team_id
 
 
+async def test_answers_name_the_granted_scopes(fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.team.scopes.discard("users:read")
+    response = await client.auth_test()
+    granted = response.headers["x-oauth-scopes"].split(",")
+    assert "chat:write" in granted and "users:read" not in granted
+    refused = await error_of(AsyncWebClient(base_url=fake.api_url, token="xoxb-unknown").auth_test())
+    assert refused["error"] == "invalid_auth"
+
+
 async def test_tokens_missing_unknown_revoked_and_wrong_kind(fake: FakeSlack, client: AsyncWebClient) -> None:
     assert (await error_of(AsyncWebClient(base_url=fake.api_url).auth_test()))["error"] == "not_authed"
     bogus = AsyncWebClient(base_url=fake.api_url, token="xoxb-1-2-nope")

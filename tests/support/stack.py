@@ -5,11 +5,17 @@ Nothing of the bot is mocked; tests talk to it only the way Slack and a browser 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import os
 import re
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +32,7 @@ from bot.config import Settings, load_settings
 from bot.redaction import install_log_redaction
 from bot.standins.salesforce import FakeOrg, FakeSalesforce
 from bot.standins.slack import Delivery, FakeSlack
-from bot.timings import fast_timings
+from bot.timings import Timings, fast_timings
 
 SIGNING_SECRET = "slack-signing-secret-0123456789abcdef"
 BOT_CLIENT_ID = "3MVG9qcbotClientIdForTests0123456789"
@@ -34,6 +40,7 @@ BOT_CLIENT_SECRET = "QCBOTCLIENTSECRET0123456789ABCDEF"
 ADMIN = "UADMIN0001"
 MEMBER = "UMEMBER001"
 CHANNEL = "CQCCHAN001"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -54,26 +61,26 @@ class BrowserVisit:
 
 
 class Stack:
-    def __init__(self, tmp_path: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp_path: Path, *, env: dict[str, str] | None = None, timings: Timings | None = None) -> None:
         self.tmp_path = tmp_path
         self.db_path = tmp_path / "qc-bot.db"
         self.encryption_key = Fernet.generate_key().decode()
         self.extra_env = env or {}
+        self.timings = timings or fast_timings()
         self.clock = ManualClock(datetime.now(UTC))
         self.slack = FakeSlack(signing_secret=SIGNING_SECRET)
         self.salesforce = FakeSalesforce(clock=self.clock.now)  # one clock: token lifetimes agree on both sides
         self.org: FakeOrg = self.salesforce.add_org(name="Acme Corp", admin_username="admin@acme.example")
         self.settings: Settings | None = None
-        self.environment: dict[str, str] = {}
-        """The bot's configuration as environment variables (for running `qc-bot` commands beside it)."""
         self.bot_url = ""
         self._runner: web.AppRunner | None = None
         self._log = io.StringIO()
         self._log_handler = logging.StreamHandler(self._log)
         self.browser: aiohttp.ClientSession | None = None
         self._port = 0
+        self._process: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> Stack:
+    async def start(self, *, in_process: bool = True) -> Stack:
         install_log_redaction()
         self._log_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
         root = logging.getLogger()
@@ -86,16 +93,15 @@ class Stack:
         self.slack.add_channel(channel_id=CHANNEL, name="salesforce-admins", members=[ADMIN, MEMBER])
         await self.salesforce.start()
         self.browser = aiohttp.ClientSession()
-        await self.start_bot()
+        if in_process:
+            await self.start_bot()
+        else:
+            await self.start_bot_process()
         return self
 
-    async def start_bot(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._port))  # a restarted bot keeps its URL, as a real deployment does
-        port = self._port = sock.getsockname()[1]
-        self.bot_url = f"http://127.0.0.1:{port}"
-        environment = {
+    def bot_environment(self) -> dict[str, str]:
+        """The bot's configuration, as an operator would set it, for the bot at `self.bot_url`."""
+        return {
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_BOT_TOKEN": self.slack.team.bot_token,
             "SLACK_API_URL": self.slack.api_url,
@@ -109,16 +115,66 @@ class Stack:
             "QC_ENCRYPTION_KEYS": self.encryption_key,
             **self.extra_env,
         }
-        self.environment = environment
-        self.settings = load_settings(environ=environment, dotenv=None)
+
+    def _listening_socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._port))  # a restarted bot keeps its URL, as a real deployment does
+        self._port = sock.getsockname()[1]
+        self.bot_url = f"http://127.0.0.1:{self._port}"
+        return sock
+
+    def _register_bot_client(self) -> None:
+        assert self.settings is not None
         if not self.salesforce_client_registered:
             self.salesforce.register_client(client_id=BOT_CLIENT_ID, client_secret=BOT_CLIENT_SECRET,
                                             redirect_uris=[self.settings.oauth_callback_url], label="qc-bot")
             self.salesforce_client_registered = True
-        app = await create_web_app(self.settings, clock=self.clock, timings=fast_timings())
+
+    async def start_bot(self) -> None:
+        """Run the bot's web app in this process (so tests can move its clock)."""
+        sock = self._listening_socket()
+        self.settings = load_settings(environ=self.bot_environment(), dotenv=None)
+        self._register_bot_client()
+        app = await create_web_app(self.settings, clock=self.clock, timings=self.timings)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
+
+    async def start_bot_process(self, *, log_level: str = "DEBUG") -> None:
+        """Run `qc-bot serve` as a real process, configured through its environment, and wait until it serves."""
+        self._listening_socket().close()
+        environment = {**os.environ, **self.bot_environment(), "PORT": str(self._port), "QC_LOG_LEVEL": log_level,
+                       "PYTHONPATH": str(REPO_ROOT)}
+        self.settings = load_settings(environ=environment, dotenv=None)
+        self._register_bot_client()
+        log = open(self.tmp_path / "serve.log", "ab")  # noqa: SIM115 - handed to the child process
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "serve", env=environment, cwd=self.tmp_path, stdout=log,
+            stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                async with self.browser.get(self.bot_url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            assert self._process.returncode is None, (self.tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "qc-bot serve did not come up"
+            await asyncio.sleep(0.05)
+
+    async def kill_bot_process(self) -> None:
+        """SIGKILL: no shutdown handler runs, exactly like a crash or an OOM kill."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGKILL)
+        await self._process.wait()
+        self._process = None
+
+    def process_log(self) -> str:
+        path = self.tmp_path / "serve.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
     salesforce_client_registered = False
 
@@ -132,6 +188,8 @@ class Stack:
         await self.start_bot()
 
     async def stop(self) -> None:
+        if self._process is not None:
+            await self.kill_bot_process()
         await self.stop_bot()
         if self.browser is not None:
             await self.browser.close()
@@ -152,17 +210,22 @@ class Stack:
                                                    **options)
 
     async def request_link(self, text: str = "connect-org", *, user: str = ADMIN) -> str:
-        """Run the slash command and return the private authorization link it answers with."""
-        posts_before = len(self.slack.response_url_posts)
+        """Run the slash command and return the private authorization link it answers with (in the
+        acknowledgement, or through response_url when the bot first had to ask Slack who the user is)."""
+        seen = len(self.slack.ephemerals(user))
         delivery = await self.slash(text, user=user)
         assert delivery.status == 200, delivery.text
-        post = await self.slack.wait_for(
-            lambda: next((post for post in self.slack.response_url_posts[posts_before:]
-                          if "/salesforce/oauth/start" in str(post.body)), None),
+        return await self.link_shown_after(seen, user=user)
+
+    async def link_shown_after(self, seen: int, *, user: str = ADMIN) -> str:
+        """The authorization link in the first of `user`'s private messages after the first `seen` of them."""
+        answer = await self.slack.wait_for(
+            lambda: next((e for e in self.slack.ephemerals(user)[seen:] if "/salesforce/oauth/start" in e.text),
+                         None),
             what="the authorization link",
         )
-        match = re.search(r"(http://[^\s\"'>|]+/salesforce/oauth/start\?link=[A-Za-z0-9_\-]+)", str(post.body))
-        assert match, post.body
+        match = re.search(r"(http://[^\s\"'>|]+/salesforce/oauth/start\?link=[A-Za-z0-9_\-=]+)", answer.text)
+        assert match, answer.text
         return match.group(1)
 
     # -- the browser ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from .clock import ManualClock
 from .metadata_rules import DeployRecord
 from .org import ADMIN_PERMISSIONS, FakeOrg, FakeUser, OauthTokenRow, RegisteredClient
 from .schema import find_wsdl, load_schema
-from .server import FakeSalesforce, RequestRecord
+from .server import FakeSalesforce, Hold, RequestRecord
 from .tokens import RefreshPolicy
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "FakeOrg",
     "FakeSalesforce",
     "FakeUser",
+    "Hold",
     "ManualClock",
     "OauthTokenRow",
     "RefreshPolicy",

@@ -191,6 +191,9 @@ class _Context:
         self.record.failures.append(self.message(type_name, name, file_name, **extra))
 
     def key_taken(self, key: str, type_name: str, name: str) -> bool:
+        if self.fake.collide_next_supplied_keys > 0:
+            self.fake.collide_next_supplied_keys -= 1
+            return True
         owner = self.fake.key_owner(key)
         if owner is not None and owner != (self.org, type_name, name):
             return True

@@ -588,3 +588,28 @@ def _same(a: str, b: str) -> bool:
     from .ids import same_id
 
     return same_id(a, b)
+
+
+# ------------------------------------------------------------------------------ discovery
+
+
+async def openid_configuration(request: web.Request) -> web.Response:
+    """``/.well-known/openid-configuration``: the host's OAuth endpoints (OpenID Connect Discovery)."""
+    set_operation(request, "openid_configuration")
+    base = role_of(request).base_url
+    return json_response({
+        "issuer": base,
+        "authorization_endpoint": f"{base}/services/oauth2/authorize",
+        "token_endpoint": f"{base}/services/oauth2/token",
+        "revocation_endpoint": f"{base}/services/oauth2/revoke",
+        "introspection_endpoint": f"{base}/services/oauth2/introspect",
+        "userinfo_endpoint": f"{base}/services/oauth2/userinfo",
+        "jwks_uri": f"{base}/id/keys",
+        "response_types_supported": ["code", "token", "token id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["id", "api", "web", "full", "chatter_api", "visualforce", "refresh_token", "openid",
+                             "profile", "email", "address", "phone", "offline_access", "custom_permissions"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
+        "code_challenge_methods_supported": ["S256"],
+    })

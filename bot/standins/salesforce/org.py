@@ -204,8 +204,10 @@ class FakeOrg:
         client ids installed in the org: drives ``is_app_installed`` and, for users without
         "ApproveUninstalledConnectedApps", refuses authorization (``error=invalid_client``,
         ``app must be installed into org``).  Apps deployed in the org count as installed.
-    ``eca_satellites_need_existing_parent`` (True)
-        satellites fail unless their ExternalClientApplication existed before the deploy started.
+    ``eca_satellites_need_existing_parent`` (False)
+        False: a satellite's ExternalClientApplication may be in the same deploy (Salesforce orders them;
+        sfdx-hardis restores header and settings in one manifest). True: it must have existed before the
+        deploy started (a stricter reading of "deploy the parent first", kept for tests).
     ``connected_app_update_accepts_same_key`` (False)
         True: re-sending the *current* consumerKey on an update is accepted.
     ``connected_app_secret_on_update`` ("reject")
@@ -257,7 +259,7 @@ class FakeOrg:
         self.deploy_polls_until_done = 2
         self.consent = "allow"
         self.token_error: tuple[str, str] | None = None
-        self.eca_satellites_need_existing_parent = True
+        self.eca_satellites_need_existing_parent = False
         self.connected_app_update_accepts_same_key = False
         self.connected_app_secret_on_update = "reject"
         self.pkce_required_org_wide = False

@@ -45,6 +45,26 @@ class RequestRecord:
 
 
 @dataclass
+class Hold:
+    """A request parked by ``inject_hold``: the test learns it arrived and decides when it may go on."""
+
+    prefix: str
+    body_contains: bytes | None
+    skip: int
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def matches(self, path: str, body: bytes) -> bool:
+        return path.startswith(self.prefix) and (self.body_contains is None or self.body_contains in body)
+
+    async def wait_arrived(self, *, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self.arrived.wait(), timeout=timeout)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class _Injection:
     prefix: str
     kind: Literal["http", "delay", "disconnect"]
@@ -105,6 +125,10 @@ class FakeSalesforce:
                 raise FileNotFoundError(self.wsdl_path)
         self.schema: WsdlSchema | None = load_schema(self.wsdl_path)
         self._injections: list[_Injection] = []
+        self._holds: list[Hold] = []
+        self.collide_next_supplied_keys = 0
+        """Treat the next N consumer keys supplied in deploys as taken by some other Salesforce org
+        (keys are unique across all of Salesforce, so a collision can come from anywhere)."""
         self._roles: dict[int, Role] = {}
         self._sockets: list[socket.socket] = []
         self._runner: web.AppRunner | None = None
@@ -137,6 +161,8 @@ class FakeSalesforce:
 
     async def stop(self) -> None:
         """Stop serving and close every socket."""
+        for hold in self._holds:
+            hold.release()
         if self._site_tasks:
             await asyncio.gather(*self._site_tasks, return_exceptions=True)
             self._site_tasks.clear()
@@ -324,8 +350,28 @@ class FakeSalesforce:
         """Drop the connection of the next ``count`` matching requests without an answer."""
         self._injections.append(_Injection(route_prefix, "disconnect", count))
 
+    def inject_hold(self, route_prefix: str, *, body_contains: str | None = None, skip: int = 0) -> Hold:
+        """Park the next matching request (after letting ``skip`` matches through) until released."""
+        hold = Hold(route_prefix, body_contains.encode() if body_contains else None, skip)
+        self._holds.append(hold)
+        return hold
+
     def clear_injections(self) -> None:
         self._injections.clear()
+        for hold in self._holds:
+            hold.release()
+        self._holds.clear()
+
+    async def _wait_if_held(self, path: str, body: bytes) -> None:
+        for hold in self._holds:
+            if hold.matches(path, body):
+                if hold.skip > 0:
+                    hold.skip -= 1
+                    return
+                self._holds.remove(hold)
+                hold.arrived.set()
+                await hold.released.wait()
+                return
 
     def _take_injection(self, path: str) -> _Injection | None:
         for injection in self._injections:
@@ -351,6 +397,7 @@ class FakeSalesforce:
         r.add_route("POST", "/services/oauth2/revoke", oauth.revoke)
         r.add_route("POST", "/services/oauth2/introspect", oauth.introspect)
         r.add_route("GET", "/id/{org_id}/{user_id}", oauth.identity)
+        r.add_route("GET", "/.well-known/openid-configuration", oauth.openid_configuration)
         r.add_route("GET", "/services/data", rest.versions)
         r.add_route("GET", "/services/data/", rest.versions)
         r.add_route("*", "/services/data/{version}", rest.data)
@@ -369,6 +416,7 @@ async def _middleware(request: web.Request, handler: Any) -> web.StreamResponse:
         return web.Response(status=421, text="fake Salesforce: unknown listening port")
     request[ROLE_KEY] = role
     request_body = await request.read()
+    await fake._wait_if_held(request.path, request_body)
     injection = fake._take_injection(request.path)
     response: web.StreamResponse
     try:

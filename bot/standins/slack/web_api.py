@@ -170,7 +170,14 @@ class WebApi:
             payload["warning"] = ",".join(call_warnings)
             payload.setdefault("response_metadata", {})["warnings"] = call_warnings
         record.response = payload
-        return web.json_response(payload)
+        return web.json_response(payload, headers=self._scope_headers(call))
+
+    @staticmethod
+    def _scope_headers(call: ApiCall | None) -> dict[str, str]:
+        """Slack names the token's granted scopes on every authenticated answer (``x-oauth-scopes``)."""
+        if call is None or call.token is None or call.token.kind != "bot" or call.team is None:
+            return {}
+        return {"X-OAuth-Scopes": ",".join(sorted(call.team.scopes))}
 
     def _fault_response(self, record: CallRecord, fault: Fault) -> web.Response:
         record.status = fault.status

@@ -1,0 +1,145 @@
+"""SPEC §8: slash-command acknowledgement latency of `qc-bot serve` against a bare Bolt app, at 200 concurrent
+requests, and the event loop's health while hundreds of connect-org journeys are in flight.
+
+Both servers run as their own process (one core each at most on a 2-core machine); this process plays Slack,
+Salesforce and the admins' browsers. Run from the repository root:
+
+    python benchmarks/ack_latency.py [--concurrency 200] [--rounds 5] [--journeys 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET, Stack  # noqa: E402
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+async def measure_acks(stack: Stack, url: str, *, concurrency: int, rounds: int) -> list[float]:
+    """Send `concurrency` signed `/qc connect-org` commands at once, `rounds` times; return each ack's latency."""
+    latencies: list[float] = []
+    for _ in range(rounds):
+        deliveries = await asyncio.gather(*(
+            stack.slack.send_slash_command(url, text="connect-org", user_id=ADMIN, channel_id=CHANNEL)
+            for _ in range(concurrency)))
+        assert all(delivery.status == 200 for delivery in deliveries), {d.status for d in deliveries}
+        latencies += [delivery.elapsed for delivery in deliveries]
+    return latencies
+
+
+async def start_bare_app(stack: Stack) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": stack.slack.team.bot_token,
+                   "SLACK_API_URL": stack.slack.api_url, "PATH": ""}
+    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "benchmarks" / "bare_bolt_app.py"), str(port)],
+                               env=environment)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return process, url
+            except aiohttp.ClientConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+
+async def measure_journeys(stack: Stack, *, journeys: int) -> dict[str, float]:
+    """Run `journeys` connect-org journeys at once while probing /healthz; the probe's latency shows whether
+    anything blocks the bot's event loop."""
+    stack.org.deploy_polls_until_done = 1
+    probe_latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            async with stack.browser.get(stack.bot_url + "/healthz") as response:
+                await response.read()
+            probe_latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.02)
+
+    prober = asyncio.create_task(probe())
+    started = time.perf_counter()
+    seen = len(stack.slack.ephemerals(ADMIN))
+    await asyncio.gather(*(stack.slash("connect-org") for _ in range(journeys)))
+    answers = await stack.slack.wait_for(
+        lambda: stack.slack.ephemerals(ADMIN)[seen:] if len(stack.slack.ephemerals(ADMIN)) - seen >= journeys
+        else None, what="every link")
+    links = [re.search(r"http://[^\s\"'>|]+/salesforce/oauth/start\?link=[\w\-=]+", answer.text).group(0)
+             for answer in answers]
+    visits = await asyncio.gather(*(stack.browse(link) for link in links))
+    failed = [visit.final for visit in visits if visit.final.status != 200]
+    assert not failed, failed[0]
+    await stack.slack.wait_for(lambda: len(stack.slack.messages(CHANNEL)) >= journeys, timeout=600,
+                               what=f"{journeys} status messages")
+    elapsed = time.perf_counter() - started
+    done.set()
+    await prober
+    return {"journeys": journeys, "seconds": elapsed, "probe_p50_ms": 1000 * percentile(probe_latencies, 0.5),
+            "probe_p99_ms": 1000 * percentile(probe_latencies, 0.99),
+            "probe_max_ms": 1000 * max(probe_latencies)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--journeys", type=int, default=200)
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        stack = Stack(Path(folder))
+        await stack.start(in_process=False)
+        await stack.kill_bot_process()
+        await stack.start_bot_process(log_level="INFO")
+        stack.slack.ack_timeout = 10.0
+        try:
+            bare, bare_url = await start_bare_app(stack)
+            try:
+                await measure_acks(stack, bare_url + "/slack/events", concurrency=20, rounds=1)  # warm-up
+                baseline = await measure_acks(stack, bare_url + "/slack/events", concurrency=arguments.concurrency,
+                                              rounds=arguments.rounds)
+            finally:
+                bare.terminate()
+                bare.wait()
+            await measure_acks(stack, stack.events_url, concurrency=20, rounds=1)
+            ours = await measure_acks(stack, stack.events_url, concurrency=arguments.concurrency,
+                                      rounds=arguments.rounds)
+            for name, values in (("bare Bolt app", baseline), ("qc-bot serve", ours)):
+                print(f"{name:>14}: ack p50 {1000 * statistics.median(values):7.1f} ms   "
+                      f"p99 {1000 * percentile(values, 0.99):7.1f} ms   ({len(values)} acks)")
+            ratio = percentile(ours, 0.99) / percentile(baseline, 0.99)
+            print(f"p99 overhead ratio: {ratio:.2f}x (target ≤ 1.2x); p99 target: well under 3000 ms")
+            result = await measure_journeys(stack, journeys=arguments.journeys)
+            print(f"{result['journeys']} journeys in flight: all done in {result['seconds']:.1f} s; /healthz during "
+                  f"them p50 {result['probe_p50_ms']:.1f} ms, p99 {result['probe_p99_ms']:.1f} ms, "
+                  f"max {result['probe_max_ms']:.1f} ms")
+        finally:
+            await stack.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

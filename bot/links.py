@@ -1,0 +1,71 @@
+"""The private "Authorize in Salesforce" link (SPEC §1 steps 1-2).
+
+The link carries its own request — team, user, channel, where to log in, the run-as user, when it
+expires — encrypted and authenticated with the first key of `QC_ENCRYPTION_KEYS` (any listed key opens
+it, so rotating keys does not break links in flight). Minting one needs no database write, which keeps
+the slash command's acknowledgement as cheap as Bolt's own; the link is made single-use when it is opened,
+by claiming its digest.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from bot.redaction import Secret
+from storage.connections import Environment
+from storage.crypto import SecretBox, UndecryptableSecret
+
+_VERSION = 1
+
+
+class LinkRefused(Exception):
+    """The link is not one this bot minted, or it is damaged."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectLink:
+    team_id: str
+    enterprise_id: str | None
+    user_id: str
+    channel_id: str
+    environment: Environment
+    login_url: str
+    run_as: str | None
+    expires_at: datetime
+    nonce: str
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        team_id: str,
+        enterprise_id: str | None,
+        user_id: str,
+        channel_id: str,
+        environment: Environment,
+        login_url: str,
+        run_as: str | None,
+        expires_at: datetime,
+    ) -> ConnectLink:
+        return cls(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id, channel_id=channel_id,
+                   environment=environment, login_url=login_url, run_as=run_as, expires_at=expires_at,
+                   nonce=secrets.token_urlsafe(16))
+
+    def seal(self, box: SecretBox) -> Secret:
+        """The opaque token for the link's URL."""
+        fields = {**asdict(self), "expires_at": self.expires_at.timestamp(), "v": _VERSION}
+        return Secret(box.encrypt(Secret(json.dumps(fields, separators=(",", ":")))))
+
+    @classmethod
+    def open(cls, box: SecretBox, token: str) -> ConnectLink:
+        try:
+            fields = json.loads(box.decrypt(token).reveal())
+            if fields.pop("v") != _VERSION:
+                raise LinkRefused("unknown link version")
+            fields["expires_at"] = datetime.fromtimestamp(fields["expires_at"], tz=UTC)
+            return cls(**fields)
+        except (UndecryptableSecret, ValueError, KeyError, TypeError, UnicodeEncodeError) as exc:
+            raise LinkRefused("not a link of this bot") from exc

@@ -1,0 +1,19 @@
+"""Multi-workspace install: `GET /slack/install` (off to Slack's consent page) and `GET /slack/oauth_redirect`
+(back from it). Bolt's OAuth flow does the work; `bot.workspaces` stores the result and renders the pages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+
+
+def register(web_app: web.Application, oauth_flow: AsyncOAuthFlow) -> None:
+    async def install(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await oauth_flow.handle_installation(await to_bolt_request(request)))
+
+    async def oauth_redirect(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await oauth_flow.handle_callback(await to_bolt_request(request)))
+
+    web_app.router.add_get(oauth_flow.install_path, install)
+    web_app.router.add_get(oauth_flow.redirect_uri_path, oauth_redirect)

@@ -1,0 +1,95 @@
+"""A real `qc-bot serve` process is SIGKILLed at three points of the journey and started again: each time the
+journey finishes, the channel gets exactly one status message and the org holds exactly one QualityClouds app."""
+
+import sqlite3
+
+from tests.support.stack import CHANNEL, Stack
+
+ECA = "QualityClouds"
+
+
+def database(stack, query):
+    connection = sqlite3.connect(stack.db_path)
+    try:
+        return connection.execute(query).fetchall()
+    finally:
+        connection.close()
+
+
+async def started(tmp_path) -> Stack:
+    stack = Stack(tmp_path)
+    await stack.start(in_process=False)
+    stack.org.deploy_polls_until_done = 0
+    return stack
+
+
+async def assert_one_app_and_one_status(stack):
+    await stack.start_bot_process()
+    status = await stack.status_message()
+    assert "connected to Quality Clouds" in status.text
+    await stack.slack.wait_for(lambda: database(stack, "SELECT status FROM connections") == [("provisioned",)],
+                               what="the connection to be provisioned")
+    assert list(stack.org.external_client_apps) == [ECA]
+    assert set(stack.org.external_client_apps[ECA]) == {
+        "ExternalClientApplication", "ExtlClntAppOauthSettings", "ExtlClntAppGlobalOauthSettings",
+        "ExtlClntAppOauthConfigurablePolicies", "ExtlClntAppConfigurablePolicies"}
+    assert stack.org.connected_apps == {}
+    await stack.slack.wait_for(lambda: database(stack, "SELECT status FROM notifications WHERE dedupe_key LIKE "
+                                                       "'status:%'") == [("sent",)], what="the status marked sent")
+    assert len(stack.slack.messages(CHANNEL)) == 1
+    secret = stack.org.consumer_secret(ECA)
+    assert secret[-4:] in status.text and secret not in status.text
+    assert secret not in stack.process_log() and secret.encode() not in stack.database_bytes()
+
+
+async def test_killed_after_the_callback(tmp_path):
+    stack = await started(tmp_path)
+    try:
+        # The first REST call is the callback's Organization query; the second is provisioning's first step.
+        hold = stack.salesforce.inject_hold("/services/data/", skip=1)
+        link = await stack.request_link()
+        visit = await stack.browse(link)
+        assert visit.final.status == 200
+        await hold.wait_arrived()
+        await stack.kill_bot_process()
+        assert database(stack, "SELECT status FROM connections") == [("provisioning",)]
+        assert stack.salesforce.calls("deploy") == []
+        hold.release()
+        await assert_one_app_and_one_status(stack)
+    finally:
+        await stack.stop()
+
+
+async def test_killed_during_the_deploy(tmp_path):
+    stack = await started(tmp_path)
+    try:
+        hold = stack.salesforce.inject_hold("/services/Soap/m/", body_contains="checkDeployStatus")
+        await stack.browse(await stack.request_link())
+        await hold.wait_arrived()
+        await stack.kill_bot_process()
+        [(status, pending_deploy)] = database(stack, "SELECT status, pending_deploy_id FROM connections")
+        assert status == "provisioning" and pending_deploy, "the deploy in flight is on record"
+        hold.release()
+        await assert_one_app_and_one_status(stack)
+        deploys = stack.salesforce.calls("deploy")
+        assert len(deploys) == 1, "the interrupted deploy is waited for, not sent again"
+    finally:
+        await stack.stop()
+
+
+async def test_killed_after_the_deploy_before_the_channel_post(tmp_path):
+    stack = await started(tmp_path)
+    try:
+        stack.slack.fail_next("chat.postMessage", status=503, count=10_000)
+        await stack.browse(await stack.request_link())
+        await stack.slack.wait_for(
+            lambda: database(stack, "SELECT status FROM connections") == [("provisioned",)]
+            and stack.slack.calls_to("chat.postMessage"), what="provisioned with the post failing")
+        await stack.kill_bot_process()
+        assert stack.slack.messages(CHANNEL) == []
+        stack.slack.clear_faults()
+        deploys_before = len(stack.salesforce.calls("deploy"))
+        await assert_one_app_and_one_status(stack)
+        assert len(stack.salesforce.calls("deploy")) == deploys_before, "nothing is provisioned twice"
+    finally:
+        await stack.stop()
