@@ -4,7 +4,7 @@ slack_sdk's retry handlers absorb short blips (429 with Retry-After, 5xx, droppe
 still fails stays queued and is retried with growing delays until Slack takes it. Only errors that
 no retry can fix (the channel is gone, the bot was removed) end a message as undeliverable, and those
 are logged loudly. Each attempt first claims the message in the database, so two processes sharing the
-outbox never post the same message twice.
+outbox (`qc-bot serve` and `qc-bot check-expiry`) never post the same message at the same time.
 """
 
 from __future__ import annotations

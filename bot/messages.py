@@ -414,8 +414,8 @@ def expiry_warning(notice: ExpiryNotice) -> SlackMessage:
     if notice.token_kind == "bot":
         whose = f"qc-bot's access to {notice.org_name}"
         token = f"qc-bot's own refresh token, authorized by {owner}"
-        consequence = (f"qc-bot can no longer read {notice.org_name}: it stops checking the {notice.app_name} "
-                       "app and the tokens Quality Clouds uses there, so it cannot warn about them either.")
+        consequence = (f"qc-bot can no longer read {notice.org_name}: it stops checking the app Quality Clouds "
+                       "connects through and that app's tokens, so it cannot warn about them either.")
         remedy = ("A workspace admin clicks *Re-authorize* and approves qc-bot in Salesforce again; that issues a "
                   "new token and changes nothing else.")
     else:

@@ -23,6 +23,7 @@ class Timings:
     delivery_retry_maximum: timedelta = timedelta(minutes=5)
     delivery_poll_seconds: float = 5.0
     delivery_lease: timedelta = timedelta(minutes=2)
+    """The longest a process's claim on a message it is posting holds, if it dies and no server restarts."""
     delivery_drain_seconds: float = 10.0
     """On shutdown, how long the Slack message being posted may take to finish (and be marked sent)."""
     maintenance_interval_seconds: float = 60.0
