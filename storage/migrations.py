@@ -124,76 +124,6 @@ def _connect_org(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0004_crash_safety")
-def _crash_safety(db: sqlite_utils.Database) -> None:
-    _execute_all(
-        db,
-        """
-        ALTER TABLE connections ADD COLUMN pending_deploy_id TEXT;
-        ALTER TABLE connections ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE notifications ADD COLUMN fallback_user_id TEXT;
-        """,
-    )
-
-
-def _execute_all(db: sqlite_utils.Database, script: str) -> None:
-    """Run each statement of `script` inside the migration's transaction.
-
-    `executescript` would commit first, so a failed migration could leave half a schema behind.
-    """
-    for statement in _split_statements(script):
-        db.execute(statement)
-
-
-def _split_statements(block: str) -> list[str]:
-    statements: list[str] = []
-    current: list[str] = []
-    for line in block.strip().splitlines():
-        if not line.strip():
-            continue
-        current.append(line)
-        joined = "\n".join(current).strip()
-        if joined.endswith(";") and (not joined.upper().startswith("CREATE TRIGGER") or joined.endswith("END;")):
-            statements.append(joined)
-            current = []
-    if current and "\n".join(current).strip():
-        statements.append("\n".join(current).strip())
-    return statements
-
-
-@MIGRATIONS(name="0003_installations")
-def _installations(db: sqlite_utils.Database) -> None:
-    """Multi-workspace mode: one bot installation per Slack workspace, and the OAuth `state` of installs."""
-    _execute_all(
-        db,
-        """
-        CREATE TABLE slack_installations (
-            enterprise_id TEXT NOT NULL DEFAULT '',
-            team_id TEXT NOT NULL DEFAULT '',
-            team_name TEXT,
-            enterprise_name TEXT,
-            is_enterprise_install INTEGER NOT NULL,
-            app_id TEXT,
-            bot_id TEXT NOT NULL,
-            bot_user_id TEXT NOT NULL,
-            bot_scopes TEXT NOT NULL,
-            bot_token_enc TEXT NOT NULL,
-            bot_refresh_token_enc TEXT,
-            bot_token_expires_at TEXT,
-            installer_user_id TEXT,
-            installed_at TEXT NOT NULL,
-            PRIMARY KEY (enterprise_id, team_id)
-        );
-
-        CREATE TABLE slack_install_states (
-            state_digest TEXT PRIMARY KEY,
-            expires_at TEXT NOT NULL,
-            used_at TEXT
-        );
-        """,
-    )
-
-
 @MIGRATIONS(name="0002_token_lifecycle")
 def _token_lifecycle(db: sqlite_utils.Database) -> None:
     # token_syncs: per org, which app's OauthToken rows to read, under which policy, and when to sync next
@@ -245,3 +175,73 @@ def _token_lifecycle(db: sqlite_utils.Database) -> None:
         ALTER TABLE notifications ADD COLUMN claimed_until TEXT;
         """,
     )
+
+
+@MIGRATIONS(name="0003_installations")
+def _installations(db: sqlite_utils.Database) -> None:
+    """Multi-workspace mode: one bot installation per Slack workspace, and the OAuth `state` of installs."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE slack_installations (
+            enterprise_id TEXT NOT NULL DEFAULT '',
+            team_id TEXT NOT NULL DEFAULT '',
+            team_name TEXT,
+            enterprise_name TEXT,
+            is_enterprise_install INTEGER NOT NULL,
+            app_id TEXT,
+            bot_id TEXT NOT NULL,
+            bot_user_id TEXT NOT NULL,
+            bot_scopes TEXT NOT NULL,
+            bot_token_enc TEXT NOT NULL,
+            bot_refresh_token_enc TEXT,
+            bot_token_expires_at TEXT,
+            installer_user_id TEXT,
+            installed_at TEXT NOT NULL,
+            PRIMARY KEY (enterprise_id, team_id)
+        );
+
+        CREATE TABLE slack_install_states (
+            state_digest TEXT PRIMARY KEY,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+        """,
+    )
+
+
+@MIGRATIONS(name="0004_crash_safety")
+def _crash_safety(db: sqlite_utils.Database) -> None:
+    _execute_all(
+        db,
+        """
+        ALTER TABLE connections ADD COLUMN pending_deploy_id TEXT;
+        ALTER TABLE connections ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE notifications ADD COLUMN fallback_user_id TEXT;
+        """,
+    )
+
+
+def _execute_all(db: sqlite_utils.Database, script: str) -> None:
+    """Run each statement of `script` inside the migration's transaction.
+
+    `executescript` would commit first, so a failed migration could leave half a schema behind.
+    """
+    for statement in _split_statements(script):
+        db.execute(statement)
+
+
+def _split_statements(block: str) -> list[str]:
+    statements: list[str] = []
+    current: list[str] = []
+    for line in block.strip().splitlines():
+        if not line.strip():
+            continue
+        current.append(line)
+        joined = "\n".join(current).strip()
+        if joined.endswith(";") and (not joined.upper().startswith("CREATE TRIGGER") or joined.endswith("END;")):
+            statements.append(joined)
+            current = []
+    if current and "\n".join(current).strip():
+        statements.append("\n".join(current).strip())
+    return statements
