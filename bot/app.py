@@ -29,6 +29,7 @@ from bot.journey import ConnectJourney
 from bot.manifest import SLACK_EVENTS_PATH
 from bot.permissions import Permissions
 from bot.reauthorize import Reauthorizer
+from bot.reveal import CredentialReveal
 from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.oauth import SalesforceOAuth
 from bot.scheduler import Scheduler
@@ -92,7 +93,9 @@ async def create_web_app(
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
     )
-    services = Services(settings=settings, clock=clock, store=store, journey=journey, delivery=delivery,
+    services = Services(settings=settings, clock=clock, store=store, journey=journey,
+                        reveals=CredentialReveal(store=store, clock=clock, desired_app=settings.desired_app),
+                        delivery=delivery,
                         permissions=Permissions(admin_users=settings.admin_users, clock=clock),
                         dashboard=Dashboard(settings=settings, store=store, clock=clock),
                         disconnector=Disconnector(settings=settings, store=store, clock=clock, http=http, oauth=oauth,

@@ -114,15 +114,6 @@ class CallbackOutcome:
     failure_detail: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class RevealOutcome:
-    problem: str | None
-    org_name: str = ""
-    consumer_key: Secret | None = None
-    consumer_secret: Secret | None = None
-    secret_note: str | None = None
-
-
 class ConnectJourney:
     def __init__(
         self,
@@ -512,49 +503,6 @@ class ConnectJourney:
         await self._store.run(fail)
         self._delivery.wake()
         logger.warning("Connection %s failed: %s", connection.id, code)
-
-    # -- step 6: reveal ------------------------------------------------------------------------------------
-
-    async def reveal(self, *, reveal_id: str, team_id: str, user_id: str) -> RevealOutcome:
-        now = self._clock.now()
-
-        def use(repos: Repositories) -> RevealOutcome:
-            grant = repos.reveals.consume(reveal_id=reveal_id, team_id=team_id, user_id=user_id, now=now)
-            connection = repos.connections.get(grant.connection_id) if grant.connection_id else None
-            org = (repos.orgs.get(team_id=connection.team_id, org_id=connection.org_id)
-                   if connection is not None and connection.org_id else None)
-            problem = grant.problem
-            if problem is None and (org is None or org.consumer_key is None):
-                problem = "unavailable"
-            repos.audit.append(at=now, team_id=team_id, actor=user_id, action="reveal",
-                               target=org.org_id if org else None,
-                               outcome="revealed" if problem is None else f"refused:{problem}",
-                               detail={"connection": grant.connection_id})
-            if problem is not None or org is None:
-                return RevealOutcome(problem=problem or "unknown")
-            note = None
-            if org.consumer_secret is None:
-                note = messages.secret_unavailable_note(
-                    "connected_app_secret_unreadable" if org.app_kind == AppKind.CONNECTED_APP.value
-                    else "external_client_app_secret_unreadable", app_name=self._settings.desired_app.api_name)
-            return RevealOutcome(problem=None, org_name=org.org_name, consumer_key=org.consumer_key,
-                                 consumer_secret=org.consumer_secret, secret_note=note)
-
-        outcome = await self._store.run(use)
-        if outcome.problem == "used":
-            logger.warning("A used reveal grant was presented again by %s (possible replay)", user_id)
-        return outcome
-
-    async def release_reveal(self, *, reveal_id: str, team_id: str, user_id: str) -> None:
-        """Make a used grant usable again because Slack never showed the credentials."""
-        now = self._clock.now()
-
-        def release(repos: Repositories) -> None:
-            repos.reveals.release(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
-            repos.audit.append(at=now, team_id=team_id, actor=user_id, action="reveal", outcome="not_shown",
-                               detail={"reveal": reveal_id})
-
-        await self._store.run(release)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -14,6 +14,7 @@ from bot.disconnect import Disconnector
 from bot.journey import ConnectJourney
 from bot.permissions import Permissions
 from bot.reauthorize import Reauthorizer
+from bot.reveal import CredentialReveal
 from storage.database import Store
 
 
@@ -23,6 +24,7 @@ class Services:
     clock: Clock
     store: Store
     journey: ConnectJourney
+    reveals: CredentialReveal
     delivery: SlackDelivery
     permissions: Permissions
     dashboard: Dashboard

@@ -30,7 +30,7 @@ def register(app: AsyncApp, services: Services) -> None:
         user_id = body["user"]["id"]
         team_id = _team_of(body)
         reveal_id = body["actions"][0].get("value") or ""
-        outcome = await services.journey.reveal(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
+        outcome = await services.reveals.reveal(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
         if outcome.problem is not None:
             await respond(**messages.reveal_refused(outcome.problem).as_payload(), response_type="ephemeral",
                           replace_original=False)
@@ -42,7 +42,7 @@ def register(app: AsyncApp, services: Services) -> None:
         except SlackApiError as exc:
             logger.warning("Could not show the credentials (%s); the reveal stays available",
                            exc.response.get("error"))
-            await services.journey.release_reveal(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
+            await services.reveals.release(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
             await respond(**messages.reveal_retry().as_payload(), response_type="ephemeral", replace_original=False)
             return
         await respond(**messages.revealed(org_name=outcome.org_name).as_payload(), response_type="ephemeral",

@@ -1,0 +1,75 @@
+"""The private delivery of SPEC §1 step 6: the requester's one-time "Reveal credentials" grant.
+
+A grant works once, for the user it was made for, for a short time; every use and every refusal is audited,
+and a second use is logged as a possible replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot import messages
+from bot.clock import Clock
+from bot.provisioning.settings import AppKind, DesiredApp
+from bot.redaction import Secret
+from storage.database import Repositories, Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevealOutcome:
+    problem: str | None
+    org_name: str = ""
+    consumer_key: Secret | None = None
+    consumer_secret: Secret | None = None
+    secret_note: str | None = None
+
+
+class CredentialReveal:
+    def __init__(self, *, store: Store, clock: Clock, desired_app: DesiredApp) -> None:
+        self._store = store
+        self._clock = clock
+        self._desired_app = desired_app
+
+    async def reveal(self, *, reveal_id: str, team_id: str, user_id: str) -> RevealOutcome:
+        now = self._clock.now()
+
+        def use(repos: Repositories) -> RevealOutcome:
+            grant = repos.reveals.consume(reveal_id=reveal_id, team_id=team_id, user_id=user_id, now=now)
+            connection = repos.connections.get(grant.connection_id) if grant.connection_id else None
+            org = (repos.orgs.get(team_id=connection.team_id, org_id=connection.org_id)
+                   if connection is not None and connection.org_id else None)
+            problem = grant.problem
+            if problem is None and (org is None or org.consumer_key is None):
+                problem = "unavailable"
+            repos.audit.append(at=now, team_id=team_id, actor=user_id, action="reveal",
+                               target=org.org_id if org else None,
+                               outcome="revealed" if problem is None else f"refused:{problem}",
+                               detail={"connection": grant.connection_id})
+            if problem is not None or org is None:
+                return RevealOutcome(problem=problem or "unknown")
+            note = None
+            if org.consumer_secret is None:
+                note = messages.secret_unavailable_note(
+                    "connected_app_secret_unreadable" if org.app_kind == AppKind.CONNECTED_APP.value
+                    else "external_client_app_secret_unreadable", app_name=self._desired_app.api_name)
+            return RevealOutcome(problem=None, org_name=org.org_name, consumer_key=org.consumer_key,
+                                 consumer_secret=org.consumer_secret, secret_note=note)
+
+        outcome = await self._store.run(use)
+        if outcome.problem == "used":
+            logger.warning("A used reveal grant was presented again by %s (possible replay)", user_id)
+        return outcome
+
+    async def release(self, *, reveal_id: str, team_id: str, user_id: str) -> None:
+        """Make a used grant usable again because Slack never showed the credentials."""
+        now = self._clock.now()
+
+        def release(repos: Repositories) -> None:
+            repos.reveals.release(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
+            repos.audit.append(at=now, team_id=team_id, actor=user_id, action="reveal", outcome="not_shown",
+                               detail={"reveal": reveal_id})
+
+        await self._store.run(release)
