@@ -12,33 +12,9 @@ import aiohttp
 import pytest
 
 from bot.standins.salesforce import FakeSalesforce, ManualClock
-from bot.standins.salesforce.driver import SalesforceDriver, basic_auth, pkce_pair, soap_response_problems
+from bot.standins.salesforce.driver import SalesforceDriver, basic_auth, pkce_pair
 
-CLIENT_ID = "botClientKey0001"
-SECRET = "botClientSecret0001"
-REDIRECT = "http://127.0.0.1:9/salesforce/oauth/callback"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def fake(clock: ManualClock):
-    fake = FakeSalesforce(clock=clock)
-    fake.add_org(name="Acme")
-    fake.register_client(client_id=CLIENT_ID, client_secret=SECRET, redirect_uris=[REDIRECT])
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert soap_response_problems(fake) == []
-
-
-@pytest.fixture
-async def sf(fake: FakeSalesforce):
-    async with aiohttp.ClientSession() as session:
-        yield SalesforceDriver(session, client_id=CLIENT_ID, client_secret=SECRET, redirect_uri=REDIRECT)
+from .conftest import CLIENT_ID, REDIRECT, SECRET
 
 
 def location_query(resp: aiohttp.ClientResponse) -> dict[str, str]:

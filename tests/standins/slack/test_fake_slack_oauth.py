@@ -24,11 +24,6 @@ REDIRECT = "https://qc.example.com/slack/oauth_redirect"
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 async def fake(clock: ManualClock):
     async with FakeSlack(signing_secret=SECRET, clock=clock) as fake:
         yield fake

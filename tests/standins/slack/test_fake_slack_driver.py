@@ -43,11 +43,6 @@ def status_blocks(value: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 async def fake(clock: ManualClock):
     async with FakeSlack(signing_secret=SECRET, clock=clock) as fake:
         fake.add_user(user_id="UADMIN01", name="ada", is_admin=True)

@@ -24,11 +24,6 @@ BUTTON = {"type": "button", "text": {"type": "plain_text", "text": "Go"}, "actio
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 async def fake(clock: ManualClock):
     async with FakeSlack(signing_secret=SECRET, clock=clock) as fake:
         fake.add_user(user_id="UADMIN01", name="ada", is_admin=True)

@@ -20,48 +20,18 @@ from bot.standins.salesforce.driver import (
     build_zip,
     metadata_file,
     package_xml,
-    soap_response_problems,
 )
 from bot.standins.salesforce.metadata_rules import CONNECTED_APP_CREATION_BLOCKED
 
-CLIENT_ID = "botClientKey0001"
-SECRET = "botClientSecret0001"
-REDIRECT = "http://127.0.0.1:9/salesforce/oauth/callback"
+from .conftest import CLIENT_ID, REDIRECT
+
 CALLBACK = "https://scan.qualityclouds.com/sf_instance/code_callback"
 BLOCKED = CONNECTED_APP_CREATION_BLOCKED
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def fake(clock: ManualClock):
-    fake = FakeSalesforce(clock=clock)
-    org = fake.add_org(name="Acme")
+@pytest.fixture(autouse=True)
+def integration_user(org: FakeOrg) -> None:
     org.add_user(username="integration@acme.example", api_only=True, first_name="Int", last_name="User")
-    fake.register_client(client_id=CLIENT_ID, client_secret=SECRET, redirect_uris=[REDIRECT])
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert soap_response_problems(fake) == []
-
-
-@pytest.fixture
-async def sf(fake: FakeSalesforce):
-    async with aiohttp.ClientSession() as session:
-        yield SalesforceDriver(session, client_id=CLIENT_ID, client_secret=SECRET, redirect_uri=REDIRECT)
-
-
-@pytest.fixture
-def org(fake: FakeSalesforce) -> FakeOrg:
-    return fake.orgs[0]
-
-
-@pytest.fixture
-async def admin(fake: FakeSalesforce, sf: SalesforceDriver) -> Tokens:
-    return await sf.login(fake.login_url)
 
 
 # ------------------------------------------------------------------------------------- documents

@@ -10,39 +10,11 @@ import aiohttp
 import pytest
 
 from bot.standins.salesforce import FakeSalesforce, ManualClock
-from bot.standins.salesforce.driver import SalesforceDriver, Tokens, soap_response_problems
+from bot.standins.salesforce.driver import SalesforceDriver, Tokens
 
-CLIENT_ID = "botClientKey0001"
-SECRET = "botClientSecret0001"
-REDIRECT = "http://127.0.0.1:9/salesforce/oauth/callback"
+from .conftest import CLIENT_ID, SECRET
+
 SOQL_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000")
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def fake(clock: ManualClock):
-    fake = FakeSalesforce(clock=clock)
-    fake.add_org(name="Acme")
-    fake.register_client(client_id=CLIENT_ID, client_secret=SECRET, redirect_uris=[REDIRECT])
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert soap_response_problems(fake) == []
-
-
-@pytest.fixture
-async def sf(fake: FakeSalesforce):
-    async with aiohttp.ClientSession() as session:
-        yield SalesforceDriver(session, client_id=CLIENT_ID, client_secret=SECRET, redirect_uri=REDIRECT)
-
-
-@pytest.fixture
-async def admin(fake: FakeSalesforce, sf: SalesforceDriver) -> Tokens:
-    return await sf.login(fake.login_url)
 
 
 # ------------------------------------------------------------------------------------ auth/routes
