@@ -42,10 +42,13 @@ from storage.database import Store
 logger = logging.getLogger(__name__)
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
-    """Access log without query strings: links, codes and states travel in them."""
+    """Access log without query strings (links, codes and states travel in them). Answered requests log at
+    DEBUG and refused or failed ones at INFO: every Slack event at INFO is noise that costs the ack path."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info("%s %s %s %.0fms", request.method, request.path, response.status, time * 1000)
+        level = logging.INFO if response.status >= 400 else logging.DEBUG
+        if self.logger.isEnabledFor(level):
+            self.logger.log(level, "%s %s %s %.0fms", request.method, request.path, response.status, time * 1000)
 
 
 async def create_web_app(

@@ -153,7 +153,7 @@ class ConnectJourney:
                                environment=target.environment, login_url=target.login_url, run_as=command.run_as,
                                expires_at=self._clock.now() + self._timings.link_ttl)
         token = link.seal(self._secret_box)
-        return Begun(link_url=f"{self._settings.oauth_start_url}?link={token.reveal()}", login_url=target.login_url,
+        return Begun(link_url=f"{self._settings.oauth_start_url}?link={token}", login_url=target.login_url,
                      expires_at=link.expires_at)
 
     # -- step 2: the link is opened ------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from bot.redaction import Secret
 from storage.connections import Environment
 from storage.crypto import SecretBox, UndecryptableSecret
 
@@ -54,15 +53,20 @@ class ConnectLink:
                    environment=environment, login_url=login_url, run_as=run_as, expires_at=expires_at,
                    nonce=secrets.token_urlsafe(16))
 
-    def seal(self, box: SecretBox) -> Secret:
-        """The opaque token for the link's URL."""
+    def seal(self, box: SecretBox) -> str:
+        """The opaque token for the link's URL.
+
+        It is a capability, not a credential: it only ever goes to Slack in the requester's private answer,
+        works once, and the `link=` rule keeps it out of logs; so it is not registered for redaction, which
+        would make the registry grow with every command.
+        """
         fields = {**asdict(self), "expires_at": self.expires_at.timestamp(), "v": _VERSION}
-        return Secret(box.encrypt(Secret(json.dumps(fields, separators=(",", ":")))))
+        return box.encrypt_text(json.dumps(fields, separators=(",", ":")))
 
     @classmethod
     def open(cls, box: SecretBox, token: str) -> ConnectLink:
         try:
-            fields = json.loads(box.decrypt(token).reveal())
+            fields = json.loads(box.decrypt_text(token))
             if fields.pop("v") != _VERSION:
                 raise LinkRefused("unknown link version")
             fields["expires_at"] = datetime.fromtimestamp(fields["expires_at"], tz=UTC)

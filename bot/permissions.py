@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ class Permissions:
         self._clock = clock
         self._cache_for = cache_for
         self._cache: dict[tuple[str, str], tuple[bool, datetime]] = {}
+        self._asking: dict[tuple[str, str], asyncio.Task[bool]] = {}
 
     def known_decision(self, *, team_id: str, user_id: str) -> bool | None:
         """The answer without asking Slack, when there is one (the allow-list, or a recent users.info)."""
@@ -33,6 +35,16 @@ class Permissions:
         known = self.known_decision(team_id=team_id, user_id=user_id)
         if known is not None:
             return known
+        # Commands that arrive together for the same user share one users.info call.
+        key = (team_id, user_id)
+        asking = self._asking.get(key)
+        if asking is None:
+            asking = self._asking[key] = asyncio.create_task(self._ask_slack(client=client, key=key))
+            asking.add_done_callback(lambda _: self._asking.pop(key, None))
+        return await asyncio.shield(asking)
+
+    async def _ask_slack(self, *, client: AsyncWebClient, key: tuple[str, str]) -> bool:
+        user_id = key[1]
         now = self._clock.now()
         try:
             response = await client.users_info(user=user_id)
@@ -42,5 +54,5 @@ class Permissions:
             return False
         user = response.get("user") or {}
         allowed = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-        self._cache[(team_id, user_id)] = (allowed, now + self._cache_for)
+        self._cache[key] = (allowed, now + self._cache_for)
         return allowed

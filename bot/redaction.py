@@ -20,18 +20,17 @@ MASK = "••••••••"
 _MIN_LENGTH_FOR_SUFFIX = 20
 _MIN_REGISTERED_LENGTH = 8
 
-# Token shapes that must never be logged even if they were not wrapped in a Secret first:
-# Salesforce access tokens (`00D…!…`), Slack tokens, bearer headers and OAuth form/JSON fields.
-_TOKEN_PATTERNS = [
-    re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._\-]+"),
-    re.compile(r"\bxox[abpers]-[A-Za-z0-9\-]+"),
-    re.compile(r"\bxapp-[A-Za-z0-9\-]+"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=!\-]+"),
-    re.compile(
-        r"(?i)((?:access_token|refresh_token|client_secret|consumer_?secret|code_verifier|code|state|token|link)"
-        r"[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9._~+/=!%\-]{8,}"
-    ),
-]
+# Token shapes that must never be logged even if they were not wrapped in a Secret first: Salesforce access
+# tokens (`00D…!…`), Slack tokens, bearer headers and OAuth form/JSON fields. One pattern, one pass per text;
+# `keep` is the part before the value (a field name, "Bearer ") that stays readable.
+_TOKEN_PATTERN = re.compile(
+    r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._\-]+"
+    r"|\bxox[abpers]-[A-Za-z0-9\-]+"
+    r"|\bxapp-[A-Za-z0-9\-]+"
+    r"|(?P<keep>(?i:bearer\s+"
+    r"|(?:access_token|refresh_token|client_secret|consumer_?secret|code_verifier|code|state|token|link)"
+    r"[\"']?\s*[=:]\s*[\"']?))[A-Za-z0-9._~+/=!%\-]{8,}"
+)
 
 
 def mask(value: str | None) -> str:
@@ -52,7 +51,7 @@ class _Registry:
     (configuration), so memory stays flat in the number of orgs and tokens seen.
     """
 
-    def __init__(self, *, capacity: int = 100_000) -> None:
+    def __init__(self, *, capacity: int = 20_000) -> None:
         self._values: OrderedDict[str, None] = OrderedDict()
         self._pinned: set[str] = set()
         self._capacity = capacity
@@ -96,9 +95,7 @@ class _Registry:
                 pieces += [text[position:begin], mask(text[begin:end])]
                 position = end
             text = "".join(pieces) + text[position:]
-        for token_pattern in _TOKEN_PATTERNS:
-            text = token_pattern.sub(_mask_match, text)
-        return text
+        return _TOKEN_PATTERN.sub(_mask_match, text)
 
 
 # Runs of the characters tokens and keys are made of; `=`, `:`, quotes and spaces end a run, so
@@ -113,9 +110,7 @@ def _stored_forms(value: str) -> set[str]:
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    if match.lastindex:
-        return match.group(1) + MASK
-    return MASK
+    return (match.group("keep") or "") + MASK
 
 
 _registry = _Registry()
@@ -170,10 +165,13 @@ class Secret:
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats as usual, then redacts the whole output, tracebacks included."""
+    """Redacts tracebacks and stack traces: the record factory has already redacted every message."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+    def formatException(self, ei: object) -> str:
+        return redact(super().formatException(ei))  # type: ignore[arg-type]
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact(super().formatStack(stack_info))
 
 
 _factory_installed = False

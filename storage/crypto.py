@@ -25,14 +25,22 @@ class SecretBox:
         self._fernet = MultiFernet([Fernet(key.reveal().encode("ascii")) for key in keys])
 
     def encrypt(self, secret: Secret) -> str:
-        return self._fernet.encrypt(secret.reveal().encode("utf-8")).decode("ascii")
+        return self.encrypt_text(secret.reveal())
+
+    def encrypt_text(self, text: str) -> str:
+        """Encrypt something that is not a secret of its own (it is never registered for log redaction)."""
+        return self._fernet.encrypt(text.encode("utf-8")).decode("ascii")
 
     def encrypt_optional(self, secret: Secret | None) -> str | None:
         return None if secret is None else self.encrypt(secret)
 
     def decrypt(self, token: str) -> Secret:
+        return Secret(self.decrypt_text(token))
+
+    def decrypt_text(self, token: str) -> str:
+        """Decrypt without registering the result for log redaction (see `encrypt_text`)."""
         try:
-            return Secret(self._fernet.decrypt(token.encode("ascii")).decode("utf-8"))
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except InvalidToken as exc:
             raise UndecryptableSecret("a stored secret could not be decrypted with the configured keys") from exc
 

@@ -69,3 +69,24 @@ def test_the_registry_stays_bounded_but_keeps_pinned_secrets():
     assert registry.find("pinned-configuration-secret")
     assert registry.find("one-time-secret-number-0049")
     assert not registry.find("one-time-secret-number-0000")
+
+
+def test_tracebacks_are_redacted_by_the_formatter():
+    import io
+
+    from bot.redaction import RedactingFormatter
+
+    secret = Secret("secret-inside-an-exception-message")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(RedactingFormatter("%(message)s"))
+    log = logging.getLogger("tests.traceback")
+    log.addHandler(handler)
+    try:
+        raise RuntimeError(f"failed with {secret.reveal()}")
+    except RuntimeError:
+        log.exception("something broke")
+    finally:
+        log.removeHandler(handler)
+    assert "something broke" in stream.getvalue() and "RuntimeError" in stream.getvalue()
+    assert secret.reveal() not in stream.getvalue()
