@@ -6,6 +6,7 @@ the scheduler of token syncs and expiry scans).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -14,7 +15,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
@@ -49,6 +54,23 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         level = logging.INFO if response.status >= 400 else logging.DEBUG
         if self.logger.isEnabledFor(level):
             self.logger.log(level, "%s %s %s %.0fms", request.method, request.path, response.status, time * 1000)
+
+
+class _ReplyThroughSharedSession(AsyncMiddleware):
+    """Gives listeners a `respond` that uses the app's shared HTTP session and retry handlers. A middleware
+    class rather than a function: Bolt inspects a function middleware's arguments on every request."""
+
+    def __init__(self, *, session: aiohttp.ClientSession, retry_handlers: list[AsyncRetryHandler]) -> None:
+        self._session = session
+        self._retry_handlers = retry_handlers
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
+        if req.context.response_url:
+            req.context["respond"] = ResponseUrlReply(response_url=req.context.response_url, session=self._session,
+                                                      retry_handlers=self._retry_handlers)
+        return await next()
 
 
 async def create_web_app(
@@ -105,12 +127,7 @@ async def create_web_app(
                                                   delivery=delivery),
                         reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey))
 
-    @bolt.middleware
-    async def reply_through_shared_session(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
-        if context.response_url:
-            context["respond"] = ResponseUrlReply(response_url=context.response_url, session=slack_session,
-                                                  retry_handlers=retry_handlers)
-        await next()
+    bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))
 
     web_app = web.Application()
     web_app[SERVICES_KEY] = services
@@ -137,6 +154,10 @@ async def create_web_app(
         if socket_mode is not None:
             await socket_mode.connect_async()
             logger.info("Connected to Slack in Socket Mode")
+        # Everything built so far lives as long as the process: keep it out of every later garbage collection,
+        # so collections triggered by request traffic stay short and do not stall acknowledgements.
+        gc.collect()
+        gc.freeze()
 
     async def on_cleanup(_: web.Application) -> None:
         if socket_mode is not None:
