@@ -202,17 +202,52 @@ class Provisioner:
             key, secret = generate_credential(72), generate_credential(64)
             await request.remember_credentials(AppKind.EXTERNAL_CLIENT_APP, key, secret)
             try:
-                await self._deploy(request, [header, *external_client_app.satellite_components(
+                await self._deploy_header_with_satellites(request, header, external_client_app.satellite_components(
                     desired=request.desired, run_as=request.run_as, bundle=bundle, consumer_key=key,
-                    consumer_secret=secret)], creating=creating)
+                    consumer_secret=secret), creating=creating)
                 return key, secret
             except ProvisioningFailed as failure:
                 if failure.code not in ("consumer_key_taken", "credentials_not_settable"):
                     raise
                 logger.info("The org refused supplied credentials (%s); letting it generate them", failure.code)
-        await self._deploy(request, [header, *external_client_app.satellite_components(
-            desired=request.desired, run_as=request.run_as, bundle=bundle)], creating=creating)
+        await self._deploy_header_with_satellites(request, header, external_client_app.satellite_components(
+            desired=request.desired, run_as=request.run_as, bundle=bundle), creating=creating)
         return None
+
+    async def _deploy_header_with_satellites(
+        self,
+        request: ProvisioningRequest,
+        header: MetadataComponent,
+        satellites: list[MetadataComponent],
+        *,
+        creating: bool,
+    ) -> None:
+        """One deploy; or, for an org that wants a new app's header to exist before its satellites are
+        deployed, the header first and the satellites after, removing the header again if they fail."""
+        try:
+            await self._deploy(request, [header, *satellites], creating=creating)
+            return
+        except ProvisioningFailed as failure:
+            if not (creating and failure.code == "parent_first"):
+                raise
+        logger.info("The org wants the External Client App header deployed before its settings; doing so")
+        await self._deploy(request, [header], creating=True)
+        try:
+            await self._deploy(request, satellites, creating=True)
+        except ProvisioningFailed as failure:
+            if not await self._removed(external_client_app.HEADER, header.full_name):
+                raise ProvisioningFailed(code=failure.code, detail=failure.detail + (
+                    f"; the new External Client App {header.full_name} could not be removed again: run the "
+                    "command once the cause is fixed to complete it")) from failure
+            raise
+
+    async def _removed(self, type_name: str, full_name: str) -> bool:
+        try:
+            results = await self._metadata.delete(type_name, [full_name])
+        except SalesforceError as exc:
+            logger.warning("Could not remove %s %s after a failed deploy: %s", type_name, full_name, exc.message)
+            return False
+        return all(result.success or result.already_gone for result in results)
 
     async def _external_client_app_credentials(
         self, request: ProvisioningRequest, observed: ObservedApp, supplied: tuple[Secret, Secret] | None
@@ -301,6 +336,9 @@ def _classify(failure: DeployFailed, *, creating: bool, types: set[str]) -> str:
         return "credentials_not_settable"
     if "insufficient" in text or failure.code in _PERMISSION_CODES:
         return "missing_permission"
+    if "externalclientapplication" in text.replace(" ", "") and any(
+            phrase in text for phrase in ("doesn't exist", "does not exist", "not found")):
+        return "parent_first"
     if "user" in text and ("run" in text or "credential" in text or "not found" in text or "exist" in text):
         return "run_as_invalid"
     if creating and types == {connected_app.TYPE}:

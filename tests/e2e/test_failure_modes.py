@@ -58,6 +58,24 @@ async def test_an_existing_external_client_app_with_drift_is_repaired_in_place(s
     assert secret not in text
 
 
+async def test_an_org_that_wants_the_header_first_gets_it_first(stack):
+    stack.org.eca_satellites_need_existing_parent = True
+    text = await connect_and_read_status(stack)
+    assert "✅" in text and set(stack.org.external_client_apps[ECA]) == {
+        "ExternalClientApplication", "ExtlClntAppOauthSettings", "ExtlClntAppGlobalOauthSettings",
+        "ExtlClntAppOauthConfigurablePolicies", "ExtlClntAppConfigurablePolicies"}
+    assert len(stack.salesforce.calls("deploy")) == 3, "all at once (refused), the header, then the rest"
+
+
+async def test_a_header_first_org_is_left_without_a_half_made_app_when_the_settings_fail(stack):
+    stack.org.eca_satellites_need_existing_parent = True
+    stack.org.require_api_only_run_as = True
+    text = await connect_and_read_status(stack)
+    assert "would not accept the run-as user" in text
+    assert stack.org.external_client_apps == {}, "the header deployed first was removed again"
+    assert connections(stack)[0][:2] == ("failed", "run_as_invalid")
+
+
 async def test_forcing_an_external_client_app_next_to_a_connected_app_warns(tmp_path):
     stack = await stack_with(tmp_path, env={"QC_APP_KIND": "external-client-app"})
     try:
