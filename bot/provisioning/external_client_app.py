@@ -2,9 +2,9 @@
 
 All five go out in one deploy: Salesforce deploys the header before the satellites that name it (sfdx-hardis
 restores ECAs with header and settings in one manifest), and one deploy is all-or-nothing. An org that wants a
-new header to exist first gets it first, and loses it again if the satellites then fail (the provisioner). Satellites made by
-someone else may carry other names (e.g. `<App>_defaultPolicy`); they are found by the parent they name and
-repaired in place rather than duplicated.
+new header to exist first gets it first, and loses it again if the satellites then fail (the provisioner).
+Satellites made by someone else may carry other names (e.g. `<App>_defaultPolicy`); they are found by the
+parent they name and repaired in place rather than duplicated.
 """
 
 from __future__ import annotations

@@ -40,9 +40,16 @@ class RestClient:
         self._base = f"/services/data/v{api_version}"
 
     async def query(self, soql: str) -> list[dict[str, Any]]:
+        """Every record of a SOQL query, following `nextRecordsUrl` (Salesforce answers in batches)."""
         payload = await self._get(f"{self._base}/query?{urlencode({'q': soql})}", what="SOQL query")
-        records = payload.get("records")
-        return records if isinstance(records, list) else []
+        records: list[dict[str, Any]] = []
+        while True:
+            batch = payload.get("records")
+            records += batch if isinstance(batch, list) else []
+            next_url = payload.get("nextRecordsUrl")
+            if payload.get("done", True) or not isinstance(next_url, str) or not next_url.startswith("/services/"):
+                return records
+            payload = await self._get(next_url, what="SOQL query")
 
     async def external_client_app_credentials(self, *, developer_name: str) -> AppCredentials | None:
         """Key and secret of an External Client App through Connect REST (`/apps/oauth/...`), or None.

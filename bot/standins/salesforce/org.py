@@ -226,6 +226,8 @@ class FakeOrg:
     ``read_missing`` ("absent")
         readMetadata for a missing name: "absent" leaves it out of ``records``; "empty" returns a
         bare ``<records/>`` (type tns:Metadata, no fullName), the other schema-valid form.
+    ``query_batch_size`` (2000)
+        records per SOQL answer; the rest wait behind ``nextRecordsUrl`` (``/query/<locator>-<offset>``).
     """
 
     def __init__(
@@ -267,6 +269,8 @@ class FakeOrg:
         self.oauth_token_includes_eca = True
         self.eca_auto_default_policy = False
         self.read_missing = "absent"
+        self.query_batch_size = 2000
+        self.query_locators: dict[str, list[dict[str, Any]]] = {}
         # internals
         self._secrets: dict[tuple[str, str], str] = {}
         self._meta: dict[tuple[str, str], ComponentMeta] = {}
@@ -330,6 +334,12 @@ class FakeOrg:
         return None
 
     # ----- sessions and tokens -----
+
+    def new_query_locator(self, records: list[dict[str, Any]]) -> str:
+        """Keep a query's records behind a locator (`01g…`) for `nextRecordsUrl` paging."""
+        locator = self._fake.ids.new("01g")
+        self.query_locators[locator] = records
+        return locator
 
     def expire_sessions(self) -> int:
         """Invalidate every current access token of the org (refresh tokens keep working)."""

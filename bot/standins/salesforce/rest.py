@@ -25,6 +25,7 @@ Choices where Salesforce is UNCONFIRMED:
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aiohttp import web
 
@@ -118,9 +119,15 @@ async def data(request: web.Request) -> web.Response:
         if q is None:
             return rest_error(400, "MALFORMED_QUERY", "A query string has to be specified")
         try:
-            return json_response(execute(q, org=org, user=user, version=v))
+            result = execute(q, org=org, user=user, version=v)
         except SoqlError as exc:
             return rest_error(400, exc.error_code, exc.message)
+        return json_response(_first_batch(org, result, v))
+    if route == "query/more":
+        batch = _next_batch(org, parts[1], v)
+        if batch is None:
+            return rest_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return json_response(batch)
     if not user.has_any("ManageExternalClientApps", "CustomizeApplication", "ModifyAllData"):
         return rest_error(
             403, "INSUFFICIENT_ACCESS", "You don't have permission to view external client apps."
@@ -144,6 +151,8 @@ def _route_name(parts: list[str]) -> str | None:
         return "resources"
     if parts == ["query"]:
         return "query"
+    if len(parts) == 2 and parts[0] == "query":
+        return "query/more"
     if parts == ["apps", "oauth", "usage"]:
         return "apps/oauth/usage"
     if parts[:3] == ["apps", "oauth", "credentials"] and len(parts) == 4:
@@ -151,6 +160,34 @@ def _route_name(parts: list[str]) -> str | None:
     if parts[:3] == ["apps", "oauth", "credentials"] and len(parts) == 5:
         return "apps/oauth/credentials/consumer"
     return None
+
+
+def _first_batch(org: FakeOrg, result: dict[str, Any], version: str) -> dict[str, Any]:
+    """Salesforce answers at most `org.query_batch_size` records per request (2,000 by default); the rest wait
+    behind a query locator in `nextRecordsUrl`."""
+    records = result["records"]
+    if len(records) <= org.query_batch_size:
+        return result
+    locator = org.new_query_locator(records)
+    return _page(org, locator, 0, version, total=result["totalSize"])
+
+
+def _next_batch(org: FakeOrg, locator_and_offset: str, version: str) -> dict[str, Any] | None:
+    locator, _, offset = locator_and_offset.partition("-")
+    if locator not in org.query_locators or not offset.isdigit():
+        return None
+    return _page(org, locator, int(offset), version, total=len(org.query_locators[locator]))
+
+
+def _page(org: FakeOrg, locator: str, offset: int, version: str, *, total: int) -> dict[str, Any]:
+    records = org.query_locators[locator]
+    end = offset + org.query_batch_size
+    page: dict[str, Any] = {"totalSize": total, "done": end >= len(records), "records": records[offset:end]}
+    if end < len(records):
+        page["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
+    else:
+        del org.query_locators[locator]
+    return page
 
 
 def _eca_by_id(org: FakeOrg, app_id: str) -> str | None:
