@@ -27,7 +27,14 @@ from bot import workspaces
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.dashboard import Dashboard
-from bot.delivery import ResponseUrlReply, SingleWorkspaceClients, SlackClients, SlackDelivery, slack_retry_handlers
+from bot.delivery import (
+    ResponseUrlReply,
+    SingleWorkspaceClients,
+    SlackClients,
+    SlackDelivery,
+    single_workspace_authorize,
+    slack_retry_handlers,
+)
 from bot.disconnect import Disconnector
 from bot.expiry import ExpiryScanner
 from bot.journey import ConnectJourney
@@ -80,16 +87,17 @@ async def create_web_app(
     timings = timings or Timings()
     secret_box = SecretBox(keys=settings.encryption_keys)
     store = Store(path=settings.db_path, secret_box=secret_box)
-    single_token = settings.slack_bot_token if not settings.multi_workspace else None
     # One HTTP session for every Slack Web API call (Bolt hands it to each request's client too): a new
-    # session per call would pay for a new connection each time.
+    # session per call would pay for a new connection each time. The template client has no token: each
+    # request's client gets its workspace's token from the authorization.
     slack_session = aiohttp.ClientSession()
     retry_handlers = slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor)
-    slack_client = AsyncWebClient(
-        token=single_token.reveal() if single_token else None,
-        base_url=settings.slack_api_url,
-        session=slack_session,
-        retry_handlers=retry_handlers,
+    slack_client = AsyncWebClient(base_url=settings.slack_api_url, session=slack_session,
+                                  retry_handlers=retry_handlers)
+    single_workspace_client = (
+        AsyncWebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url,
+                       session=slack_session, retry_handlers=retry_handlers)
+        if settings.slack_bot_token and not settings.multi_workspace else None
     )
     slack_oauth = (workspaces.oauth_settings(settings=settings, store=store, clock=clock)
                    if settings.multi_workspace else None)
@@ -100,10 +108,13 @@ async def create_web_app(
         request_verification_enabled=settings.slack_signing_secret is not None,
         oauth_settings=slack_oauth,
         installation_store_bot_only=True if slack_oauth else None,
+        authorize=single_workspace_authorize(client=single_workspace_client) if single_workspace_client else None,
         process_before_response=False,
     )
-    slack_clients: SlackClients = (workspaces.InstalledWorkspaceClients(store=store, template=slack_client)
-                                   if slack_oauth else SingleWorkspaceClients(slack_client))
+    slack_clients: SlackClients = (
+        SingleWorkspaceClients(single_workspace_client) if single_workspace_client
+        else workspaces.InstalledWorkspaceClients(store=store, template=slack_client)
+    )
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
     http = SalesforceHttp(session=http_session, host_policy=settings.host_policy, retry=timings.salesforce_retry,
                           timeout_seconds=timings.salesforce_timeout_seconds)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import aiohttp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -90,6 +91,27 @@ class SlackClients(Protocol):
     async def for_team(self, team_id: str) -> AsyncWebClient:
         """A Web API client with the workspace's bot token; raises `WorkspaceNotInstalled` if there is none."""
         ...
+
+
+def single_workspace_authorize(*, client: AsyncWebClient) -> Callable[..., Awaitable[AuthorizeResult]]:
+    """Bolt's `authorize` in single-workspace mode: one `auth.test`, shared by every request.
+
+    Bolt's built-in single-workspace authorization calls `auth.test` for each request that arrives before its
+    first answer, so a burst right after start-up would send Slack one call per request. (A plain function:
+    Bolt passes arguments by the names in its signature.)
+    """
+    answers: list[AuthorizeResult] = []
+    lock = asyncio.Lock()
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        if not answers:
+            async with lock:
+                if not answers:
+                    answers.append(AuthorizeResult.from_auth_test_response(
+                        auth_test_response=await client.auth_test(), bot_token=client.token))
+        return answers[0]
+
+    return authorize
 
 
 class SingleWorkspaceClients:

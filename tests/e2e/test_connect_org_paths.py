@@ -226,3 +226,12 @@ async def test_the_authorize_url_carries_pkce_and_a_fresh_state_per_click(stack)
     one, two = query_of(first.final.location), query_of(second.final.location)
     assert one["state"] != two["state"] and one["code_challenge"] != two["code_challenge"]
     assert one["scope"] == "api id refresh_token"
+
+
+async def test_a_burst_of_commands_right_after_start_asks_slack_who_the_bot_is_once(stack):
+    import asyncio
+
+    answers = await asyncio.gather(*(stack.slash("connect-org") for _ in range(20)))
+    assert all(answer.status == 200 for answer in answers)
+    assert len(stack.slack.calls_to("auth.test")) == 1
+    assert len(stack.slack.calls_to("users.info")) == 1
