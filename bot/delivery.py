@@ -243,9 +243,10 @@ class SlackDelivery:
             def give_up(repos: Repositories) -> None:
                 repos.notifications.mark_undeliverable(notification.id, error=error)
                 if fallback is not None:
+                    recipient, message = fallback
                     repos.notifications.enqueue(
                         dedupe_key=notification.dedupe_key + ":direct", team_id=notification.team_id,
-                        channel_id=notification.fallback_user_id, payload=fallback.as_payload(), now=now)
+                        channel_id=recipient, payload=message.as_payload(), now=now)
 
             await self._store.run(give_up)
             if fallback is not None:
@@ -260,8 +261,12 @@ class SlackDelivery:
                                                                            next_attempt_at=next_attempt))
 
     @staticmethod
-    def _fallback(notification: Notification, error: str) -> SlackMessage | None:
-        """A channel that refuses a message for good: its requester gets it directly, with the reason."""
-        if notification.fallback_user_id is None or notification.is_ephemeral or error not in CHANNEL_ERRORS:
+    def _fallback(notification: Notification, error: str) -> tuple[str, SlackMessage] | None:
+        """A channel that refuses a message for good: the person it concerns gets it directly, with the reason.
+        A private message goes to its own user (a direct message is private too); a channel message to the
+        user named as its fallback."""
+        recipient = notification.user_id or notification.fallback_user_id
+        if recipient is None or error not in CHANNEL_ERRORS:
             return None
-        return channel_fallback(original=notification.payload, channel_id=notification.channel_id, error=error)
+        return recipient, channel_fallback(original=notification.payload, channel_id=notification.channel_id,
+                                           error=error)

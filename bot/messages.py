@@ -665,6 +665,7 @@ CHANNEL_ERRORS = {
     "not_in_channel": "I'm not a member of that channel",
     "channel_not_found": "that channel is private and I'm not in it, or it no longer exists",
     "is_archived": "that channel is archived",
+    "user_not_in_channel": "you are not in that channel any more",
 }
 
 

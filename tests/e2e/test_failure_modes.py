@@ -2,6 +2,7 @@
 the org holds afterwards. Transient failures are retried and end well; permanent ones end as `failed` with
 the cause and the remedy; nothing is left half-made or duplicated."""
 
+import re
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
@@ -291,3 +292,24 @@ async def test_a_journey_that_keeps_getting_interrupted_is_reported_not_retried_
     text = (await stack.status_message()).text
     assert "interrupted 4 times" in text and "unexpected error" in text
     assert connections(stack) == [("failed", "internal_error", None)]
+
+
+async def test_a_private_channel_without_the_bot_still_gets_the_admin_status_and_reveal(stack):
+    stack.slack.add_channel(channel_id="GPRIVATE1", name="secret-admins", is_private=True, members=[ADMIN],
+                            bot_is_member=False)
+    await stack.slack.send_slash_command(stack.events_url, text="connect-org", user_id=ADMIN,
+                                         channel_id="GPRIVATE1")
+    answer = await stack.slack.wait_for(
+        lambda: [e.text for e in stack.slack.ephemerals(ADMIN) if "/salesforce/oauth/start" in e.text])
+    link = re.search(r"http://\S+/salesforce/oauth/start\?link=[\w\-=]+", answer[0]).group(0)
+    await stack.browse(link)
+    direct = await stack.slack.wait_for(
+        lambda: [m for m in stack.slack.messages() if m.channel_id.startswith("D") and "Reveal" in str(m.blocks)]
+        and [m for m in stack.slack.messages() if m.channel_id.startswith("D")],
+        what="the status and the reveal offer as direct messages")
+    assert any("connected to Quality Clouds" in m.text for m in direct)
+    offer = next(m for m in direct if "Reveal" in str(m.blocks))
+    assert "<#GPRIVATE1>" in offer.text
+    await stack.slack.click(stack.events_url, message=offer, action_id="reveal_credentials", user_id=ADMIN)
+    modal = await stack.slack.wait_for(lambda: stack.slack.opened_views)
+    assert stack.org.consumer_secret(ECA) in str(modal[0].view)
