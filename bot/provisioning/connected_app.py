@@ -5,7 +5,17 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from bot.provisioning.checklist import ObservedApp
-from bot.provisioning.documents import Fields, flag, nested, patched, record_fields, text, values
+from bot.provisioning.documents import (
+    Fields,
+    callback_url_with,
+    callback_urls,
+    flag,
+    nested,
+    patched,
+    record_fields,
+    text,
+    values,
+)
 from bot.provisioning.settings import AppKind, DesiredApp, RefreshTokenPolicy, fold_scopes
 from bot.redaction import Secret
 from bot.salesforce.metadata import MetadataComponent
@@ -43,10 +53,8 @@ def component(
     current = record_fields(existing) if existing is not None else []
     oauth_config = [pair for pair in nested(current, "oauthConfig")
                     if pair[0] not in ("consumerKey", "consumerSecret")]
-    callbacks = _callback_urls(text(oauth_config, "callbackUrl"))
     config_updates: dict[str, object] = {
-        "callbackUrl": text(oauth_config, "callbackUrl") if desired.callback_url in callbacks
-        else desired.callback_url,
+        "callbackUrl": callback_url_with(text(oauth_config, "callbackUrl"), desired.callback_url),
         "isClientCredentialEnabled": desired.client_credentials,
         "isPkceRequired": desired.pkce_required,
         "oauthClientCredentialUser": run_as if desired.client_credentials else None,
@@ -95,7 +103,7 @@ def observe(record: ET.Element) -> ObservedApp:
         contact_phone=text(fields, "contactPhone"),
         description=text(fields, "description"),
         oauth_enabled=bool(oauth_config),
-        callback_urls=_callback_urls(text(oauth_config, "callbackUrl")),
+        callback_urls=callback_urls(text(oauth_config, "callbackUrl")),
         scopes=fold_scopes([str(scope) for scope in values(oauth_config, "scopes")]),
         pkce_required=flag(oauth_config, "isPkceRequired"),
         client_credentials=bool(flag(oauth_config, "isClientCredentialEnabled")),
@@ -106,7 +114,3 @@ def observe(record: ET.Element) -> ObservedApp:
         consumer_key=Secret(key) if key else None,
     )
 
-
-def _callback_urls(value: str | None) -> tuple[str, ...]:
-    # Several callback URLs are separated by line breaks.
-    return tuple(part.strip() for part in (value or "").splitlines() if part.strip())

@@ -58,3 +58,14 @@ def flag(fields: Fields, name: str) -> bool | None:
 def nested(fields: Fields, name: str) -> Fields:
     found = values(fields, name)
     return found[0] if found and isinstance(found[0], list) else []  # type: ignore[return-value]
+
+
+def callback_urls(value: str | None) -> tuple[str, ...]:
+    """An app's callback URLs: Salesforce keeps several in one field, one per line."""
+    return tuple(part.strip() for part in (value or "").splitlines() if part.strip())
+
+
+def callback_url_with(value: str | None, required: str) -> str:
+    """The callback field with `required` in it: kept as it is when already there (an admin's other callback
+    URLs stay), otherwise set to `required`."""
+    return value if value is not None and required in callback_urls(value) else required

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from bot.provisioning.checklist import ObservedApp
-from bot.provisioning.documents import Fields, flag, patched, record_fields, text
+from bot.provisioning.documents import Fields, callback_url_with, callback_urls, flag, patched, record_fields, text
 from bot.provisioning.settings import AppKind, DesiredApp, RefreshTokenPolicy, fold_scopes
 from bot.redaction import Secret
 from bot.salesforce.metadata import MetadataComponent
@@ -115,7 +115,8 @@ def satellite_components(
 
     existing_scopes = _scopes(bundle)
     global_updates: dict[str, object] = {
-        "callbackUrl": desired.callback_url,
+        "callbackUrl": callback_url_with(text(_fields(bundle, GLOBAL_OAUTH_SETTINGS), "callbackUrl"),
+                                         desired.callback_url),
         "isClientCredentialsFlowEnabled": desired.client_credentials,
         "isConsumerSecretOptional": False,
         "isPkceRequired": desired.pkce_required,
@@ -160,8 +161,7 @@ def observe(bundle: ExistingBundle, *, api_name: str) -> ObservedApp:
         description=text(header, "description"),
         oauth_enabled=bool(oauth) and bool(global_oauth) and flag(plugin, "isOauthPluginEnabled") is not False
         and flag(plugin, "isEnabled") is not False,
-        callback_urls=tuple(part.strip() for part in (text(global_oauth, "callbackUrl") or "").splitlines()
-                            if part.strip()),
+        callback_urls=callback_urls(text(global_oauth, "callbackUrl")),
         scopes=_scopes(bundle),
         # Unlike a Connected App, an External Client App requires PKCE unless told otherwise.
         pkce_required=True if (pkce is None and global_oauth) else pkce,
