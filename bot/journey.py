@@ -11,6 +11,7 @@ status change that produced them: one status message per connection, never zero,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -28,7 +29,7 @@ from bot.links import ConnectLink, LinkRefused
 from bot.org_access import org_session
 from bot.provisioning.provisioner import Provisioner, ProvisioningFailed, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
-from bot.redaction import Secret
+from bot.redaction import Secret, redact
 from bot.salesforce.errors import (
     OAuthError,
     SalesforceError,
@@ -136,6 +137,7 @@ class ConnectJourney:
         self._delivery = delivery
         self._timings = timings
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
         self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     @property
@@ -207,6 +209,9 @@ class ConnectJourney:
             connection = repos.connections.get(consumed.connection_id) if consumed.connection_id else None
             if consumed.problem is None and connection is not None and connection.status != "pending_auth":
                 return connection, "used", None
+            if consumed.problem is None and connection is not None:
+                # The answer is in: the sweep of abandoned authorizations must give this one time to finish.
+                repos.connections.touch(connection.id, now=now)
             return connection, consumed.problem, consumed.code_verifier
 
         connection, problem, verifier = await self._store.run(consume)
@@ -255,6 +260,10 @@ class ConnectJourney:
             return True
 
         if not await self._store.run(authorize):
+            # The journey ended meanwhile: the tokens just issued must not live on unused.
+            with contextlib.suppress(SalesforceError):
+                await self._oauth.revoke(login_url=connection.login_url,
+                                         token=token.refresh_token or token.access_token)
             return CallbackOutcome(kind="state_problem", problem="used")
         self.schedule(connection.id)
         return CallbackOutcome(kind="authorized", team_id=connection.team_id, channel_id=connection.channel_id,
@@ -270,6 +279,7 @@ class ConnectJourney:
     async def _authorization_failed(self, connection: Connection, code: str, detail: str) -> CallbackOutcome:
         """End a journey that failed before any org was touched; only the requester hears about it."""
         now = self._clock.now()
+        detail = redact(detail)  # foreign text: it must not carry a secret into Slack or the database
         message = messages.connection_failed(code=code, detail=detail, org_label=None,
                                              requester=connection.user_id, connection_id=connection.id)
 
@@ -295,7 +305,21 @@ class ConnectJourney:
     def schedule(self, connection_id: str) -> None:
         task = asyncio.create_task(self.provision(connection_id), name=f"provision-{connection_id}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: self._provisioning_ended(done, connection_id))
+
+    def _provisioning_ended(self, task: asyncio.Task[None], connection_id: str) -> None:
+        """A provisioning task that crashed (the database refused a write, say) is tried again later; each
+        try counts as a resume, so one that keeps crashing ends as failed with a message after MAX_RESUMES."""
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None or self._closing:
+            return
+        logger.error("Provisioning connection %s crashed; trying again", connection_id, exc_info=task.exception())
+        asyncio.get_running_loop().call_later(self._timings.provisioning_retry.maximum, self._schedule_unless_closing,
+                                              connection_id)
+
+    def _schedule_unless_closing(self, connection_id: str) -> None:
+        if not self._closing:
+            self.schedule(connection_id)
 
     async def resume_unfinished(self) -> int:
         """Pick up every connection a previous process left authorized or provisioning."""
@@ -369,6 +393,7 @@ class ConnectJourney:
             return
         try:
             result = await self._provision_with_retries(connection, org)
+            await self._succeed(connection, org, result)
         except ProvisioningFailed as failure:
             await self._fail(connection, org, failure.code, failure.detail)
         except (SessionExpired, OAuthError) as exc:
@@ -382,8 +407,6 @@ class ConnectJourney:
         except Exception:
             logger.exception("Provisioning connection %s failed unexpectedly", connection.id)
             await self._fail(connection, org, "internal_error", None)
-        else:
-            await self._succeed(connection, org, result)
 
     async def _provision_with_retries(self, connection: Connection, org: OrgRecord) -> ProvisioningResult:
         """Provision, retrying transient Salesforce failures with backoff within a bounded total time."""
@@ -485,6 +508,7 @@ class ConnectJourney:
 
     async def _fail(self, connection: Connection, org: OrgRecord | None, code: str, detail: str | None) -> None:
         now = self._clock.now()
+        detail = None if detail is None else redact(detail)  # Salesforce's words may echo what we sent it
         label = f"{org.org_name} ({org.org_id})" if org else None
         message = messages.connection_failed(code=code, detail=detail, org_label=label, requester=connection.user_id,
                                              connection_id=connection.id)
@@ -505,6 +529,7 @@ class ConnectJourney:
         logger.warning("Connection %s failed: %s", connection.id, code)
 
     async def close(self) -> None:
+        self._closing = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

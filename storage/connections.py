@@ -125,6 +125,10 @@ class ConnectionRepository:
             f"SELECT * FROM connections WHERE team_id = :team AND org_id = :org{status_clause}"
             " ORDER BY created_at DESC, rowid DESC LIMIT 1", {"team": team_id, "org": org_id, "status": status}))
         return _to_connection(rows[0]) if rows else None
+    def touch(self, connection_id: str, *, now: datetime) -> None:
+        """Record progress that does not change the status (the age sweeps look at `updated_at`)."""
+        self._db.execute("UPDATE connections SET updated_at = ? WHERE id = ?", [to_db_time(now), connection_id])
+
     def set_pending_deploy(self, connection_id: str, *, deploy_id: str | None) -> None:
         """Remember the deploy in flight, so a restarted process waits for it instead of deploying again."""
         self._db.execute("UPDATE connections SET pending_deploy_id = ? WHERE id = ?", [deploy_id, connection_id])

@@ -313,3 +313,31 @@ async def test_a_private_channel_without_the_bot_still_gets_the_admin_status_and
     await stack.slack.click(stack.events_url, message=offer, action_id="reveal_credentials", user_id=ADMIN)
     modal = await stack.slack.wait_for(lambda: stack.slack.opened_views)
     assert stack.org.consumer_secret(ECA) in str(modal[0].view)
+
+
+async def test_salesforce_words_that_echo_a_secret_are_masked_not_fatal(stack):
+    from tests.support.stack import BOT_CLIENT_SECRET
+
+    stack.org.fail_next_deploy(status_code="INVALID_CROSS_REFERENCE_KEY",
+                               message=f"bad request carrying {BOT_CLIENT_SECRET}")
+    text = await connect_and_read_status(stack)
+    assert "bad request carrying" in text and BOT_CLIENT_SECRET not in text
+    assert BOT_CLIENT_SECRET.encode() not in stack.database_bytes()
+    assert connections(stack)[0][0] == "failed"
+
+
+async def test_an_answer_that_arrives_just_in_time_is_not_swept_away_while_it_is_processed(stack):
+    import asyncio
+
+    from bot.services import SERVICES_KEY
+
+    opened = await stack.browse(await stack.request_link(), max_hops=1)
+    stack.clock.advance(timedelta(minutes=9, seconds=30))
+    hold = stack.salesforce.inject_hold("/services/oauth2/token")
+    browser = asyncio.create_task(stack.browse(opened.final.location))
+    await hold.wait_arrived()
+    stack.clock.advance(timedelta(minutes=2))  # the code exchange is slow; the link was opened 11.5 minutes ago
+    assert await stack.app[SERVICES_KEY].journey.expire_abandoned() == 0
+    hold.release()
+    assert (await browser).final.status == 200
+    assert "connected to Quality Clouds" in (await stack.status_message()).text

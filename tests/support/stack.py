@@ -183,6 +183,12 @@ class Stack:
             await self._runner.cleanup()
             self._runner = None
 
+    @property
+    def app(self) -> web.Application:
+        """The in-process bot's aiohttp application (for the few tests that drive a sweep directly)."""
+        assert self._runner is not None
+        return self._runner.app
+
     async def restart_bot(self) -> None:
         await self.stop_bot()
         await self.start_bot()
