@@ -39,6 +39,7 @@ from bot.disconnect import Disconnector
 from bot.expiry import ExpiryScanner
 from bot.journey import ConnectJourney
 from bot.manifest import SLACK_EVENTS_PATH
+from bot.org_access import OrgAccess
 from bot.permissions import Permissions
 from bot.reauthorize import Reauthorizer
 from bot.reveal import CredentialReveal
@@ -122,10 +123,11 @@ async def create_web_app(
                             client_secret=settings.salesforce_client_secret,
                             redirect_uri=settings.oauth_callback_url)
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
-    journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, http=http,
-                             oauth=oauth, delivery=delivery, timings=timings)
+    access = OrgAccess(http=http, oauth=oauth, store=store, clock=clock)
+    journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
+                             delivery=delivery, timings=timings)
     scheduler = Scheduler(
-        sync=TokenSync(settings=settings, store=store, clock=clock, http=http, oauth=oauth, delivery=delivery),
+        sync=TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery),
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
     )
@@ -134,7 +136,7 @@ async def create_web_app(
                         delivery=delivery,
                         permissions=Permissions(admin_users=settings.admin_users, clock=clock),
                         dashboard=Dashboard(settings=settings, store=store, clock=clock),
-                        disconnector=Disconnector(settings=settings, store=store, clock=clock, http=http, oauth=oauth,
+                        disconnector=Disconnector(settings=settings, store=store, clock=clock, access=access,
                                                   delivery=delivery),
                         reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey))
 

@@ -20,12 +20,9 @@ from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import SlackDelivery
-from bot.org_access import org_session
+from bot.org_access import OrgAccess
 from bot.provisioning.removal import AppRemover
 from bot.salesforce.errors import OAuthError, SalesforceError, SalesforceUnavailable, SessionExpired
-from bot.salesforce.http import SalesforceHttp
-from bot.salesforce.metadata import MetadataClient
-from bot.salesforce.oauth import SalesforceOAuth
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
 from storage.tracked_tokens import org_key_prefix
@@ -59,15 +56,13 @@ class Disconnector:
         settings: Settings,
         store: Store,
         clock: Clock,
-        http: SalesforceHttp,
-        oauth: SalesforceOAuth,
+        access: OrgAccess,
         delivery: SlackDelivery,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
-        self._http = http
-        self._oauth = oauth
+        self._access = access
         self._delivery = delivery
 
     async def find(self, *, team_id: str, target: str) -> OrgLookup:
@@ -128,8 +123,7 @@ class Disconnector:
     async def _delete_app(self, org: OrgRecord) -> list[str]:
         if org.status != "connected" or org.access_token is None:
             raise _AppNotDeleted("no_access", None)
-        session = org_session(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
-        remover = AppRemover(metadata=MetadataClient(http=self._http, session=session))
+        remover = AppRemover(metadata=self._access.metadata(self._access.session(org)))
         try:
             return await remover.remove(api_name=self._settings.desired_app.api_name)
         except (SessionExpired, OAuthError) as exc:
@@ -146,7 +140,7 @@ class Disconnector:
         if org is None or token is None:
             return True
         try:
-            await self._oauth.revoke(login_url=org.login_url, token=token)
+            await self._access.oauth.revoke(login_url=org.login_url, token=token)
         except SalesforceError as exc:
             logger.warning("Could not revoke qc-bot's token for org %s: %s", org_id, exc.message)
             return False

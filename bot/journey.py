@@ -26,7 +26,7 @@ from bot.config import Settings
 from bot.delivery import SlackDelivery
 from bot.errors import CommandSyntaxError, LoginHostError
 from bot.links import ConnectLink, LinkRefused
-from bot.org_access import org_session
+from bot.org_access import OrgAccess
 from bot.provisioning.provisioner import Provisioner, ProvisioningFailed, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
 from bot.redaction import Secret, redact
@@ -37,11 +37,8 @@ from bot.salesforce.errors import (
     SessionExpired,
     TokenResponseRejected,
 )
-from bot.salesforce.http import SalesforceHttp
-from bot.salesforce.metadata import MetadataClient
-from bot.salesforce.oauth import SalesforceOAuth, TokenResponse, new_code_verifier, new_state
-from bot.salesforce.rest import AppCredentials, RestClient
-from bot.salesforce.session import OrgSession
+from bot.salesforce.oauth import TokenResponse, new_code_verifier, new_state
+from bot.salesforce.rest import AppCredentials
 from bot.timings import Timings
 from storage.connections import Connection, Environment
 from storage.crypto import SecretBox
@@ -123,8 +120,7 @@ class ConnectJourney:
         store: Store,
         secret_box: SecretBox,
         clock: Clock,
-        http: SalesforceHttp,
-        oauth: SalesforceOAuth,
+        access: OrgAccess,
         delivery: SlackDelivery,
         timings: Timings,
     ) -> None:
@@ -132,8 +128,8 @@ class ConnectJourney:
         self._store = store
         self._secret_box = secret_box
         self._clock = clock
-        self._http = http
-        self._oauth = oauth
+        self._access = access
+        self._oauth = access.oauth
         self._delivery = delivery
         self._timings = timings
         self._tasks: set[asyncio.Task[None]] = set()
@@ -270,8 +266,7 @@ class ConnectJourney:
                                org_name=org_name)
 
     async def _read_organization(self, token: TokenResponse) -> tuple[str, bool]:
-        session = OrgSession(instance_url=token.instance_url, access_token=token.access_token, refresh=None)
-        rest = RestClient(http=self._http, session=session)
+        rest = self._access.rest_with(instance_url=token.instance_url, access_token=token.access_token)
         records = await rest.query("SELECT Id, Name, IsSandbox FROM Organization")
         record = records[0] if records else {}
         return str(record.get("Name") or token.org_id), bool(record.get("IsSandbox"))
@@ -410,10 +405,10 @@ class ConnectJourney:
 
     async def _provision_with_retries(self, connection: Connection, org: OrgRecord) -> ProvisioningResult:
         """Provision, retrying transient Salesforce failures with backoff within a bounded total time."""
-        session = org_session(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
+        session = self._access.session(org)
         provisioner = Provisioner(
-            metadata=MetadataClient(http=self._http, session=session),
-            rest=RestClient(http=self._http, session=session),
+            metadata=self._access.metadata(session),
+            rest=self._access.rest(session),
             deploy_poll=self._timings.deploy_poll,
         )
         journal = _Journal(

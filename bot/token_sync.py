@@ -27,11 +27,9 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import SlackDelivery
 from bot.expiry import TokenObservation, thresholds_with_expiry, track
-from bot.org_access import org_session, refresh_access
+from bot.org_access import OrgAccess
 from bot.provisioning.settings import RefreshTokenPolicy
 from bot.salesforce.errors import OAuthError, SalesforceError
-from bot.salesforce.http import SalesforceHttp
-from bot.salesforce.oauth import SalesforceOAuth
 from bot.salesforce.rest import RestClient, parse_datetime, soql_string
 from bot.salesforce.session import OrgSession
 from storage.database import Repositories, Store
@@ -52,16 +50,14 @@ class TokenSync:
         settings: Settings,
         store: Store,
         clock: Clock,
-        http: SalesforceHttp,
-        oauth: SalesforceOAuth,
+        access: OrgAccess,
         delivery: SlackDelivery,
         batch_size: int = 10,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
-        self._http = http
-        self._oauth = oauth
+        self._access = access
         self._delivery = delivery
         self._batch_size = batch_size
         self._thresholds = thresholds_with_expiry(settings.expiry_warn_days)
@@ -102,11 +98,11 @@ class TokenSync:
         issued_at = org.token_issued_at or org.created_at
         if self._clock.now() - issued_at < self._settings.token_sync_interval:
             # Issued moments ago by an authorization: it works, and refreshing would prove nothing.
-            session = org_session(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
+            session = self._access.session(org)
             last_used = issued_at
         else:
             try:
-                token = await refresh_access(oauth=self._oauth, store=self._store, clock=self._clock, org=org)
+                token = await self._access.refresh(org)
             except OAuthError as exc:
                 if exc.error in BROKEN_TOKEN_ERRORS:
                     await self._broken(org, exc)
@@ -123,7 +119,7 @@ class TokenSync:
         error = None
         if app_name is not None and app_policy is not None:
             try:
-                app_tokens = await self._read_app_tokens(RestClient(http=self._http, session=session), org=org,
+                app_tokens = await self._read_app_tokens(self._access.rest(session), org=org,
                                                          app_name=app_name, policy=app_policy, known=known)
             except SalesforceError as exc:
                 error = f"reading OauthToken: {exc.message}"
@@ -137,6 +133,13 @@ class TokenSync:
         now = self._clock.now()
 
         def save(repos: Repositories) -> None:
+            # Salesforce answered slowly: if the org was disconnected or authorized afresh meanwhile, what this
+            # sync learned is stale and must not bring tokens or warnings back.
+            latest = repos.orgs.get(team_id=org.team_id, org_id=org.org_id)
+            if (latest is None or latest.status != "connected" or latest.token_issued_at != org.token_issued_at
+                    or repos.tracked_tokens.sync_of(team_id=org.team_id, org_id=org.org_id) is None):
+                logger.info("The tokens of org %s changed during its sync; its results are dropped", org.org_id)
+                return
             # Re-read inside the write: a warning the scan recorded since `load` must not be forgotten.
             current = {token.key: token for token in repos.tracked_tokens.for_org(team_id=org.team_id,
                                                                                   org_id=org.org_id)}

@@ -121,10 +121,11 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             result = operation(self._repositories)
+            db.execute("COMMIT")
         except BaseException:
+            # Also when COMMIT itself fails (disk full): an open transaction would swallow every later one.
             db.conn.rollback()
             raise
-        db.execute("COMMIT")
         return result
 
     async def close(self) -> None:

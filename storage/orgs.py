@@ -89,14 +89,16 @@ class OrgRepository:
 
     def save_access_token(
         self, *, team_id: str, org_id: str, access_token: Secret, refresh_token: Secret | None, now: datetime
-    ) -> None:
-        """Store a refreshed access token (and a rotated refresh token, when Salesforce sent one)."""
-        self._db.execute(
+    ) -> bool:
+        """Store a refreshed access token (and a rotated refresh token, when Salesforce sent one); False, and
+        nothing stored, if the org is no longer connected (it was disconnected while Salesforce answered)."""
+        cursor = self._db.execute(
             "UPDATE orgs SET access_token_enc = ?, refresh_token_enc = COALESCE(?, refresh_token_enc),"
-            " updated_at = ? WHERE team_id = ? AND org_id = ?",
+            " updated_at = ? WHERE team_id = ? AND org_id = ? AND status = 'connected'",
             [self._box.encrypt(access_token), self._box.encrypt_optional(refresh_token), to_db_time(now),
              team_id, org_id],
         )
+        return cursor.rowcount == 1
 
     def save_app(
         self,

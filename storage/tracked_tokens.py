@@ -71,6 +71,7 @@ DUE_TOKENS_SQL = """
     FROM tracked_tokens AS t INDEXED BY tracked_tokens_due
     JOIN orgs AS o ON o.team_id = t.team_id AND o.org_id = t.org_id
     WHERE t.next_warning_at <= :as_of AND (t.next_warning_at, t.token_key) > (:after_at, :after_key)
+      AND o.status != 'disconnected'
     ORDER BY t.next_warning_at, t.token_key
     LIMIT :limit
 """

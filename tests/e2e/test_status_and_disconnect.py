@@ -163,3 +163,18 @@ async def test_a_refused_app_deletion_disconnects_nothing(stack):
     assert stack.query("SELECT outcome FROM audit_log WHERE action = 'disconnect'") == [("failed:delete_app_failed",)]
     assert "QualityClouds" in stack.org.external_client_apps
     assert not stack.salesforce.calls("revoke")
+
+
+async def test_a_token_sync_that_overlaps_a_disconnect_brings_nothing_back(stack):
+    await connected(stack)
+    # The next sync refreshes qc-bot's token, then reads the app's tokens: the disconnect happens in between.
+    hold = stack.salesforce.inject_hold("/services/data/", body_contains=None)
+    stack.clock.advance(timedelta(hours=2))
+    await hold.wait_arrived()
+    await confirm_disconnect(stack, f"disconnect-org {stack.org.id[:15]}", shown="Disconnect *Acme Corp*")
+    await private_answer(stack, "is disconnected")
+    hold.release()
+    await stack.slack.wait_for(lambda: "changed during its sync" in stack.log_text(),
+                               what="the sync to notice the disconnect")
+    assert stack.query("SELECT status, access_token_enc FROM orgs") == [("disconnected", None)]
+    assert stack.query("SELECT COUNT(*) FROM tracked_tokens") == [(0,)]

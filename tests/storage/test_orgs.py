@@ -61,3 +61,14 @@ async def test_keys_rotate_without_losing_secrets(tmp_path, encryption_key, stor
     org = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
     await only_new.close()
     assert org.access_token.reveal() == "00D000000000001!access-token-value"
+
+
+async def test_a_refreshed_token_is_not_stored_for_a_disconnected_org(tmp_path, store):
+    await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
+    await store.run(lambda repos: repos.db.execute("UPDATE orgs SET status = 'disconnected', access_token_enc = NULL"))
+    stored = await store.run(lambda repos: repos.orgs.save_access_token(
+        team_id="T1", org_id="00D000000000001AAA", access_token=Secret("00D000000000001!fresh-access-token"),
+        refresh_token=None, now=NOW))
+    assert stored is False
+    org = await store.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
+    assert org.access_token is None
