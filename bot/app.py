@@ -109,7 +109,8 @@ async def create_web_app(
         request_verification_enabled=settings.slack_signing_secret is not None,
         oauth_settings=slack_oauth,
         installation_store_bot_only=True if slack_oauth else None,
-        authorize=single_workspace_authorize(client=single_workspace_client) if single_workspace_client else None,
+        authorize=(single_workspace_authorize(client=single_workspace_client) if single_workspace_client
+                   else workspaces.InstallationAuthorize(store=store) if slack_oauth else None),
         process_before_response=False,
     )
     slack_clients: SlackClients = (

@@ -2,7 +2,7 @@
 `AsyncOAuthFlow`, with installations and install `state` kept in qc-bot's own database (bot tokens
 encrypted like every other secret) instead of slack_sdk's plaintext stores.
 
-Incoming requests are authorized by Bolt from `InstallationStore.async_find_bot`; everything the bot sends
+Incoming requests are authorized from the stored installation (`InstallationAuthorize`); everything the bot sends
 later (the outbox) gets its client from `InstalledWorkspaceClients.for_team`. Each workspace is served only
 with its own token, and every record qc-bot keeps (connections, orgs, reveals, audit) carries its team id.
 """
@@ -14,6 +14,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
@@ -73,6 +76,41 @@ class InstallationStore(_OnOurStore, AsyncInstallationStore):
         found = await self._store.run(lambda repos: repos.installations.find(
             enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=bool(is_enterprise_install)))
         return None if found is None else _to_bot(found)
+
+
+class InstallationAuthorize(AsyncAuthorize):
+    """Bolt's `authorize` for many workspaces: the workspace's stored installation, and nothing else.
+
+    Bolt's default asks Slack (`auth.test`) on every request before the listener may acknowledge it; the
+    installation already holds the bot's id, user and scopes, so the acknowledgement waits only on the
+    database.
+    """
+
+    def __init__(self, *, store: Store) -> None:
+        self._store = store
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        def find(repos: Repositories) -> SlackInstallation | None:
+            return (repos.installations.find(enterprise_id=enterprise_id, team_id=team_id)
+                    or repos.installations.find(enterprise_id=enterprise_id, team_id=None,
+                                                is_enterprise_install=True))
+
+        installation = await self._store.run(find)
+        if installation is None:
+            return None
+        return AuthorizeResult(enterprise_id=installation.enterprise_id, team_id=installation.team_id,
+                               bot_token=installation.bot_token.reveal(), bot_id=installation.bot_id,
+                               bot_user_id=installation.bot_user_id, bot_scopes=list(installation.bot_scopes))
 
 
 class InstallStateStore(_OnOurStore, AsyncOAuthStateStore):

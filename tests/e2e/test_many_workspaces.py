@@ -79,6 +79,9 @@ async def test_two_workspaces_are_served_each_with_its_own_token_and_see_only_th
     for call in posts:
         assert call.token == slack.teams[call.team_id].bot_token
     assert all(call.token != preinstalled_token for call in slack.calls if call.ok)
+    # Requests are authorized from the stored installation: Slack is asked who the bot is once per install
+    # (Bolt's install flow), never per request.
+    assert len(slack.calls_to("auth.test")) == 2
 
     # Neither workspace ever sees the other's org: not in its channel, not in its members' private messages.
     alpha_seen = " ".join(m.text for m in slack.messages(CHANNEL)) + str([e.blocks for e in slack.ephemerals(ADMIN)])
