@@ -125,7 +125,11 @@ class SingleWorkspaceClients:
 
 
 class SlackDelivery:
-    def __init__(self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings) -> None:
+    def __init__(
+        self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings, sender: str = "serve"
+    ) -> None:
+        """`sender` names who claims messages: `serve` (one per database) or a one-off like `check-expiry`."""
+        self._sender = sender
         self._store = store
         self._clients = clients
         self._clock = clock
@@ -180,7 +184,7 @@ class SlackDelivery:
     async def _run(self) -> None:
         # Claims left by a previous process that died mid-post: without this they would hold their messages
         # back until the claims lapse.
-        released = await self._store.run(lambda repos: repos.notifications.release_claims())
+        released = await self._store.run(lambda repos: repos.notifications.release_claims(by=self._sender))
         if released:
             logger.warning("Retrying %d Slack message(s) a previous process was posting when it stopped", released)
         while True:
@@ -198,7 +202,7 @@ class SlackDelivery:
         now = self._clock.now()
         lease_until = now + self._timings.delivery_lease
         claimed = await self._store.run(lambda repos: repos.notifications.claim(notification.id, now=now,
-                                                                               until=lease_until))
+                                                                               until=lease_until, by=self._sender))
         if not claimed:  # another process (`qc-bot check-expiry` next to `serve`) is sending it
             return 0
         try:

@@ -67,7 +67,7 @@ async def _deliver(
                             retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor))
     clients: SlackClients = (InstalledWorkspaceClients(store=store, template=client) if settings.multi_workspace
                              else SingleWorkspaceClients(client))
-    delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings)
+    delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings, sender="check-expiry")
     await delivery.deliver_now(warning.dedupe_key for warning in planned)
     failures = 0
     for warning in planned:

@@ -222,6 +222,12 @@ def _crash_safety(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0005_claim_owner")
+def _claim_owner(db: sqlite_utils.Database) -> None:
+    """Who holds a message's delivery claim, so a starting server releases only its own."""
+    _execute_all(db, "ALTER TABLE notifications ADD COLUMN claimed_by TEXT;")
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

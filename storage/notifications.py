@@ -87,23 +87,25 @@ class NotificationRepository:
         rows = list(self._db.query("SELECT * FROM notifications WHERE dedupe_key = ?", [dedupe_key]))
         return _to_notification(rows[0]) if rows else None
 
-    def claim(self, notification_id: int, *, now: datetime, until: datetime) -> bool:
-        """Take a due message for one delivery attempt; False if another process holds it.
+    def claim(self, notification_id: int, *, now: datetime, until: datetime, by: str) -> bool:
+        """Take a due message for one delivery attempt on behalf of `by`; False if another sender holds it.
 
         The claim lasts until the attempt is recorded, or at most until `until`: a sender that died
-        mid-attempt never keeps a message from being sent (and a restarted server releases its claims).
+        mid-attempt never keeps a message from being sent (and a restarted server releases its own claims).
         """
         cursor = self._db.execute(
-            "UPDATE notifications SET claimed_until = ? WHERE id = ? AND status = 'pending'"
+            "UPDATE notifications SET claimed_until = ?, claimed_by = ? WHERE id = ? AND status = 'pending'"
             " AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)",
-            [to_db_time(until), notification_id, to_db_time(now), to_db_time(now)],
+            [to_db_time(until), by, notification_id, to_db_time(now), to_db_time(now)],
         )
         return cursor.rowcount == 1
 
-    def release_claims(self) -> int:
-        """Forget every claim (a server starting up: the process that held them is gone)."""
-        return self._db.execute("UPDATE notifications SET claimed_until = NULL WHERE claimed_until IS NOT NULL"
-                                ).rowcount
+    def release_claims(self, *, by: str) -> int:
+        """Forget the claims of `by` (a server starting up: its previous process is gone). Claims of other
+        senders, such as a `qc-bot check-expiry` posting right now, are left to run their course."""
+        return self._db.execute(
+            "UPDATE notifications SET claimed_until = NULL, claimed_by = NULL"
+            " WHERE claimed_until IS NOT NULL AND claimed_by = ?", [by]).rowcount
 
     def cancel_pending(self, *, key_prefix: str, reason: str) -> int:
         """Give up every unsent message whose key starts with `key_prefix` (what it warned about is gone)."""

@@ -142,6 +142,19 @@ async def test_a_message_claimed_by_another_process_is_left_to_it(fake_slack, st
     await enqueue(store)
     pending = await notification(store)
     assert await store.run(lambda repos: repos.notifications.claim(pending.id, now=NOW,
-                                                                   until=NOW + timedelta(minutes=2)))
+                                                                   until=NOW + timedelta(minutes=2),
+                                                                   by="check-expiry"))
     assert await delivery.deliver_due() == 0
     assert fake_slack.messages("CQC") == []
+
+
+async def test_a_starting_server_releases_only_its_own_claims(store):
+    await enqueue(store, key="status:1")
+    await enqueue(store, key="status:2")
+    first, second = await notification(store, "status:1"), await notification(store, "status:2")
+    until = NOW + timedelta(minutes=2)
+    await store.run(lambda repos: repos.notifications.claim(first.id, now=NOW, until=until, by="serve"))
+    await store.run(lambda repos: repos.notifications.claim(second.id, now=NOW, until=until, by="check-expiry"))
+    assert await store.run(lambda repos: repos.notifications.release_claims(by="serve")) == 1
+    due = await store.run(lambda repos: [n.dedupe_key for n in repos.notifications.due(now=NOW)])
+    assert due == ["status:1"], "the message check-expiry is posting stays its own"

@@ -62,12 +62,13 @@ async def test_a_message_is_claimed_by_one_sender_only_and_can_be_cancelled_by_k
         return repos.notifications.get("status:c1").id
 
     status_id = await store.run(queue)
-    claims = [await store.run(lambda repos: repos.notifications.claim(status_id, now=NOW,
-                                                                      until=NOW + timedelta(minutes=2)))
-              for _ in range(2)]
+    claims = [await store.run(lambda repos, by=by: repos.notifications.claim(status_id, now=NOW,
+                                                                             until=NOW + timedelta(minutes=2), by=by))
+              for by in ("serve", "check-expiry")]
     assert claims == [True, False]
     assert await store.run(lambda repos: repos.notifications.claim(
-        status_id, now=NOW + timedelta(minutes=3), until=NOW + timedelta(minutes=5))), "a lapsed claim is retaken"
+        status_id, now=NOW + timedelta(minutes=3), until=NOW + timedelta(minutes=5), by="check-expiry")), (
+        "a lapsed claim is retaken")
 
     cancelled = await store.run(lambda repos: repos.notifications.cancel_pending(key_prefix="expiry:T1:00DA:",
                                                                                   reason="org disconnected"))
