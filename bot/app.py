@@ -42,6 +42,7 @@ from bot.manifest import SLACK_EVENTS_PATH
 from bot.org_access import OrgAccess
 from bot.permissions import Permissions
 from bot.reauthorize import Reauthorizer
+from bot.redaction import install_log_redaction
 from bot.reveal import CredentialReveal
 from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.oauth import SalesforceOAuth
@@ -84,6 +85,8 @@ class _ReplyThroughSharedSession(AsyncMiddleware):
 async def create_web_app(
     settings: Settings, *, clock: Clock | None = None, timings: Timings | None = None
 ) -> web.Application:
+    # Whoever runs the app (the CLI, the demo, a test), no log record it causes may carry a secret.
+    install_log_redaction()
     clock = clock or SystemClock()
     timings = timings or Timings()
     secret_box = SecretBox(keys=settings.encryption_keys)

@@ -39,6 +39,13 @@ async def assert_one_app_and_one_status(stack):
     assert len(stack.slack.messages(CHANNEL)) == 1
     secret = stack.org.consumer_secret(ECA)
     assert secret[-4:] in status.text and secret not in status.text
+    # The reveal puts the secret into a Slack request, which slack_sdk logs at DEBUG: the real process
+    # (QC_LOG_LEVEL=DEBUG here) must redact it.
+    offer = await stack.slack.wait_for(lambda: [e for e in stack.slack.ephemerals() if "Reveal" in str(e.blocks)])
+    await stack.slack.click(stack.events_url, message=offer[0], action_id="reveal_credentials",
+                            user_id=offer[0].user_id)
+    assert secret in str((await stack.slack.wait_for(lambda: stack.slack.opened_views))[0].view)
+    await stack.slack.wait_for(lambda: "views.open" in stack.process_log(), what="the reveal in the log")
     assert secret not in stack.process_log() and secret.encode() not in stack.database_bytes()
 
 

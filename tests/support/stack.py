@@ -29,7 +29,6 @@ from cryptography.fernet import Fernet
 from bot.app import create_web_app
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
-from bot.redaction import install_log_redaction
 from bot.standins.salesforce import FakeOrg, FakeSalesforce
 from bot.standins.slack import Delivery, FakeSlack
 from bot.timings import Timings, fast_timings
@@ -81,7 +80,6 @@ class Stack:
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self, *, in_process: bool = True) -> Stack:
-        install_log_redaction()
         self._log_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
         root = logging.getLogger()
         self._previous_level = root.level
