@@ -123,6 +123,7 @@ async def test_a_replayed_callback_is_refused_and_changes_nothing(stack):
     assert replay.final.status == 400 and "already completed" in replay.final.body
     assert len(stack.salesforce.calls("deploy")) == deploys_before
     assert len(stack.salesforce.calls("token:authorization_code")) == 1, "a code is exchanged at most once"
+    await stack.settle()
     assert len(stack.slack.messages(CHANNEL)) == 1
     assert ("callback_replayed", "salesforce-callback", "refused") in audit(stack)
 
@@ -171,6 +172,8 @@ async def test_running_it_again_repairs_and_never_duplicates(stack):
     assert list(fake_org.external_client_apps) == ["QualityClouds"]
     assert fake_org.connected_apps == {}
     assert connection_statuses(stack) == ["provisioned", "provisioned"]
+    await stack.settle()
+    assert len(stack.slack.messages(CHANNEL)) == 2, "one status per run, no more"
 
 
 async def test_access_denied_in_salesforce_is_explained_privately(stack):

@@ -201,6 +201,7 @@ async def test_a_status_message_survives_slack_rate_limits(stack):
     stack.slack.fail_next("chat.postMessage", status=429, retry_after=0, count=2)
     await stack.connect()
     await stack.status_message()
+    await stack.settle()
     assert len(stack.slack.messages(CHANNEL)) == 1
 
 
@@ -217,6 +218,7 @@ async def test_a_restart_during_provisioning_finishes_the_journey_once(stack):
     assert "connected to Quality Clouds" in status.text
     assert statuses(stack) == [("provisioned", None)]
     assert list(stack.org.external_client_apps) == ["QualityClouds"]
+    await stack.settle()
     assert len(stack.slack.messages(CHANNEL)) == 1
 
 

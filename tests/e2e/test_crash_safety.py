@@ -36,6 +36,7 @@ async def assert_one_app_and_one_status(stack):
     assert stack.org.connected_apps == {}
     await stack.slack.wait_for(lambda: database(stack, "SELECT status FROM notifications WHERE dedupe_key LIKE "
                                                        "'status:%'") == [("sent",)], what="the status marked sent")
+    await stack.settle()
     assert len(stack.slack.messages(CHANNEL)) == 1
     secret = stack.org.consumer_secret(ECA)
     assert secret[-4:] in status.text and secret not in status.text

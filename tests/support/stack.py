@@ -271,6 +271,24 @@ class Stack:
         finally:
             connection.close()
 
+    async def settle(self, *, quiet_seconds: float = 0.5) -> None:
+        """Wait until nothing more is on its way to Slack: no journey mid-flight, no message waiting in the
+        outbox, and no new Slack call for `quiet_seconds` (ten delivery polls of the fast timings). "Exactly
+        one" is checked after this, so a late duplicate would have arrived."""
+        seen: dict[str, float] = {"calls": -1, "since": 0.0}
+
+        def quiet() -> bool:
+            busy = self.query(
+                "SELECT (SELECT COUNT(*) FROM notifications WHERE status = 'pending')"
+                " + (SELECT COUNT(*) FROM connections WHERE status IN ('authorized', 'provisioning'))")[0][0]
+            calls = len(self.slack.calls) + len(self.slack.response_url_posts)
+            if busy or calls != seen["calls"]:
+                seen.update(calls=calls, since=time.monotonic())
+                return False
+            return time.monotonic() - seen["since"] >= quiet_seconds
+
+        await self.slack.wait_for(quiet, what="the bot to settle (nothing pending, no new Slack calls)")
+
     def database_bytes(self) -> bytes:
         return b"".join(path.read_bytes() for path in sorted(self.tmp_path.glob("qc-bot.db*")))
 
