@@ -75,10 +75,10 @@ async def test_connect_org_end_to_end(stack):
                      MASK + consumer_key[-4:], MASK + consumer_secret[-4:], f"<@{ADMIN}>", "Next step"):
         assert expected in text, expected
     for setting in ("App name", "API name", "Contact email", "Contact phone", "Description", "OAuth enabled",
-                    "Callback URL", "OAuth scopes", "PKCE required", "Client credentials flow",
-                    "Refresh token policy"):
-        assert f"✅ {setting}" in text or f"⚠️ {setting}" in text, setting
+                    "Callback URL", "OAuth scopes", "PKCE required", "Refresh token policy"):
+        assert f"✅ {setting}" in text, setting
     assert "⚠️ Client credentials flow" in text and "API-only integration user" in text
+    assert "(1 warning)" in text and "❌" not in text
     assert status.blocks and len(status.blocks) <= 50
 
     # Step 6: the requester alone reveals the full credentials, once.
@@ -93,6 +93,7 @@ async def test_connect_org_end_to_end(stack):
         lambda: [e.text for e in stack.slack.ephemerals(ADMIN) if "revealed" in e.text]))[0]
 
     # The button is gone from the message; a replayed click is refused and recorded.
+    assert not any("reveal_credentials" in str(e.blocks) for e in stack.slack.ephemerals(ADMIN))
     await stack.slack.send_block_action(stack.events_url, user_id=ADMIN, action_id="reveal_credentials",
                                         value=reveal_id, channel_id=CHANNEL)
     await stack.slack.wait_for(
@@ -186,3 +187,21 @@ async def test_access_denied_in_salesforce_is_explained_privately(stack):
     assert stack.slack.messages(CHANNEL) == []
     assert connection_statuses(stack) == ["failed"]
     assert stack.salesforce.calls("deploy") == []
+
+
+async def test_each_window_still_works_at_its_last_moment(stack):
+    """The link (10 minutes), the authorization (10 minutes from opening the link) and the reveal
+    (15 minutes) all still work one second before they close."""
+    link = await stack.request_link()
+    stack.clock.advance(timedelta(minutes=9, seconds=59))
+    opened = await stack.browse(link, max_hops=1)
+    assert opened.final.status == 302 and opened.final.location.startswith(stack.salesforce.login_url)
+    stack.clock.advance(timedelta(minutes=9, seconds=59))
+    rest = await stack.browse(opened.final.location)
+    assert rest.final.status == 200 and "return to Slack" in rest.final.body
+    offer = await stack.slack.wait_for(
+        lambda: [e for e in stack.slack.ephemerals(ADMIN) if "reveal_credentials" in str(e.blocks)])
+    stack.clock.advance(timedelta(minutes=14, seconds=59))
+    await stack.slack.click(stack.events_url, message=offer[0], action_id="reveal_credentials", user_id=ADMIN)
+    modal = await stack.slack.wait_for(lambda: stack.slack.opened_views)
+    assert stack.org.consumer_secret("QualityClouds") in str(modal[0].view)

@@ -30,6 +30,18 @@ async def connect_and_read_status(stack, text="connect-org"):
     return (await stack.status_message()).text
 
 
+def _deployed_global_settings(deploy) -> bytes:
+    """The ExtlClntAppGlobalOauthSettings file of a recorded SOAP deploy request."""
+    import base64
+    import io
+    import zipfile
+
+    archive = re.search(rb"<met:ZipFile>([^<]+)</met:ZipFile>", deploy.request_body).group(1)
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(archive))) as files:
+        name = next(n for n in files.namelist() if n.startswith("extlClntAppGlobalOauthSets/"))
+        return files.read(name)
+
+
 async def stack_with(tmp_path, **kwargs):
     return await Stack(tmp_path, **kwargs).start()
 
@@ -124,17 +136,17 @@ async def test_the_refresh_token_policy_reaches_the_connected_app(tmp_path):
 
 # -- credentials ---------------------------------------------------------------------------------------------------
 
-async def test_a_taken_consumer_key_is_replaced_by_a_fresh_one(stack):
+async def test_a_taken_consumer_key_lets_the_org_generate_the_external_client_apps_credentials(stack):
     stack.salesforce.collide_next_supplied_keys = 1
     text = await connect_and_read_status(stack)
     assert "✅" in text and ECA in stack.org.external_client_apps
     assert stack.org.consumer_secret(ECA)[-4:] in text
-
-
-async def test_an_org_that_keeps_refusing_supplied_keys_generates_its_own(stack):
-    stack.salesforce.collide_next_supplied_keys = 5
-    text = await connect_and_read_status(stack)
-    assert stack.org.consumer_secret(ECA)[-4:] in text, "read back over Connect REST"
+    first, second = stack.salesforce.calls("deploy")
+    assert stack.salesforce.collide_next_supplied_keys == 0
+    assert b"consumerKey" in _deployed_global_settings(first) and b"consumerKey" not in _deployed_global_settings(
+        second), "the key was offered once, then left to the org"
+    assert any(r.operation and "keyandsecret" in r.query for r in stack.salesforce.requests), (
+        "the org's credentials were read back over Connect REST")
 
 
 async def test_a_connected_app_whose_keys_keep_colliding_fails_with_the_remedy(tmp_path):
@@ -303,11 +315,13 @@ async def test_a_private_channel_without_the_bot_still_gets_the_admin_status_and
         lambda: [e.text for e in stack.slack.ephemerals(ADMIN) if "/salesforce/oauth/start" in e.text])
     link = re.search(r"http://\S+/salesforce/oauth/start\?link=[\w\-=]+", answer[0]).group(0)
     await stack.browse(link)
-    direct = await stack.slack.wait_for(
-        lambda: [m for m in stack.slack.messages() if m.channel_id.startswith("D") and "Reveal" in str(m.blocks)]
-        and [m for m in stack.slack.messages() if m.channel_id.startswith("D")],
-        what="the status and the reveal offer as direct messages")
-    assert any("connected to Quality Clouds" in m.text for m in direct)
+    def direct_messages():
+        found = [m for m in stack.slack.messages() if m.channel_id.startswith("D")]
+        has_offer = any("Reveal" in str(m.blocks) for m in found)
+        has_status = any("connected to Quality Clouds" in m.text for m in found)
+        return found if has_offer and has_status else None
+
+    direct = await stack.slack.wait_for(direct_messages, what="the status and the reveal offer as direct messages")
     offer = next(m for m in direct if "Reveal" in str(m.blocks))
     assert "<#GPRIVATE1>" in offer.text
     await stack.slack.click(stack.events_url, message=offer, action_id="reveal_credentials", user_id=ADMIN)
