@@ -8,3 +8,18 @@ async def stack(tmp_path):
     running = await Stack(tmp_path).start()
     yield running
     await running.stop()
+
+
+@pytest.fixture
+async def make_stack(tmp_path):
+    """Start a `Stack` configured for the test (`await make_stack(env={...}, timings=...)`); stopped at the end."""
+    started: list[Stack] = []
+
+    async def make(**options) -> Stack:
+        running = await Stack(tmp_path, **options).start()
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        await running.stop()

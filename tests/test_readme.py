@@ -6,7 +6,7 @@ import re
 
 from bot.cli import build_parser
 from bot.config import VARIABLES
-from tests.bot.test_cli import REPO_ROOT
+from tests.support.cli import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 BEGIN, END = "<!-- commands: generated from bot/cli.py -->\n", "<!-- end of commands -->"

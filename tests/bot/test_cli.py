@@ -1,32 +1,15 @@
 """`qc-bot` as an operator runs it: a real process, real configuration errors, a real server."""
 
 import asyncio
-import os
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import aiohttp
 from cryptography.fernet import Fernet
 
 from bot.cli import main
-
-QC_BOT = [sys.executable, "-m", "bot.cli"]
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(arguments, environment, cwd):
-    return subprocess.run(QC_BOT + arguments, env=environment, cwd=cwd, capture_output=True, text=True, timeout=60)
-
-
-def clean_environment(**values):
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("SLACK_", "SALESFORCE_", "QC_"))}
-    environment["PYTHONPATH"] = str(REPO_ROOT)  # this checkout, not whatever is installed
-    environment.update(values)
-    return environment
+from tests.support.cli import QC_BOT, clean_environment, run
 
 
 def test_keygen_prints_a_fernet_key(capsys):

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from bot.redaction import MASK
-from tests.bot.test_cli import clean_environment
+from tests.support.cli import clean_environment
 
 
 def test_the_demo_runs_the_journey_and_leaves_nothing_behind(tmp_path):

@@ -17,8 +17,8 @@ from bot.standins.salesforce import FakeSalesforce
 from bot.standins.slack import FakeSlack
 from storage.crypto import SecretBox
 from storage.database import Store
-from tests.bot.test_cli import clean_environment
 from tests.storage.test_installations import installation
+from tests.support.cli import clean_environment
 from tests.support.stack import BOT_CLIENT_ID, BOT_CLIENT_SECRET, SIGNING_SECRET
 
 PUBLIC_URL = "http://127.0.0.1:3000"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bot.manifest import BOT_EVENTS, BOT_SCOPES, EXAMPLE_PUBLIC_URL, build_manifest, render_manifest
-from tests.bot.test_cli import REPO_ROOT, clean_environment
+from tests.support.cli import REPO_ROOT, clean_environment
 
 URL = re.compile(r"^https?://")
 KNOWN_KEYS = {

@@ -1,28 +1,12 @@
 """`qc-bot check-expiry [--at] [--dry-run]` as an operator runs it: a real process beside the bot's database,
 posting to the Slack stand-in."""
 
-import asyncio
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
+from tests.support.cli import iso, qc_bot
 from tests.support.stack import CHANNEL
 
 DAY = timedelta(days=1)
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-async def qc_bot(stack, *arguments):
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("SLACK_", "SALESFORCE_", "QC_"))}
-    environment.update(stack.bot_environment(), PYTHONPATH=str(REPO_ROOT))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *arguments, env=environment, cwd=stack.tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    output, errors = await asyncio.wait_for(process.communicate(), timeout=60)
-    return process.returncode, output.decode(), errors.decode()
 
 
 def table_rows(stack):
@@ -40,9 +24,6 @@ async def tracked_and_stopped(stack):
     await stack.stop_bot()
     return created + 90 * DAY
 
-
-def iso(moment):
-    return f"{moment:%Y-%m-%dT%H:%M:%SZ}"
 
 
 async def test_a_dry_run_prints_what_it_would_send_and_changes_nothing(stack):

@@ -1,7 +1,6 @@
 """SPEC §1 steps 1-6 over HTTP: signed slash command → private link → browser redirect chain → callback →
 provisioning in the org → status in the channel → one private reveal."""
 
-import sqlite3
 import time
 from datetime import timedelta
 
@@ -15,21 +14,13 @@ ECA_TYPES = {
 
 
 def audit(stack, action=None):
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        where = " WHERE action = ?" if action else ""
-        query = f"SELECT action, actor, outcome FROM audit_log{where} ORDER BY id"
-        return connection.execute(query, [action] if action else []).fetchall()
-    finally:
-        connection.close()
+    if action is None:
+        return stack.query("SELECT action, actor, outcome FROM audit_log ORDER BY id")
+    return stack.query("SELECT action, actor, outcome FROM audit_log WHERE action = ? ORDER BY id", action)
 
 
 def connection_statuses(stack):
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        return [row[0] for row in connection.execute("SELECT status FROM connections ORDER BY created_at")]
-    finally:
-        connection.close()
+    return [row[0] for row in stack.query("SELECT status FROM connections ORDER BY created_at")]
 
 
 async def test_connect_org_end_to_end(stack):

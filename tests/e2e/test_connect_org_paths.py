@@ -10,15 +10,11 @@ import time
 
 import pytest
 
-from tests.support.stack import ADMIN, BOT_CLIENT_SECRET, CHANNEL, MEMBER, Stack, query_of
+from tests.support.stack import ADMIN, BOT_CLIENT_SECRET, CHANNEL, MEMBER, query_of
 
 
 def statuses(stack):
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        return connection.execute("SELECT status, failure_code FROM connections ORDER BY created_at").fetchall()
-    finally:
-        connection.close()
+    return stack.query("SELECT status, failure_code FROM connections ORDER BY created_at")
 
 
 async def wait_for_ephemeral(stack, fragment, user=ADMIN):
@@ -48,14 +44,11 @@ async def test_members_who_are_not_admins_are_refused_politely_and_audited(stack
     connection.close()
 
 
-async def test_a_listed_user_may_connect_without_being_a_workspace_admin(tmp_path):
-    stack = await Stack(tmp_path, env={"QC_ADMIN_USERS": MEMBER}).start()
-    try:
-        await stack.connect(user=MEMBER)
-        status = await stack.status_message()
-        assert f"<@{MEMBER}>" in status.text
-    finally:
-        await stack.stop()
+async def test_a_listed_user_may_connect_without_being_a_workspace_admin(make_stack):
+    stack = await make_stack(env={"QC_ADMIN_USERS": MEMBER})
+    await stack.connect(user=MEMBER)
+    status = await stack.status_message()
+    assert f"<@{MEMBER}>" in status.text
 
 
 async def test_sandbox_and_my_domain_targets_log_in_where_asked(stack):
@@ -121,32 +114,26 @@ async def test_an_existing_connected_app_is_repaired_not_duplicated(stack):
     assert "Manage Consumer Details" in status.text, "the secret of an app qc-bot did not create cannot be read"
 
 
-async def test_connected_app_creation_blocked_by_the_org_is_explained(tmp_path):
-    stack = await Stack(tmp_path, env={"QC_APP_KIND": "connected-app"}).start()
-    try:
-        await stack.connect()
-        status = await stack.status_message()
-        assert "❌" in status.text and "Spring '26" in status.text
-        assert "External Client App" in status.text and "Salesforce Support" in status.text
-        assert "You can't create a connected app" in status.text, "Salesforce's own words are shown"
-        assert stack.org.connected_apps == {} and stack.org.external_client_apps == {}
-        assert statuses(stack) == [("failed", "connected_app_creation_blocked")]
-    finally:
-        await stack.stop()
+async def test_connected_app_creation_blocked_by_the_org_is_explained(make_stack):
+    stack = await make_stack(env={"QC_APP_KIND": "connected-app"})
+    await stack.connect()
+    status = await stack.status_message()
+    assert "❌" in status.text and "Spring '26" in status.text
+    assert "External Client App" in status.text and "Salesforce Support" in status.text
+    assert "You can't create a connected app" in status.text, "Salesforce's own words are shown"
+    assert stack.org.connected_apps == {} and stack.org.external_client_apps == {}
+    assert statuses(stack) == [("failed", "connected_app_creation_blocked")]
 
 
-async def test_a_connected_app_is_created_where_the_org_allows_it(tmp_path):
-    stack = await Stack(tmp_path, env={"QC_APP_KIND": "connected-app"}).start()
-    try:
-        stack.org.connected_app_creation_allowed = True
-        await stack.connect()
-        status = await stack.status_message()
-        app = stack.org.connected_apps["QualityClouds"]
-        secret = stack.org.consumer_secret("QualityClouds")
-        assert app["oauthPolicy"]["refreshTokenPolicy"] == "specific_lifetime:90:DAYS"
-        assert "Connected App" in status.text and secret[-4:] in status.text and secret not in status.text
-    finally:
-        await stack.stop()
+async def test_a_connected_app_is_created_where_the_org_allows_it(make_stack):
+    stack = await make_stack(env={"QC_APP_KIND": "connected-app"})
+    stack.org.connected_app_creation_allowed = True
+    await stack.connect()
+    status = await stack.status_message()
+    app = stack.org.connected_apps["QualityClouds"]
+    secret = stack.org.consumer_secret("QualityClouds")
+    assert app["oauthPolicy"]["refreshTokenPolicy"] == "specific_lifetime:90:DAYS"
+    assert "Connected App" in status.text and secret[-4:] in status.text and secret not in status.text
 
 
 async def test_an_org_that_generates_credentials_itself_is_read_back_over_connect_rest(stack):

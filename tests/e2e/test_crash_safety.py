@@ -1,19 +1,10 @@
 """A real `qc-bot serve` process is SIGKILLed at three points of the journey and started again: each time the
 journey finishes, the channel gets exactly one status message and the org holds exactly one QualityClouds app."""
 
-import sqlite3
 
 from tests.support.stack import CHANNEL, Stack
 
 ECA = "QualityClouds"
-
-
-def database(stack, query):
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        return connection.execute(query).fetchall()
-    finally:
-        connection.close()
 
 
 async def started(tmp_path) -> Stack:
@@ -27,14 +18,14 @@ async def assert_one_app_and_one_status(stack):
     await stack.start_bot_process()
     status = await stack.status_message()
     assert "connected to Quality Clouds" in status.text
-    await stack.slack.wait_for(lambda: database(stack, "SELECT status FROM connections") == [("provisioned",)],
+    await stack.slack.wait_for(lambda: stack.query("SELECT status FROM connections") == [("provisioned",)],
                                what="the connection to be provisioned")
     assert list(stack.org.external_client_apps) == [ECA]
     assert set(stack.org.external_client_apps[ECA]) == {
         "ExternalClientApplication", "ExtlClntAppOauthSettings", "ExtlClntAppGlobalOauthSettings",
         "ExtlClntAppOauthConfigurablePolicies", "ExtlClntAppConfigurablePolicies"}
     assert stack.org.connected_apps == {}
-    await stack.slack.wait_for(lambda: database(stack, "SELECT status FROM notifications WHERE dedupe_key LIKE "
+    await stack.slack.wait_for(lambda: stack.query("SELECT status FROM notifications WHERE dedupe_key LIKE "
                                                        "'status:%'") == [("sent",)], what="the status marked sent")
     await stack.settle()
     assert len(stack.slack.messages(CHANNEL)) == 1
@@ -60,7 +51,7 @@ async def test_killed_after_the_callback(tmp_path):
         assert visit.final.status == 200
         await hold.wait_arrived()
         await stack.kill_bot_process()
-        assert database(stack, "SELECT status FROM connections") == [("provisioning",)]
+        assert stack.query("SELECT status FROM connections") == [("provisioning",)]
         assert stack.salesforce.calls("deploy") == []
         hold.release()
         await assert_one_app_and_one_status(stack)
@@ -75,7 +66,7 @@ async def test_killed_during_the_deploy(tmp_path):
         await stack.browse(await stack.request_link())
         await hold.wait_arrived()
         await stack.kill_bot_process()
-        [(status, pending_deploy)] = database(stack, "SELECT status, pending_deploy_id FROM connections")
+        [(status, pending_deploy)] = stack.query("SELECT status, pending_deploy_id FROM connections")
         assert status == "provisioning" and pending_deploy, "the deploy in flight is on record"
         hold.release()
         await assert_one_app_and_one_status(stack)
@@ -91,7 +82,7 @@ async def test_killed_after_the_deploy_before_the_channel_post(tmp_path):
         stack.slack.fail_next("chat.postMessage", status=503, count=10_000)
         await stack.browse(await stack.request_link())
         await stack.slack.wait_for(
-            lambda: database(stack, "SELECT status FROM connections") == [("provisioned",)]
+            lambda: stack.query("SELECT status FROM connections") == [("provisioned",)]
             and stack.slack.calls_to("chat.postMessage"), what="provisioned with the post failing")
         await stack.kill_bot_process()
         assert stack.slack.messages(CHANNEL) == []

@@ -5,7 +5,7 @@ the bot's own access breaks; inactivity expiry that follows LastUsedDate."""
 import sqlite3
 from datetime import timedelta
 
-from tests.support.stack import BOT_CLIENT_ID, BOT_CLIENT_SECRET, CHANNEL, Stack
+from tests.support.stack import BOT_CLIENT_ID, BOT_CLIENT_SECRET, CHANNEL
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
@@ -109,22 +109,19 @@ async def test_a_token_first_seen_late_gets_one_warning_for_the_nearest_threshol
     assert [key.rsplit(":", 1)[1] for key, _, _ in expiry_notifications(stack)] == ["7"]
 
 
-async def test_tokens_that_never_expire_get_no_warning(tmp_path):
-    stack = await Stack(tmp_path, env={"QC_REFRESH_TOKEN_POLICY": "never"}).start()
-    try:
-        await connect_with_quality_clouds_token(stack)
-        expires_at, next_warning_at, _ = app_token(stack)
-        assert expires_at is None and next_warning_at is None
-        stack.clock.advance(400 * DAY)
-        await stack.slack.wait_for(
-            lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
-                         stack.clock.now().strftime("%Y-%m-%dT%H:%M:%S")),
-            what="a sync 400 days later")
-        assert stack.query("SELECT COUNT(*) FROM tracked_tokens WHERE next_warning_at IS NOT NULL") == [(0,)]
-        assert expiry_notifications(stack) == []
-        assert len(channel_texts(stack)) == 1
-    finally:
-        await stack.stop()
+async def test_tokens_that_never_expire_get_no_warning(make_stack):
+    stack = await make_stack(env={"QC_REFRESH_TOKEN_POLICY": "never"})
+    await connect_with_quality_clouds_token(stack)
+    expires_at, next_warning_at, _ = app_token(stack)
+    assert expires_at is None and next_warning_at is None
+    stack.clock.advance(400 * DAY)
+    await stack.slack.wait_for(
+        lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
+                     stack.clock.now().strftime("%Y-%m-%dT%H:%M:%S")),
+        what="a sync 400 days later")
+    assert stack.query("SELECT COUNT(*) FROM tracked_tokens WHERE next_warning_at IS NOT NULL") == [(0,)]
+    assert expiry_notifications(stack) == []
+    assert len(channel_texts(stack)) == 1
 
 
 def org_status(stack):
@@ -168,52 +165,46 @@ async def test_invalid_grant_marks_the_connection_broken_and_says_so_once(stack)
     assert_no_secret_leaked(stack)
 
 
-async def test_the_bots_own_token_is_warned_about_under_its_configured_policy(tmp_path):
-    stack = await Stack(tmp_path, env={"SALESFORCE_REFRESH_TOKEN_POLICY": "30d"}).start()
-    try:
-        stack.salesforce.clients[BOT_CLIENT_ID].refresh_token_policy = "lifetime:30d"
-        authorized = stack.clock.now()
-        await stack.connect()
-        await stack.status_message()
-        stack.clock.set(authorized + 23 * DAY + MINUTE)
-        texts = await wait_for_channel_messages(stack, 2)
-        assert "qc-bot's access to Acme Corp expires in 7 days" in texts[1]
-        assert "qc-bot's own refresh token, authorized by admin@acme.example" in texts[1]
-        stack.clock.set(authorized + 30 * DAY + MINUTE)
-        # The sync runs first and finds the token dead: one message says so (the expiry notice would repeat it).
-        texts = await wait_for_channel_messages(stack, 3)
-        assert "qc-bot lost its access to Acme Corp" in texts[2]
-        stack.clock.advance(2 * DAY)
-        await stack.slash("status")
-        await stack.slack.wait_for(lambda: [p for p in stack.slack.response_url_posts if "Nearest" in str(p.body)])
-        assert len(channel_texts(stack)) == 3
-    finally:
-        await stack.stop()
+async def test_the_bots_own_token_is_warned_about_under_its_configured_policy(make_stack):
+    stack = await make_stack(env={"SALESFORCE_REFRESH_TOKEN_POLICY": "30d"})
+    stack.salesforce.clients[BOT_CLIENT_ID].refresh_token_policy = "lifetime:30d"
+    authorized = stack.clock.now()
+    await stack.connect()
+    await stack.status_message()
+    stack.clock.set(authorized + 23 * DAY + MINUTE)
+    texts = await wait_for_channel_messages(stack, 2)
+    assert "qc-bot's access to Acme Corp expires in 7 days" in texts[1]
+    assert "qc-bot's own refresh token, authorized by admin@acme.example" in texts[1]
+    stack.clock.set(authorized + 30 * DAY + MINUTE)
+    # The sync runs first and finds the token dead: one message says so (the expiry notice would repeat it).
+    texts = await wait_for_channel_messages(stack, 3)
+    assert "qc-bot lost its access to Acme Corp" in texts[2]
+    stack.clock.advance(2 * DAY)
+    await stack.slash("status")
+    await stack.slack.wait_for(lambda: [p for p in stack.slack.response_url_posts if "Nearest" in str(p.body)])
+    assert len(channel_texts(stack)) == 3
 
 
-async def test_an_inactivity_expiry_moves_when_the_token_is_used(tmp_path):
-    stack = await Stack(tmp_path, env={"QC_REFRESH_TOKEN_POLICY": "idle:30d"}).start()
-    try:
-        start = await connect_with_quality_clouds_token(stack)
-        assert app_token(stack)[0].startswith(f"{start + 30 * DAY:%Y-%m-%dT%H:%M}")
-        row = next(row for row in stack.org.oauth_tokens if row.app_name == "QualityClouds")
-        row.last_used = start + 20 * DAY  # Quality Clouds used its token on day 20
-        stack.clock.set(start + 20 * DAY)
-        await stack.slack.wait_for(lambda: app_token(stack)[0].startswith(f"{start + 50 * DAY:%Y-%m-%dT%H:%M}"),
-                                   what="the expiry to follow LastUsedDate")
-        stack.clock.set(start + 24 * DAY)  # past where the old expiry's 7-day warning would have fallen
-        await stack.slack.wait_for(
-            lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
-                         f"{stack.clock.now():%Y-%m-%dT%H:%M:%S}"), what="a sync on day 24")
-        assert app_token(stack)[1].startswith(f"{start + 43 * DAY:%Y-%m-%dT%H:%M}")
-        assert len(channel_texts(stack)) == 1
+async def test_an_inactivity_expiry_moves_when_the_token_is_used(make_stack):
+    stack = await make_stack(env={"QC_REFRESH_TOKEN_POLICY": "idle:30d"})
+    start = await connect_with_quality_clouds_token(stack)
+    assert app_token(stack)[0].startswith(f"{start + 30 * DAY:%Y-%m-%dT%H:%M}")
+    row = next(row for row in stack.org.oauth_tokens if row.app_name == "QualityClouds")
+    row.last_used = start + 20 * DAY  # Quality Clouds used its token on day 20
+    stack.clock.set(start + 20 * DAY)
+    await stack.slack.wait_for(lambda: app_token(stack)[0].startswith(f"{start + 50 * DAY:%Y-%m-%dT%H:%M}"),
+                               what="the expiry to follow LastUsedDate")
+    stack.clock.set(start + 24 * DAY)  # past where the old expiry's 7-day warning would have fallen
+    await stack.slack.wait_for(
+        lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
+                     f"{stack.clock.now():%Y-%m-%dT%H:%M:%S}"), what="a sync on day 24")
+    assert app_token(stack)[1].startswith(f"{start + 43 * DAY:%Y-%m-%dT%H:%M}")
+    assert len(channel_texts(stack)) == 1
 
-        stack.clock.set(start + 43 * DAY + MINUTE)
-        texts = await wait_for_channel_messages(stack, 2)
-        assert "expires in 7 days" in texts[1] and f"{start + 50 * DAY:%Y-%m-%d %H:%M} UTC" in texts[1]
-        assert "expire if not used for 30 days" in texts[1]
-    finally:
-        await stack.stop()
+    stack.clock.set(start + 43 * DAY + MINUTE)
+    texts = await wait_for_channel_messages(stack, 2)
+    assert "expires in 7 days" in texts[1] and f"{start + 50 * DAY:%Y-%m-%d %H:%M} UTC" in texts[1]
+    assert "expire if not used for 30 days" in texts[1]
 
 
 async def test_an_org_connected_before_tokens_were_tracked_is_picked_up_with_the_configured_app(stack):

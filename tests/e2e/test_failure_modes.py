@@ -11,18 +11,13 @@ import pytest
 
 from bot.salesforce.http import Backoff
 from bot.timings import fast_timings
-from tests.support.stack import ADMIN, CHANNEL, Stack
+from tests.support.stack import ADMIN, CHANNEL
 
 ECA = "QualityClouds"
 
 
 def connections(stack):
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        return connection.execute(
-            "SELECT status, failure_code, pending_deploy_id FROM connections ORDER BY created_at").fetchall()
-    finally:
-        connection.close()
+    return stack.query("SELECT status, failure_code, pending_deploy_id FROM connections ORDER BY created_at")
 
 
 async def connect_and_read_status(stack, text="connect-org"):
@@ -40,10 +35,6 @@ def _deployed_global_settings(deploy) -> bytes:
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(archive))) as files:
         name = next(n for n in files.namelist() if n.startswith("extlClntAppGlobalOauthSets/"))
         return files.read(name)
-
-
-async def stack_with(tmp_path, **kwargs):
-    return await Stack(tmp_path, **kwargs).start()
 
 
 # -- existing apps and app kinds ---------------------------------------------------------------------------------
@@ -89,15 +80,12 @@ async def test_a_header_first_org_is_left_without_a_half_made_app_when_the_setti
     assert connections(stack)[0][:2] == ("failed", "run_as_invalid")
 
 
-async def test_forcing_an_external_client_app_next_to_a_connected_app_warns(tmp_path):
-    stack = await stack_with(tmp_path, env={"QC_APP_KIND": "external-client-app"})
-    try:
-        stack.org.seed_connected_app(ECA, label=ECA, contact_email="x@example.com")
-        text = await connect_and_read_status(stack)
-        assert ECA in stack.org.external_client_apps and ECA in stack.org.connected_apps
-        assert "⚠️ Other QualityClouds apps" in text and "delete the one you don't use" in text
-    finally:
-        await stack.stop()
+async def test_forcing_an_external_client_app_next_to_a_connected_app_warns(make_stack):
+    stack = await make_stack(env={"QC_APP_KIND": "external-client-app"})
+    stack.org.seed_connected_app(ECA, label=ECA, contact_email="x@example.com")
+    text = await connect_and_read_status(stack)
+    assert ECA in stack.org.external_client_apps and ECA in stack.org.connected_apps
+    assert "⚠️ Other QualityClouds apps" in text and "delete the one you don't use" in text
 
 
 async def test_auto_kind_repairs_an_existing_connected_app_instead_of_creating_an_eca(stack):
@@ -111,27 +99,21 @@ async def test_auto_kind_repairs_an_existing_connected_app_instead_of_creating_a
     ("idle:30d", {"refreshTokenPolicyType": "SpecificInactivity", "refreshTokenValidityPeriod": 30,
                   "refreshTokenValidityUnit": "Days"}),
 ])
-async def test_the_refresh_token_policy_reaches_the_external_client_app(tmp_path, policy, expected):
-    stack = await stack_with(tmp_path, env={"QC_REFRESH_TOKEN_POLICY": policy})
-    try:
-        await connect_and_read_status(stack)
-        policies = stack.org.external_client_apps[ECA]["ExtlClntAppOauthConfigurablePolicies"]
-        assert {key: policies.get(key) for key in expected} == expected
-        if policy == "never":
-            assert "refreshTokenValidityPeriod" not in policies
-    finally:
-        await stack.stop()
+async def test_the_refresh_token_policy_reaches_the_external_client_app(make_stack, policy, expected):
+    stack = await make_stack(env={"QC_REFRESH_TOKEN_POLICY": policy})
+    await connect_and_read_status(stack)
+    policies = stack.org.external_client_apps[ECA]["ExtlClntAppOauthConfigurablePolicies"]
+    assert {key: policies.get(key) for key in expected} == expected
+    if policy == "never":
+        assert "refreshTokenValidityPeriod" not in policies
 
 
-async def test_the_refresh_token_policy_reaches_the_connected_app(tmp_path):
-    stack = await stack_with(tmp_path, env={"QC_APP_KIND": "connected-app", "QC_REFRESH_TOKEN_POLICY": "12h"})
-    try:
-        stack.org.connected_app_creation_allowed = True
-        text = await connect_and_read_status(stack)
-        assert stack.org.connected_apps[ECA]["oauthPolicy"]["refreshTokenPolicy"] == "specific_lifetime:12:HOURS"
-        assert "expire after 12 hours" in text
-    finally:
-        await stack.stop()
+async def test_the_refresh_token_policy_reaches_the_connected_app(make_stack):
+    stack = await make_stack(env={"QC_APP_KIND": "connected-app", "QC_REFRESH_TOKEN_POLICY": "12h"})
+    stack.org.connected_app_creation_allowed = True
+    text = await connect_and_read_status(stack)
+    assert stack.org.connected_apps[ECA]["oauthPolicy"]["refreshTokenPolicy"] == "specific_lifetime:12:HOURS"
+    assert "expire after 12 hours" in text
 
 
 # -- credentials ---------------------------------------------------------------------------------------------------
@@ -149,17 +131,14 @@ async def test_a_taken_consumer_key_lets_the_org_generate_the_external_client_ap
         "the org's credentials were read back over Connect REST")
 
 
-async def test_a_connected_app_whose_keys_keep_colliding_fails_with_the_remedy(tmp_path):
-    stack = await stack_with(tmp_path, env={"QC_APP_KIND": "connected-app"})
-    try:
-        stack.org.connected_app_creation_allowed = True
-        stack.salesforce.collide_next_supplied_keys = 2
-        text = await connect_and_read_status(stack)
-        assert "already taken" in text and "a new key is generated each time" in text
-        assert stack.org.connected_apps == {}
-        assert connections(stack) == [("failed", "consumer_key_taken", None)]
-    finally:
-        await stack.stop()
+async def test_a_connected_app_whose_keys_keep_colliding_fails_with_the_remedy(make_stack):
+    stack = await make_stack(env={"QC_APP_KIND": "connected-app"})
+    stack.org.connected_app_creation_allowed = True
+    stack.salesforce.collide_next_supplied_keys = 2
+    text = await connect_and_read_status(stack)
+    assert "already taken" in text and "a new key is generated each time" in text
+    assert stack.org.connected_apps == {}
+    assert connections(stack) == [("failed", "consumer_key_taken", None)]
 
 
 async def test_a_secret_the_org_never_returns_is_explained_and_the_key_still_delivered(stack):
@@ -222,32 +201,26 @@ async def test_request_limits_and_server_errors_are_retried(stack):
     assert "after HTTP 503" in log and "after HTTP 500" in log
 
 
-async def test_a_slow_salesforce_is_retried_after_a_timeout(tmp_path):
+async def test_a_slow_salesforce_is_retried_after_a_timeout(make_stack):
     timings = replace(fast_timings(), salesforce_timeout_seconds=0.2)
-    stack = await stack_with(tmp_path, timings=timings)
-    try:
-        stack.salesforce.inject_delay("/services/Soap/m/", seconds=1.0, count=1)
-        text = await connect_and_read_status(stack)
-        assert "✅" in text and ECA in stack.org.external_client_apps
-        assert "after no answer (TimeoutError)" in stack.log_text()
-    finally:
-        await stack.stop()
+    stack = await make_stack(timings=timings)
+    stack.salesforce.inject_delay("/services/Soap/m/", seconds=1.0, count=1)
+    text = await connect_and_read_status(stack)
+    assert "✅" in text and ECA in stack.org.external_client_apps
+    assert "after no answer (TimeoutError)" in stack.log_text()
 
 
-async def test_salesforce_down_for_good_ends_the_journey_with_a_message(tmp_path):
+async def test_salesforce_down_for_good_ends_the_journey_with_a_message(make_stack):
     timings = replace(fast_timings(), salesforce_retry=Backoff(initial=0.01, maximum=0.02, deadline=0.3),
                       provisioning_retry=Backoff(initial=0.01, maximum=0.02, deadline=0.3))
-    stack = await stack_with(tmp_path, timings=timings)
-    try:
-        link = await stack.request_link()
-        await stack.browse(link)
-        stack.salesforce.inject_http("/services/Soap/m/", status=503, count=10_000)
-        text = (await stack.status_message()).text
-        assert "did not answer, or kept failing" in text and "status.salesforce.com" in text
-        assert connections(stack) == [("failed", "salesforce_unavailable", None)]
-        assert stack.org.external_client_apps == {}
-    finally:
-        await stack.stop()
+    stack = await make_stack(timings=timings)
+    link = await stack.request_link()
+    await stack.browse(link)
+    stack.salesforce.inject_http("/services/Soap/m/", status=503, count=10_000)
+    text = (await stack.status_message()).text
+    assert "did not answer, or kept failing" in text and "status.salesforce.com" in text
+    assert connections(stack) == [("failed", "salesforce_unavailable", None)]
+    assert stack.org.external_client_apps == {}
 
 
 async def test_an_access_token_that_expires_mid_provisioning_is_refreshed_once(stack):

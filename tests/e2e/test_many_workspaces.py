@@ -1,12 +1,11 @@
 """Multi-workspace mode (SLACK_CLIENT_ID/SLACK_CLIENT_SECRET): Slack OAuth install into two workspaces, each
 served with its own bot token, each seeing only its own orgs; uninstall and token revocation forget one."""
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
 
-from tests.e2e.test_check_expiry import iso, qc_bot
+from tests.support.cli import iso, qc_bot
 from tests.support.stack import ADMIN, CHANNEL, Stack, query_of
 
 CLIENT_ID = "1111111111.2222222222"
@@ -24,14 +23,6 @@ async def multi(tmp_path):
                                       redirect_uris=[stack.bot_url + "/slack/oauth_redirect"])
     yield stack
     await stack.stop()
-
-
-def rows(stack, query, *parameters):
-    connection = sqlite3.connect(stack.db_path)
-    try:
-        return connection.execute(query, parameters).fetchall()
-    finally:
-        connection.close()
 
 
 async def install(stack, team=None, user=None):
@@ -89,10 +80,10 @@ async def test_two_workspaces_are_served_each_with_its_own_token_and_see_only_th
         [e.blocks for e in slack.ephemerals(BETA_ADMIN)])
     assert "Globex" not in alpha_seen and globex.id not in alpha_seen
     assert "Acme" not in beta_seen and acme.id not in beta_seen
-    assert rows(multi, "SELECT team_id, org_name FROM orgs ORDER BY org_name") == [
+    assert multi.query("SELECT team_id, org_name FROM orgs ORDER BY org_name") == [
         (alpha.team_id, "Acme Corp"), (beta.team_id, "Globex Ltd")]
     for team in (alpha, beta):
-        audited = {row[0] for row in rows(multi, "SELECT action FROM audit_log WHERE team_id = ?", team.team_id)}
+        audited = {row[0] for row in multi.query("SELECT action FROM audit_log WHERE team_id = ?", team.team_id)}
         assert {"slack_install", "link_opened", "authorize", "provision"} <= audited
 
     # Beta's admin cannot use Alpha's reveal button, even knowing its id.
@@ -107,7 +98,7 @@ async def test_two_workspaces_are_served_each_with_its_own_token_and_see_only_th
     database, log = multi.database_bytes(), multi.log_text()
     for token in (alpha.bot_token, beta.bot_token):
         assert token.encode() not in database and token not in log
-    assert len(rows(multi, "SELECT bot_token_enc FROM slack_installations")) == 2
+    assert len(multi.query("SELECT bot_token_enc FROM slack_installations")) == 2
 
 
 async def test_uninstall_and_revocation_forget_only_that_workspace(multi):
@@ -118,13 +109,13 @@ async def test_uninstall_and_revocation_forget_only_that_workspace(multi):
     slack.add_channel(beta, channel_id=BETA_CHANNEL, name="sf-admins", members=[BETA_ADMIN])
     await install(multi)
     await install(multi, team=beta, user=BETA_ADMIN)
-    assert len(rows(multi, "SELECT team_id FROM slack_installations")) == 2
+    assert len(multi.query("SELECT team_id FROM slack_installations")) == 2
 
     delivery = await slack.send_event(multi.events_url, event={"type": "app_uninstalled"}, team=alpha)
     assert delivery.status == 200
-    await slack.wait_for(lambda: rows(multi, "SELECT team_id FROM slack_installations") == [(beta.team_id,)],
+    await slack.wait_for(lambda: multi.query("SELECT team_id FROM slack_installations") == [(beta.team_id,)],
                          what="Alpha's installation to be forgotten")
-    assert rows(multi, "SELECT outcome, detail FROM audit_log WHERE action = 'slack_uninstall'") == [
+    assert multi.query("SELECT outcome, detail FROM audit_log WHERE action = 'slack_uninstall'") == [
         ("forgotten", '{"reason": "app_uninstalled"}')]
 
     # Alpha is no longer served; Beta still is.
@@ -138,7 +129,7 @@ async def test_uninstall_and_revocation_forget_only_that_workspace(multi):
 
     revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": [beta.bot_user_id]}}
     await slack.send_event(multi.events_url, event=revoked, team=beta)
-    await slack.wait_for(lambda: rows(multi, "SELECT team_id FROM slack_installations") == [],
+    await slack.wait_for(lambda: multi.query("SELECT team_id FROM slack_installations") == [],
                          what="Beta's installation to be forgotten")
 
 
@@ -149,7 +140,7 @@ async def test_install_failures_show_a_clear_page(multi):
     async with multi.browser.get(multi.bot_url + "/slack/oauth_redirect?code=abc&state=forged") as response:
         text = await response.text()
     assert response.status == 400 and "Installation started elsewhere" in text
-    assert rows(multi, "SELECT COUNT(*) FROM slack_installations") == [(0,)]
+    assert multi.query("SELECT COUNT(*) FROM slack_installations") == [(0,)]
 
 
 async def test_the_install_route_redirects_to_slack_with_a_single_use_state(multi):
@@ -161,7 +152,7 @@ async def test_the_install_route_redirects_to_slack_with_a_single_use_state(mult
     assert query["scope"] == "commands,chat:write,chat:write.public,users:read" and query["client_id"] == CLIENT_ID
     assert query["redirect_uri"] == multi.bot_url + "/slack/oauth_redirect"
     assert "slack-app-oauth-state=" in cookie and "HttpOnly" in cookie
-    stored = rows(multi, "SELECT state_digest FROM slack_install_states")
+    stored = multi.query("SELECT state_digest FROM slack_install_states")
     assert len(stored) == 1 and stored[0][0] != query["state"]  # only a digest is kept
 
 
@@ -172,11 +163,11 @@ async def test_expiry_warnings_go_out_with_the_workspaces_own_token_from_serve_a
     created = multi.clock.now()
     acme.add_oauth_token(app_name="QualityClouds", user=acme.admin, created=created, last_used=created)
     await connect_in(multi, team=slack.team, user=ADMIN, channel=CHANNEL, org=acme)
-    await slack.wait_for(lambda: rows(multi, "SELECT 1 FROM tracked_tokens WHERE kind = 'app'"), what="tracking")
+    await slack.wait_for(lambda: multi.query("SELECT 1 FROM tracked_tokens WHERE kind = 'app'"), what="tracking")
 
     multi.clock.set(created + timedelta(days=60, minutes=1))
     thirty = await slack.wait_for(lambda: [m for m in slack.messages(CHANNEL) if "expires in 30 days" in m.text])
-    await slack.wait_for(lambda: rows(multi, "SELECT 1 FROM notifications WHERE dedupe_key LIKE 'expiry:%:30'"
+    await slack.wait_for(lambda: multi.query("SELECT 1 FROM notifications WHERE dedupe_key LIKE 'expiry:%:30'"
                                              " AND status = 'sent'"), what="the 30-day warning marked sent")
     await multi.stop_bot()
     code, output, errors = await qc_bot(multi, "check-expiry", "--at", iso(created + timedelta(days=84)))

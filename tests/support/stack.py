@@ -32,6 +32,7 @@ from bot.config import Settings, load_settings
 from bot.standins.salesforce import FakeOrg, FakeSalesforce
 from bot.standins.slack import Delivery, FakeSlack
 from bot.timings import Timings, fast_timings
+from tests.support.cli import REPO_ROOT
 
 SIGNING_SECRET = "slack-signing-secret-0123456789abcdef"
 BOT_CLIENT_ID = "3MVG9qcbotClientIdForTests0123456789"
@@ -39,7 +40,6 @@ BOT_CLIENT_SECRET = "QCBOTCLIENTSECRET0123456789ABCDEF"
 ADMIN = "UADMIN0001"
 MEMBER = "UMEMBER001"
 CHANNEL = "CQCCHAN001"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -89,12 +89,16 @@ class Stack:
         self.slack.add_user(user_id=ADMIN, name="ada", real_name="Ada Admin", is_admin=True)
         self.slack.add_user(user_id=MEMBER, name="bob", real_name="Bob Member")
         self.slack.add_channel(channel_id=CHANNEL, name="salesforce-admins", members=[ADMIN, MEMBER])
-        await self.salesforce.start()
-        self.browser = aiohttp.ClientSession()
-        if in_process:
-            await self.start_bot()
-        else:
-            await self.start_bot_process()
+        try:
+            await self.salesforce.start()
+            self.browser = aiohttp.ClientSession()
+            if in_process:
+                await self.start_bot()
+            else:
+                await self.start_bot_process()
+        except BaseException:
+            await self.stop()  # a start that fails must not leave servers or logging behind for later tests
+            raise
         return self
 
     def bot_environment(self) -> dict[str, str]:
