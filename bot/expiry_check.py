@@ -24,6 +24,8 @@ from bot.workspaces import InstalledWorkspaceClients
 from storage.crypto import SecretBox
 from storage.database import DatabaseNotReady, Store
 
+NOTHING_DUE = "No warning is due."
+
 
 async def check_expiry(
     settings: Settings, *, at: datetime | None, dry_run: bool, clock: Clock | None = None, out: TextIO | None = None
@@ -46,7 +48,7 @@ async def check_expiry(
         if dry_run:
             count = await scanner.scan(as_of=as_of, now=now, dry_run=True,
                                        on_warning=lambda warning: print(_line("would send", warning), file=out))
-            print(_summary(count, "would be sent"), file=out)
+            print(_summary(count, "would be sent") if count else NOTHING_DUE, file=out)
             return 0
         planned: list[PlannedWarning] = []
         await scanner.scan(as_of=as_of, now=now, on_warning=planned.append)
@@ -59,7 +61,7 @@ async def _deliver(
     settings: Settings, *, store: Store, clock: Clock, planned: list[PlannedWarning], out: TextIO
 ) -> int:
     if not planned:
-        print(_summary(0, "sent"), file=out)
+        print(NOTHING_DUE, file=out)
         return 0
     timings = Timings()
     single_token = None if settings.multi_workspace else settings.slack_bot_token
@@ -96,6 +98,4 @@ def _line(verb: str, warning: PlannedWarning) -> str:
 
 
 def _summary(count: int, done: str) -> str:
-    if count == 0 and done in ("sent", "would be sent"):
-        return "No warning is due."
     return f"{count} warning{'' if count == 1 else 's'} {done}."

@@ -72,6 +72,7 @@ async def test_a_warning_slack_refuses_is_reported_and_left_for_the_server(stack
     code, output, _ = await qc_bot(stack, "check-expiry", "--at", iso(expires + DAY))
     assert code == 1
     assert "NOT SENT (Slack: internal_error; qc-bot serve retries it): expiry notice" in output
+    assert "0 warnings sent. 1 could not be sent yet." in output and "No warning is due." not in output
 
 
 async def test_bad_arguments_are_explained(stack):
