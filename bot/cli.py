@@ -117,10 +117,10 @@ def _print_manifest(arguments: argparse.Namespace) -> int:
 
 
 async def _rotate_keys(settings: Settings) -> int:
-    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    box = SecretBox(keys=settings.encryption_keys)
+    store = Store(path=settings.db_path, secret_box=box)
     await store.open()
     try:
-        box = SecretBox(keys=settings.encryption_keys)
         return await store.run(lambda repos: rotate_encryption(repos.db, box))
     finally:
         await store.close()

@@ -136,10 +136,6 @@ class ConnectJourney:
         self._closing = False
         self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
-    @property
-    def link_ttl(self) -> timedelta:
-        return self._timings.link_ttl
-
     # -- step 1: the slash command -------------------------------------------------------------------------
 
     def begin(
@@ -528,11 +524,6 @@ class ConnectJourney:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def wait_idle(self) -> None:
-        """Wait until no provisioning task runs (for the demo and orderly shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _audit(self, connection: Connection, *, action: str, outcome: str) -> None:
         now = self._clock.now()

@@ -75,8 +75,6 @@ LINK_PROBLEMS = {
     "used": ("This link was already used", "Each authorization link works once, so a copied or forwarded "
              "link cannot be replayed."),
     "expired": ("This link has expired", "Authorization links work for 10 minutes."),
-    "not_pending": ("This connection is no longer waiting", "The connection this link belongs to has already "
-                    "finished."),
 }
 
 

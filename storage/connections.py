@@ -43,10 +43,6 @@ class Connection:
     pending_deploy_id: str | None = None
     resumes: int = 0
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
 
 class ConnectionRepository:
     def __init__(self, db: sqlite_utils.Database) -> None:

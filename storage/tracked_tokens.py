@@ -153,10 +153,6 @@ class TrackedTokenRepository:
              to_db_time(token.synced_at)],
         )
 
-    def get(self, key: str) -> TrackedToken | None:
-        rows = list(self._db.query("SELECT * FROM tracked_tokens WHERE token_key = ?", [key]))
-        return _to_token(rows[0]) if rows else None
-
     def for_org(self, *, team_id: str, org_id: str) -> list[TrackedToken]:
         rows = self._db.query("SELECT * FROM tracked_tokens WHERE team_id = ? AND org_id = ? ORDER BY token_key",
                               [team_id, org_id])
@@ -199,13 +195,12 @@ class TrackedTokenRepository:
 
     def record_warning(
         self, *, key: str, expires_at: datetime, warned_days: int, next_warning_at: datetime | None
-    ) -> bool:
-        """Note that the warning for `warned_days` was queued; False if the token changed meanwhile."""
-        cursor = self._db.execute(
+    ) -> None:
+        """Note that the warning for `warned_days` was queued (unless the token's expiry changed meanwhile)."""
+        self._db.execute(
             "UPDATE tracked_tokens SET warned_days = ?, next_warning_at = ? WHERE token_key = ? AND expires_at = ?",
             [warned_days, _optional(next_warning_at), key, to_db_time(expires_at)],
         )
-        return cursor.rowcount == 1
 
     def reschedule(self, *, key: str, next_warning_at: datetime | None) -> None:
         self._db.execute("UPDATE tracked_tokens SET next_warning_at = ? WHERE token_key = ?",

@@ -27,10 +27,6 @@ class ChecklistItem:
     def to_dict(self) -> dict[str, Any]:
         return {"setting": self.setting, "mark": self.mark.value, "detail": self.detail}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChecklistItem:
-        return cls(data["setting"], Mark(data["mark"]), data["detail"])
-
 
 @dataclass(frozen=True, kw_only=True)
 class ObservedApp:

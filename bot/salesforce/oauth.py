@@ -40,7 +40,6 @@ class TokenResponse:
     org_id: str
     user_id: str
     issued_at: datetime
-    scope: frozenset[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +47,6 @@ class Identity:
     user_id: str
     org_id: str
     username: str
-    display_name: str
-    is_app_installed: bool | None
 
 
 def new_code_verifier() -> Secret:
@@ -144,14 +141,7 @@ class SalesforceOAuth:
         body = _json_or_empty(response.body)
         if body.get("organization_id") != token.org_id or body.get("user_id") != token.user_id:
             raise TokenResponseRejected("The identity service described a different user or org than the token.")
-        installed = body.get("is_app_installed")
-        return Identity(
-            user_id=token.user_id,
-            org_id=token.org_id,
-            username=str(body.get("username") or ""),
-            display_name=str(body.get("display_name") or body.get("username") or ""),
-            is_app_installed=installed if isinstance(installed, bool) else None,
-        )
+        return Identity(user_id=token.user_id, org_id=token.org_id, username=str(body.get("username") or ""))
 
     async def _token_request(self, login_url: str, form: dict[str, str], *, idempotent: bool) -> dict[str, object]:
         origin = self._http.host_policy.require_salesforce_url(login_url, what="login URL")
@@ -192,7 +182,6 @@ class SalesforceOAuth:
         if not match or not issued_at.isdigit():
             raise TokenResponseRejected("The token response has a malformed identity URL or issue time.")
         refresh_token = payload.get("refresh_token")
-        scope = payload.get("scope")
         return TokenResponse(
             access_token=Secret(access_token),
             refresh_token=Secret(refresh_token) if isinstance(refresh_token, str) and refresh_token
@@ -202,7 +191,6 @@ class SalesforceOAuth:
             org_id=match.group(1),
             user_id=match.group(2),
             issued_at=datetime.fromtimestamp(int(issued_at) / 1000, tz=UTC),
-            scope=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
         )
 
 
