@@ -14,7 +14,7 @@ import sqlite_utils
 
 from bot.redaction import Secret
 from storage.crypto import SecretBox, token_digest
-from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
+from storage.timestamps import from_db_time, from_db_time_optional, to_db_time, to_db_time_optional
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +61,7 @@ class InstallationRepository:
              installation.team_name, installation.enterprise_name, int(installation.is_enterprise_install),
              installation.app_id, installation.bot_id, installation.bot_user_id, ",".join(installation.bot_scopes),
              self._box.encrypt(installation.bot_token), self._box.encrypt_optional(installation.bot_refresh_token),
-             None if installation.bot_token_expires_at is None else to_db_time(installation.bot_token_expires_at),
+             to_db_time_optional(installation.bot_token_expires_at),
              installation.installer_user_id, to_db_time(installation.installed_at)],
         )
 

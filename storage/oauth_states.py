@@ -50,28 +50,21 @@ class OAuthStateRepository:
         )
 
     def consume_state(self, *, state: str, now: datetime) -> Consumed:
-        consumed = self._consume("oauth_states", "state_digest", token_digest(state), now)
-        if consumed.problem is not None:
-            return consumed
+        """The state's connection and PKCE verifier, once; a problem if it is unknown, used or expired."""
+        digest = token_digest(state)
         row = self._db.execute(
-            "SELECT code_verifier_enc FROM oauth_states WHERE state_digest = ?", [token_digest(state)]
-        ).fetchone()
-        return Consumed(consumed.connection_id, code_verifier=self._box.decrypt(row[0]))
-
-    def _consume(self, table: str, key_column: str, digest: str, now: datetime) -> Consumed:
-        row = self._db.execute(
-            f"SELECT connection_id, expires_at, used_at FROM {table} WHERE {key_column} = ?", [digest]
+            "SELECT connection_id, code_verifier_enc, expires_at, used_at FROM oauth_states WHERE state_digest = ?",
+            [digest],
         ).fetchone()
         if row is None:
             return Consumed(None, "unknown")
-        connection_id, expires_at, used_at = row
+        connection_id, code_verifier_enc, expires_at, used_at = row
         if used_at is not None:
             return Consumed(connection_id, "used")
         if from_db_time(expires_at) <= now:
             return Consumed(connection_id, "expired")
-        cursor = self._db.execute(
-            f"UPDATE {table} SET used_at = ? WHERE {key_column} = ? AND used_at IS NULL", [to_db_time(now), digest]
-        )
+        cursor = self._db.execute("UPDATE oauth_states SET used_at = ? WHERE state_digest = ? AND used_at IS NULL",
+                                  [to_db_time(now), digest])
         if cursor.rowcount != 1:
             return Consumed(connection_id, "used")
-        return Consumed(connection_id)
+        return Consumed(connection_id, code_verifier=self._box.decrypt(code_verifier_enc))

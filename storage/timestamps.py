@@ -10,6 +10,10 @@ def to_db_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def to_db_time_optional(moment: datetime | None) -> str | None:
+    return None if moment is None else to_db_time(moment)
+
+
 def from_db_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import sqlite_utils
 
-from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
+from storage.timestamps import from_db_time, from_db_time_optional, to_db_time, to_db_time_optional
 
 TokenKind = Literal["bot", "app"]
 
@@ -127,7 +127,7 @@ class TrackedTokenRepository:
         self._db.execute(
             "UPDATE token_syncs SET next_sync_at = ?, last_synced_at = CASE WHEN ? IS NULL THEN ? ELSE"
             " last_synced_at END, last_error = ? WHERE team_id = ? AND org_id = ?",
-            [None if next_sync_at is None else to_db_time(next_sync_at), error, to_db_time(now), error, team_id,
+            [to_db_time_optional(next_sync_at), error, to_db_time(now), error, team_id,
              org_id],
         )
 
@@ -148,9 +148,9 @@ class TrackedTokenRepository:
                 next_warning_at = excluded.next_warning_at, synced_at = excluded.synced_at
             """,
             [token.key, token.team_id, token.org_id, token.kind, token.app_name, token.salesforce_user_id,
-             token.salesforce_username, token.policy, to_db_time(token.issued_at), _optional(token.last_used_at),
-             _optional(token.expires_at), token.warned_days, _optional(token.next_warning_at),
-             to_db_time(token.synced_at)],
+             token.salesforce_username, token.policy, to_db_time(token.issued_at),
+             to_db_time_optional(token.last_used_at), to_db_time_optional(token.expires_at), token.warned_days,
+             to_db_time_optional(token.next_warning_at), to_db_time(token.synced_at)],
         )
 
     def for_org(self, *, team_id: str, org_id: str) -> list[TrackedToken]:
@@ -199,16 +199,12 @@ class TrackedTokenRepository:
         """Note that the warning for `warned_days` was queued (unless the token's expiry changed meanwhile)."""
         self._db.execute(
             "UPDATE tracked_tokens SET warned_days = ?, next_warning_at = ? WHERE token_key = ? AND expires_at = ?",
-            [warned_days, _optional(next_warning_at), key, to_db_time(expires_at)],
+            [warned_days, to_db_time_optional(next_warning_at), key, to_db_time(expires_at)],
         )
 
     def reschedule(self, *, key: str, next_warning_at: datetime | None) -> None:
         self._db.execute("UPDATE tracked_tokens SET next_warning_at = ? WHERE token_key = ?",
-                         [_optional(next_warning_at), key])
-
-
-def _optional(moment: datetime | None) -> str | None:
-    return None if moment is None else to_db_time(moment)
+                         [to_db_time_optional(next_warning_at), key])
 
 
 def _to_token(row: dict[str, Any]) -> TrackedToken:
