@@ -30,7 +30,6 @@ from bot.dashboard import Dashboard
 from bot.delivery import (
     ResponseUrlReply,
     SingleWorkspaceClients,
-    SlackClients,
     SlackDelivery,
     single_workspace_authorize,
     slack_retry_handlers,
@@ -98,11 +97,7 @@ async def create_web_app(
     retry_handlers = slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor)
     slack_client = AsyncWebClient(base_url=settings.slack_api_url, session=slack_session,
                                   retry_handlers=retry_handlers)
-    single_workspace_client = (
-        AsyncWebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url,
-                       session=slack_session, retry_handlers=retry_handlers)
-        if settings.slack_bot_token and not settings.multi_workspace else None
-    )
+    slack_clients = workspaces.outbox_clients(settings=settings, store=store, template=slack_client)
     slack_oauth = (workspaces.oauth_settings(settings=settings, store=store, clock=clock)
                    if settings.multi_workspace else None)
     bolt = AsyncApp(
@@ -112,13 +107,10 @@ async def create_web_app(
         request_verification_enabled=settings.slack_signing_secret is not None,
         oauth_settings=slack_oauth,
         installation_store_bot_only=True if slack_oauth else None,
-        authorize=(single_workspace_authorize(client=single_workspace_client) if single_workspace_client
+        authorize=(single_workspace_authorize(client=slack_clients.client)
+                   if isinstance(slack_clients, SingleWorkspaceClients)
                    else workspaces.InstallationAuthorize(store=store) if slack_oauth else None),
         process_before_response=False,
-    )
-    slack_clients: SlackClients = (
-        SingleWorkspaceClients(single_workspace_client) if single_workspace_client
-        else workspaces.InstalledWorkspaceClients(store=store, template=slack_client)
     )
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
     http = SalesforceHttp(session=http_session, host_policy=settings.host_policy, retry=timings.salesforce_retry,

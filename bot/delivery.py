@@ -118,10 +118,10 @@ class SingleWorkspaceClients:
     """Single-workspace mode: one bot token for everything."""
 
     def __init__(self, client: AsyncWebClient) -> None:
-        self._client = client
+        self.client = client
 
     async def for_team(self, team_id: str) -> AsyncWebClient:
-        return self._client
+        return self.client
 
 
 class SlackDelivery:

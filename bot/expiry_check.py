@@ -17,10 +17,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.delivery import SingleWorkspaceClients, SlackClients, SlackDelivery, slack_retry_handlers
+from bot.delivery import SlackDelivery, slack_retry_handlers
 from bot.expiry import ExpiryScanner, PlannedWarning
 from bot.timings import Timings
-from bot.workspaces import InstalledWorkspaceClients
+from bot.workspaces import outbox_clients
 from storage.crypto import SecretBox
 from storage.database import DatabaseNotReady, Store
 
@@ -64,11 +64,9 @@ async def _deliver(
         print(NOTHING_DUE, file=out)
         return 0
     timings = Timings()
-    single_token = None if settings.multi_workspace else settings.slack_bot_token
-    client = AsyncWebClient(token=single_token.reveal() if single_token else None, base_url=settings.slack_api_url,
-                            retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor))
-    clients: SlackClients = (InstalledWorkspaceClients(store=store, template=client) if settings.multi_workspace
-                             else SingleWorkspaceClients(client))
+    template = AsyncWebClient(base_url=settings.slack_api_url,
+                              retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor))
+    clients = outbox_clients(settings=settings, store=store, template=template)
     delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings, sender="check-expiry")
     await delivery.deliver_now(warning.dedupe_key for warning in planned)
     failures = 0

@@ -28,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import pages
 from bot.clock import Clock
 from bot.config import Settings
-from bot.delivery import WorkspaceNotInstalled
+from bot.delivery import SingleWorkspaceClients, SlackClients, WorkspaceNotInstalled
 from bot.manifest import BOT_SCOPES, SLACK_INSTALL_PATH, SLACK_OAUTH_REDIRECT_PATH
 from bot.redaction import Secret
 from storage.database import Repositories, Store
@@ -138,9 +138,20 @@ class InstalledWorkspaceClients:
         installation = await self._store.run(lambda repos: repos.installations.for_team(team_id))
         if installation is None:
             raise WorkspaceNotInstalled(team_id)
-        return AsyncWebClient(token=installation.bot_token.reveal(), base_url=self._template.base_url,
-                              session=self._template.session, timeout=self._template.timeout,
-                              retry_handlers=list(self._template.retry_handlers))
+        return client_with_token(self._template, installation.bot_token)
+
+
+def client_with_token(template: AsyncWebClient, token: Secret) -> AsyncWebClient:
+    """A client like `template` (API URL, HTTP session, timeout, retries) that calls Slack as `token`."""
+    return AsyncWebClient(token=token.reveal(), base_url=template.base_url, session=template.session,
+                          timeout=template.timeout, retry_handlers=list(template.retry_handlers))
+
+
+def outbox_clients(*, settings: Settings, store: Store, template: AsyncWebClient) -> SlackClients:
+    """Whom the outbox posts as: each installed workspace's own bot token, or the one configured token."""
+    if settings.multi_workspace or settings.slack_bot_token is None:
+        return InstalledWorkspaceClients(store=store, template=template)
+    return SingleWorkspaceClients(client_with_token(template, settings.slack_bot_token))
 
 
 async def forget_workspace(
