@@ -143,9 +143,9 @@ class ConnectJourney:
     ) -> Begun:
         """Mint the private link; nothing is written until it is opened, so the acknowledgement stays cheap."""
         target = resolve_target(command.target, settings=self._settings)
-        link = ConnectLink.new(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id, channel_id=channel_id,
-                               environment=target.environment, login_url=target.login_url, run_as=command.run_as,
-                               expires_at=self._clock.now() + self._timings.link_ttl)
+        link = ConnectLink(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id, channel_id=channel_id,
+                           environment=target.environment, login_url=target.login_url, run_as=command.run_as,
+                           expires_at=self._clock.now() + self._timings.link_ttl)
         token = link.seal(self._secret_box)
         return Begun(link_url=f"{self._settings.oauth_start_url}?link={token}", login_url=target.login_url,
                      expires_at=link.expires_at)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from storage.connections import Environment
@@ -34,24 +34,8 @@ class ConnectLink:
     login_url: str
     run_as: str | None
     expires_at: datetime
-    nonce: str
-
-    @classmethod
-    def new(
-        cls,
-        *,
-        team_id: str,
-        enterprise_id: str | None,
-        user_id: str,
-        channel_id: str,
-        environment: Environment,
-        login_url: str,
-        run_as: str | None,
-        expires_at: datetime,
-    ) -> ConnectLink:
-        return cls(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id, channel_id=channel_id,
-                   environment=environment, login_url=login_url, run_as=run_as, expires_at=expires_at,
-                   nonce=secrets.token_urlsafe(16))
+    nonce: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    """Makes every link distinct, so two identical requests still get two single-use links."""
 
     def seal(self, box: SecretBox) -> str:
         """The opaque token for the link's URL.

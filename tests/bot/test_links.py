@@ -11,9 +11,9 @@ OLD, NEW = Secret(Fernet.generate_key().decode()), Secret(Fernet.generate_key().
 
 
 def link() -> ConnectLink:
-    return ConnectLink.new(team_id="T1", enterprise_id=None, user_id="U1", channel_id="C1", environment="sandbox",
-                           login_url="https://test.salesforce.com", run_as="int@acme.com",
-                           expires_at=datetime(2026, 11, 28, 12, 10, tzinfo=UTC))
+    return ConnectLink(team_id="T1", enterprise_id=None, user_id="U1", channel_id="C1", environment="sandbox",
+                       login_url="https://test.salesforce.com", run_as="int@acme.com",
+                       expires_at=datetime(2026, 11, 28, 12, 10, tzinfo=UTC))
 
 
 def test_a_sealed_link_opens_to_the_same_request_and_reveals_nothing():
