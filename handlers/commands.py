@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -13,9 +11,7 @@ from bot.delivery import ResponseUrlReply
 from bot.errors import CommandSyntaxError
 from bot.messages import SlackMessage
 from bot.services import Services
-from handlers.checks import may_administer
-
-logger = logging.getLogger(__name__)
+from handlers.checks import may_administer, record_refusal
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -60,10 +56,7 @@ async def _connect_org(
     else:
         await ack(**_connect_org_answer(parsed, allowed=allowed, command=command, services=services))
     if not allowed:
-        logger.info("Refused connect-org for %s (not an admin)", user_id)
-        await services.store.run(lambda repos: repos.audit.append(
-            at=services.clock.now(), team_id=team_id, actor=user_id, action="connect_requested",
-            outcome="refused", detail={"reason": "not_admin"}))
+        await record_refusal(action="connect_requested", team_id=team_id, user_id=user_id, services=services)
 
 
 def _connect_org_answer(parsed: ConnectOrg, *, allowed: bool, command: dict, services: Services) -> dict:
