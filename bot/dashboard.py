@@ -10,7 +10,7 @@ from bot.provisioning.checklist import Mark
 from bot.provisioning.settings import AppKind
 from storage.connections import Connection
 from storage.database import Repositories, Store
-from storage.orgs import OrgRecord
+from storage.orgs import OrgSummary
 from storage.tracked_tokens import TrackedToken
 
 
@@ -36,7 +36,7 @@ class Dashboard:
         return await self._store.run(read)
 
     def _overview(
-        self, org: OrgRecord, journey: Connection | None, tokens: list[TrackedToken]
+        self, org: OrgSummary, journey: Connection | None, tokens: list[TrackedToken]
     ) -> messages.OrgOverview:
         checklist = (journey.checklist or []) if journey is not None else []
         expiring = [(token.expires_at, token) for token in tokens if token.expires_at is not None]

@@ -24,7 +24,7 @@ from bot.org_access import OrgAccess
 from bot.provisioning.removal import AppRemover
 from bot.salesforce.errors import OAuthError, SalesforceError, SalesforceUnavailable, SessionExpired
 from storage.database import Repositories, Store
-from storage.orgs import OrgRecord
+from storage.orgs import OrgRecord, OrgSummary
 from storage.tracked_tokens import org_key_prefix
 
 logger = logging.getLogger(__name__)
@@ -32,9 +32,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OrgLookup:
-    org: OrgRecord | None
+    org: OrgSummary | None
     problem: Literal["not_found", "ambiguous"] | None = None
-    candidates: list[OrgRecord] = field(default_factory=list)
+    candidates: list[OrgSummary] = field(default_factory=list)
     """Every connected org (not found) or the orgs sharing the name (ambiguous)."""
 
 

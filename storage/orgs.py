@@ -19,11 +19,19 @@ OrgStatus = Literal["connected", "broken", "disconnected"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrgRecord:
+class OrgSummary:
+    """An org as listings show it: listing orgs decrypts none of their tokens or credentials."""
+
     team_id: str
     org_id: str
     org_name: str
     is_sandbox: bool
+    app_kind: str | None
+    status: OrgStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgRecord(OrgSummary):
     instance_url: str
     login_url: str
     channel_id: str
@@ -33,10 +41,8 @@ class OrgRecord:
     access_token: Secret | None
     refresh_token: Secret | None
     token_issued_at: datetime | None
-    app_kind: str | None
     consumer_key: Secret | None
     consumer_secret: Secret | None
-    status: OrgStatus
     created_at: datetime
     updated_at: datetime
 
@@ -136,12 +142,14 @@ class OrgRepository:
         )
         return cursor.rowcount == 1
 
-    def for_team(self, *, team_id: str) -> list[OrgRecord]:
+    def for_team(self, *, team_id: str) -> list[OrgSummary]:
         """The team's orgs that are not disconnected, by name."""
         rows = self._db.query(
-            "SELECT * FROM orgs WHERE team_id = ? AND status != 'disconnected' ORDER BY org_name COLLATE NOCASE,"
-            " org_id", [team_id])
-        return [self._to_record(row) for row in rows]
+            "SELECT team_id, org_id, org_name, is_sandbox, app_kind, status FROM orgs"
+            " WHERE team_id = ? AND status != 'disconnected' ORDER BY org_name COLLATE NOCASE, org_id", [team_id])
+        return [OrgSummary(team_id=row["team_id"], org_id=row["org_id"], org_name=row["org_name"],
+                           is_sandbox=bool(row["is_sandbox"]), app_kind=row["app_kind"], status=row["status"])
+                for row in rows]
 
     def get(self, *, team_id: str, org_id: str) -> OrgRecord | None:
         rows = list(self._db.query("SELECT * FROM orgs WHERE team_id = ? AND org_id = ?", [team_id, org_id]))

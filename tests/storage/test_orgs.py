@@ -72,3 +72,18 @@ async def test_a_refreshed_token_is_not_stored_for_a_disconnected_org(tmp_path, 
     assert stored is False
     org = await store.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
     assert org.access_token is None
+
+
+async def test_listing_orgs_decrypts_no_secret(tmp_path, store):
+    """A listing (`/qc status`, the App Home, finding the org to disconnect) still works when the stored
+    secrets cannot be opened, because it never opens them."""
+    await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
+    await store.close()
+    other_key = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    await other_key.open()
+    try:
+        listed = await other_key.run(lambda repos: repos.orgs.for_team(team_id="T1"))
+    finally:
+        await other_key.close()
+    assert [(org.org_id, org.org_name, org.status) for org in listed] == [("00D000000000001AAA", "Acme", "connected")]
+    assert not hasattr(listed[0], "access_token")
