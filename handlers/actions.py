@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -39,9 +40,10 @@ def register(app: AsyncApp, services: Services) -> None:
                                      consumer_secret=outcome.consumer_secret, secret_note=outcome.secret_note)
         try:
             await client.views_open(trigger_id=body["trigger_id"], view=view)
-        except SlackApiError as exc:
-            logger.warning("Could not show the credentials (%s); the reveal stays available",
-                           exc.response.get("error"))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            # Releasing after a lost answer could show the credentials a second time, but only to this user.
+            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            logger.warning("Could not show the credentials (%s); the reveal stays available", reason)
             await services.reveals.release(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
             await respond(**messages.reveal_retry().as_payload(), response_type="ephemeral", replace_original=False)
             return

@@ -155,6 +155,26 @@ async def test_a_secret_the_org_never_returns_is_explained_and_the_key_still_del
     assert key in modal and "not available" in modal
 
 
+@pytest.mark.parametrize("failure", [dict(error="expired_trigger_id"), dict(drop=True, count=3)],
+                         ids=["slack-refuses-the-modal", "the-connection-drops"])
+async def test_credentials_slack_could_not_show_stay_revealable(stack, failure):
+    await connect_and_read_status(stack)
+    key = stack.org.external_client_apps[ECA]["ExtlClntAppGlobalOauthSettings"]["consumerKey"]
+    offer = await stack.slack.wait_for(lambda: [e for e in stack.slack.ephemerals(ADMIN) if "Reveal" in e.text])
+    stack.slack.fail_next("views.open", **failure)
+    await stack.slack.click(stack.events_url, message=offer[0], action_id="reveal_credentials", user_id=ADMIN)
+    await stack.slack.wait_for(
+        lambda: [post for post in stack.slack.response_url_posts if "Click Reveal credentials again" in str(post.body)],
+        what="the invitation to try again")
+    assert stack.slack.opened_views == []
+
+    await stack.slack.click(stack.events_url, message=offer[0], action_id="reveal_credentials", user_id=ADMIN)
+    modal = await stack.slack.wait_for(lambda: stack.slack.opened_views, what="the credentials, the second time")
+    assert key in str(modal[0].view)
+    assert stack.query("SELECT outcome FROM audit_log WHERE action = 'reveal' ORDER BY id") == [
+        ("revealed",), ("not_shown",), ("revealed",)]
+
+
 # -- users and permissions ---------------------------------------------------------------------------------------
 
 async def test_an_inactive_run_as_user_is_refused_before_anything_is_deployed(stack):
