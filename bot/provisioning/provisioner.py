@@ -145,7 +145,8 @@ class Provisioner:
                 await self._deploy(request, [connected_app.component(desired=desired, run_as=request.run_as,
                                                                      existing=existing)])
             key, secret = observed.consumer_key, _known_secret(request, observed.consumer_key)
-        record = (await self._metadata.read(connected_app.TYPE, [api_name])).get(api_name)
+        deployed = existing is None or bool(repaired)
+        record = (await self._metadata.read(connected_app.TYPE, [api_name])).get(api_name) if deployed else existing
         if record is None:
             raise ProvisioningFailed(code="not_found_after_deploy", detail=f"ConnectedApp {api_name}")
         observed = connected_app.observe(record)

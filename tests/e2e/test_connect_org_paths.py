@@ -114,6 +114,22 @@ async def test_an_existing_connected_app_is_repaired_not_duplicated(stack):
     assert "Manage Consumer Details" in status.text, "the secret of an app qc-bot did not create cannot be read"
 
 
+async def test_a_connected_app_that_is_already_right_is_read_once_and_left_alone(stack):
+    stack.org.seed_connected_app(
+        "QualityClouds", label="QualityClouds", contact_email="old@example.com",
+        callback_urls=["https://old.example.com/callback"], scopes=["Api"], consumer_key="ExistingKey0123456789",
+        consumer_secret="ExistingSecret0123456789", pkce_required=True, client_credentials_user=None,
+    )
+    await stack.connect()
+    await stack.status_message()
+    deploys, reads = len(stack.salesforce.calls("deploy")), len(stack.salesforce.calls("readMetadata"))
+    await stack.connect()
+    second = await stack.status_message(count=2)
+    assert "Connected App" in second.text and "❌" not in second.text
+    assert len(stack.salesforce.calls("deploy")) == deploys, "nothing to repair, nothing deployed"
+    assert len(stack.salesforce.calls("readMetadata")) == reads + 1, "the app is read once"
+
+
 async def test_connected_app_creation_blocked_by_the_org_is_explained(make_stack):
     stack = await make_stack(env={"QC_APP_KIND": "connected-app"})
     await stack.connect()
