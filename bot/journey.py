@@ -86,6 +86,7 @@ def resolve_target(target: str, *, settings: Settings) -> LoginTarget:
 class Begun:
     link_url: str
     login_url: str
+    run_as: str | None
     expires_at: datetime
 
 
@@ -148,7 +149,7 @@ class ConnectJourney:
                            expires_at=self._clock.now() + self._timings.link_ttl)
         token = link.seal(self._secret_box)
         return Begun(link_url=f"{self._settings.oauth_start_url}?link={token}", login_url=target.login_url,
-                     expires_at=link.expires_at)
+                     run_as=link.run_as, expires_at=link.expires_at)
 
     # -- step 2: the link is opened ------------------------------------------------------------------------
 

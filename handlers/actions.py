@@ -65,7 +65,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await _answer(body, respond, client, messages.org_gone())
             return
         await _answer(body, respond, client, messages.connect_link(
-            link_url=begun.link_url, login_host=begun.login_url, run_as=None, expires_at=begun.expires_at))
+            link_url=begun.link_url, login_host=begun.login_url, run_as=begun.run_as, expires_at=begun.expires_at))
 
     @app.action(messages.ACTION_DISCONNECT_CONFIRM)
     async def confirm_disconnect(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:

@@ -74,7 +74,7 @@ def _connect_org_answer(parsed: ConnectOrg, *, allowed: bool, command: dict, ser
             message = messages.usage(str(exc))
         else:
             message = messages.connect_link(link_url=begun.link_url, login_host=begun.login_url,
-                                            run_as=parsed.run_as, expires_at=begun.expires_at)
+                                            run_as=begun.run_as, expires_at=begun.expires_at)
     return {**message.as_payload(), "response_type": "ephemeral"}
 
 

@@ -158,6 +158,7 @@ async def test_invalid_grant_marks_the_connection_broken_and_says_so_once(stack)
     post = await stack.slack.wait_for(lambda: [p for p in stack.slack.response_url_posts[posts_before:]
                                                if "/salesforce/oauth/start?link=" in str(p.body)])
     assert post[0].body["response_type"] == "ephemeral" and post[0].body.get("replace_original") is False
+    assert "will run as *admin@acme.example*" in str(post[0].body), "the app keeps running as before"
     link = post[0].body["blocks"][0]["accessory"]["url"]
     await stack.browse(link)
     await wait_for_channel_messages(stack, 3)
