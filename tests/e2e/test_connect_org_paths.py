@@ -93,12 +93,17 @@ async def test_an_unknown_run_as_user_fails_with_the_remedy_and_changes_nothing(
     assert statuses(stack) == [("failed", "run_as_not_found")]
 
 
-async def test_an_existing_connected_app_is_repaired_not_duplicated(stack):
+def seed_outdated_connected_app(stack):
+    """A QualityClouds Connected App someone made by hand, with settings Quality Clouds cannot use."""
     stack.org.seed_connected_app(
         "QualityClouds", label="QualityClouds", contact_email="old@example.com",
         callback_urls=["https://old.example.com/callback"], scopes=["Api"], consumer_key="ExistingKey0123456789",
         consumer_secret="ExistingSecret0123456789", pkce_required=True, client_credentials_user=None,
     )
+
+
+async def test_an_existing_connected_app_is_repaired_not_duplicated(stack):
+    seed_outdated_connected_app(stack)
     await stack.connect()
     status = await stack.status_message()
     app = stack.org.connected_apps["QualityClouds"]
@@ -115,11 +120,7 @@ async def test_an_existing_connected_app_is_repaired_not_duplicated(stack):
 
 
 async def test_a_connected_app_that_is_already_right_is_read_once_and_left_alone(stack):
-    stack.org.seed_connected_app(
-        "QualityClouds", label="QualityClouds", contact_email="old@example.com",
-        callback_urls=["https://old.example.com/callback"], scopes=["Api"], consumer_key="ExistingKey0123456789",
-        consumer_secret="ExistingSecret0123456789", pkce_required=True, client_credentials_user=None,
-    )
+    seed_outdated_connected_app(stack)
     await stack.connect()
     await stack.status_message()
     deploys, reads = len(stack.salesforce.calls("deploy")), len(stack.salesforce.calls("readMetadata"))
