@@ -27,7 +27,7 @@ import aiohttp
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bot.standins.slack import sign  # noqa: E402
+from standins.slack import sign  # noqa: E402
 from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET, Stack  # noqa: E402
 
 

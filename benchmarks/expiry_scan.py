@@ -30,9 +30,16 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from bot.expiry import ExpiryScanner, TokenObservation, due_threshold, next_warning_at, thresholds_with_expiry, track
 from bot.provisioning.settings import RefreshTokenPolicy
 from bot.redaction import Secret
+from bot.watch.expiry import (
+    ExpiryScanner,
+    TokenObservation,
+    due_threshold,
+    next_warning_at,
+    thresholds_with_expiry,
+    track,
+)
 from storage.crypto import SecretBox
 from storage.database import Store
 from storage.tracked_tokens import DUE_TOKENS_SQL

@@ -23,32 +23,28 @@ from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
-from bot import workspaces
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.dashboard import Dashboard
-from bot.delivery import (
-    ResponseUrlReply,
-    SingleWorkspaceClients,
-    SlackDelivery,
-    single_workspace_authorize,
-    slack_retry_handlers,
-)
-from bot.disconnect import Disconnector
-from bot.expiry import ExpiryScanner
-from bot.journey import ConnectJourney
-from bot.manifest import SLACK_EVENTS_PATH
-from bot.org_access import OrgAccess
-from bot.permissions import Permissions
-from bot.reauthorize import Reauthorizer
+from bot.connect.journey import ConnectJourney
+from bot.connect.reauthorize import Reauthorizer
+from bot.connect.reveal import CredentialReveal
+from bot.orgs.access import OrgAccess
+from bot.orgs.dashboard import Dashboard
+from bot.orgs.disconnect import Disconnector
 from bot.redaction import install_log_redaction
-from bot.reveal import CredentialReveal
 from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.oauth import SalesforceOAuth
-from bot.scheduler import Scheduler
 from bot.services import SERVICES_KEY, Services
+from bot.slack.authorize import InstallationAuthorize, single_workspace_authorize
+from bot.slack.clients import ResponseUrlReply, SingleWorkspaceClients, outbox_clients, slack_retry_handlers
+from bot.slack.install import oauth_settings
+from bot.slack.manifest import SLACK_EVENTS_PATH
+from bot.slack.outbox import SlackDelivery
+from bot.slack.permissions import Permissions
 from bot.timings import Timings
-from bot.token_sync import TokenSync
+from bot.watch.expiry import ExpiryScanner
+from bot.watch.scheduler import Scheduler
+from bot.watch.token_sync import TokenSync
 from storage.crypto import SecretBox
 from storage.database import Store
 
@@ -97,8 +93,8 @@ async def create_web_app(
     retry_handlers = slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor)
     slack_client = AsyncWebClient(base_url=settings.slack_api_url, session=slack_session,
                                   retry_handlers=retry_handlers)
-    slack_clients = workspaces.outbox_clients(settings=settings, store=store, template=slack_client)
-    slack_oauth = (workspaces.oauth_settings(settings=settings, store=store, clock=clock)
+    slack_clients = outbox_clients(settings=settings, store=store, template=slack_client)
+    slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock)
                    if settings.multi_workspace else None)
     bolt = AsyncApp(
         client=slack_client,
@@ -109,7 +105,7 @@ async def create_web_app(
         installation_store_bot_only=True if slack_oauth else None,
         authorize=(single_workspace_authorize(client=slack_clients.client)
                    if isinstance(slack_clients, SingleWorkspaceClients)
-                   else workspaces.InstallationAuthorize(store=store) if slack_oauth else None),
+                   else InstallationAuthorize(store=store) if slack_oauth else None),
         process_before_response=False,
     )
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})

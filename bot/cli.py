@@ -9,11 +9,11 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bot import doctor
 from bot.config import InvalidConfiguration, Settings, configured_values, load_settings, normalise_public_url
 from bot.errors import ConfigError
-from bot.manifest import render_manifest
+from bot.ops import doctor
 from bot.redaction import configure_logging, install_log_redaction
+from bot.slack.manifest import render_manifest
 from storage.crypto import SecretBox, new_fernet_key
 from storage.database import Store
 from storage.key_rotation import rotate_encryption
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "manifest":
         return _print_manifest(arguments)
     if arguments.command == "demo":
-        from bot.demo import main as demo
+        from bot.ops.demo import main as demo
 
         return demo()
     if arguments.command == "doctor":
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rewritten = asyncio.run(_rotate_keys(settings))
         print(f"Re-encrypted {rewritten} stored secret(s) with the first key of QC_ENCRYPTION_KEYS.")
     elif arguments.command == "check-expiry":
-        from bot.expiry_check import check_expiry
+        from bot.watch.check_expiry import check_expiry
 
         return asyncio.run(check_expiry(settings, at=arguments.at, dry_run=arguments.dry_run))
     return 0

@@ -8,13 +8,13 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.dashboard import Dashboard
-from bot.delivery import SlackDelivery
-from bot.disconnect import Disconnector
-from bot.journey import ConnectJourney
-from bot.permissions import Permissions
-from bot.reauthorize import Reauthorizer
-from bot.reveal import CredentialReveal
+from bot.connect.journey import ConnectJourney
+from bot.connect.reauthorize import Reauthorizer
+from bot.connect.reveal import CredentialReveal
+from bot.orgs.dashboard import Dashboard
+from bot.orgs.disconnect import Disconnector
+from bot.slack.outbox import SlackDelivery
+from bot.slack.permissions import Permissions
 from storage.database import Store
 
 

@@ -12,8 +12,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.delivery import ResponseUrlReply
 from bot.services import Services
+from bot.slack.clients import ResponseUrlReply
 from handlers.checks import may_administer
 
 logger = logging.getLogger(__name__)

@@ -6,11 +6,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.commands import ConnectOrg, DisconnectOrg, Help, Status, parse
-from bot.delivery import ResponseUrlReply
 from bot.errors import CommandSyntaxError
 from bot.messages import SlackMessage
 from bot.services import Services
+from bot.slack.clients import ResponseUrlReply
+from bot.slack.commands import ConnectOrg, DisconnectOrg, Help, Status, parse
 from handlers.checks import may_administer, record_refusal
 
 

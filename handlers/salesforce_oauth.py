@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot import messages, pages
+from bot import messages
+from bot.messages import pages
 from bot.services import SERVICES_KEY
 
 _PAGE_HEADERS = {

@@ -1,5 +1,5 @@
 """Multi-workspace install: `GET /slack/install` (off to Slack's consent page) and `GET /slack/oauth_redirect`
-(back from it). Bolt's OAuth flow does the work; `bot.workspaces` stores the result and renders the pages."""
+(back from it). Bolt's OAuth flow does the work; `bot.slack.install` stores the result and renders the pages."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.services import Services
-from bot.workspaces import forget_workspace
+from bot.slack.install import forget_workspace
 
 
 def register(app: AsyncApp, services: Services) -> None:

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 from bot import messages
 from bot.provisioning.checklist import ChecklistItem, Mark
 from bot.redaction import MASK, Secret
-from bot.standins.slack import validate_blocks, validate_view
+from standins.slack import validate_blocks, validate_view
 
 KEY = Secret("K" * 68 + "KEY4")
 SECRET = Secret("S" * 60 + "SEC4")

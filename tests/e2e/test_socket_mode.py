@@ -3,7 +3,7 @@ routes still on the bot's own HTTP server."""
 
 import pytest
 
-from bot.standins.slack import FakeSlackError
+from standins.slack import FakeSlackError
 from tests.support.stack import ADMIN, CHANNEL, Stack
 
 

@@ -4,7 +4,7 @@
 import json
 from datetime import timedelta
 
-from bot.standins.slack import validate_blocks, validate_view
+from standins.slack import validate_blocks, validate_view
 from tests.support.stack import ADMIN, CHANNEL, MEMBER
 
 DAY = timedelta(days=1)

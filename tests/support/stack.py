@@ -29,9 +29,9 @@ from cryptography.fernet import Fernet
 from bot.app import create_web_app
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
-from bot.standins.salesforce import FakeOrg, FakeSalesforce
-from bot.standins.slack import Delivery, FakeSlack
 from bot.timings import Timings, fast_timings
+from standins.salesforce import FakeOrg, FakeSalesforce
+from standins.slack import Delivery, FakeSlack
 from tests.support.cli import REPO_ROOT
 
 SIGNING_SECRET = "slack-signing-secret-0123456789abcdef"

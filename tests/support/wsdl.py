@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.standins.salesforce.schema import WsdlSchema, find_wsdl, load_schema
+from standins.salesforce.schema import WsdlSchema, find_wsdl, load_schema
 
 
 @pytest.fixture(scope="session")

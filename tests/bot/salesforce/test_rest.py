@@ -9,8 +9,8 @@ from bot.salesforce.hosts import HostPolicy
 from bot.salesforce.http import Backoff, SalesforceHttp
 from bot.salesforce.rest import RestClient
 from bot.salesforce.session import OrgSession
-from bot.standins.salesforce import FakeSalesforce
-from bot.standins.salesforce.driver import SalesforceDriver
+from standins.salesforce import FakeSalesforce
+from standins.salesforce.driver import SalesforceDriver
 
 REDIRECT = "http://127.0.0.1:9/callback"
 

@@ -5,8 +5,8 @@ Every SOAP response a test provoked is checked against the v63.0 WSDL when the f
 import aiohttp
 import pytest
 
-from bot.standins.salesforce import FakeOrg, FakeSalesforce, ManualClock
-from bot.standins.salesforce.driver import SalesforceDriver, Tokens, soap_response_problems
+from standins.salesforce import FakeOrg, FakeSalesforce, ManualClock
+from standins.salesforce.driver import SalesforceDriver, Tokens, soap_response_problems
 
 CLIENT_ID = "botClientKey0001"
 SECRET = "botClientSecret0001"

@@ -12,8 +12,8 @@ import re
 import aiohttp
 import pytest
 
-from bot.standins.salesforce import FakeOrg, FakeSalesforce, ManualClock
-from bot.standins.salesforce.driver import (
+from standins.salesforce import FakeOrg, FakeSalesforce, ManualClock
+from standins.salesforce.driver import (
     SalesforceDriver,
     SoapReply,
     Tokens,
@@ -21,7 +21,7 @@ from bot.standins.salesforce.driver import (
     metadata_file,
     package_xml,
 )
-from bot.standins.salesforce.metadata_rules import CONNECTED_APP_CREATION_BLOCKED
+from standins.salesforce.metadata_rules import CONNECTED_APP_CREATION_BLOCKED
 
 from .conftest import CLIENT_ID, REDIRECT
 

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlparse
 import aiohttp
 import pytest
 
-from bot.standins.salesforce import FakeSalesforce, ManualClock
-from bot.standins.salesforce.driver import SalesforceDriver, basic_auth, pkce_pair
+from standins.salesforce import FakeSalesforce, ManualClock
+from standins.salesforce.driver import SalesforceDriver, basic_auth, pkce_pair
 
 from .conftest import CLIENT_ID, REDIRECT, SECRET
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from bot.standins.salesforce import FakeSalesforce, ManualClock
-from bot.standins.salesforce.driver import SalesforceDriver, Tokens
+from standins.salesforce import FakeSalesforce, ManualClock
+from standins.salesforce.driver import SalesforceDriver, Tokens
 
 from .conftest import CLIENT_ID, SECRET
 

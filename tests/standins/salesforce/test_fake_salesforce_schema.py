@@ -9,10 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.standins.salesforce import FakeSalesforce, RefreshPolicy
-from bot.standins.salesforce.driver import SalesforceDriver, build_zip, metadata_file
-from bot.standins.salesforce.ids import to18
-from bot.standins.salesforce.schema import (
+from standins.salesforce import FakeSalesforce, RefreshPolicy
+from standins.salesforce.driver import SalesforceDriver, build_zip, metadata_file
+from standins.salesforce.ids import to18
+from standins.salesforce.schema import (
     BUILTIN_SIMPLE,
     FALLBACK_ENUMS,
     FALLBACK_TYPES,

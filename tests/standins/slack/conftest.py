@@ -1,6 +1,6 @@
 import pytest
 
-from bot.standins.slack import ManualClock
+from standins.slack import ManualClock
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.standins.slack import FakeSlack, FakeSlackError, ManualClock, sign
-from bot.standins.slack.harness import serve_app
+from standins.slack import FakeSlack, FakeSlackError, ManualClock, sign
+from standins.slack.harness import serve_app
 
 SECRET = "driver-signing-secret"
 MODAL = {

@@ -14,8 +14,8 @@ from slack_sdk.oauth.installation_store.file import FileInstallationStore
 from slack_sdk.oauth.state_store.file import FileOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standins.slack import FakeSlack, ManualClock
-from bot.standins.slack.harness import serve_app
+from standins.slack import FakeSlack, ManualClock
+from standins.slack.harness import serve_app
 
 SECRET = "oauth-signing-secret"
 CLIENT_ID = "1111111111.2222222222"

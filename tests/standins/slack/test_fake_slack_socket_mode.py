@@ -12,7 +12,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standins.slack import FakeSlack
+from standins.slack import FakeSlack
 
 SECRET = "socket-signing-secret"
 

@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standins.slack import FakeSlack, ManualClock, WaitTimeout
+from standins.slack import FakeSlack, ManualClock, WaitTimeout
 
 SECRET = "test-signing-secret"
 QUICK = FixedValueRetryIntervalCalculator(0.05)

@@ -21,12 +21,10 @@ from typing import Literal
 
 from bot import messages
 from bot.clock import Clock
-from bot.commands import ConnectOrg
 from bot.config import Settings
-from bot.delivery import SlackDelivery
+from bot.connect.links import ConnectLink, LinkRefused
 from bot.errors import CommandSyntaxError, LoginHostError
-from bot.links import ConnectLink, LinkRefused
-from bot.org_access import OrgAccess
+from bot.orgs.access import OrgAccess
 from bot.provisioning.provisioner import Provisioner, ProvisioningFailed, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
 from bot.redaction import Secret, redact
@@ -39,6 +37,8 @@ from bot.salesforce.errors import (
 )
 from bot.salesforce.oauth import TokenResponse, new_code_verifier, new_state
 from bot.salesforce.rest import AppCredentials
+from bot.slack.commands import ConnectOrg
+from bot.slack.outbox import SlackDelivery
 from bot.timings import Timings
 from storage.connections import Connection, Environment
 from storage.crypto import SecretBox

@@ -30,13 +30,13 @@ from cryptography.fernet import Fernet
 
 from bot.app import create_web_app
 from bot.config import Settings, load_settings
-from bot.expiry import warning_schedule
-from bot.manifest import SLACK_EVENTS_PATH
 from bot.messages import ACTION_REVEAL
 from bot.redaction import configure_logging, mask, redact
-from bot.standins.salesforce import FakeSalesforce
-from bot.standins.slack import Ephemeral, FakeSlack, Message, View, render_blocks
+from bot.slack.manifest import SLACK_EVENTS_PATH
 from bot.timings import fast_timings
+from bot.watch.expiry import warning_schedule
+from standins.salesforce import FakeSalesforce
+from standins.slack import Ephemeral, FakeSlack, Message, View, render_blocks
 
 ADMIN = "UADA000001"
 ADMIN_NAME = "Ada Admin"

@@ -4,9 +4,9 @@ renews the bot's access and re-checks the app without changing who the app runs 
 
 from __future__ import annotations
 
-from bot.commands import ConnectOrg
 from bot.config import Settings
-from bot.journey import Begun, ConnectJourney
+from bot.connect.journey import Begun, ConnectJourney
+from bot.slack.commands import ConnectOrg
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import ManualClock
-from bot.permissions import Permissions
-from bot.standins.slack import FakeSlack
+from bot.slack.permissions import Permissions
+from standins.slack import FakeSlack
 
 
 async def test_admins_are_recognised_once_per_burst_and_remembered_for_a_while():

@@ -1,4 +1,4 @@
-"""The warning schedule of one token, and the scan over many (bot.expiry) against a real database."""
+"""The warning schedule of one token, and the scan over many (bot.watch.expiry) against a real database."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.expiry import (
+from bot.provisioning.settings import RefreshTokenPolicy
+from bot.redaction import Secret
+from bot.watch.expiry import (
     ExpiryScanner,
     TokenObservation,
     due_threshold,
@@ -15,8 +17,6 @@ from bot.expiry import (
     track,
     warning_schedule,
 )
-from bot.provisioning.settings import RefreshTokenPolicy
-from bot.redaction import Secret
 from storage.crypto import SecretBox
 from storage.database import Store
 from storage.tracked_tokens import DUE_TOKENS_SQL

@@ -12,24 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable
 
-import aiohttp
-from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.clock import Clock
 from bot.messages import CHANNEL_ERRORS, SlackMessage, channel_fallback
+from bot.slack.clients import SlackClients, WorkspaceNotInstalled
 from bot.timings import Timings
 from storage.database import Repositories, Store
 from storage.notifications import Notification
@@ -42,86 +31,6 @@ PERMANENT_SLACK_ERRORS = frozenset({
     "msg_too_long", "no_text", "invalid_auth", "account_inactive", "token_revoked", "missing_scope",
     "restricted_action", "cannot_dm_bot", "user_not_found", "not_allowed_token_type", "team_access_not_granted",
 })
-
-
-def slack_retry_handlers(*, backoff_factor: float = 0.5) -> list[AsyncRetryHandler]:
-    """Retries for every Web API client: connection errors, 429 (honouring Retry-After) and 5xx."""
-    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor)
-    return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=3, interval_calculator=interval),
-        AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-    ]
-
-
-class ResponseUrlReply:
-    """`respond()` for a listener: posts to the request's response_url through the app's shared HTTP session
-    and the same retry handlers as every Web API client (Bolt's own respond opens a new session per call
-    and does not retry)."""
-
-    def __init__(self, *, response_url: str, session: aiohttp.ClientSession,
-                 retry_handlers: list[AsyncRetryHandler]) -> None:
-        self._response_url = response_url
-        self._session = session
-        self._retry_handlers = retry_handlers
-
-    async def __call__(
-        self,
-        *,
-        text: str,
-        blocks: list[dict[str, Any]] | None = None,
-        response_type: str = "ephemeral",
-        replace_original: bool | None = None,
-    ) -> None:
-        # Built on first use: most requests are answered in their acknowledgement and never reply here.
-        client = AsyncWebhookClient(url=self._response_url, session=self._session,
-                                    retry_handlers=self._retry_handlers)
-        response = await client.send(text=text, blocks=blocks, response_type=response_type,
-                                     replace_original=replace_original)
-        if response.status_code != 200:
-            # An expired or overused response_url (5 uses, 30 minutes) is not worth failing the request.
-            logger.warning("Slack refused a response_url reply (HTTP %s: %s)", response.status_code, response.body)
-
-
-class WorkspaceNotInstalled(Exception):
-    """No bot token serves this Slack workspace (never installed, uninstalled, or its token was revoked)."""
-
-
-class SlackClients(Protocol):
-    async def for_team(self, team_id: str) -> AsyncWebClient:
-        """A Web API client with the workspace's bot token; raises `WorkspaceNotInstalled` if there is none."""
-        ...
-
-
-def single_workspace_authorize(*, client: AsyncWebClient) -> Callable[..., Awaitable[AuthorizeResult]]:
-    """Bolt's `authorize` in single-workspace mode: one `auth.test`, shared by every request.
-
-    Bolt's built-in single-workspace authorization calls `auth.test` for each request that arrives before its
-    first answer, so a burst right after start-up would send Slack one call per request. (A plain function:
-    Bolt passes arguments by the names in its signature.)
-    """
-    answers: list[AuthorizeResult] = []
-    lock = asyncio.Lock()
-
-    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-        if not answers:
-            async with lock:
-                if not answers:
-                    answers.append(AuthorizeResult.from_auth_test_response(
-                        auth_test_response=await client.auth_test(), bot_token=client.token))
-        return answers[0]
-
-    return authorize
-
-
-class SingleWorkspaceClients:
-    """Single-workspace mode: one bot token for everything."""
-
-    def __init__(self, client: AsyncWebClient) -> None:
-        self.client = client
-
-    async def for_team(self, team_id: str) -> AsyncWebClient:
-        return self.client
 
 
 class SlackDelivery:

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.links import ConnectLink, LinkRefused
+from bot.connect.links import ConnectLink, LinkRefused
 from bot.redaction import Secret
 from storage.crypto import SecretBox
 

@@ -24,10 +24,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import VARIABLES, InvalidConfiguration, Settings, load_settings
 from bot.errors import ConfigError
-from bot.manifest import BOT_SCOPES
 from bot.redaction import mask
 from bot.salesforce.errors import SalesforceError
 from bot.salesforce.http import Backoff, SalesforceHttp
+from bot.slack.manifest import BOT_SCOPES
 from storage.crypto import SecretBox
 from storage.key_rotation import check_stored_secrets
 

@@ -11,10 +11,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.config import VARIABLES
-from bot.doctor import diagnose, report
+from bot.ops.doctor import diagnose, report
 from bot.redaction import Secret
-from bot.standins.salesforce import FakeSalesforce
-from bot.standins.slack import FakeSlack
+from standins.salesforce import FakeSalesforce
+from standins.slack import FakeSlack
 from storage.crypto import SecretBox
 from storage.database import Store
 from tests.storage.test_installations import installation

@@ -1,7 +1,7 @@
 import pytest
 
-from bot.commands import ConnectOrg, DisconnectOrg, Help, Status, parse
 from bot.errors import CommandSyntaxError
+from bot.slack.commands import ConnectOrg, DisconnectOrg, Help, Status, parse
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,11 @@ from cryptography.fernet import Fernet
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import ManualClock
-from bot.delivery import SingleWorkspaceClients, SlackDelivery, slack_retry_handlers
 from bot.redaction import Secret
-from bot.standins.slack import FakeSlack
+from bot.slack.clients import SingleWorkspaceClients, slack_retry_handlers
+from bot.slack.outbox import SlackDelivery
 from bot.timings import fast_timings
+from standins.slack import FakeSlack
 from storage.crypto import SecretBox
 from storage.database import Store
 

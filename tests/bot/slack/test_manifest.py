@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.manifest import BOT_EVENTS, BOT_SCOPES, EXAMPLE_PUBLIC_URL, build_manifest, render_manifest
+from bot.slack.manifest import BOT_EVENTS, BOT_SCOPES, EXAMPLE_PUBLIC_URL, build_manifest, render_manifest
 from tests.support.cli import REPO_ROOT, clean_environment
 
 URL = re.compile(r"^https?://")

@@ -10,7 +10,7 @@ A sync of one org:
    has replaced, warning about it would be noise;
 3. stores each token with its expiry under the policy (the bot's own client policy from
    SALESFORCE_REFRESH_TOKEN_POLICY; for the app, the policy read back when it was provisioned) and its
-   warning schedule (bot.expiry).
+   warning schedule (bot.watch.expiry).
 
 A failure that is not the token's fault (Salesforce down, a refused query) keeps what is known and tries
 again at the next interval.
@@ -25,13 +25,13 @@ from collections.abc import Mapping
 from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
-from bot.delivery import SlackDelivery
-from bot.expiry import TokenObservation, thresholds_with_expiry, track
-from bot.org_access import OrgAccess
+from bot.orgs.access import OrgAccess
 from bot.provisioning.settings import RefreshTokenPolicy
 from bot.salesforce.errors import OAuthError, SalesforceError
 from bot.salesforce.rest import RestClient, parse_datetime, soql_string
 from bot.salesforce.session import OrgSession
+from bot.slack.outbox import SlackDelivery
+from bot.watch.expiry import TokenObservation, thresholds_with_expiry, track
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
 from storage.tracked_tokens import OrgSync, TrackedToken, token_key

@@ -13,9 +13,9 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.delivery import SlackDelivery
-from bot.expiry import ExpiryScanner
-from bot.token_sync import TokenSync
+from bot.slack.outbox import SlackDelivery
+from bot.watch.expiry import ExpiryScanner
+from bot.watch.token_sync import TokenSync
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """`qc-bot check-expiry [--at ISO-8601] [--dry-run]`: one expiry scan, for operators and tests (SPEC §4).
 
-The scan is the one `qc-bot serve` runs (bot.expiry), over the tokens as of the server's last sync. Its
+The scan is the one `qc-bot serve` runs (bot.watch.expiry), over the tokens as of the server's last sync. Its
 warnings go through the outbox like every message, then this command delivers them itself (with the bot
 token, or each workspace's installation in multi-workspace mode), so what it prints as sent is what Slack
 confirmed. `--dry-run` opens the database read-only and creates no Slack client at all: it cannot change
@@ -17,10 +17,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.delivery import SlackDelivery, slack_retry_handlers
-from bot.expiry import ExpiryScanner, PlannedWarning
+from bot.slack.clients import outbox_clients, slack_retry_handlers
+from bot.slack.outbox import SlackDelivery
 from bot.timings import Timings
-from bot.workspaces import outbox_clients
+from bot.watch.expiry import ExpiryScanner, PlannedWarning
 from storage.crypto import SecretBox
 from storage.database import DatabaseNotReady, Store
 

@@ -14,23 +14,18 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from slack_bolt.authorization import AuthorizeResult
-from slack_bolt.authorization.async_authorize import AsyncAuthorize
-from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
-from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import pages
 from bot.clock import Clock
 from bot.config import Settings
-from bot.delivery import SingleWorkspaceClients, SlackClients, WorkspaceNotInstalled
-from bot.manifest import BOT_SCOPES, SLACK_INSTALL_PATH, SLACK_OAUTH_REDIRECT_PATH
+from bot.messages import pages
 from bot.redaction import Secret
+from bot.slack.manifest import BOT_SCOPES, SLACK_INSTALL_PATH, SLACK_OAUTH_REDIRECT_PATH
 from storage.database import Repositories, Store
 from storage.installations import SlackInstallation
 
@@ -78,41 +73,6 @@ class InstallationStore(_OnOurStore, AsyncInstallationStore):
         return None if found is None else _to_bot(found)
 
 
-class InstallationAuthorize(AsyncAuthorize):
-    """Bolt's `authorize` for many workspaces: the workspace's stored installation, and nothing else.
-
-    Bolt's default asks Slack (`auth.test`) on every request before the listener may acknowledge it; the
-    installation already holds the bot's id, user and scopes, so the acknowledgement waits only on the
-    database.
-    """
-
-    def __init__(self, *, store: Store) -> None:
-        self._store = store
-
-    async def __call__(
-        self,
-        *,
-        context: AsyncBoltContext,
-        enterprise_id: str | None,
-        team_id: str | None,
-        user_id: str | None,
-        actor_enterprise_id: str | None = None,
-        actor_team_id: str | None = None,
-        actor_user_id: str | None = None,
-    ) -> AuthorizeResult | None:
-        def find(repos: Repositories) -> SlackInstallation | None:
-            return (repos.installations.find(enterprise_id=enterprise_id, team_id=team_id)
-                    or repos.installations.find(enterprise_id=enterprise_id, team_id=None,
-                                                is_enterprise_install=True))
-
-        installation = await self._store.run(find)
-        if installation is None:
-            return None
-        return AuthorizeResult(enterprise_id=installation.enterprise_id, team_id=installation.team_id,
-                               bot_token=installation.bot_token.reveal(), bot_id=installation.bot_id,
-                               bot_user_id=installation.bot_user_id, bot_scopes=list(installation.bot_scopes))
-
-
 class InstallStateStore(_OnOurStore, AsyncOAuthStateStore):
     """The install `state`: random, stored as a digest, single use, 10 minutes (the app's clock)."""
 
@@ -125,33 +85,6 @@ class InstallStateStore(_OnOurStore, AsyncOAuthStateStore):
     async def async_consume(self, state: str) -> bool:
         now = self._clock.now()
         return await self._store.run(lambda repos: repos.installations.consume_state(state=state, now=now))
-
-
-class InstalledWorkspaceClients:
-    """`SlackClients` for the outbox: a client with the bot token of the workspace a message belongs to."""
-
-    def __init__(self, *, store: Store, template: AsyncWebClient) -> None:
-        self._store = store
-        self._template = template
-
-    async def for_team(self, team_id: str) -> AsyncWebClient:
-        installation = await self._store.run(lambda repos: repos.installations.for_team(team_id))
-        if installation is None:
-            raise WorkspaceNotInstalled(team_id)
-        return client_with_token(self._template, installation.bot_token)
-
-
-def client_with_token(template: AsyncWebClient, token: Secret) -> AsyncWebClient:
-    """A client like `template` (API URL, HTTP session, timeout, retries) that calls Slack as `token`."""
-    return AsyncWebClient(token=token.reveal(), base_url=template.base_url, session=template.session,
-                          timeout=template.timeout, retry_handlers=list(template.retry_handlers))
-
-
-def outbox_clients(*, settings: Settings, store: Store, template: AsyncWebClient) -> SlackClients:
-    """Whom the outbox posts as: each installed workspace's own bot token, or the one configured token."""
-    if settings.multi_workspace or settings.slack_bot_token is None:
-        return InstalledWorkspaceClients(store=store, template=template)
-    return SingleWorkspaceClients(client_with_token(template, settings.slack_bot_token))
 
 
 async def forget_workspace(

@@ -19,10 +19,10 @@ from typing import Literal
 from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
-from bot.delivery import SlackDelivery
-from bot.org_access import OrgAccess
+from bot.orgs.access import OrgAccess
 from bot.provisioning.removal import AppRemover
 from bot.salesforce.errors import OAuthError, SalesforceError, SalesforceUnavailable, SessionExpired
+from bot.slack.outbox import SlackDelivery
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord, OrgSummary
 from storage.tracked_tokens import org_key_prefix

@@ -1,0 +1,74 @@
+"""Bolt's `authorize`: which bot token and identity answer an incoming Slack request.
+
+Single-workspace mode asks Slack once per process (`auth.test`); multi-workspace mode reads the workspace's
+stored installation. Neither calls Slack per request, so acknowledgements wait on nothing remote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from storage.database import Repositories, Store
+from storage.installations import SlackInstallation
+
+
+def single_workspace_authorize(*, client: AsyncWebClient) -> Callable[..., Awaitable[AuthorizeResult]]:
+    """Bolt's `authorize` in single-workspace mode: one `auth.test`, shared by every request.
+
+    Bolt's built-in single-workspace authorization calls `auth.test` for each request that arrives before its
+    first answer, so a burst right after start-up would send Slack one call per request. (A plain function:
+    Bolt passes arguments by the names in its signature.)
+    """
+    answers: list[AuthorizeResult] = []
+    lock = asyncio.Lock()
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        if not answers:
+            async with lock:
+                if not answers:
+                    answers.append(AuthorizeResult.from_auth_test_response(
+                        auth_test_response=await client.auth_test(), bot_token=client.token))
+        return answers[0]
+
+    return authorize
+
+
+class InstallationAuthorize(AsyncAuthorize):
+    """Bolt's `authorize` for many workspaces: the workspace's stored installation, and nothing else.
+
+    Bolt's default asks Slack (`auth.test`) on every request before the listener may acknowledge it; the
+    installation already holds the bot's id, user and scopes, so the acknowledgement waits only on the
+    database.
+    """
+
+    def __init__(self, *, store: Store) -> None:
+        self._store = store
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        def find(repos: Repositories) -> SlackInstallation | None:
+            return (repos.installations.find(enterprise_id=enterprise_id, team_id=team_id)
+                    or repos.installations.find(enterprise_id=enterprise_id, team_id=None,
+                                                is_enterprise_install=True))
+
+        installation = await self._store.run(find)
+        if installation is None:
+            return None
+        return AuthorizeResult(enterprise_id=installation.enterprise_id, team_id=installation.team_id,
+                               bot_token=installation.bot_token.reveal(), bot_id=installation.bot_id,
+                               bot_user_id=installation.bot_user_id, bot_scopes=list(installation.bot_scopes))
