@@ -1,8 +1,9 @@
 """The outbox of Slack messages (SPEC §7): a message is stored before it is sent and marked sent only
 after Slack confirmed it, so a crash or a Slack outage delays a message but never drops or repeats it.
 
-`dedupe_key` names what a message is about (e.g. `status:<connection id>`); enqueueing the same key
-twice keeps the first, which is what makes "exactly one status message" hold across restarts.
+`dedupe_key` names what a message is about (e.g. `status:<connection id>`; every format is built and
+documented in storage.outbox_keys); enqueueing the same key twice keeps the first, which is what makes
+"exactly one status message" hold across restarts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from bot.redaction import contains_secret
+from storage import outbox_keys
 from storage.timestamps import from_db_time, to_db_time
 
 NotificationStatus = Literal["pending", "sent", "undeliverable"]
@@ -107,8 +109,13 @@ class NotificationRepository:
             "UPDATE notifications SET claimed_until = NULL, claimed_by = NULL"
             " WHERE claimed_until IS NOT NULL AND claimed_by = ?", [by]).rowcount
 
-    def cancel_pending(self, *, key_prefix: str, reason: str) -> int:
-        """Give up every unsent message whose key starts with `key_prefix` (what it warned about is gone)."""
+    def cancel_org_warnings(self, *, team_id: str, org_id: str, reason: str) -> int:
+        """Give up every unsent warning about one org (it was disconnected: what they warn about is gone),
+        direct copies included; return how many there were."""
+        return sum(self._cancel_pending(key_prefix=prefix, reason=reason)
+                   for prefix in outbox_keys.org_warnings(team_id=team_id, org_id=org_id))
+
+    def _cancel_pending(self, *, key_prefix: str, reason: str) -> int:
         cursor = self._db.execute(
             "UPDATE notifications SET status = 'undeliverable', last_error = ?"
             " WHERE status = 'pending' AND substr(dedupe_key, 1, ?) = ?",

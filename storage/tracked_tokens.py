@@ -78,12 +78,9 @@ DUE_TOKENS_SQL = """
 
 
 def token_key(*, team_id: str, org_id: str, kind: TokenKind, salesforce_user_id: str | None = None) -> str:
+    """`<team>:<org>:bot` or `<team>:<org>:app:<Salesforce user id>`. Expiry warnings carry the part after
+    the org in their outbox keys (storage.outbox_keys), so this format is stored there too: keep it."""
     return f"{team_id}:{org_id}:bot" if kind == "bot" else f"{team_id}:{org_id}:app:{salesforce_user_id}"
-
-
-def org_key_prefix(*, team_id: str, org_id: str) -> str:
-    """The common start of every token key (and expiry warning key) of one org."""
-    return f"{team_id}:{org_id}:"
 
 
 class TrackedTokenRepository:

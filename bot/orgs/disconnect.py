@@ -12,7 +12,6 @@ In this order, so a failure leaves things as they were or finishes the job:
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,9 +22,9 @@ from bot.orgs.access import OrgAccess
 from bot.provisioning.removal import AppRemover
 from bot.salesforce.errors import OAuthError, SalesforceError, SalesforceUnavailable, SessionExpired
 from bot.slack.outbox import SlackDelivery
+from storage import outbox_keys
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord, OrgSummary
-from storage.tracked_tokens import org_key_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +100,11 @@ class Disconnector:
             if not repos.orgs.disconnect(team_id=team_id, org_id=org_id, now=now):
                 return False
             dropped = repos.tracked_tokens.forget_org(team_id=team_id, org_id=org_id)
-            prefix = org_key_prefix(team_id=team_id, org_id=org_id)
-            cancelled = sum(repos.notifications.cancel_pending(key_prefix=kind + prefix, reason="org disconnected")
-                            for kind in ("expiry:", "broken:"))
-            repos.notifications.enqueue(dedupe_key=f"disconnected:{prefix}{uuid.uuid4().hex}", team_id=team_id,
-                                        channel_id=org.channel_id, payload=notice.as_payload(), now=now)
+            cancelled = repos.notifications.cancel_org_warnings(team_id=team_id, org_id=org_id,
+                                                               reason="org disconnected")
+            repos.notifications.enqueue(dedupe_key=outbox_keys.org_disconnected(team_id=team_id, org_id=org_id),
+                                        team_id=team_id, channel_id=org.channel_id, payload=notice.as_payload(),
+                                        now=now)
             repos.audit.append(at=now, team_id=team_id, actor=user_id, action="disconnect", target=org_id,
                                outcome="disconnected",
                                detail={"delete_app": delete_app, "app_deleted": app_deleted, "revoked": revoked,

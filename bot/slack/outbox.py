@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.messages import CHANNEL_ERRORS, SlackMessage, channel_fallback
 from bot.slack.clients import SlackClients, WorkspaceNotInstalled
 from bot.timings import Timings
+from storage import outbox_keys
 from storage.database import Repositories, Store
 from storage.notifications import Notification
 
@@ -158,7 +159,7 @@ class SlackDelivery:
                 if fallback is not None:
                     recipient, message = fallback
                     repos.notifications.enqueue(
-                        dedupe_key=notification.dedupe_key + ":direct", team_id=notification.team_id,
+                        dedupe_key=outbox_keys.direct(notification.dedupe_key), team_id=notification.team_id,
                         channel_id=recipient, payload=message.as_payload(), now=now)
 
             await self._store.run(give_up)

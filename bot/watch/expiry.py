@@ -8,10 +8,10 @@ first seen late, a scan after downtime) one warning goes out, for the nearest.
 
 The scan reads only what is due (one range query on an index, in bounded batches: cost and memory grow with
 what is due, not with the number of tokens), queues each warning in the outbox under the key
-`expiry:<token>:<expiry>:<threshold>` and moves the token's schedule on, in one transaction. The outbox's
-unique key makes a warning exist once however many scans race; it is marked sent only when Slack confirmed
-it and retried until then. The expiry is part of the key, so when an inactivity expiry moves (the token was
-used), the warnings of the new expiry are new warnings.
+`expiry:<team>:<org>:<token>:<expiry>:<threshold>` (storage.outbox_keys) and moves the token's schedule on,
+in one transaction. The outbox's unique key makes a warning exist once however many scans race; it is marked
+sent only when Slack confirmed it and retried until then. The expiry is part of the key, so when an
+inactivity expiry moves (the token was used), the warnings of the new expiry are new warnings.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from bot import messages
 from bot.provisioning.settings import RefreshTokenPolicy
+from storage import outbox_keys
 from storage.database import Repositories, Store
 from storage.tracked_tokens import DueToken, TokenKind, TrackedToken
 
@@ -140,11 +141,6 @@ def stored_policy(token: TrackedToken) -> RefreshTokenPolicy:
     return policy
 
 
-def warning_key(token: TrackedToken, *, threshold: int) -> str:
-    assert token.expires_at is not None
-    return f"expiry:{token.key}:{int(token.expires_at.timestamp())}:{threshold}"
-
-
 @dataclass(frozen=True, kw_only=True)
 class PlannedWarning:
     """One warning a scan sent (queued) or, in a dry run, would send."""
@@ -227,7 +223,7 @@ class ExpiryScanner:
                     thresholds=self._thresholds, expires_at=token.expires_at, window_start=window_start,
                     warned_days=token.warned_days))
             return None
-        key = warning_key(token, threshold=threshold)
+        key = outbox_keys.expiry_warning(token, threshold=threshold)
         newly_queued = False
         if not dry_run:
             message = messages.expiry_warning(messages.ExpiryNotice(

@@ -32,6 +32,7 @@ from bot.salesforce.rest import RestClient, parse_datetime, soql_string
 from bot.salesforce.session import OrgSession
 from bot.slack.outbox import SlackDelivery
 from bot.watch.expiry import TokenObservation, thresholds_with_expiry, track
+from storage import outbox_keys
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
 from storage.tracked_tokens import OrgSync, TrackedToken, token_key
@@ -197,7 +198,6 @@ class TokenSync:
     async def _broken(self, org: OrgRecord, exc: OAuthError) -> None:
         now = self._clock.now()
         detail = f"{exc.error}: {exc.description}" if exc.description else exc.error
-        issued = int((org.token_issued_at or org.created_at).timestamp())
         message = messages.connection_broken(org_name=org.org_name, org_id=org.org_id, detail=detail)
 
         def mark(repos: Repositories) -> bool:
@@ -206,8 +206,9 @@ class TokenSync:
             if not repos.orgs.mark_broken(team_id=org.team_id, org_id=org.org_id, now=now):
                 return False
             repos.tracked_tokens.silence(token_key(team_id=org.team_id, org_id=org.org_id, kind="bot"))
-            repos.notifications.enqueue(dedupe_key=f"broken:{org.team_id}:{org.org_id}:{issued}",
-                                        team_id=org.team_id, channel_id=org.channel_id,
+            key = outbox_keys.connection_broken(team_id=org.team_id, org_id=org.org_id,
+                                                issued_at=org.token_issued_at or org.created_at)
+            repos.notifications.enqueue(dedupe_key=key, team_id=org.team_id, channel_id=org.channel_id,
                                         payload=message.as_payload(), now=now, fallback_user_id=org.connected_by)
             repos.audit.append(at=now, team_id=org.team_id, actor=BOT_APP_NAME, action="token_check",
                                target=org.org_id, outcome="broken", detail={"error": exc.error})

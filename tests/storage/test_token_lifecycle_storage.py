@@ -54,9 +54,12 @@ async def test_a_read_only_store_neither_creates_nor_migrates_a_database(tmp_pat
         await old.open()
 
 
-async def test_a_message_is_claimed_by_one_sender_only_and_can_be_cancelled_by_key(store):
+async def test_a_message_is_claimed_by_one_sender_only_and_an_orgs_warnings_can_be_cancelled(store):
+    keys = ("expiry:T1:00DA:bot:1:7", "expiry:T1:00DA:bot:1:7:direct", "broken:T1:00DA:5", "disconnected:T1:00DA:n1",
+            "expiry:T1:00DB:bot:1:7", "broken:T1:00DB:5", "status:c1")
+
     def queue(repos):
-        for key in ("expiry:T1:00DA:bot:1:7", "expiry:T1:00DB:bot:1:7", "status:c1"):
+        for key in keys:
             repos.notifications.enqueue(dedupe_key=key, team_id="T1", channel_id="C1", payload={"text": key},
                                         now=NOW)
         return repos.notifications.get("status:c1").id
@@ -70,9 +73,11 @@ async def test_a_message_is_claimed_by_one_sender_only_and_can_be_cancelled_by_k
         status_id, now=NOW + timedelta(minutes=3), until=NOW + timedelta(minutes=5), by="check-expiry")), (
         "a lapsed claim is retaken")
 
-    cancelled = await store.run(lambda repos: repos.notifications.cancel_pending(key_prefix="expiry:T1:00DA:",
-                                                                                  reason="org disconnected"))
-    assert cancelled == 1
+    cancelled = await store.run(lambda repos: repos.notifications.cancel_org_warnings(
+        team_id="T1", org_id="00DA", reason="org disconnected"))
+    assert cancelled == 3, "the org's expiry warning, its direct copy and its broken-token notice"
     states = await store.run(lambda repos: [(n.dedupe_key, n.status) for n in repos.notifications.due(
         now=NOW + timedelta(hours=1))])
-    assert states == [("expiry:T1:00DB:bot:1:7", "pending"), ("status:c1", "pending")]
+    assert states == [("disconnected:T1:00DA:n1", "pending"), ("expiry:T1:00DB:bot:1:7", "pending"),
+                      ("broken:T1:00DB:5", "pending"), ("status:c1", "pending")]
+    assert (await store.run(lambda repos: repos.notifications.get("broken:T1:00DA:5"))).last_error == "org disconnected"

@@ -183,3 +183,26 @@ async def test_the_due_query_is_one_range_scan_of_the_partial_index(tmp_path):
         assert not any("TEMP B-TREE" in step for step in plan), "the index order serves ORDER BY"
     finally:
         await store.close()
+
+
+async def test_a_warning_sent_before_an_upgrade_is_not_sent_again(tmp_path):
+    store = await open_store(tmp_path / "qc.db")
+    try:
+        await seed(store, tokens=1)
+        # The 30-day warning of user00000's token (expires T0 + 90 days), as the previous version stored it.
+        key = "expiry:T1:00D000000000001AAA:app:user00000:1775034000:30"
+
+        def sent_earlier(repos):
+            repos.notifications.enqueue(dedupe_key=key, team_id="T1", channel_id="C1", payload={"text": "30 days"},
+                                        now=T0 + 60 * DAY)
+            repos.notifications.mark_sent(repos.notifications.get(key).id, message_ts="1.0", now=T0 + 60 * DAY)
+
+        await store.run(sent_earlier)
+        seen = []
+        assert await ExpiryScanner(store=store, warn_days=(30, 7, 1)).scan(as_of=T0 + 61 * DAY, now=T0 + 61 * DAY,
+                                                                           on_warning=seen.append) == 1
+        assert [(warning.dedupe_key, warning.newly_queued) for warning in seen] == [(key, False)]
+        assert await expiry_keys(store) == [key]
+        assert (await store.run(lambda repos: repos.notifications.get(key))).status == "sent"
+    finally:
+        await store.close()

@@ -1,0 +1,91 @@
+"""Every dedupe key of the outbox (storage.notifications), built here and nowhere else.
+
+A key names what a message is about; the outbox keeps the first message queued under a key, so each
+key is a promise that its message goes out once, across restarts and racing processes. Keys are stored,
+so their formats are part of the schema: a database written by an earlier version holds keys in exactly
+these formats, and changing one would send again what was already sent (a new format needs a migration
+that rewrites the stored keys). `tests/storage/test_outbox_keys.py` pins each format.
+
+Connection-scoped keys (one connect journey; the connection id is a uuid4 hex):
+
+    status:<connection id>        the journey's one status message (connected, or why it failed)
+    reveal:<connection id>        the journey's one-time offer to reveal the consumer key and secret
+
+Org-scoped keys begin with `<kind>:<team id>:<org id>:` (`org_scope`), so everything queued of one kind
+for one org is found by that beginning (Slack team ids and Salesforce org ids hold no `:`):
+
+    broken:<team>:<org>:<issued>                   the bot's refresh token issued at <issued> (Unix time)
+                                                   stopped working
+    disconnected:<team>:<org>:<nonce>              the org was disconnected (every disconnection is news)
+    expiry:<team>:<org>:<token>:<expires>:<days>   a token expires at <expires> (Unix time) in <days> days
+                                                   (0: it has expired); <token> is `bot` for the bot's
+                                                   own refresh token, `app:<Salesforce user id>` for a
+                                                   user's token of the QualityClouds app (the tracked
+                                                   token's key, storage.tracked_tokens.token_key)
+
+Any of them may be followed by `:direct`: the same message sent to a person directly because its channel
+refused it for good (`direct`). A direct copy keeps its original's beginning, so it belongs to the same
+org and is cancelled with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from storage.tracked_tokens import TrackedToken
+
+STATUS = "status"
+REVEAL = "reveal"
+BROKEN = "broken"
+DISCONNECTED = "disconnected"
+EXPIRY = "expiry"
+
+WARNINGS = (EXPIRY, BROKEN)
+"""The org-scoped kinds that warn about an org's tokens: pointless once the org is disconnected."""
+
+DIRECT_SUFFIX = ":direct"
+
+
+def connection_status(connection_id: str) -> str:
+    return f"{STATUS}:{connection_id}"
+
+
+def reveal_offer(connection_id: str) -> str:
+    return f"{REVEAL}:{connection_id}"
+
+
+def org_scope(kind: str, *, team_id: str, org_id: str) -> str:
+    """The beginning shared by every key of `kind` about one org."""
+    return f"{kind}:{team_id}:{org_id}:"
+
+
+def connection_broken(*, team_id: str, org_id: str, issued_at: datetime) -> str:
+    """Once per refresh token: a token issued later that breaks again is news again."""
+    return f"{org_scope(BROKEN, team_id=team_id, org_id=org_id)}{int(issued_at.timestamp())}"
+
+
+def org_disconnected(*, team_id: str, org_id: str) -> str:
+    return f"{org_scope(DISCONNECTED, team_id=team_id, org_id=org_id)}{uuid.uuid4().hex}"
+
+
+def expiry_warning(token: TrackedToken, *, threshold: int) -> str:
+    """One warning per token, expiry and threshold: when the expiry moves (the token was used under an
+    inactivity policy), the warnings of the new expiry are new warnings."""
+    if token.expires_at is None:
+        raise ValueError(f"tracked token {token.key} has no expiry to warn about")
+    scope = org_scope(EXPIRY, team_id=token.team_id, org_id=token.org_id)
+    token_within_org = token.key.removeprefix(f"{token.team_id}:{token.org_id}:")
+    if token_within_org == token.key:
+        raise ValueError(f"tracked token key {token.key!r} does not begin with its team and org")
+    return f"{scope}{token_within_org}:{int(token.expires_at.timestamp())}:{threshold}"
+
+
+def direct(key: str) -> str:
+    """The key of the copy of message `key` sent to a person because its channel refused it."""
+    return key + DIRECT_SUFFIX
+
+
+def org_warnings(*, team_id: str, org_id: str) -> tuple[str, ...]:
+    """The beginnings of every warning key (and its direct copy) about one org."""
+    return tuple(org_scope(kind, team_id=team_id, org_id=org_id) for kind in WARNINGS)
