@@ -15,9 +15,10 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from bot import messages
 from bot.clock import Clock
@@ -40,7 +41,8 @@ from bot.salesforce.rest import AppCredentials
 from bot.slack.commands import ConnectOrg
 from bot.slack.outbox import SlackDelivery
 from bot.timings import Timings
-from storage.connections import Connection, Environment
+from storage import outbox_keys
+from storage.connections import Connection, ConnectionStatus, Environment
 from storage.crypto import SecretBox
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
@@ -111,6 +113,34 @@ class CallbackOutcome:
     problem: str | None = None
     failure_code: str | None = None
     failure_detail: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _AuditEntry:
+    action: str
+    target: str | None
+    outcome: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Ending:
+    """How one journey ends; `ConnectJourney._end_each` writes it."""
+
+    connection: Connection
+    expected: tuple[ConnectionStatus, ...]
+    to: Literal["provisioned", "failed"]
+    message: messages.SlackMessage
+    private: bool = False
+    """True: only the requester sees the message. False: the channel does, or the requester directly if the
+    channel refuses it."""
+    audit: _AuditEntry | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    app_kind: str | None = None
+    checklist: list[dict[str, Any]] | None = None
+    also: Callable[[Repositories], None] | None = None
+    """More to write in the same transaction once the connection moved, before its status message is queued."""
 
 
 class ConnectJourney:
@@ -275,18 +305,12 @@ class ConnectJourney:
         message = messages.connection_failed(code=code, detail=detail, org_label=None,
                                              requester=connection.user_id, connection_id=connection.id)
 
-        def fail(repos: Repositories) -> None:
-            if repos.connections.transition(connection.id, expected=["pending_auth"], to="failed", now=now,
-                                            failure_code=code, failure_message=detail):
-                repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
-                                            channel_id=connection.channel_id, user_id=connection.user_id,
-                                            payload=message.as_payload(), now=now)
-                repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id,
-                                   action="authorize", target=connection.login_url, outcome=f"failed:{code}",
-                                   detail={"connection": connection.id})
-
-        await self._store.run(fail)
-        self._delivery.wake()
+        await self._end(_Ending(
+            connection=connection, expected=("pending_auth",), to="failed", failure_code=code, failure_message=detail,
+            message=message, private=True,
+            audit=_AuditEntry(action="authorize", target=connection.login_url, outcome=f"failed:{code}",
+                              detail={"connection": connection.id}),
+        ), now=now)
         explanation = messages.explain(code)
         logger.info("Authorization for connection %s failed: %s", connection.id, code)
         return CallbackOutcome(kind="failed", team_id=connection.team_id, channel_id=connection.channel_id,
@@ -329,24 +353,14 @@ class ConnectJourney:
         # A state lives state_ttl; a minute more lets a callback already under way finish first.
         cutoff = now - self._timings.state_ttl - timedelta(minutes=1)
 
-        def expire(repos: Repositories) -> int:
-            expired = 0
-            for connection in repos.connections.pending_auth_since(before=cutoff):
-                if repos.connections.transition(connection.id, expected=["pending_auth"], to="failed", now=now,
-                                                failure_code="authorization_not_completed",
-                                                failure_message="the authorization link expired unused"):
-                    repos.notifications.enqueue(
-                        dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
-                        channel_id=connection.channel_id, user_id=connection.user_id,
-                        payload=messages.authorization_expired().as_payload(), now=now,
-                    )
-                    expired += 1
-            return expired
+        def expired(repos: Repositories) -> Iterable[_Ending]:
+            return (_Ending(connection=connection, expected=("pending_auth",), to="failed",
+                            failure_code="authorization_not_completed",
+                            failure_message="the authorization link expired unused",
+                            message=messages.authorization_expired(), private=True)
+                    for connection in repos.connections.pending_auth_since(before=cutoff))
 
-        expired = await self._store.run(expire)
-        if expired:
-            self._delivery.wake()
-        return expired
+        return await self._end_each(expired, now=now)
 
     async def provision(self, connection_id: str) -> None:
         connection = await self._store.run(lambda repos: repos.connections.get(connection_id))
@@ -464,37 +478,31 @@ class ConnectJourney:
         offer = messages.reveal_offer(reveal_id=reveal_id, org_name=org.org_name,
                                       expires_minutes=int(self._timings.reveal_ttl.total_seconds() // 60))
 
-        def finish(repos: Repositories) -> None:
-            if not repos.connections.transition(
-                connection.id, expected=["provisioning"], to="provisioned", now=now, app_kind=result.kind.value,
-                checklist=[item.to_dict() for item in result.checklist],
-            ):
-                return
+        policy = result.refresh_token_policy or self._settings.desired_app.refresh_token_policy
+
+        def keep_app(repos: Repositories) -> None:
             if result.consumer_key is not None:
                 repos.orgs.save_app(team_id=org.team_id, org_id=org.org_id, app_kind=result.kind.value,
                                     consumer_key=result.consumer_key, consumer_secret=result.consumer_secret, now=now)
                 repos.reveals.create(reveal_id=reveal_id, connection_id=connection.id, team_id=connection.team_id,
                                      user_id=connection.user_id, now=now, expires_at=now + self._timings.reveal_ttl)
-                repos.notifications.enqueue(dedupe_key=f"reveal:{connection.id}", team_id=connection.team_id,
-                                            channel_id=connection.channel_id, user_id=connection.user_id,
-                                            payload=offer.as_payload(), now=now)
-            repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
-                                        channel_id=connection.channel_id, payload=status.as_payload(), now=now,
-                                        fallback_user_id=connection.user_id)
-            policy = result.refresh_token_policy or self._settings.desired_app.refresh_token_policy
+                repos.notifications.enqueue(dedupe_key=outbox_keys.reveal_offer(connection.id),
+                                            team_id=connection.team_id, channel_id=connection.channel_id,
+                                            user_id=connection.user_id, payload=offer.as_payload(), now=now)
             repos.tracked_tokens.set_app(team_id=org.team_id, org_id=org.org_id,
                                          app_name=self._settings.desired_app.label,
                                          app_policy=policy.connected_app_value(), now=now)
-            repos.audit.append(
-                at=now, team_id=connection.team_id, actor=connection.user_id,
+
+        await self._end(_Ending(
+            connection=connection, expected=("provisioning",), to="provisioned", app_kind=result.kind.value,
+            checklist=[item.to_dict() for item in result.checklist], also=keep_app, message=status,
+            audit=_AuditEntry(
                 action="provision" if result.created else "repair", target=org.org_id, outcome="provisioned",
                 detail={"connection": connection.id, "app_kind": result.kind.value,
                         "repaired": [drift.setting for drift in result.repaired],
                         "checklist": {item.setting: item.mark.value for item in result.checklist}},
-            )
-
-        await self._store.run(finish)
-        self._delivery.wake()
+            ),
+        ), now=now)
         logger.info("Connection %s provisioned (%s, %s)", connection.id, result.kind.value,
                     "created" if result.created else "repaired")
 
@@ -505,20 +513,33 @@ class ConnectJourney:
         message = messages.connection_failed(code=code, detail=detail, org_label=label, requester=connection.user_id,
                                              connection_id=connection.id)
 
-        def fail(repos: Repositories) -> None:
-            if not repos.connections.transition(connection.id, expected=["authorized", "provisioning"], to="failed",
-                                                now=now, failure_code=code, failure_message=detail):
-                return
-            repos.notifications.enqueue(dedupe_key=f"status:{connection.id}", team_id=connection.team_id,
-                                        channel_id=connection.channel_id, payload=message.as_payload(), now=now,
-                                        fallback_user_id=connection.user_id)
-            repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="provision",
-                               target=connection.org_id, outcome=f"failed:{code}",
-                               detail={"connection": connection.id})
-
-        await self._store.run(fail)
-        self._delivery.wake()
+        await self._end(_Ending(
+            connection=connection, expected=("authorized", "provisioning"), to="failed", failure_code=code,
+            failure_message=detail, message=message,
+            audit=_AuditEntry(action="provision", target=connection.org_id, outcome=f"failed:{code}",
+                              detail={"connection": connection.id}),
+        ), now=now)
         logger.warning("Connection %s failed: %s", connection.id, code)
+
+    # -- the end of a journey ------------------------------------------------------------------------------
+
+    async def _end(self, ending: _Ending, *, now: datetime) -> bool:
+        """End one journey (see `_end_each`); False if it had ended already."""
+        return await self._end_each(lambda _repos: [ending], now=now) == 1
+
+    async def _end_each(self, endings: Callable[[Repositories], Iterable[_Ending]], *, now: datetime) -> int:
+        """In one transaction, end each journey `endings` names that is still in an `expected` status: move it
+        to its final status, write what else it brings, queue its status message and audit it. Then wake the
+        outbox. Returns how many ended here; one that had moved on (a racing request, a previous process) is
+        left as it is, so its status message is never queued twice."""
+
+        def end(repos: Repositories) -> int:
+            return sum(_write_ending(repos, ending, now=now) for ending in endings(repos))
+
+        ended = await self._store.run(end)
+        if ended:
+            self._delivery.wake()
+        return ended
 
     async def close(self) -> None:
         self._closing = True
@@ -531,6 +552,28 @@ class ConnectJourney:
         await self._store.run(lambda repos: repos.audit.append(
             at=now, team_id=connection.team_id, actor="salesforce-callback", action=action, target=connection.id,
             outcome=outcome))
+
+
+def _write_ending(repos: Repositories, ending: _Ending, *, now: datetime) -> bool:
+    connection = ending.connection
+    if not repos.connections.transition(
+        connection.id, expected=ending.expected, to=ending.to, now=now, failure_code=ending.failure_code,
+        failure_message=ending.failure_message, app_kind=ending.app_kind, checklist=ending.checklist,
+    ):
+        return False
+    if ending.also is not None:
+        ending.also(repos)
+    repos.notifications.enqueue(
+        dedupe_key=outbox_keys.connection_status(connection.id), team_id=connection.team_id,
+        channel_id=connection.channel_id, payload=ending.message.as_payload(), now=now,
+        user_id=connection.user_id if ending.private else None,
+        fallback_user_id=None if ending.private else connection.user_id,
+    )
+    if ending.audit is not None:
+        entry = ending.audit
+        repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action=entry.action,
+                           target=entry.target, outcome=entry.outcome, detail=entry.detail)
+    return True
 
 
 def _authorize_error_code(error: str, description: str | None) -> str:
