@@ -16,7 +16,6 @@ from bot.redaction import configure_logging, install_log_redaction
 from bot.slack.manifest import render_manifest
 from storage.crypto import SecretBox, new_fernet_key
 from storage.database import Store
-from storage.key_rotation import rotate_encryption
 
 DESCRIPTION = "qc-bot connects Salesforce orgs to Quality Clouds from Slack."
 HELP_WIDTH = 100  # fixed, so `--help` reads the same in every terminal and in the README
@@ -121,7 +120,7 @@ async def _rotate_keys(settings: Settings) -> int:
     store = Store(path=settings.db_path, secret_box=box)
     await store.open()
     try:
-        return await store.run(lambda repos: rotate_encryption(repos.db, box))
+        return await store.rotate_encryption()
     finally:
         await store.close()
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
-
-logger = logging.getLogger(__name__)
+from bot.slack import refusals
 
 
 async def may_administer(
@@ -23,7 +20,5 @@ async def may_administer(
 
 async def record_refusal(*, action: str, team_id: str, user_id: str, services: Services) -> None:
     """Log and audit that someone who may not administer asked for `action`."""
-    logger.info("Refused %s for %s (not an admin)", action, user_id)
-    await services.store.run(lambda repos: repos.audit.append(
-        at=services.clock.now(), team_id=team_id, actor=user_id, action=action, outcome="refused",
-        detail={"reason": "not_admin"}))
+    await refusals.record_refusal(store=services.store, clock=services.clock, action=action, team_id=team_id,
+                                  user_id=user_id)

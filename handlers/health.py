@@ -13,5 +13,5 @@ def register(web_app: web.Application) -> None:
 
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
-    await services.store.run(lambda repos: repos.db.execute("SELECT 1").fetchone())
+    await services.store.ping()
     return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})

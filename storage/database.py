@@ -22,6 +22,7 @@ from storage.audit import AuditLog
 from storage.connections import ConnectionRepository
 from storage.crypto import SecretBox
 from storage.installations import InstallationRepository
+from storage.key_rotation import rotate_encryption
 from storage.migrations import MIGRATIONS
 from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
@@ -99,6 +100,14 @@ class Store:
             installations=InstallationRepository(db, box),
             tracked_tokens=TrackedTokenRepository(db),
         )
+
+    async def ping(self) -> None:
+        """Return once the database answered a query (`/healthz`); raise if it cannot."""
+        await self.run(lambda repos: repos.db.execute("SELECT 1").fetchone())
+
+    async def rotate_encryption(self) -> int:
+        """Re-encrypt every stored secret under the first key (`qc-bot rotate-keys`); return how many."""
+        return await self.run(lambda repos: rotate_encryption(repos.db, self._secret_box))
 
     async def run(self, operation: Callable[[Repositories], T], *, immediate: bool = False) -> T:
         """Run `operation` on the database thread inside one transaction and return its result.

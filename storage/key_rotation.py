@@ -40,8 +40,23 @@ class StoredSecrets:
     undecryptable: int
 
 
+class UnreadableDatabase(Exception):
+    """The file cannot be read as a database (permissions, not SQLite, corrupt); the message says why."""
+
+
 def check_stored_secrets(path: Path, secret_box: SecretBox) -> StoredSecrets:
-    """Try to decrypt every stored secret of the database at `path`, opened read-only (`qc-bot doctor`)."""
+    """Try to decrypt every stored secret of the database at `path`, opened read-only (`qc-bot doctor`).
+
+    Raises `UnreadableDatabase` when the file cannot be read. Whatever the schema's version, nothing is
+    migrated or written: the tables that exist are read.
+    """
+    try:
+        return _check_stored_secrets(path, secret_box)
+    except sqlite3.Error as exc:
+        raise UnreadableDatabase(str(exc)) from exc
+
+
+def _check_stored_secrets(path: Path, secret_box: SecretBox) -> StoredSecrets:
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

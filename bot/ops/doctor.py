@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from bot.salesforce.errors import SalesforceError
 from bot.salesforce.http import Backoff, SalesforceHttp
 from bot.slack.manifest import BOT_SCOPES
 from storage.crypto import SecretBox
-from storage.key_rotation import check_stored_secrets
+from storage.key_rotation import UnreadableDatabase, check_stored_secrets
 
 Status = Literal["ok", "warn", "fail", "skip"]
 SECRET_VARIABLES = frozenset({"SALESFORCE_CLIENT_SECRET", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN",
@@ -134,7 +133,7 @@ def _database_findings(settings: Settings) -> list[Finding]:
         return [Finding("ok", "Database", f"{path} will be created at the first start")]
     try:
         secrets = check_stored_secrets(path, SecretBox(keys=settings.encryption_keys))
-    except sqlite3.Error as exc:
+    except UnreadableDatabase as exc:
         return [Finding("fail", "Database", f"{path} cannot be read ({exc})",
                         "check the file's permissions, or point QC_DB_PATH at the right file")]
     if secrets.undecryptable:

@@ -9,7 +9,11 @@ import aiohttp
 from cryptography.fernet import Fernet
 
 from bot.cli import main
-from tests.support.cli import QC_BOT, clean_environment, run
+from bot.redaction import Secret
+from storage.crypto import SecretBox
+from storage.database import Store
+from tests.storage.test_installations import installation
+from tests.support.cli import QC_BOT, clean_environment, run, run_async
 
 
 def test_keygen_prints_a_fernet_key(capsys):
@@ -61,3 +65,26 @@ async def test_serve_answers_healthz_and_stops_cleanly(tmp_path):
         output, _ = await process.communicate()
     assert process.returncode == 0, output.decode()
     assert (tmp_path / "qc.db").exists()
+
+
+async def test_rotate_keys_re_encrypts_every_stored_secret_with_the_first_key(tmp_path):
+    old_key, new_key = (Secret(Fernet.generate_key().decode()) for _ in range(2))
+    store = Store(path=tmp_path / "qc.db", secret_box=SecretBox(keys=[old_key]))
+    await store.open()
+    await store.run(lambda repos: repos.installations.save(installation(bot_refresh_token=Secret("xoxe-1-refresh"))))
+    await store.close()
+    environment = clean_environment(
+        SLACK_SIGNING_SECRET="signing", SLACK_BOT_TOKEN="xoxb-1-2", QC_PUBLIC_URL="https://qc.example.com",
+        SALESFORCE_CLIENT_ID="id", SALESFORCE_CLIENT_SECRET="secret", QC_DB_PATH=str(tmp_path / "qc.db"),
+        QC_ENCRYPTION_KEYS=f"{new_key.reveal()},{old_key.reveal()}",
+    )
+    result = await run_async(["rotate-keys"], environment, tmp_path)
+    assert result[:2] == (0, "Re-encrypted 2 stored secret(s) with the first key of QC_ENCRYPTION_KEYS.\n"), result
+    only_new = Store(path=tmp_path / "qc.db", secret_box=SecretBox(keys=[new_key]))
+    await only_new.open()
+    try:
+        stored = await only_new.run(lambda repos: repos.installations.find(enterprise_id=None, team_id="T1"))
+    finally:
+        await only_new.close()
+    assert stored.bot_token.reveal() == installation().bot_token.reveal()
+    assert stored.bot_refresh_token.reveal() == "xoxe-1-refresh"

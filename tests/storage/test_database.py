@@ -39,6 +39,13 @@ async def test_a_failing_operation_rolls_back_the_whole_transaction(store, conne
     assert connection.status == "pending_auth"
 
 
+async def test_ping_answers_while_the_database_is_open(store):
+    await store.ping()
+    await store.close()
+    with pytest.raises(RuntimeError, match="has not been awaited"):
+        await store.ping()
+
+
 async def test_audit_log_is_append_only(store):
     await store.run(lambda repos: repos.audit.append(at=NOW, team_id="T1", actor="U1", action="connect_requested",
                                                      outcome="link_issued"))

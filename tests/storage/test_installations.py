@@ -6,7 +6,7 @@ from bot.redaction import Secret
 from storage.crypto import SecretBox
 from storage.database import Store
 from storage.installations import SlackInstallation
-from storage.key_rotation import ENCRYPTED_COLUMNS, rotate_encryption
+from storage.key_rotation import ENCRYPTED_COLUMNS
 from tests.storage.conftest import NOW
 
 BOT_TOKEN = "xoxb-1-2-installedbottokenvalue"
@@ -64,7 +64,7 @@ async def test_bot_tokens_rotate_with_the_encryption_key(tmp_path, encryption_ke
     new_key = Secret(Fernet.generate_key().decode())
     both = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key, encryption_key]))
     await both.open()
-    assert await both.run(lambda repos: rotate_encryption(repos.db, SecretBox(keys=[new_key, encryption_key]))) == 2
+    assert await both.rotate_encryption() == 2
     await both.close()
     only_new = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key]))
     await only_new.open()

@@ -3,7 +3,6 @@ from cryptography.fernet import Fernet
 from bot.redaction import Secret
 from storage.crypto import SecretBox
 from storage.database import Store
-from storage.key_rotation import rotate_encryption
 
 from .conftest import NOW
 
@@ -52,7 +51,7 @@ async def test_keys_rotate_without_losing_secrets(tmp_path, encryption_key, stor
 
     both = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key, encryption_key]))
     await both.open()
-    rewritten = await both.run(lambda repos: rotate_encryption(repos.db, SecretBox(keys=[new_key, encryption_key])))
+    rewritten = await both.rotate_encryption()
     await both.close()
     assert rewritten == 2
 

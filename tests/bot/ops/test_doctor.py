@@ -160,6 +160,12 @@ async def test_stored_secrets_that_no_configured_key_decrypts_fail(world, tmp_pa
     assert [f.status for f in await world.findings(QC_ENCRYPTION_KEYS=both) if f.check == "Database"] == ["ok"]
 
 
+async def test_a_file_that_is_not_a_database_fails(world, tmp_path):
+    (tmp_path / "not-a-database.db").write_bytes(b"these bytes are no SQLite header" * 64)
+    finding = failed(await world.findings(QC_DB_PATH=str(tmp_path / "not-a-database.db")), "Database")
+    assert "cannot be read (file is not a database)" in finding.detail and "QC_DB_PATH" in finding.fix
+
+
 async def test_a_database_folder_that_does_not_exist_fails(world, tmp_path):
     finding = failed(await world.findings(QC_DB_PATH=str(tmp_path / "missing" / "qc.db")), "Database")
     assert "does not exist" in finding.detail
