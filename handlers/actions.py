@@ -79,7 +79,7 @@ def register(app: AsyncApp, services: Services) -> None:
         outcome = await services.disconnector.disconnect(team_id=team_id, user_id=user_id,
                                                          org_id=str(choice.get("org_id") or ""),
                                                          delete_app=bool(choice.get("delete_app")))
-        if outcome.problem == "gone":
+        if outcome.gone:
             answer = messages.org_gone()
         elif outcome.problem is not None:
             answer = messages.disconnect_failed(code=outcome.problem, detail=outcome.detail)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot import messages
+from bot.failures import CallbackProblem, Failure, LinkProblem
 from bot.messages import pages
 from bot.services import SERVICES_KEY
 
@@ -33,10 +33,10 @@ def _render(page: pages.Page) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     link = request.query.get("link")
     if not link:
-        return _render(pages.link_problem("missing"))
+        return _render(pages.link_problem(LinkProblem.MISSING))
     opened = await request.app[SERVICES_KEY].journey.open_link(link_token=link)
     if opened.authorize_url is None:
-        return _render(pages.link_problem(opened.problem or "unknown"))
+        return _render(pages.link_problem(opened.problem or LinkProblem.UNKNOWN))
     raise web.HTTPFound(opened.authorize_url, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
@@ -52,8 +52,6 @@ async def callback(request: web.Request) -> web.Response:
         assert slack_url is not None
         return _render(pages.authorized(org_name=outcome.org_name or "your org", slack_url=slack_url))
     if outcome.kind == "state_problem":
-        return _render(pages.callback_problem(outcome.problem or "unknown"))
-    explanation = messages.explain(outcome.failure_code or "internal_error")
-    return _render(pages.authorization_failed(what=explanation.what, remedy=explanation.remedy,
-                                              detail_label=explanation.detail_label, detail=outcome.failure_detail,
-                                              slack_url=slack_url))
+        return _render(pages.callback_problem(outcome.problem or CallbackProblem.UNKNOWN))
+    return _render(pages.authorization_failed(failure=outcome.failure_code or Failure.INTERNAL_ERROR,
+                                              detail=outcome.failure_detail, slack_url=slack_url))

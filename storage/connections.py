@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import sqlite_utils
 
+from bot.failures import Failure
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
 
 ConnectionStatus = Literal["pending_auth", "authorized", "provisioning", "provisioned", "failed"]
@@ -32,7 +33,7 @@ class Connection:
     login_url: str
     run_as: str | None
     status: ConnectionStatus
-    failure_code: str | None
+    failure_code: Failure | None
     failure_message: str | None
     org_id: str | None
     app_kind: str | None
@@ -85,7 +86,7 @@ class ConnectionRepository:
         org_id: str | None = None,
         app_kind: str | None = None,
         checklist: list[dict[str, Any]] | None = None,
-        failure_code: str | None = None,
+        failure_code: Failure | None = None,
         failure_message: str | None = None,
     ) -> bool:
         """Move to `to` only if the current status is one of `expected`; True if this call moved it."""
@@ -162,7 +163,7 @@ def _to_connection(record: dict[str, Any]) -> Connection:
         login_url=record["login_url"],
         run_as=record["run_as"],
         status=record["status"],
-        failure_code=record["failure_code"],
+        failure_code=Failure.stored(record["failure_code"]),
         failure_message=record["failure_message"],
         org_id=record["org_id"],
         app_kind=record["app_kind"],

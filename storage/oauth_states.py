@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 import sqlite_utils
 
+from bot.failures import CallbackProblem
 from bot.redaction import Secret
 from storage.crypto import SecretBox, token_digest
 from storage.timestamps import from_db_time, to_db_time
-
-ConsumeProblem = Literal["unknown", "used", "expired"]
 
 
 @dataclass(frozen=True)
 class Consumed:
     connection_id: str | None
-    problem: ConsumeProblem | None = None
+    problem: CallbackProblem | None = None
     code_verifier: Secret | None = None
 
 
@@ -57,14 +55,14 @@ class OAuthStateRepository:
             [digest],
         ).fetchone()
         if row is None:
-            return Consumed(None, "unknown")
+            return Consumed(None, CallbackProblem.UNKNOWN)
         connection_id, code_verifier_enc, expires_at, used_at = row
         if used_at is not None:
-            return Consumed(connection_id, "used")
+            return Consumed(connection_id, CallbackProblem.USED)
         if from_db_time(expires_at) <= now:
-            return Consumed(connection_id, "expired")
+            return Consumed(connection_id, CallbackProblem.EXPIRED)
         cursor = self._db.execute("UPDATE oauth_states SET used_at = ? WHERE state_digest = ? AND used_at IS NULL",
                                   [to_db_time(now), digest])
         if cursor.rowcount != 1:
-            return Consumed(connection_id, "used")
+            return Consumed(connection_id, CallbackProblem.USED)
         return Consumed(connection_id, code_verifier=self._box.decrypt(code_verifier_enc))

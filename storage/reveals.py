@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 import sqlite_utils
 
+from bot.failures import RevealProblem
 from storage.timestamps import from_db_time, to_db_time
-
-RevealProblem = Literal["unknown", "wrong_user", "used", "expired"]
 
 
 @dataclass(frozen=True)
@@ -42,18 +40,18 @@ class RevealRepository:
             "SELECT connection_id, team_id, user_id, expires_at, used_at FROM reveals WHERE id = ?", [reveal_id]
         ).fetchone()
         if row is None:
-            return RevealGrant(None, "unknown")
+            return RevealGrant(None, RevealProblem.UNKNOWN)
         connection_id, grant_team, grant_user, expires_at, used_at = row
         if (grant_team, grant_user) != (team_id, user_id):
-            return RevealGrant(connection_id, "wrong_user")
+            return RevealGrant(connection_id, RevealProblem.WRONG_USER)
         if used_at is not None:
-            return RevealGrant(connection_id, "used")
+            return RevealGrant(connection_id, RevealProblem.USED)
         if from_db_time(expires_at) <= now:
-            return RevealGrant(connection_id, "expired")
+            return RevealGrant(connection_id, RevealProblem.EXPIRED)
         cursor = self._db.execute(
             "UPDATE reveals SET used_at = ? WHERE id = ? AND used_at IS NULL", [to_db_time(now), reveal_id]
         )
-        return RevealGrant(connection_id) if cursor.rowcount == 1 else RevealGrant(connection_id, "used")
+        return RevealGrant(connection_id) if cursor.rowcount == 1 else RevealGrant(connection_id, RevealProblem.USED)
 
     def release(self, *, reveal_id: str, team_id: str, user_id: str) -> None:
         """Undo a use whose credentials never reached the user (Slack refused to show them)."""

@@ -25,17 +25,12 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.connect.links import ConnectLink, LinkRefused
 from bot.errors import CommandSyntaxError, LoginHostError
+from bot.failures import CallbackProblem, Failure, LinkProblem, failure_of, failure_of_authorize_error
 from bot.orgs.access import OrgAccess
-from bot.provisioning.provisioner import Provisioner, ProvisioningFailed, ProvisioningRequest, ProvisioningResult
+from bot.provisioning.provisioner import Provisioner, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
 from bot.redaction import Secret, redact
-from bot.salesforce.errors import (
-    OAuthError,
-    SalesforceError,
-    SalesforceUnavailable,
-    SessionExpired,
-    TokenResponseRejected,
-)
+from bot.salesforce.errors import SalesforceError, SalesforceUnavailable
 from bot.salesforce.oauth import TokenResponse, new_code_verifier, new_state
 from bot.salesforce.rest import AppCredentials
 from bot.slack.commands import ConnectOrg
@@ -99,7 +94,7 @@ class _LinkAlreadyUsed(Exception):
 @dataclass(frozen=True)
 class LinkOpened:
     authorize_url: str | None
-    problem: Literal["unknown", "used", "expired"] | None = None
+    problem: LinkProblem | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,8 +105,8 @@ class CallbackOutcome:
     team_id: str | None = None
     channel_id: str | None = None
     org_name: str | None = None
-    problem: str | None = None
-    failure_code: str | None = None
+    problem: CallbackProblem | None = None
+    failure_code: Failure | None = None
     failure_detail: str | None = None
 
 
@@ -135,7 +130,7 @@ class _Ending:
     """True: only the requester sees the message. False: the channel does, or the requester directly if the
     channel refuses it."""
     audit: _AuditEntry | None = None
-    failure_code: str | None = None
+    failure_code: Failure | None = None
     failure_message: str | None = None
     app_kind: str | None = None
     checklist: list[dict[str, Any]] | None = None
@@ -189,10 +184,10 @@ class ConnectJourney:
             link = ConnectLink.open(self._secret_box, link_token)
         except LinkRefused:
             logger.info("Authorization link refused: not one of ours")
-            return LinkOpened(None, "unknown")
+            return LinkOpened(None, LinkProblem.UNKNOWN)
         now = self._clock.now()
         if link.expires_at <= now:
-            return LinkOpened(None, "expired")
+            return LinkOpened(None, LinkProblem.EXPIRED)
         connection_id = uuid.uuid4().hex
         state, verifier = new_state(), new_code_verifier()
 
@@ -215,7 +210,7 @@ class ConnectJourney:
             await self._store.run(open_connection)
         except _LinkAlreadyUsed:
             logger.warning("An authorization link was opened a second time (replay or a shared link)")
-            return LinkOpened(None, "used")
+            return LinkOpened(None, LinkProblem.USED)
         return LinkOpened(self._oauth.authorize_url(login_url=link.login_url, state=state, code_verifier=verifier))
 
     # -- step 3: Salesforce sends the browser back ---------------------------------------------------------
@@ -224,14 +219,14 @@ class ConnectJourney:
         self, *, state: str | None, code: str | None, error: str | None, error_description: str | None
     ) -> CallbackOutcome:
         if not state:
-            return CallbackOutcome(kind="state_problem", problem="missing")
+            return CallbackOutcome(kind="state_problem", problem=CallbackProblem.MISSING)
         now = self._clock.now()
 
-        def consume(repos: Repositories) -> tuple[Connection | None, str | None, Secret | None]:
+        def consume(repos: Repositories) -> tuple[Connection | None, CallbackProblem | None, Secret | None]:
             consumed = repos.oauth_states.consume_state(state=state, now=now)
             connection = repos.connections.get(consumed.connection_id) if consumed.connection_id else None
             if consumed.problem is None and connection is not None and connection.status != "pending_auth":
-                return connection, "used", None
+                return connection, CallbackProblem.USED, None
             if consumed.problem is None and connection is not None:
                 # The answer is in: the sweep of abandoned authorizations must give this one time to finish.
                 repos.connections.touch(connection.id, now=now)
@@ -240,27 +235,22 @@ class ConnectJourney:
         connection, problem, verifier = await self._store.run(consume)
         if problem is not None or connection is None or verifier is None:
             logger.warning("Salesforce callback refused: state %s", problem)
-            if problem == "used" and connection is not None:
+            if problem is CallbackProblem.USED and connection is not None:
                 await self._audit(connection, action="callback_replayed", outcome="refused")
-            return CallbackOutcome(kind="state_problem", problem=problem or "unknown")
+            return CallbackOutcome(kind="state_problem", problem=problem or CallbackProblem.UNKNOWN)
         if error:
-            return await self._authorization_failed(connection, _authorize_error_code(error, error_description),
+            return await self._authorization_failed(connection, failure_of_authorize_error(error, error_description),
                                                     f"{error}: {error_description or ''}")
         if not code:
-            return await self._authorization_failed(connection, "token_exchange_failed", "no authorization code")
+            return await self._authorization_failed(connection, Failure.TOKEN_EXCHANGE_FAILED,
+                                                    "no authorization code")
         try:
             token = await self._oauth.exchange_code(login_url=connection.login_url, code=code, code_verifier=verifier)
             identity = await self._oauth.identity(token=token)
             org = await self._read_organization(token)
-        except TokenResponseRejected as exc:
-            return await self._authorization_failed(connection, "token_response_rejected", exc.message)
-        except OAuthError as exc:
-            failure = "app_not_installed" if _is_app_not_installed(exc.error, exc.description) \
-                else "token_exchange_failed"
-            return await self._authorization_failed(connection, failure, exc.message)
         except SalesforceError as exc:
-            return await self._authorization_failed(connection, "salesforce_unavailable" if exc.transient
-                                                    else "salesforce_error", exc.message)
+            failure, detail = failure_of(exc)
+            return await self._authorization_failed(connection, failure, detail or exc.message)
         org_name, is_sandbox = org
         now = self._clock.now()
 
@@ -287,7 +277,7 @@ class ConnectJourney:
             with contextlib.suppress(SalesforceError):
                 await self._oauth.revoke(login_url=connection.login_url,
                                          token=token.refresh_token or token.access_token)
-            return CallbackOutcome(kind="state_problem", problem="used")
+            return CallbackOutcome(kind="state_problem", problem=CallbackProblem.USED)
         self.schedule(connection.id)
         return CallbackOutcome(kind="authorized", team_id=connection.team_id, channel_id=connection.channel_id,
                                org_name=org_name)
@@ -298,7 +288,7 @@ class ConnectJourney:
         record = records[0] if records else {}
         return str(record.get("Name") or token.org_id), bool(record.get("IsSandbox"))
 
-    async def _authorization_failed(self, connection: Connection, code: str, detail: str) -> CallbackOutcome:
+    async def _authorization_failed(self, connection: Connection, code: Failure, detail: str) -> CallbackOutcome:
         """End a journey that failed before any org was touched; only the requester hears about it."""
         now = self._clock.now()
         detail = redact(detail)  # foreign text: it must not carry a secret into Slack or the database
@@ -311,10 +301,9 @@ class ConnectJourney:
             audit=_AuditEntry(action="authorize", target=connection.login_url, outcome=f"failed:{code}",
                               detail={"connection": connection.id}),
         ), now=now)
-        explanation = messages.explain(code)
         logger.info("Authorization for connection %s failed: %s", connection.id, code)
         return CallbackOutcome(kind="failed", team_id=connection.team_id, channel_id=connection.channel_id,
-                               failure_code=code, failure_detail=detail, problem=explanation.what)
+                               failure_code=code, failure_detail=detail)
 
     # -- steps 4-6: provisioning ---------------------------------------------------------------------------
 
@@ -355,7 +344,7 @@ class ConnectJourney:
 
         def expired(repos: Repositories) -> Iterable[_Ending]:
             return (_Ending(connection=connection, expected=("pending_auth",), to="failed",
-                            failure_code="authorization_not_completed",
+                            failure_code=Failure.AUTHORIZATION_NOT_COMPLETED,
                             failure_message="the authorization link expired unused",
                             message=messages.authorization_expired(), private=True)
                     for connection in repos.connections.pending_auth_since(before=cutoff))
@@ -391,28 +380,20 @@ class ConnectJourney:
             return
         if resumes > MAX_RESUMES:
             # A journey that brings the process down every time must end, not loop forever.
-            await self._fail(connection, org, "internal_error",
+            await self._fail(connection, org, Failure.INTERNAL_ERROR,
                              f"provisioning was interrupted {resumes} times; qc-bot stopped retrying it")
             return
         if org is None or org.access_token is None:
-            await self._fail(connection, None, "session_expired", "the org's tokens are no longer stored")
+            await self._fail(connection, None, Failure.SESSION_EXPIRED, "the org's tokens are no longer stored")
             return
         try:
             result = await self._provision_with_retries(connection, org)
             await self._succeed(connection, org, result)
-        except ProvisioningFailed as failure:
-            await self._fail(connection, org, failure.code, failure.detail)
-        except (SessionExpired, OAuthError) as exc:
-            await self._fail(connection, org, "session_expired", exc.message)
-        except SalesforceUnavailable as exc:
-            await self._fail(connection, org, "salesforce_unavailable", exc.message)
-        except SalesforceError as exc:
-            await self._fail(connection, org, "salesforce_error", exc.message)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("Provisioning connection %s failed unexpectedly", connection.id)
-            await self._fail(connection, org, "internal_error", None)
+        except Exception as exc:
+            failure, detail = failure_of(exc)
+            if failure is Failure.INTERNAL_ERROR:
+                logger.exception("Provisioning connection %s failed unexpectedly", connection.id)
+            await self._fail(connection, org, failure, detail)
 
     async def _provision_with_retries(self, connection: Connection, org: OrgRecord) -> ProvisioningResult:
         """Provision, retrying transient Salesforce failures with backoff within a bounded total time."""
@@ -506,7 +487,7 @@ class ConnectJourney:
         logger.info("Connection %s provisioned (%s, %s)", connection.id, result.kind.value,
                     "created" if result.created else "repaired")
 
-    async def _fail(self, connection: Connection, org: OrgRecord | None, code: str, detail: str | None) -> None:
+    async def _fail(self, connection: Connection, org: OrgRecord | None, code: Failure, detail: str | None) -> None:
         now = self._clock.now()
         detail = None if detail is None else redact(detail)  # Salesforce's words may echo what we sent it
         label = f"{org.org_name} ({org.org_id})" if org else None
@@ -575,15 +556,3 @@ def _write_ending(repos: Repositories, ending: _Ending, *, now: datetime) -> boo
                            target=entry.target, outcome=entry.outcome, detail=entry.detail)
     return True
 
-
-def _authorize_error_code(error: str, description: str | None) -> str:
-    """Salesforce's `error` on the redirect back, as one of our failure codes."""
-    if _is_app_not_installed(error, description):
-        return "app_not_installed"
-    # One Salesforce page spells it with a hyphen.
-    return "access_denied" if error in ("access_denied", "access-denied") else "token_exchange_failed"
-
-
-def _is_app_not_installed(error: str | None, description: str | None) -> bool:
-    text = f"{error or ''} {description or ''}".lower()
-    return "must be installed" in text or "uninstalled" in text

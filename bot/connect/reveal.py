@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot import messages
 from bot.clock import Clock
+from bot.failures import RevealProblem, SecretUnreadable
 from bot.provisioning.settings import AppKind, DesiredApp
 from bot.redaction import Secret
 from storage.database import Repositories, Store
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class RevealOutcome:
-    problem: str | None
+    problem: RevealProblem | None
     org_name: str = ""
     consumer_key: Secret | None = None
     consumer_secret: Secret | None = None
@@ -43,23 +44,23 @@ class CredentialReveal:
                    if connection is not None and connection.org_id else None)
             problem = grant.problem
             if problem is None and (org is None or org.consumer_key is None):
-                problem = "unavailable"
+                problem = RevealProblem.UNAVAILABLE
             repos.audit.append(at=now, team_id=team_id, actor=user_id, action="reveal",
                                target=org.org_id if org else None,
                                outcome="revealed" if problem is None else f"refused:{problem}",
                                detail={"connection": grant.connection_id})
             if problem is not None or org is None:
-                return RevealOutcome(problem=problem or "unknown")
+                return RevealOutcome(problem=problem or RevealProblem.UNKNOWN)
             note = None
             if org.consumer_secret is None:
                 note = messages.secret_unavailable_note(
-                    "connected_app_secret_unreadable" if org.app_kind == AppKind.CONNECTED_APP.value
-                    else "external_client_app_secret_unreadable", app_name=self._desired_app.api_name)
+                    SecretUnreadable.CONNECTED_APP if org.app_kind == AppKind.CONNECTED_APP.value
+                    else SecretUnreadable.EXTERNAL_CLIENT_APP, app_name=self._desired_app.api_name)
             return RevealOutcome(problem=None, org_name=org.org_name, consumer_key=org.consumer_key,
                                  consumer_secret=org.consumer_secret, secret_note=note)
 
         outcome = await self._store.run(use)
-        if outcome.problem == "used":
+        if outcome.problem is RevealProblem.USED:
             logger.warning("A used reveal grant was presented again by %s (possible replay)", user_id)
         return outcome
 

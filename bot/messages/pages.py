@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from bot.messages import COMMAND
+from bot.failures import CallbackProblem, Failure, LinkProblem
+from bot.messages.actions import COMMAND
+from bot.messages.blocks import plain
+from bot.messages.explanations import EXPLANATIONS
 
 
 @dataclass(frozen=True)
@@ -68,47 +71,50 @@ def authorized(*, org_name: str, slack_url: str) -> Page:
     )
 
 
-LINK_PROBLEMS = {
-    "missing": ("This link is incomplete", "The address is missing its one-time code."),
-    "unknown": ("This link is not valid", "qc-bot does not know this link. It may have been mistyped or "
-                "belong to another qc-bot."),
-    "used": ("This link was already used", "Each authorization link works once, so a copied or forwarded "
-             "link cannot be replayed."),
-    "expired": ("This link has expired", "Authorization links work for 10 minutes."),
+LINK_PROBLEMS: dict[LinkProblem, tuple[str, str]] = {
+    LinkProblem.MISSING: ("This link is incomplete", "The address is missing its one-time code."),
+    LinkProblem.UNKNOWN: ("This link is not valid", "qc-bot does not know this link. It may have been mistyped or "
+                          "belong to another qc-bot."),
+    LinkProblem.USED: ("This link was already used", "Each authorization link works once, so a copied or forwarded "
+                       "link cannot be replayed."),
+    LinkProblem.EXPIRED: ("This link has expired", "Authorization links work for 10 minutes."),
 }
+"""The title and reason of each refused link."""
 
 
-def link_problem(problem: str) -> Page:
-    title, reason = LINK_PROBLEMS.get(problem, LINK_PROBLEMS["unknown"])
-    return _page(status=400 if problem != "expired" else 410, tone="fail", title=title,
+def link_problem(problem: LinkProblem) -> Page:
+    title, reason = LINK_PROBLEMS[problem]
+    return _page(status=410 if problem is LinkProblem.EXPIRED else 400, tone="fail", title=title,
                  paragraphs=[reason, f"Run {COMMAND} connect-org in Slack to get a fresh link."])
 
 
-CALLBACK_PROBLEMS = {
-    "missing": ("Incomplete answer from Salesforce", "Salesforce sent this browser back without a code or state."),
-    "unknown": ("Unknown authorization", "This authorization was not started by this qc-bot, or its record is "
-                "gone."),
-    "used": ("This authorization was already completed", "A Salesforce answer is accepted once; a repeated or "
-             "replayed callback is refused."),
-    "expired": ("This authorization took too long", "The authorization must finish within 10 minutes of opening "
-                "the link."),
+CALLBACK_PROBLEMS: dict[CallbackProblem, tuple[str, str]] = {
+    CallbackProblem.MISSING: ("Incomplete answer from Salesforce", "Salesforce sent this browser back without a "
+                              "code or state."),
+    CallbackProblem.UNKNOWN: ("Unknown authorization", "This authorization was not started by this qc-bot, or its "
+                              "record is gone."),
+    CallbackProblem.USED: ("This authorization was already completed", "A Salesforce answer is accepted once; a "
+                           "repeated or replayed callback is refused."),
+    CallbackProblem.EXPIRED: ("This authorization took too long", "The authorization must finish within 10 minutes "
+                              "of opening the link."),
 }
+"""The title and reason of each refused redirect back from Salesforce."""
 
 
-def callback_problem(problem: str) -> Page:
-    title, reason = CALLBACK_PROBLEMS.get(problem, CALLBACK_PROBLEMS["unknown"])
+def callback_problem(problem: CallbackProblem) -> Page:
+    title, reason = CALLBACK_PROBLEMS[problem]
     return _page(status=400, tone="fail", title=title,
                  paragraphs=[reason, f"Nothing was changed in Salesforce. Run {COMMAND} connect-org in Slack "
                              "to start again."])
 
 
-def authorization_failed(
-    *, what: str, remedy: str, detail_label: str, detail: str | None, slack_url: str | None
-) -> Page:
-    paragraphs = [what]
+def authorization_failed(*, failure: Failure, detail: str | None, slack_url: str | None) -> Page:
+    """The same explanation the requester gets in Slack, as a page."""
+    explanation = EXPLANATIONS[failure]
+    paragraphs = [explanation.what]
     if detail:
-        paragraphs.append(f"{detail_label}: {detail}")
-    paragraphs.append(remedy.replace("`", "").replace("*", ""))
+        paragraphs.append(f"{explanation.detail_label}: {detail}")
+    paragraphs.append(plain(explanation.remedy))
     return _page(status=400, tone="fail", title="Authorization did not complete", paragraphs=paragraphs,
                  link=("Return to Slack", slack_url) if slack_url else None)
 

@@ -30,7 +30,7 @@ from cryptography.fernet import Fernet
 
 from bot.app import create_web_app
 from bot.config import Settings, load_settings
-from bot.messages import ACTION_REVEAL
+from bot.messages.actions import ACTION_REVEAL
 from bot.redaction import configure_logging, mask, redact
 from bot.slack.manifest import SLACK_EVENTS_PATH
 from bot.timings import fast_timings

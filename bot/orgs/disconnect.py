@@ -18,9 +18,10 @@ from typing import Literal
 from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
+from bot.failures import DisconnectProblem, failure_of
 from bot.orgs.access import OrgAccess
 from bot.provisioning.removal import AppRemover
-from bot.salesforce.errors import OAuthError, SalesforceError, SalesforceUnavailable, SessionExpired
+from bot.salesforce.errors import SalesforceError
 from bot.slack.outbox import SlackDelivery
 from storage import outbox_keys
 from storage.database import Repositories, Store
@@ -39,8 +40,10 @@ class OrgLookup:
 
 @dataclass(frozen=True, kw_only=True)
 class DisconnectOutcome:
-    problem: str | None
-    """None on success; `gone`, or a key of `messages.DISCONNECT_EXPLANATIONS`."""
+    problem: DisconnectProblem | None
+    """Why the org is still connected; None when it is disconnected, or was already (`gone`)."""
+    gone: bool = False
+    """The org was not connected (any more) when the disconnect ran."""
     detail: str | None = None
     org_name: str = ""
     org_id: str = ""
@@ -80,7 +83,7 @@ class Disconnector:
     async def disconnect(self, *, team_id: str, user_id: str, org_id: str, delete_app: bool) -> DisconnectOutcome:
         org = await self._store.run(lambda repos: repos.orgs.get(team_id=team_id, org_id=org_id))
         if org is None or org.status == "disconnected":
-            return DisconnectOutcome(problem="gone")
+            return DisconnectOutcome(problem=None, gone=True)
         app_deleted: list[str] = []
         if delete_app:
             try:
@@ -112,7 +115,7 @@ class Disconnector:
             return True
 
         if not await self._store.run(forget, immediate=True):
-            return DisconnectOutcome(problem="gone")
+            return DisconnectOutcome(problem=None, gone=True)
         self._delivery.wake()
         logger.info("Org %s disconnected by %s (app deleted: %s, revoked: %s)", org_id, user_id,
                     bool(app_deleted), revoked)
@@ -121,16 +124,13 @@ class Disconnector:
 
     async def _delete_app(self, org: OrgRecord) -> list[str]:
         if org.status != "connected" or org.access_token is None:
-            raise _AppNotDeleted("no_access", None)
+            raise _AppNotDeleted(DisconnectProblem.NO_ACCESS, None)
         remover = AppRemover(metadata=self._access.metadata(self._access.session(org)))
         try:
             return await remover.remove(api_name=self._settings.desired_app.api_name)
-        except (SessionExpired, OAuthError) as exc:
-            raise _AppNotDeleted("no_access", exc.message) from exc
-        except SalesforceUnavailable as exc:
-            raise _AppNotDeleted("salesforce_unavailable", exc.message) from exc
         except SalesforceError as exc:
-            raise _AppNotDeleted("delete_app_failed", exc.message) from exc
+            failure, detail = failure_of(exc)
+            raise _AppNotDeleted(DisconnectProblem.deleting_app(failure), detail) from exc
 
     async def _revoke(self, *, team_id: str, org_id: str) -> bool:
         """Revoke the bot's token as stored now (deleting the app may have refreshed or rotated it)."""
@@ -153,7 +153,7 @@ class Disconnector:
 
 
 class _AppNotDeleted(Exception):
-    def __init__(self, code: str, detail: str | None) -> None:
+    def __init__(self, code: DisconnectProblem, detail: str | None) -> None:
         super().__init__(code)
         self.code = code
         self.detail = detail

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import AppKindSetting
-from bot.errors import QcBotError
+from bot.failures import PERMISSION_CODES, Failure, ProvisioningFailed, SecretUnreadable
 from bot.provisioning import connected_app, external_client_app
 from bot.provisioning.checklist import ChecklistItem, Drift, Mark, ObservedApp, build_checklist, find_drift
 from bot.provisioning.external_client_app import ExistingBundle
@@ -29,22 +29,11 @@ from bot.salesforce.rest import AppCredentials, RestClient, soql_string
 logger = logging.getLogger(__name__)
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
-_PERMISSION_CODES = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"})
 
 
 def generate_credential(length: int) -> Secret:
     """A consumer key or secret: CSPRNG, alphanumeric (Salesforce accepts 8-256 characters)."""
     return Secret("".join(secrets.choice(_ALPHANUMERIC) for _ in range(length)))
-
-
-class ProvisioningFailed(QcBotError):
-    """Provisioning cannot finish. `code` selects the explanation and remedy shown in Slack;
-    `detail` is Salesforce's own text, shown as-is."""
-
-    def __init__(self, *, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +58,7 @@ class ProvisioningResult:
     created: bool
     consumer_key: Secret | None
     consumer_secret: Secret | None
-    secret_unavailable_reason: str | None
+    secret_unavailable_reason: SecretUnreadable | None
     checklist: list[ChecklistItem]
     repaired: list[Drift]
     refresh_token_policy: RefreshTokenPolicy | None
@@ -83,14 +72,7 @@ class Provisioner:
         self._poll = deploy_poll
 
     async def provision(self, request: ProvisioningRequest) -> ProvisioningResult:
-        try:
-            return await self._provision(request)
-        except SalesforceError as exc:
-            if exc.code in _PERMISSION_CODES:
-                raise ProvisioningFailed(code="missing_permission", detail=exc.message) from exc
-            raise
-
-    async def _provision(self, request: ProvisioningRequest) -> ProvisioningResult:
+        """Raises `ProvisioningFailed` or a `SalesforceError`; `bot.failures.failure_of` names either."""
         if request.interrupted_deploy_id:
             await self._finish_interrupted_deploy(request)
         await self._check_run_as(request.run_as)
@@ -127,9 +109,9 @@ class Provisioner:
             "SELECT Id, Username, IsActive FROM User WHERE Username = " + soql_string(username)
         )
         if not records:
-            raise ProvisioningFailed(code="run_as_not_found", detail=username)
+            raise ProvisioningFailed(code=Failure.RUN_AS_NOT_FOUND, detail=username)
         if records[0].get("IsActive") is False:
-            raise ProvisioningFailed(code="run_as_inactive", detail=username)
+            raise ProvisioningFailed(code=Failure.RUN_AS_INACTIVE, detail=username)
 
     async def _connected_app(
         self, request: ProvisioningRequest, existing: ET.Element | None
@@ -148,11 +130,11 @@ class Provisioner:
         deployed = existing is None or bool(repaired)
         record = (await self._metadata.read(connected_app.TYPE, [api_name])).get(api_name) if deployed else existing
         if record is None:
-            raise ProvisioningFailed(code="not_found_after_deploy", detail=f"ConnectedApp {api_name}")
+            raise ProvisioningFailed(code=Failure.NOT_FOUND_AFTER_DEPLOY, detail=f"ConnectedApp {api_name}")
         observed = connected_app.observe(record)
         key = observed.consumer_key or key
         return self._result(request, observed, created=existing is None, repaired=repaired, key=key, secret=secret,
-                            secret_reason=None if secret else "connected_app_secret_unreadable")
+                            secret_reason=None if secret else SecretUnreadable.CONNECTED_APP)
 
     async def _create_connected_app(self, request: ProvisioningRequest) -> tuple[Secret, Secret]:
         for attempt in (1, 2):
@@ -165,7 +147,7 @@ class Provisioner:
                 await self._deploy(request, [component], creating=True)
                 return key, secret
             except ProvisioningFailed as failure:
-                if failure.code != "consumer_key_taken" or attempt == 2:
+                if failure.code is not Failure.CONSUMER_KEY_TAKEN or attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
@@ -183,7 +165,7 @@ class Provisioner:
             bundle = await self._read_bundle(api_name)
         if not bundle.complete:
             missing = [kind for kind in external_client_app.SATELLITES if kind not in bundle.satellites]
-            raise ProvisioningFailed(code="not_found_after_deploy", detail=", ".join(missing) or "the app")
+            raise ProvisioningFailed(code=Failure.NOT_FOUND_AFTER_DEPLOY, detail=", ".join(missing) or "the app")
         observed = external_client_app.observe(bundle, api_name=api_name)
         key, secret, reason = await self._external_client_app_credentials(request, observed, supplied)
         return self._result(request, observed, created=created, repaired=repaired, key=key, secret=secret,
@@ -208,7 +190,7 @@ class Provisioner:
                     consumer_secret=secret), creating=creating)
                 return key, secret
             except ProvisioningFailed as failure:
-                if failure.code not in ("consumer_key_taken", "credentials_not_settable"):
+                if failure.code not in (Failure.CONSUMER_KEY_TAKEN, Failure.CREDENTIALS_NOT_SETTABLE):
                     raise
                 logger.info("The org refused supplied credentials (%s); letting it generate them", failure.code)
         await self._deploy_header_with_satellites(request, header, external_client_app.satellite_components(
@@ -229,7 +211,7 @@ class Provisioner:
             await self._deploy(request, [header, *satellites], creating=creating)
             return
         except ProvisioningFailed as failure:
-            if not (creating and failure.code == "parent_first"):
+            if not (creating and failure.code is Failure.PARENT_FIRST):
                 raise
         logger.info("The org wants the External Client App header deployed before its settings; doing so")
         await self._deploy(request, [header], creating=True)
@@ -252,7 +234,7 @@ class Provisioner:
 
     async def _external_client_app_credentials(
         self, request: ProvisioningRequest, observed: ObservedApp, supplied: tuple[Secret, Secret] | None
-    ) -> tuple[Secret | None, Secret | None, str | None]:
+    ) -> tuple[Secret | None, Secret | None, SecretUnreadable | None]:
         if supplied is not None:
             return observed.consumer_key or supplied[0], supplied[1], None
         known = _known_secret(request, observed.consumer_key)
@@ -262,11 +244,11 @@ class Provisioner:
             credentials = await self._rest.external_client_app_credentials(developer_name=request.desired.api_name)
         except SalesforceError as exc:
             logger.info("Could not read the External Client App credentials over REST: %s", exc.code or exc)
-            return observed.consumer_key, None, "external_client_app_secret_unreadable"
+            return observed.consumer_key, None, SecretUnreadable.EXTERNAL_CLIENT_APP
         if credentials is None:
-            return observed.consumer_key, None, "external_client_app_secret_unreadable"
+            return observed.consumer_key, None, SecretUnreadable.EXTERNAL_CLIENT_APP
         return credentials.consumer_key, credentials.consumer_secret, (
-            None if credentials.consumer_secret else "external_client_app_secret_unreadable")
+            None if credentials.consumer_secret else SecretUnreadable.EXTERNAL_CLIENT_APP)
 
     async def _read_bundle(self, api_name: str) -> ExistingBundle:
         return await read_bundle(self._metadata, api_name=api_name)
@@ -294,7 +276,7 @@ class Provisioner:
         repaired: list[Drift],
         key: Secret | None,
         secret: Secret | None,
-        secret_reason: str | None,
+        secret_reason: SecretUnreadable | None,
     ) -> ProvisioningResult:
         checklist = build_checklist(desired=request.desired, run_as=request.run_as,
                                     run_as_is_requester=request.run_as_is_requester, observed=observed,
@@ -329,21 +311,22 @@ def _known_secret(request: ProvisioningRequest, key: Secret | None) -> Secret | 
     return known.consumer_secret
 
 
-def _classify(failure: DeployFailed, *, creating: bool, types: set[str]) -> str:
+def _classify(failure: DeployFailed, *, creating: bool, types: set[str]) -> Failure:
+    """A rejected deploy, named by what Salesforce's messages say."""
     text = " ".join(failure.failures).lower()
     if "already taken" in text:
-        return "consumer_key_taken"
+        return Failure.CONSUMER_KEY_TAKEN
     if "cannot provide a consumer" in text or "can't provide a consumer" in text:
-        return "credentials_not_settable"
-    if "insufficient" in text or failure.code in _PERMISSION_CODES:
-        return "missing_permission"
+        return Failure.CREDENTIALS_NOT_SETTABLE
+    if "insufficient" in text or failure.code in PERMISSION_CODES:
+        return Failure.MISSING_PERMISSION
     if "externalclientapplication" in text.replace(" ", "") and any(
             phrase in text for phrase in ("doesn't exist", "does not exist", "not found")):
-        return "parent_first"
+        return Failure.PARENT_FIRST
     if "user" in text and ("run" in text or "credential" in text or "not found" in text or "exist" in text):
-        return "run_as_invalid"
+        return Failure.RUN_AS_INVALID
     if creating and types == {connected_app.TYPE}:
         # Salesforce's text for the Spring '26 block is not documented: a new Connected App failing for
         # no known reason is that block.
-        return "connected_app_creation_blocked"
-    return "deploy_failed"
+        return Failure.CONNECTED_APP_CREATION_BLOCKED
+    return Failure.DEPLOY_FAILED

@@ -38,11 +38,13 @@ class SessionExpired(SalesforceError):
 
 
 class OAuthError(SalesforceError):
-    """The token endpoint refused (`error` / `error_description` as Salesforce sent them)."""
+    """The token endpoint refused (`error` / `error_description` as Salesforce sent them) the grant
+    `grant_type`: `authorization_code` (an admin's authorization) or `refresh_token` (qc-bot's session)."""
 
-    def __init__(self, *, error: str, description: str | None) -> None:
+    def __init__(self, *, error: str, description: str | None, grant_type: str) -> None:
         self.error = error
         self.description = description or ""
+        self.grant_type = grant_type
         super().__init__(f"{error}: {self.description}" if description else error, code=error)
 
 

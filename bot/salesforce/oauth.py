@@ -152,7 +152,8 @@ class SalesforceOAuth:
         payload = _json_or_empty(response.body)
         if response.status != 200:
             error = str(payload.get("error") or f"http_{response.status}")
-            raise OAuthError(error=error, description=_optional_str(payload.get("error_description")))
+            raise OAuthError(error=error, description=_optional_str(payload.get("error_description")),
+                             grant_type=form["grant_type"])
         return payload
 
     def _checked_token_response(

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from bot.messages import COMMAND
+from bot.messages.actions import COMMAND
 
 EXAMPLE_PUBLIC_URL = "https://qc-bot.example.com"
 SLACK_EVENTS_PATH = "/slack/events"

@@ -17,7 +17,9 @@ from collections.abc import Iterable
 from slack_sdk.errors import SlackApiError
 
 from bot.clock import Clock
-from bot.messages import CHANNEL_ERRORS, SlackMessage, channel_fallback
+from bot.failures import ChannelError
+from bot.messages.blocks import SlackMessage
+from bot.messages.delivery import channel_fallback
 from bot.slack.clients import SlackClients, WorkspaceNotInstalled
 from bot.timings import Timings
 from storage import outbox_keys
@@ -180,7 +182,8 @@ class SlackDelivery:
         A private message goes to its own user (a direct message is private too); a channel message to the
         user named as its fallback."""
         recipient = notification.user_id or notification.fallback_user_id
-        if recipient is None or error not in CHANNEL_ERRORS:
+        channel_error = ChannelError.of(error)
+        if recipient is None or channel_error is None:
             return None
         return recipient, channel_fallback(original=notification.payload, channel_id=notification.channel_id,
-                                           error=error)
+                                           error=channel_error)

@@ -1,0 +1,179 @@
+"""The one vocabulary of what went wrong, and the one place an exception becomes a failure.
+
+Every code qc-bot turns into words is a member of an enum here; the words themselves are in
+`bot.messages` (one table per enum, each complete). The enums are `StrEnum`s, so the text columns and
+audit details that store them keep the same strings; a code read back from the database is converted
+once, by `Failure.stored`, where an unknown string becomes `Failure.INTERNAL_ERROR` on purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+from bot.errors import QcBotError
+from bot.salesforce.errors import OAuthError, SalesforceError, SessionExpired, TokenResponseRejected
+
+logger = logging.getLogger(__name__)
+
+PERMISSION_CODES = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"})
+"""Salesforce's codes for "this user may not do that"."""
+
+
+class Failure(StrEnum):
+    """Why a connect-org journey ended in `failed` (stored in `connections.failure_code`)."""
+
+    # The authorization in the browser.
+    ACCESS_DENIED = "access_denied"
+    APP_NOT_INSTALLED = "app_not_installed"
+    TOKEN_EXCHANGE_FAILED = "token_exchange_failed"
+    TOKEN_RESPONSE_REJECTED = "token_response_rejected"
+    AUTHORIZATION_NOT_COMPLETED = "authorization_not_completed"
+    # Provisioning the QualityClouds app.
+    CONNECTED_APP_CREATION_BLOCKED = "connected_app_creation_blocked"
+    MISSING_PERMISSION = "missing_permission"
+    RUN_AS_NOT_FOUND = "run_as_not_found"
+    RUN_AS_INACTIVE = "run_as_inactive"
+    RUN_AS_INVALID = "run_as_invalid"
+    CONSUMER_KEY_TAKEN = "consumer_key_taken"
+    CREDENTIALS_NOT_SETTABLE = "credentials_not_settable"
+    PARENT_FIRST = "parent_first"
+    """The org wants an External Client App's header deployed before its settings."""
+    DEPLOY_FAILED = "deploy_failed"
+    NOT_FOUND_AFTER_DEPLOY = "not_found_after_deploy"
+    # Either.
+    SALESFORCE_UNAVAILABLE = "salesforce_unavailable"
+    SESSION_EXPIRED = "session_expired"
+    SALESFORCE_ERROR = "salesforce_error"
+    INTERNAL_ERROR = "internal_error"
+
+    @classmethod
+    def stored(cls, text: str | None) -> Failure | None:
+        """A failure code as read from the database; one this version does not know is an internal error."""
+        if text is None:
+            return None
+        try:
+            return cls(text)
+        except ValueError:
+            logger.warning("Unknown failure code %r in the database; shown as an internal error", text)
+            return cls.INTERNAL_ERROR
+
+
+class ProvisioningFailed(QcBotError):
+    """Provisioning cannot finish. `code` selects the explanation and remedy shown in Slack;
+    `detail` is Salesforce's own text, shown as-is."""
+
+    def __init__(self, *, code: Failure, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+def failure_of(exc: BaseException) -> tuple[Failure, str | None]:
+    """The failure an exception stands for, and the detail to show with it (Salesforce's own words).
+
+    An exception that is not a Salesforce failure is a bug: it becomes `INTERNAL_ERROR` without detail,
+    because its text was never written for the admin."""
+    if isinstance(exc, ProvisioningFailed):
+        return exc.code, exc.detail
+    if isinstance(exc, TokenResponseRejected):
+        return Failure.TOKEN_RESPONSE_REJECTED, exc.message
+    if isinstance(exc, OAuthError):
+        if exc.grant_type == "refresh_token":
+            # Refreshing is how qc-bot renews its session; refused, the session is over.
+            return Failure.SESSION_EXPIRED, exc.message
+        if is_app_not_installed(exc.error, exc.description):
+            return Failure.APP_NOT_INSTALLED, exc.message
+        return Failure.TOKEN_EXCHANGE_FAILED, exc.message
+    if isinstance(exc, SessionExpired):
+        return Failure.SESSION_EXPIRED, exc.message
+    if isinstance(exc, SalesforceError):
+        if exc.transient:
+            return Failure.SALESFORCE_UNAVAILABLE, exc.message
+        if exc.code in PERMISSION_CODES:
+            return Failure.MISSING_PERMISSION, exc.message
+        return Failure.SALESFORCE_ERROR, exc.message
+    return Failure.INTERNAL_ERROR, None
+
+
+def failure_of_authorize_error(error: str, description: str | None) -> Failure:
+    """Salesforce's `error` on the redirect back from its authorization page, as a failure."""
+    if is_app_not_installed(error, description):
+        return Failure.APP_NOT_INSTALLED
+    # One Salesforce page spells it with a hyphen.
+    return Failure.ACCESS_DENIED if error in ("access_denied", "access-denied") else Failure.TOKEN_EXCHANGE_FAILED
+
+
+def is_app_not_installed(error: str | None, description: str | None) -> bool:
+    text = f"{error or ''} {description or ''}".lower()
+    return "must be installed" in text or "uninstalled" in text
+
+
+class DisconnectProblem(StrEnum):
+    """Why `/qc disconnect-org ... delete-app` left the org connected (audited as `failed:<code>`)."""
+
+    NO_ACCESS = "no_access"
+    DELETE_APP_FAILED = "delete_app_failed"
+    SALESFORCE_UNAVAILABLE = "salesforce_unavailable"
+
+    @classmethod
+    def deleting_app(cls, failure: Failure) -> DisconnectProblem:
+        """What a failure while deleting the app means for a disconnect: nothing else happens either way."""
+        if failure is Failure.SESSION_EXPIRED:
+            return cls.NO_ACCESS
+        if failure is Failure.SALESFORCE_UNAVAILABLE:
+            return cls.SALESFORCE_UNAVAILABLE
+        return cls.DELETE_APP_FAILED
+
+
+class LinkProblem(StrEnum):
+    """Why the one-time authorization link from Slack did not lead to Salesforce."""
+
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+
+
+class CallbackProblem(StrEnum):
+    """Why Salesforce's redirect back (the OAuth `state`) was refused."""
+
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+
+
+class RevealProblem(StrEnum):
+    """Why a "Reveal credentials" click was refused (audited as `refused:<code>`)."""
+
+    UNKNOWN = "unknown"
+    WRONG_USER = "wrong_user"
+    USED = "used"
+    EXPIRED = "expired"
+    UNAVAILABLE = "unavailable"
+
+
+class SecretUnreadable(StrEnum):
+    """Why qc-bot has the app's consumer key but not its secret."""
+
+    CONNECTED_APP = "connected_app_secret_unreadable"
+    EXTERNAL_CLIENT_APP = "external_client_app_secret_unreadable"
+
+
+class ChannelError(StrEnum):
+    """Slack's errors for a channel that refuses the bot's messages for good (the outbox then tells the
+    person concerned directly)."""
+
+    NOT_IN_CHANNEL = "not_in_channel"
+    CHANNEL_NOT_FOUND = "channel_not_found"
+    IS_ARCHIVED = "is_archived"
+    USER_NOT_IN_CHANNEL = "user_not_in_channel"
+
+    @classmethod
+    def of(cls, error: str) -> ChannelError | None:
+        """Slack's error as a member, or None for an error a channel fallback cannot help with."""
+        try:
+            return cls(error)
+        except ValueError:
+            return None

@@ -1,0 +1,15 @@
+"""What people type and click: the slash command, and the action id of every button qc-bot sends.
+
+Handlers listen for these ids; the builders put them on buttons. Renaming one strands the buttons of
+messages already in Slack, so they only ever gain members.
+"""
+
+from __future__ import annotations
+
+COMMAND = "/qc"
+
+ACTION_OPEN_LINK = "authorize_in_salesforce"
+ACTION_REVEAL = "reveal_credentials"
+ACTION_REAUTHORIZE = "reauthorize_org"
+ACTION_DISCONNECT_CONFIRM = "disconnect_org_confirm"
+ACTION_DISCONNECT_CANCEL = "disconnect_org_cancel"

@@ -1,0 +1,119 @@
+"""The words of `/qc connect-org` (SPEC §1): the private link, and the status message that ends each journey,
+connected (with its settings checklist) or failed (with what happened and what to do)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.failures import Failure, SecretUnreadable
+from bot.messages.actions import ACTION_OPEN_LINK
+from bot.messages.blocks import SlackMessage, button, call_to_action, context, count, header, plain, said, section
+from bot.messages.explanations import EXPLANATIONS, SECRET_NOTES
+from bot.provisioning.checklist import ChecklistItem, Mark
+from bot.redaction import Secret, mask
+
+MARK_EMOJI = {Mark.OK: "✅", Mark.WARN: "⚠️", Mark.FAIL: "❌"}
+
+
+def connect_link(*, link_url: str, login_host: str, run_as: str | None, expires_at: datetime) -> SlackMessage:
+    run_as_text = f" The client credentials flow will run as *{run_as}*." if run_as else ""
+    return call_to_action(
+        # The fallback carries the link itself: the blocks hold it in the button.
+        text=f"Authorize qc-bot in Salesforce ({login_host}) to set up the QualityClouds app: {link_url}\n"
+             f"The link is yours alone, works once and expires at {expires_at:%H:%M} UTC (10 minutes).{run_as_text}",
+        mrkdwn=f"Authorize qc-bot in Salesforce (*{login_host}*) and I will set up the QualityClouds app in that "
+               f"org.{run_as_text}",
+        action=button(action_id=ACTION_OPEN_LINK, text="Authorize in Salesforce", url=link_url, style="primary"),
+        note=f"Only you can see this. The link works once and expires at {expires_at:%H:%M} UTC (10 minutes); run "
+             "the command again for a new one.",
+    )
+
+
+def connection_failed(
+    *, code: Failure, detail: str | None, org_label: str | None, requester: str, connection_id: str
+) -> SlackMessage:
+    explanation = EXPLANATIONS[code]
+    where = f" to *{org_label}*" if org_label else ""
+    heading = f"❌ Connecting Salesforce{where} failed"
+    detail_line = f"\n{explanation.detail_label}: {detail}" if detail else ""
+    body = f"*What happened:* {explanation.what}{detail_line}\n*What to do:* {explanation.remedy}"
+    footer = f"Requested by <@{requester}> · connection {connection_id}"
+    return SlackMessage(
+        text=f"{plain(heading)}. {explanation.what}{detail_line} What to do: {explanation.remedy} "
+             f"(requested by <@{requester}>)",
+        blocks=[section(heading), section(body[:3000]), context(footer)],
+    )
+
+
+def authorization_expired() -> SlackMessage:
+    explanation = EXPLANATIONS[Failure.AUTHORIZATION_NOT_COMPLETED]
+    return said(f"{explanation.what} {explanation.remedy}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectedOrg:
+    org_name: str
+    org_id: str
+    is_sandbox: bool
+    instance_url: str
+    app_kind_label: str
+    app_name: str
+    created: bool
+    consumer_key: Secret | None
+    consumer_secret: Secret | None
+    secret_unavailable: SecretUnreadable | None
+    checklist: list[ChecklistItem]
+    requester: str
+
+
+def org_connected(org: ConnectedOrg) -> SlackMessage:
+    failures = sum(item.mark is Mark.FAIL for item in org.checklist)
+    warnings = sum(item.mark is Mark.WARN for item in org.checklist)
+    environment = "Sandbox" if org.is_sandbox else "Production"
+    action = "created" if org.created else "checked and repaired"
+    key_text = mask(org.consumer_key.reveal()) if org.consumer_key else "not available"
+    secret_text = mask(org.consumer_secret.reveal()) if org.consumer_secret else "not available"
+    checklist_lines = [f"{MARK_EMOJI[item.mark]} *{item.setting}:* {item.detail}" for item in org.checklist]
+    secret_note = ""
+    if org.secret_unavailable:
+        secret_note = "\n" + secret_unavailable_note(org.secret_unavailable, app_name=org.app_name)
+    next_step = (
+        "*Next step:* define this org in Quality Clouds (add a Salesforce instance) with the consumer key and "
+        f"secret; <@{org.requester}> can reveal them privately."
+    )
+    if failures:
+        heading = f"❌ Salesforce org {org.org_name} is connected, but {count(failures, 'setting')} still wrong"
+    else:
+        suffix = f" ({count(warnings, 'warning')})" if warnings else ""
+        heading = f"✅ Salesforce org {org.org_name} is connected to Quality Clouds{suffix}"
+    fields = [
+        {"type": "mrkdwn", "text": f"*Org*\n{org.org_name}\n`{org.org_id}`"},
+        {"type": "mrkdwn", "text": f"*Environment*\n{environment}"},
+        {"type": "mrkdwn", "text": f"*Instance*\n{org.instance_url}"},
+        {"type": "mrkdwn", "text": f"*App*\n{org.app_kind_label} `{org.app_name}` ({action})"},
+        {"type": "mrkdwn", "text": f"*Consumer key*\n`{key_text}`"},
+        {"type": "mrkdwn", "text": f"*Consumer secret*\n`{secret_text}`"},
+        {"type": "mrkdwn", "text": f"*Requested by*\n<@{org.requester}>"},
+    ]
+    # The fields do not read as sentences, so the fallback says the same in its own order.
+    text = (
+        f"{heading}. Org {org.org_name} ({org.org_id}), {environment}, {org.instance_url}. "
+        f"{org.app_kind_label} {org.app_name} {action}. Consumer key {key_text}, consumer secret {secret_text}. "
+        + " ".join(line.replace("*", "") for line in checklist_lines)
+        + secret_note.replace("\n", " ")
+        + f" Next step: define this org in Quality Clouds; <@{org.requester}> can reveal the credentials."
+    )
+    return SlackMessage(
+        text=text,
+        blocks=[
+            header(heading),
+            {"type": "section", "fields": fields},
+            section("*Settings checklist*\n" + "\n".join(checklist_lines) + secret_note),
+            section(next_step),
+        ],
+    )
+
+
+def secret_unavailable_note(reason: SecretUnreadable, *, app_name: str) -> str:
+    return SECRET_NOTES[reason].format(app_name=app_name)

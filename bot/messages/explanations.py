@@ -1,0 +1,159 @@
+"""What each failure means, in the admin's terms, and what to do about it: one table per vocabulary of
+`bot.failures`, each keyed by its enum and complete (a test holds every member to a text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.failures import ChannelError, DisconnectProblem, Failure, RevealProblem, SecretUnreadable
+from bot.messages.actions import COMMAND
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What went wrong, in the admin's terms, and what to do about it."""
+
+    what: str
+    remedy: str
+    detail_label: str = "Salesforce said"
+
+
+_SETTINGS_REJECTED = Explanation(
+    "Salesforce rejected the QualityClouds app's settings.",
+    f"Fix what Salesforce reports below, then run `{COMMAND} connect-org` again: qc-bot repairs the app, it "
+    "never creates a second one.",
+)
+
+EXPLANATIONS: dict[Failure, Explanation] = {
+    Failure.ACCESS_DENIED: Explanation(
+        "Access was declined on the Salesforce authorization page.",
+        f"Nothing was changed. Run `{COMMAND} connect-org` again and choose *Allow* to continue.",
+    ),
+    Failure.APP_NOT_INSTALLED: Explanation(
+        "Salesforce refused qc-bot's own OAuth client: it is not installed in this org, and the org blocks "
+        "uninstalled connected apps.",
+        "Ask a Salesforce admin who holds *Approve Uninstalled Connected Apps* to run the command, or install the "
+        "app first (Setup → Connected Apps OAuth Usage → qc-bot → Install).",
+    ),
+    Failure.TOKEN_EXCHANGE_FAILED: Explanation(
+        "Salesforce did not issue a token for this authorization.",
+        f"Run `{COMMAND} connect-org` again. If it repeats, give your qc-bot operator the Salesforce message below.",
+    ),
+    Failure.TOKEN_RESPONSE_REJECTED: Explanation(
+        "The answer from Salesforce failed a security check, so qc-bot ignored it and stored nothing.",
+        f"Run `{COMMAND} connect-org` again. If it repeats, tell your qc-bot operator: something between qc-bot "
+        "and Salesforce is altering responses.",
+    ),
+    Failure.AUTHORIZATION_NOT_COMPLETED: Explanation(
+        "Your Salesforce authorization did not finish within 10 minutes of opening the link, so nothing was "
+        "changed.",
+        f"Run `{COMMAND} connect-org` again for a new link.",
+        detail_label="Details",
+    ),
+    Failure.CONNECTED_APP_CREATION_BLOCKED: Explanation(
+        "Salesforce refused to create a new Connected App. Since Spring '26, orgs block new Connected Apps "
+        "unless Salesforce Support re-enables them.",
+        "Let qc-bot create an External Client App instead (QC_APP_KIND=auto or external-client-app), or ask "
+        "Salesforce Support to allow Connected App creation in this org.",
+    ),
+    Failure.MISSING_PERMISSION: Explanation(
+        "Your Salesforce user is not allowed to create or change OAuth apps in this org.",
+        "Ask a Salesforce admin with *Customize Application* and *Modify All Data* (or *Manage Connected Apps* / "
+        f"*Manage External Client Apps* and *Modify Metadata*) to run `{COMMAND} connect-org`.",
+    ),
+    Failure.RUN_AS_NOT_FOUND: Explanation(
+        "The run-as user does not exist in this org.",
+        f"Check the username in Setup → Users and run `{COMMAND} connect-org run-as=<username>` again, or leave "
+        "run-as out to use yourself.",
+        detail_label="Run-as user",
+    ),
+    Failure.RUN_AS_INACTIVE: Explanation(
+        "The run-as user is deactivated in this org.",
+        "Activate the user (Setup → Users) or choose another one with run-as=<username>.",
+        detail_label="Run-as user",
+    ),
+    Failure.RUN_AS_INVALID: Explanation(
+        "Salesforce would not accept the run-as user for the client credentials flow.",
+        "Use an active user of this org, ideally a dedicated API-only integration user: "
+        f"`{COMMAND} connect-org run-as=<username>`.",
+    ),
+    Failure.CONSUMER_KEY_TAKEN: Explanation(
+        "Salesforce reported that the generated consumer key is already taken, twice in a row.",
+        f"Run `{COMMAND} connect-org` again; a new key is generated each time.",
+    ),
+    Failure.CREDENTIALS_NOT_SETTABLE: Explanation(
+        "Salesforce would not accept a consumer key or secret for this app.",
+        f"Run `{COMMAND} connect-org` again; if it repeats, tell your qc-bot operator.",
+    ),
+    # Normally handled by deploying the header first; it reaches the admin only for an app that already has
+    # a header, which makes it a rejected deploy like any other.
+    Failure.PARENT_FIRST: _SETTINGS_REJECTED,
+    Failure.DEPLOY_FAILED: _SETTINGS_REJECTED,
+    Failure.NOT_FOUND_AFTER_DEPLOY: Explanation(
+        "Salesforce reported success, but the app could not be read back afterwards.",
+        f"Run `{COMMAND} connect-org` again in a few minutes; it checks and completes the app.",
+    ),
+    Failure.SALESFORCE_UNAVAILABLE: Explanation(
+        "Salesforce did not answer, or kept failing, within the time allowed.",
+        f"Run `{COMMAND} connect-org` again later (see status.salesforce.com); it continues where this stopped.",
+    ),
+    Failure.SESSION_EXPIRED: Explanation(
+        "The Salesforce session ended and could not be renewed.",
+        f"Run `{COMMAND} connect-org` again to authorize afresh.",
+    ),
+    Failure.SALESFORCE_ERROR: Explanation(
+        "Salesforce refused a request while setting up the app.",
+        f"See Salesforce's message below; fix its cause and run `{COMMAND} connect-org` again.",
+    ),
+    Failure.INTERNAL_ERROR: Explanation(
+        "qc-bot hit an unexpected error.",
+        "Your qc-bot operator will find the details in the bot's log under the connection id below.",
+        detail_label="Details",
+    ),
+}
+
+DISCONNECT_EXPLANATIONS: dict[DisconnectProblem, Explanation] = {
+    DisconnectProblem.NO_ACCESS: Explanation(
+        "qc-bot's own access to the org no longer works, so it cannot delete the QualityClouds app.",
+        f"Nothing was disconnected. Run `{COMMAND} connect-org` to authorize again and then disconnect with "
+        "`delete-app`, or disconnect without `delete-app` and delete the app in Setup.",
+    ),
+    DisconnectProblem.DELETE_APP_FAILED: Explanation(
+        "Salesforce refused to delete the QualityClouds app.",
+        "Nothing was disconnected. Fix what Salesforce reports below (or delete the app in Setup), then run the "
+        "command again.",
+    ),
+    DisconnectProblem.SALESFORCE_UNAVAILABLE: Explanation(
+        "Salesforce did not answer, or kept failing, while qc-bot deleted the app.",
+        "Nothing was disconnected. Run the command again later (see status.salesforce.com).",
+    ),
+}
+
+REVEAL_REFUSALS: dict[RevealProblem, str] = {
+    RevealProblem.UNKNOWN: "This reveal button is not known to qc-bot.",
+    RevealProblem.WRONG_USER: "Only the admin who connected the org can reveal its credentials.",
+    RevealProblem.USED: "These credentials were already revealed once; for safety they are not shown again. "
+                        f"Run `{COMMAND} connect-org` again if you need them (the app is repaired, not duplicated).",
+    RevealProblem.EXPIRED: f"This reveal button has expired (15 minutes). Run `{COMMAND} connect-org` again to get "
+                           "a new one.",
+    RevealProblem.UNAVAILABLE: "The credentials are no longer stored (the org was disconnected).",
+}
+
+SECRET_NOTES: dict[SecretUnreadable, str] = {
+    SecretUnreadable.CONNECTED_APP: "⚠️ Salesforce never returns a Connected App's secret and this app was not "
+                                    "created by qc-bot: copy it from Setup → App Manager → {app_name} → View → "
+                                    "Manage Consumer Details.",
+    SecretUnreadable.EXTERNAL_CLIENT_APP: "⚠️ The org would not let qc-bot read the consumer secret: copy it from "
+                                          "Setup → External Client App Manager → {app_name} → Settings → OAuth "
+                                          "Settings → Consumer Key and Secret, or allow access via Setup → External "
+                                          "Client App Settings.",
+}
+"""Where to find a secret qc-bot could not read; `{app_name}` is the app's API name."""
+
+CHANNEL_ERRORS: dict[ChannelError, str] = {
+    ChannelError.NOT_IN_CHANNEL: "I'm not a member of that channel",
+    ChannelError.CHANNEL_NOT_FOUND: "that channel is private and I'm not in it, or it no longer exists",
+    ChannelError.IS_ARCHIVED: "that channel is archived",
+    ChannelError.USER_NOT_IN_CHANNEL: "you are not in that channel any more",
+}
+"""Why a channel refused a message, said to the person who gets it directly instead."""

@@ -1,0 +1,78 @@
+"""The words of keeping watch (SPEC §4): a token about to expire or expired, and qc-bot's own access lost.
+Both go to the org's channel with a *Re-authorize* button."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.messages.actions import COMMAND
+from bot.messages.blocks import SlackMessage, header, plain, reauthorize_button, section, time_left, when
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpiryNotice:
+    org_name: str
+    org_id: str
+    token_kind: str
+    """`bot` (qc-bot's own refresh token) or `app` (a token of the QualityClouds app)."""
+    app_name: str
+    owner: str | None
+    """The Salesforce username the token belongs to, when known."""
+    expires_at: datetime
+    days_left: int
+    """The threshold crossed; 0 means the token has expired."""
+    policy: str
+    as_of: datetime
+
+
+def expiry_warning(notice: ExpiryNotice) -> SlackMessage:
+    """A warning for the org's channel: which org, which token, when, what happens, and a way to act."""
+    owner = notice.owner or "an unknown user"
+    org = f"*{notice.org_name}* (`{notice.org_id}`)"
+    expired = notice.days_left == 0
+    if notice.token_kind == "bot":
+        whose = f"qc-bot's access to {notice.org_name}"
+        token = f"qc-bot's own refresh token, authorized by {owner}"
+        consequence = (f"qc-bot can no longer read {notice.org_name}: it stops checking the app Quality Clouds "
+                       "connects through and that app's tokens, so it cannot warn about them either.")
+        remedy = ("A workspace admin clicks *Re-authorize* and approves qc-bot in Salesforce again; that issues a "
+                  "new token and changes nothing else.")
+    else:
+        whose = f"Quality Clouds' access to {notice.org_name}"
+        token = f"the {notice.app_name} app's refresh token for {owner}"
+        consequence = (f"Quality Clouds can no longer renew its session in {notice.org_name}, so its scans of "
+                       "this org stop.")
+        remedy = (f"{owner} reconnects this org in Quality Clouds (signing in to Salesforce again gives it a new "
+                  f"token). *Re-authorize* (workspace admins) checks and repairs the {notice.app_name} app, "
+                  "including its refresh token policy.")
+    if expired:
+        heading = f"⛔ {whose} has expired"
+        when_line = f"*Expired:* {when(notice.expires_at)} (policy: {notice.policy})"
+        effect_line = f"*What this means:* {consequence}"
+    else:
+        heading = f"⏳ {whose} expires in {time_left(notice.expires_at - notice.as_of)}"
+        when_line = f"*Expires:* {when(notice.expires_at)} (policy: {notice.policy})"
+        effect_line = f"*What happens then:* {consequence}"
+    body = f"*Org:* {org}\n*Token:* {token}\n{when_line}\n{effect_line}\n*What to do:* {remedy}"
+    return SlackMessage(
+        text=f"{heading}. {plain(body)}",
+        blocks=[header(heading), section(body[:3000], accessory=reauthorize_button(notice.org_id))],
+    )
+
+
+def connection_broken(*, org_name: str, org_id: str, detail: str) -> SlackMessage:
+    heading = f"⚠️ qc-bot lost its access to {org_name}"
+    body = (
+        f"*Org:* *{org_name}* (`{org_id}`)\n"
+        f"*What happened:* Salesforce refused qc-bot's refresh token ({detail}). It was revoked, expired under "
+        "the policy of qc-bot's OAuth client, or the user who authorized it lost access.\n"
+        "*What this means:* qc-bot cannot check the QualityClouds app or read the tokens Quality Clouds uses; "
+        "expiry warnings for this org now rely on what it read last. Quality Clouds' own access is not affected.\n"
+        "*What to do:* a workspace admin clicks *Re-authorize* (or runs "
+        f"`{COMMAND} connect-org`) and approves qc-bot in Salesforce again."
+    )
+    return SlackMessage(
+        text=f"{heading}. {plain(body)}",
+        blocks=[header(heading), section(body, accessory=reauthorize_button(org_id))],
+    )

@@ -1,0 +1,49 @@
+"""Every code of `bot.failures` has words: a new member without them fails here, not in front of an admin."""
+
+from enum import StrEnum
+
+import pytest
+
+from bot.failures import (
+    CallbackProblem,
+    ChannelError,
+    DisconnectProblem,
+    Failure,
+    LinkProblem,
+    RevealProblem,
+    SecretUnreadable,
+)
+from bot.messages.explanations import (
+    CHANNEL_ERRORS,
+    DISCONNECT_EXPLANATIONS,
+    EXPLANATIONS,
+    REVEAL_REFUSALS,
+    SECRET_NOTES,
+)
+from bot.messages.pages import CALLBACK_PROBLEMS, LINK_PROBLEMS
+
+TABLES: list[tuple[type[StrEnum], dict]] = [
+    (Failure, EXPLANATIONS),
+    (DisconnectProblem, DISCONNECT_EXPLANATIONS),
+    (RevealProblem, REVEAL_REFUSALS),
+    (SecretUnreadable, SECRET_NOTES),
+    (ChannelError, CHANNEL_ERRORS),
+    (LinkProblem, LINK_PROBLEMS),
+    (CallbackProblem, CALLBACK_PROBLEMS),
+]
+
+
+@pytest.mark.parametrize(("vocabulary", "table"), TABLES, ids=[vocabulary.__name__ for vocabulary, _ in TABLES])
+def test_every_member_has_words_and_the_table_nothing_else(vocabulary, table):
+    missing = [member.value for member in vocabulary if member not in table]
+    assert missing == [], f"{vocabulary.__name__} members without words"
+    assert all(isinstance(key, vocabulary) for key in table), "a table is keyed by its enum, not by strings"
+    assert all(words for words in table.values())
+
+
+def test_the_vocabularies_cover_every_enum_of_bot_failures():
+    import bot.failures
+
+    vocabularies = {value for value in vars(bot.failures).values()
+                    if isinstance(value, type) and issubclass(value, StrEnum) and value is not StrEnum}
+    assert vocabularies == {vocabulary for vocabulary, _ in TABLES}
