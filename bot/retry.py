@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -59,13 +59,6 @@ class Backoff:
         (Slack's `Retry-After`)."""
         return seconds * random.uniform(1, 1 + self.jitter) if self.jitter else seconds
 
-    def delays(self) -> Iterator[float]:
-        """Every delay in turn, without end."""
-        retry = 0
-        while True:
-            yield self.delay(retry)
-            retry += 1
-
     def start(self, *, clock: Callable[[], float] = time.monotonic) -> Attempts:
         """Begin one operation retried under this policy; its deadline counts from now."""
         return Attempts(self, clock=clock)
@@ -80,11 +73,6 @@ class Attempts:
         self._clock = clock
         self._started = clock()
         self._retries = 0
-
-    @property
-    def retries(self) -> int:
-        """How many retries were granted so far."""
-        return self._retries
 
     def next_delay(self) -> float | None:
         delay = self._policy.delay(self._retries)
