@@ -8,6 +8,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from bot.retry import Backoff
 from bot.slack.clients import PolicyIntervals, RateLimitRetry, slack_retry_handlers
 from bot.timings import Timings, fast_timings
+from tests.support.cli import REPO_ROOT
 
 # Waited in real time by the code under test. The outbox's redelivery delay is on the bot's clock instead,
 # which the tests move by hand.
@@ -23,6 +24,12 @@ def policies(timings: Timings) -> dict[str, Backoff]:
 def test_every_retry_policy_is_known_here():
     assert set(policies(Timings())) == REAL_TIME_POLICIES | CLOCK_POLICIES, (
         "a new retry policy: say here whether it is waited in real time, so the checks below cover it")
+
+
+def test_the_readme_says_which_layer_retries_with_each_policy():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    retries = readme[readme.index("### Retries"):readme.index("## Configuration")]
+    assert [name for name in policies(Timings()) if f"`{name}`" not in retries] == []
 
 
 def test_fast_timings_retry_without_jitter_and_with_small_delays():
