@@ -2,10 +2,7 @@
 answer is retried by the HTTP layer alone; a deploy whose fate is unknown is started over by the journey from
 reading the org; and with fast timings no layer waits on a random number."""
 
-import random
 from dataclasses import replace
-
-import pytest
 
 from bot.retry import Backoff
 from bot.timings import fast_timings
@@ -49,15 +46,6 @@ async def test_a_deploy_that_got_no_answer_is_not_resent_but_provisioning_starts
     assert "hit a transient error" in stack.log_text(), "the journey started over"
     assert "Retrying Salesforce POST" not in stack.log_text(), "the HTTP layer did not send the deploy again"
     assert connections(stack) == [("provisioned", None)]
-
-
-@pytest.fixture
-def random_draws(monkeypatch):
-    """Every random number drawn through the `random` module: the jitter of our policies and of slack_sdk."""
-    draws: list[str] = []
-    monkeypatch.setattr(random, "random", lambda: draws.append("random") or 0.5)
-    monkeypatch.setattr(random, "uniform", lambda a, b: draws.append("uniform") or (a + b) / 2)
-    return draws
 
 
 async def test_with_fast_timings_every_retry_layer_waits_without_jitter(stack, random_draws):

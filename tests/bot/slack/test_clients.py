@@ -2,7 +2,6 @@
 and draw no random number when the policy has no jitter (slack_sdk's defaults always do)."""
 
 import asyncio
-import random
 
 import pytest
 from slack_sdk.http_retry.request import HttpRequest
@@ -21,15 +20,6 @@ async def fake_slack():
     async with FakeSlack(signing_secret="signing-secret") as fake:
         fake.add_channel(channel_id="CQC", name="salesforce", members=[])
         yield fake
-
-
-@pytest.fixture
-def random_draws(monkeypatch):
-    """Every random number drawn through the `random` module (slack_sdk's jitter uses `random.random()`)."""
-    draws: list[str] = []
-    monkeypatch.setattr(random, "random", lambda: draws.append("random") or 0.5)
-    monkeypatch.setattr(random, "uniform", lambda a, b: draws.append("uniform") or (a + b) / 2)
-    return draws
 
 
 @pytest.mark.parametrize("fault", [dict(status=429, retry_after=0), dict(status=503), dict(drop=True)],
