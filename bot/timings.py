@@ -26,7 +26,8 @@ class Timings:
     """Polling a Metadata API deploy until it is done."""
     provisioning_retry: Backoff = field(
         default_factory=lambda: Backoff(initial=5.0, maximum=60.0, jitter=0.2, deadline=900.0))
-    """Provisioning started over after Salesforce answered "try later" (a request limit, a setup lock)."""
+    """Provisioning started over after Salesforce answered "try later" (a request limit, a setup lock) or left a
+    deploy unanswered; also how long a crashed provisioning task waits (its `maximum`) before it resumes."""
     slack_retry: Backoff = field(
         default_factory=lambda: Backoff(initial=0.5, maximum=8.0, jitter=0.2))
     """One Slack Web API call (a dropped connection, 429, 5xx); the retry handlers count the retries."""
