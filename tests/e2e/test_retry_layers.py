@@ -33,7 +33,7 @@ async def test_an_outage_the_http_layer_gave_up_on_is_not_retried_again_around_p
 
 
 async def test_a_deploy_that_got_no_answer_is_not_resent_but_provisioning_starts_over(make_stack):
-    stack = await make_stack(timings=replace(fast_timings(), salesforce_timeout_seconds=0.3))
+    stack = await make_stack(timings=replace(fast_timings(), salesforce_timeout_seconds=1.0))
     hold = stack.salesforce.inject_hold("/services/Soap/m/", body_contains="<met:deploy>")
     link = await stack.request_link()
     await stack.browse(link)
