@@ -90,7 +90,7 @@ async def create_web_app(
     # session per call would pay for a new connection each time. The template client has no token: each
     # request's client gets its workspace's token from the authorization.
     slack_session = aiohttp.ClientSession()
-    retry_handlers = slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor)
+    retry_handlers = slack_retry_handlers(timings.slack_retry)
     slack_client = AsyncWebClient(base_url=settings.slack_api_url, session=slack_session,
                                   retry_handlers=retry_handlers)
     slack_clients = outbox_clients(settings=settings, store=store, template=slack_client)

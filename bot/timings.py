@@ -1,11 +1,15 @@
-"""Lifetimes, timeouts and backoffs in one place, so tests and the demo can run the real code faster."""
+"""Lifetimes, timeouts and retry policies in one place, so tests and the demo can run the real code faster.
+
+Every retry policy states its jitter (production spreads most delays by a fifth; `fast_timings()` by nothing).
+Which layer retries which failure with which policy is written down in the README ("Retries").
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.salesforce.http import Backoff
+from bot.retry import Backoff
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -14,13 +18,22 @@ class Timings:
     state_ttl: timedelta = timedelta(minutes=10)
     reveal_ttl: timedelta = timedelta(minutes=15)
     salesforce_timeout_seconds: float = 30.0
-    salesforce_retry: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=10.0, deadline=90.0))
-    deploy_poll: Backoff = field(default_factory=lambda: Backoff(initial=1.0, factor=1.5, maximum=10.0,
-                                                                 deadline=600.0))
-    provisioning_retry: Backoff = field(default_factory=lambda: Backoff(initial=5.0, maximum=60.0, deadline=900.0))
-    slack_retry_backoff_factor: float = 0.5
-    delivery_retry_initial: timedelta = timedelta(seconds=5)
-    delivery_retry_maximum: timedelta = timedelta(minutes=5)
+    salesforce_retry: Backoff = field(
+        default_factory=lambda: Backoff(initial=0.5, maximum=10.0, jitter=0.2, deadline=90.0))
+    """One Salesforce request that got no answer (no connection, a timeout, a bare 5xx)."""
+    deploy_poll: Backoff = field(
+        default_factory=lambda: Backoff(initial=1.0, factor=1.5, maximum=10.0, jitter=0.2, deadline=600.0))
+    """Polling a Metadata API deploy until it is done."""
+    provisioning_retry: Backoff = field(
+        default_factory=lambda: Backoff(initial=5.0, maximum=60.0, jitter=0.2, deadline=900.0))
+    """Provisioning started over after Salesforce answered "try later" (a request limit, a setup lock) or left a
+    deploy unanswered; also how long a crashed provisioning task waits (its `maximum`) before it resumes."""
+    slack_retry: Backoff = field(
+        default_factory=lambda: Backoff(initial=0.5, maximum=8.0, jitter=0.2))
+    """One Slack Web API call (a dropped connection, 429, 5xx); the retry handlers count the retries."""
+    delivery_retry: Backoff = field(
+        default_factory=lambda: Backoff(initial=5.0, maximum=300.0, jitter=0.0))
+    """An outbox message Slack did not take, on the bot's clock; never given up for a passing failure."""
     delivery_poll_seconds: float = 5.0
     delivery_lease: timedelta = timedelta(minutes=2)
     """The longest a process's claim on a message it is posting holds, if it dies and no server restarts."""
@@ -32,15 +45,15 @@ class Timings:
 
 
 def fast_timings() -> Timings:
-    """Timings for tests and the local demo: same code paths, seconds instead of minutes of waiting."""
+    """Timings for tests and the local demo: same code paths, seconds instead of minutes of waiting, and no
+    jitter, so that a wait is exactly as short as written here."""
     return Timings(
         salesforce_timeout_seconds=2.0,
-        salesforce_retry=Backoff(initial=0.01, maximum=0.05, deadline=3.0),
-        deploy_poll=Backoff(initial=0.01, factor=1.5, maximum=0.05, deadline=10.0),
-        provisioning_retry=Backoff(initial=0.01, maximum=0.05, deadline=3.0),
-        slack_retry_backoff_factor=0.01,
-        delivery_retry_initial=timedelta(seconds=1),
-        delivery_retry_maximum=timedelta(seconds=5),
+        salesforce_retry=Backoff(initial=0.01, maximum=0.05, jitter=0.0, deadline=3.0),
+        deploy_poll=Backoff(initial=0.01, factor=1.5, maximum=0.05, jitter=0.0, deadline=10.0),
+        provisioning_retry=Backoff(initial=0.01, maximum=0.05, jitter=0.0, deadline=3.0),
+        slack_retry=Backoff(initial=0.01, maximum=0.05, jitter=0.0),
+        delivery_retry=Backoff(initial=1.0, maximum=5.0, jitter=0.0),
         delivery_poll_seconds=0.05,
         delivery_lease=timedelta(seconds=30),
         delivery_drain_seconds=2.0,

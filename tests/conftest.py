@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from tests.support.stack import Stack
@@ -23,3 +25,13 @@ async def make_stack(tmp_path):
     yield make
     for running in started:
         await running.stop()
+
+
+@pytest.fixture
+def random_draws(monkeypatch):
+    """Every random number drawn through the `random` module from now on: the jitter of our retry policies and
+    of slack_sdk's defaults. A test of fast timings asserts there was none."""
+    draws: list[str] = []
+    monkeypatch.setattr(random, "random", lambda: draws.append("random") or 0.5)
+    monkeypatch.setattr(random, "uniform", lambda a, b: draws.append("uniform") or (a + b) / 2)
+    return draws

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -396,7 +395,10 @@ class ConnectJourney:
             await self._fail(connection, org, failure, detail)
 
     async def _provision_with_retries(self, connection: Connection, org: OrgRecord) -> ProvisioningResult:
-        """Provision, retrying transient Salesforce failures with backoff within a bounded total time."""
+        """Provision; when Salesforce answered "try later" (a request limit, a setup lock held by another deploy)
+        or a deploy went unanswered, start over from reading the org, with backoff within a bounded total time.
+        A request Salesforce did not answer was already retried by the HTTP layer: its `SalesforceUnavailable`
+        ends the journey, not another round here."""
         session = self._access.session(org)
         provisioner = Provisioner(
             metadata=self._access.metadata(session),
@@ -420,9 +422,8 @@ class ConnectJourney:
                 team_id=org.team_id, org_id=org.org_id, app_kind=kind.value, consumer_key=key,
                 consumer_secret=secret, now=now))
 
-        backoff = self._timings.provisioning_retry
-        started = time.monotonic()
-        for delay in backoff.delays():
+        attempts = self._timings.provisioning_retry.start()
+        while True:
             request = ProvisioningRequest(
                 desired=self._settings.desired_app,
                 run_as=connection.run_as or org.salesforce_username,
@@ -437,14 +438,14 @@ class ConnectJourney:
             try:
                 return await provisioner.provision(request)
             except SalesforceError as exc:
-                if not exc.transient or time.monotonic() - started + delay > backoff.deadline:
-                    if exc.transient:
-                        raise SalesforceUnavailable(exc.message, code=exc.code) from exc
+                if not exc.transient or isinstance(exc, SalesforceUnavailable):
                     raise
+                delay = attempts.next_delay()
+                if delay is None:
+                    raise SalesforceUnavailable(exc.message, code=exc.code) from exc
                 logger.info("Provisioning connection %s hit a transient error (%s); retrying in %.1fs",
                             connection.id, exc.code or exc.__class__.__name__, delay)
                 await asyncio.sleep(delay)
-        raise AssertionError("Backoff.delays() is infinite")
 
     async def _succeed(self, connection: Connection, org: OrgRecord, result: ProvisioningResult) -> None:
         now = self._clock.now()

@@ -24,8 +24,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import VARIABLES, InvalidConfiguration, Settings, load_settings
 from bot.errors import ConfigError
 from bot.redaction import mask
+from bot.retry import Backoff
 from bot.salesforce.errors import SalesforceError
-from bot.salesforce.http import Backoff, SalesforceHttp
+from bot.salesforce.http import SalesforceHttp
+from bot.slack.clients import slack_retry_handlers
 from bot.slack.manifest import BOT_SCOPES
 from storage.crypto import SecretBox
 from storage.key_rotation import UnreadableDatabase, check_stored_secrets
@@ -35,6 +37,8 @@ SECRET_VARIABLES = frozenset({"SALESFORCE_CLIENT_SECRET", "SLACK_SIGNING_SECRET"
                               "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN"})
 # A code no Salesforce org issued: the token endpoint checks the client before it looks at the code.
 PROBE_CODE = "qc-bot-doctor-probe"
+# One quick retry at most: a doctor reports what it sees instead of waiting out an outage.
+DOCTOR_RETRY = Backoff(initial=0.2, maximum=0.5, jitter=0.2, deadline=1.0)
 REINSTALL = ("reinstall the Slack app (OAuth & Permissions → Reinstall to Workspace) and put its Bot User OAuth "
              "Token in SLACK_BOT_TOKEN")
 
@@ -146,7 +150,9 @@ def _database_findings(settings: Settings) -> list[Finding]:
 # -- Slack -------------------------------------------------------------------------------------------------------
 
 async def _slack_findings(settings: Settings, timeout_seconds: float) -> list[Finding]:
-    client = AsyncWebClient(base_url=settings.slack_api_url, timeout=int(max(timeout_seconds, 1)))
+    client = AsyncWebClient(base_url=settings.slack_api_url, timeout=int(max(timeout_seconds, 1)),
+                            retry_handlers=slack_retry_handlers(DOCTOR_RETRY, connection_errors=1, rate_limits=0,
+                                                                server_errors=0))
     findings: list[Finding] = []
     if settings.multi_workspace:
         findings.append(await _slack_oauth_client(settings, client))
@@ -225,9 +231,8 @@ def _slack_unreachable(settings: Settings, exc: BaseException) -> Finding:
 async def _salesforce_findings(
     settings: Settings, session: aiohttp.ClientSession, timeout_seconds: float
 ) -> list[Finding]:
-    # One quick retry at most: a doctor reports what it sees instead of waiting out an outage.
     http = SalesforceHttp(session=session, host_policy=settings.host_policy, timeout_seconds=timeout_seconds,
-                          retry=Backoff(initial=0.2, maximum=0.5, deadline=1.0))
+                          retry=DOCTOR_RETRY)
     hosts = {"SALESFORCE_LOGIN_URL": settings.salesforce_login_url,
              "SALESFORCE_SANDBOX_LOGIN_URL": settings.salesforce_sandbox_login_url}
     findings = []

@@ -21,8 +21,8 @@ from bot.provisioning.checklist import ChecklistItem, Drift, Mark, ObservedApp, 
 from bot.provisioning.external_client_app import ExistingBundle
 from bot.provisioning.settings import AppKind, DesiredApp, RefreshTokenPolicy
 from bot.redaction import Secret
+from bot.retry import Backoff
 from bot.salesforce.errors import DeployFailed, SalesforceError
-from bot.salesforce.http import Backoff
 from bot.salesforce.metadata import MetadataClient, MetadataComponent
 from bot.salesforce.rest import AppCredentials, RestClient, soql_string
 

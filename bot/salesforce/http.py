@@ -1,37 +1,25 @@
-"""HTTP to Salesforce: host check before every request, timeouts, and bounded retries with backoff."""
+"""HTTP to Salesforce: host check before every request, timeouts, and bounded retries with backoff.
+
+This is the one layer that retries a request Salesforce did not answer (no connection, a timeout, a dropped
+connection, a bare 5xx); it gives up with `SalesforceUnavailable` once the policy's deadline would pass,
+and no layer above retries that again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.salesforce.errors import SalesforceUnavailable
+from bot.retry import Backoff
+from bot.salesforce.errors import SalesforceError, SalesforceUnavailable
 from bot.salesforce.hosts import HostPolicy
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Backoff:
-    """Exponential backoff with jitter, bounded by a total `deadline` in seconds."""
-
-    initial: float = 0.5
-    factor: float = 2.0
-    maximum: float = 10.0
-    deadline: float = 90.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.initial
-        while True:
-            yield delay * random.uniform(0.8, 1.2)
-            delay = min(delay * self.factor, self.maximum)
 
 
 @dataclass(frozen=True)
@@ -83,8 +71,7 @@ class SalesforceHttp:
         certainly never reached Salesforce (the connection could not be opened).
         """
         self._hosts.require_salesforce_url(url, what=what)
-        started = time.monotonic()
-        delays = self._retry.delays()
+        attempts = self._retry.start()
         shown_url = _without_query(url)
         while True:
             problem: str
@@ -101,12 +88,14 @@ class SalesforceHttp:
                 problem = f"cannot connect ({exc.__class__.__name__})"
             except (TimeoutError, aiohttp.ClientError) as exc:
                 if not idempotent:
-                    raise SalesforceUnavailable(
-                        f"Salesforce did not answer the {what} request ({exc.__class__.__name__})."
+                    # It may have reached Salesforce: not sent again here. Transient, so that a caller able to
+                    # check what happened first (the journey reads the org again) may start over.
+                    raise SalesforceError(
+                        f"Salesforce did not answer the {what} request ({exc.__class__.__name__}).", transient=True
                     ) from exc
                 problem = f"no answer ({exc.__class__.__name__})"
-            delay = next(delays)
-            if time.monotonic() - started + delay > self._retry.deadline:
+            delay = attempts.next_delay()
+            if delay is None:
                 raise SalesforceUnavailable(f"Salesforce kept failing the {what} request: {problem}.")
             logger.info("Retrying Salesforce %s %s in %.1fs after %s", method, shown_url, delay, problem)
             await asyncio.sleep(delay)

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import io
 import logging
-import time
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,8 +19,9 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from bot.redaction import Secret
+from bot.retry import Backoff
 from bot.salesforce.errors import DeployFailed, SalesforceError, SalesforceUnavailable, SessionExpired
-from bot.salesforce.http import Backoff, HttpResponse, SalesforceHttp
+from bot.salesforce.http import HttpResponse, SalesforceHttp
 from bot.salesforce.session import OrgSession
 
 logger = logging.getLogger(__name__)
@@ -218,13 +218,10 @@ class MetadataClient:
         return await self.wait_for_deploy(deploy_id, poll=poll)
 
     async def wait_for_deploy(self, deploy_id: str, *, poll: Backoff) -> DeployResult:
-        started = time.monotonic()
-        for delay in poll.delays():
-            if time.monotonic() - started + delay > poll.deadline:
-                raise SalesforceUnavailable(
-                    f"The deploy {deploy_id} was still running after {int(poll.deadline)} seconds.",
-                    code="DEPLOY_TIMEOUT",
-                )
+        """Poll `checkDeployStatus` on the `poll` schedule until the deploy is done or its deadline passes.
+        Each poll is one request, retried by the HTTP layer like any other."""
+        polls = poll.start()
+        while (delay := polls.next_delay()) is not None:
             await asyncio.sleep(delay)
             result = await self.check_deploy_status(deploy_id)
             if result.done:
@@ -234,7 +231,10 @@ class MetadataClient:
                     failures=result.readable_failures(),
                     code=result.error_status_code,
                 )
-        raise AssertionError("Backoff.delays() is infinite")
+        raise SalesforceUnavailable(
+            f"The deploy {deploy_id} was still running after {int(poll.deadline or 0)} seconds.",
+            code="DEPLOY_TIMEOUT",
+        )
 
     async def check_deploy_status(self, deploy_id: str) -> DeployResult:
         body = await self._call(

@@ -6,6 +6,7 @@ installation. `ResponseUrlReply` answers a request through its response_url with
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Protocol
 
@@ -16,25 +17,83 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import Settings
 from bot.redaction import Secret
+from bot.retry import Backoff
 from storage.database import Store
 
 logger = logging.getLogger(__name__)
 
 
-def slack_retry_handlers(*, backoff_factor: float = 0.5) -> list[AsyncRetryHandler]:
-    """Retries for every Web API client: connection errors, 429 (honouring Retry-After) and 5xx."""
-    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor)
-    return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=3, interval_calculator=interval),
-        AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-    ]
+def slack_retry_handlers(
+    policy: Backoff, *, connection_errors: int = 2, rate_limits: int = 3, server_errors: int = 2
+) -> list[AsyncRetryHandler]:
+    """Retries for every Web API client, waiting on `policy`: dropped connections, 429 (honouring
+    Retry-After) and 5xx, each up to the number of retries given (0: not retried)."""
+    intervals = PolicyIntervals(policy)
+    handlers: list[AsyncRetryHandler] = []
+    if connection_errors:
+        handlers.append(AsyncConnectionErrorRetryHandler(max_retry_count=connection_errors,
+                                                         interval_calculator=intervals))
+    if rate_limits:
+        handlers.append(RateLimitRetry(policy, max_retry_count=rate_limits))
+    if server_errors:
+        handlers.append(AsyncServerErrorRetryHandler(max_retry_count=server_errors, interval_calculator=intervals))
+    return handlers
+
+
+class PolicyIntervals(RetryIntervalCalculator):
+    """slack_sdk's retry waits taken from our policy, jitter included. (slack_sdk's own default adds up to a
+    second of random jitter to every wait, which no timing of ours could turn off.)"""
+
+    def __init__(self, policy: Backoff) -> None:
+        self.policy = policy
+
+    def calculate_sleep_duration(self, current_attempt: int) -> float:
+        return self.policy.delay(current_attempt)
+
+
+class RateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """429: wait as long as Slack's Retry-After asks, lengthened only by our policy's jitter (slack_sdk's own
+    handler always adds up to a second); without the header, the policy's delay."""
+
+    def __init__(self, policy: Backoff, *, max_retry_count: int) -> None:
+        super().__init__(max_retry_count=max_retry_count, interval_calculator=PolicyIntervals(policy))
+        self.policy = policy
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            raise error or RuntimeError("a rate-limit retry without a response")
+        state.next_attempt_requested = True
+        retry_after = _retry_after_seconds(response)
+        await asyncio.sleep(self.policy.delay(state.current_attempt) if retry_after is None
+                            else self.policy.at_least(retry_after))
+        state.increment_current_attempt()
+
+
+def _retry_after_seconds(response: HttpResponse) -> float | None:
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after":
+            value = values[0] if isinstance(values, list) and values else values
+            try:
+                return max(float(str(value)), 0.0)
+            except ValueError:
+                return None
+    return None
 
 
 class ResponseUrlReply:

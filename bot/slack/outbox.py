@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
 
@@ -168,8 +169,7 @@ class SlackDelivery:
             if fallback is not None:
                 self.wake()
             return
-        delay = min(self._timings.delivery_retry_initial * (2 ** notification.attempts),
-                    self._timings.delivery_retry_maximum)
+        delay = timedelta(seconds=self._timings.delivery_retry.delay(notification.attempts))
         next_attempt = self._clock.now() + delay
         logger.warning("Slack message %s not delivered (%s); retrying in %ss", notification.dedupe_key, error,
                        int(delay.total_seconds()))

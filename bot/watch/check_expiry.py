@@ -65,7 +65,7 @@ async def _deliver(
         return 0
     timings = Timings()
     template = AsyncWebClient(base_url=settings.slack_api_url,
-                              retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor))
+                              retry_handlers=slack_retry_handlers(timings.slack_retry))
     clients = outbox_clients(settings=settings, store=store, template=template)
     delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings, sender="check-expiry")
     await delivery.deliver_now(warning.dedupe_key for warning in planned)

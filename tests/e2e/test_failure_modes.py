@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.salesforce.http import Backoff
+from bot.retry import Backoff
 from bot.timings import fast_timings
 from tests.support.stack import ADMIN, CHANNEL
 
@@ -231,8 +231,8 @@ async def test_a_slow_salesforce_is_retried_after_a_timeout(make_stack):
 
 
 async def test_salesforce_down_for_good_ends_the_journey_with_a_message(make_stack):
-    timings = replace(fast_timings(), salesforce_retry=Backoff(initial=0.01, maximum=0.02, deadline=0.3),
-                      provisioning_retry=Backoff(initial=0.01, maximum=0.02, deadline=0.3))
+    timings = replace(fast_timings(), salesforce_retry=Backoff(initial=0.01, maximum=0.02, jitter=0.0, deadline=0.3),
+                      provisioning_retry=Backoff(initial=0.01, maximum=0.02, jitter=0.0, deadline=0.3))
     stack = await make_stack(timings=timings)
     link = await stack.request_link()
     await stack.browse(link)

@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import aiohttp
 
 from bot.redaction import Secret
+from bot.retry import Backoff
 from bot.salesforce.hosts import HostPolicy
-from bot.salesforce.http import Backoff, SalesforceHttp
+from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.rest import RestClient
 from bot.salesforce.session import OrgSession
 from standins.salesforce import FakeSalesforce
@@ -27,7 +28,7 @@ async def test_a_query_answered_in_batches_is_read_to_the_end():
         tokens = await SalesforceDriver(session, client_id="clientKey00001", client_secret="clientSecret001",
                                         redirect_uri=REDIRECT).login(fake.login_url)
         http = SalesforceHttp(session=session, host_policy=HostPolicy.from_entries(fake.allowed_hosts),
-                              retry=Backoff(initial=0.01, deadline=1.0))
+                              retry=Backoff(initial=0.01, maximum=0.05, jitter=0.0, deadline=1.0))
         rest = RestClient(http=http, session=OrgSession(instance_url=org.my_domain_url,
                                                         access_token=Secret(tokens.access_token), refresh=None))
         records = await rest.query("SELECT UserId FROM OauthToken WHERE AppName = 'QualityClouds'")

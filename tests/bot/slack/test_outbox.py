@@ -42,7 +42,7 @@ def clock():
 def delivery(fake_slack, store, clock):
     timings = fast_timings()
     client = AsyncWebClient(token=fake_slack.team.bot_token, base_url=fake_slack.api_url,
-                            retry_handlers=slack_retry_handlers(backoff_factor=timings.slack_retry_backoff_factor))
+                            retry_handlers=slack_retry_handlers(timings.slack_retry))
     return SlackDelivery(store=store, clients=SingleWorkspaceClients(client), clock=clock, timings=timings)
 
 
