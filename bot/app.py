@@ -9,6 +9,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import aiohttp
 from aiohttp import web
@@ -16,6 +17,7 @@ from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -96,6 +98,12 @@ async def create_web_app(
     slack_clients = outbox_clients(settings=settings, store=store, template=slack_client)
     slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock)
                    if settings.multi_workspace else None)
+    authorize: Callable[..., Awaitable[AuthorizeResult]] | None = None
+    if isinstance(slack_clients, SingleWorkspaceClients):
+        authorize = single_workspace_authorize(client=slack_clients.client)
+    elif slack_oauth:
+        # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
+        authorize = cast(Callable[..., Awaitable[AuthorizeResult]], InstallationAuthorize(store=store))
     bolt = AsyncApp(
         client=slack_client,
         signing_secret=settings.slack_signing_secret.reveal() if settings.slack_signing_secret else "",
@@ -103,9 +111,7 @@ async def create_web_app(
         request_verification_enabled=settings.slack_signing_secret is not None,
         oauth_settings=slack_oauth,
         installation_store_bot_only=True if slack_oauth else None,
-        authorize=(single_workspace_authorize(client=slack_clients.client)
-                   if isinstance(slack_clients, SingleWorkspaceClients)
-                   else InstallationAuthorize(store=store) if slack_oauth else None),
+        authorize=authorize,
         process_before_response=False,
     )
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})

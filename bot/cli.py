@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.config import InvalidConfiguration, Settings, configured_values, load_settings, normalise_public_url
 from bot.errors import ConfigError
@@ -25,10 +25,15 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=HELP_WIDTH)
 
 
+class _SubcommandParser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qc-bot", description=DESCRIPTION, formatter_class=_formatter)
-    subcommand = functools.partial(argparse.ArgumentParser, formatter_class=_formatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=subcommand)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_SubcommandParser)
     commands.add_parser(
         "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
         description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -169,7 +169,7 @@ class _Reader:
         login_url = self._login_url("SALESFORCE_LOGIN_URL", DEFAULT_LOGIN_URL, host_policy)
         sandbox_url = self._login_url("SALESFORCE_SANDBOX_LOGIN_URL", DEFAULT_SANDBOX_LOGIN_URL, host_policy)
         keys = self._encryption_keys()
-        settings_fields = dict(
+        settings_fields: dict[str, Any] = dict(
             admin_users=self._admin_users(),
             app_kind=self._app_kind(),
             desired_app=self._desired_app(),
@@ -196,7 +196,7 @@ class _Reader:
             **settings_fields,
         )
 
-    def _slack(self) -> dict[str, object]:
+    def _slack(self) -> dict[str, Any]:
         bot_token = self._get("SLACK_BOT_TOKEN")
         client_id = self._get("SLACK_CLIENT_ID")
         client_secret = self._get("SLACK_CLIENT_SECRET")
@@ -305,7 +305,7 @@ class _Reader:
 
     def _desired_app(self) -> DesiredApp:
         policy = self._refresh_token_policy("QC_REFRESH_TOKEN_POLICY", RefreshTokenPolicy("lifetime", 90, "DAYS"))
-        overrides: dict[str, str] = {}
+        overrides: dict[str, Any] = {}
         name = self._get("QC_APP_NAME")
         if name is not None:
             if _API_NAME.match(name) and len(name) <= 40:

@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from typing import TextIO
 
 MASK = "••••••••"
 _MIN_LENGTH_FOR_SUFFIX = 20
@@ -200,10 +201,10 @@ def install_log_redaction() -> None:
     _factory_installed = True
 
 
-def configure_logging(*, level: str = "INFO", stream: object = None) -> None:
+def configure_logging(*, level: str = "INFO", stream: TextIO | None = None) -> None:
     """Root logging for the CLI: one redacting stream handler."""
     install_log_redaction()
-    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -38,10 +38,6 @@ class Notification:
     fallback_user_id: str | None = None
     """Who gets the message directly if the channel refuses it for good (the bot was removed, say)."""
 
-    @property
-    def is_ephemeral(self) -> bool:
-        return self.user_id is not None
-
 
 class NotificationRepository:
     def __init__(self, db: sqlite_utils.Database) -> None:

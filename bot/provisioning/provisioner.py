@@ -117,6 +117,8 @@ class Provisioner:
         self, request: ProvisioningRequest, existing: ET.Element | None
     ) -> ProvisioningResult:
         desired, api_name = request.desired, request.desired.api_name
+        key: Secret | None
+        secret: Secret | None
         if existing is None:
             key, secret = await self._create_connected_app(request)
             repaired: list[Drift] = []

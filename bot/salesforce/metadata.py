@@ -92,7 +92,7 @@ def deploy_zip(components: Sequence[MetadataComponent], *, api_version: str = AP
 def _render(name: str, value: FieldValue) -> str:
     if isinstance(value, list):
         if value and isinstance(value[0], tuple):
-            inner = "".join(_render(child, child_value) for child, child_value in value)  # type: ignore[misc]
+            inner = "".join(_render(child, child_value) for child, child_value in value)
             return f"<{name}>{inner}</{name}>"
         return "".join(_render(name, item) for item in value)  # type: ignore[arg-type]
     if isinstance(value, bool):

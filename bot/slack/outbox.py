@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
@@ -35,6 +35,11 @@ PERMANENT_SLACK_ERRORS = frozenset({
     "msg_too_long", "no_text", "invalid_auth", "account_inactive", "token_revoked", "missing_scope",
     "restricted_action", "cannot_dm_bot", "user_not_found", "not_allowed_token_type", "team_access_not_granted",
 })
+
+
+def notification_by_key(dedupe_key: str) -> Callable[[Repositories], Notification | None]:
+    """A store read of one outbox message (a function of its own, so each read binds its own key)."""
+    return lambda repos: repos.notifications.get(dedupe_key)
 
 
 class SlackDelivery:
@@ -88,7 +93,7 @@ class SlackDelivery:
         async with self._pass_lock:
             sent = 0
             for key in dedupe_keys:
-                notification = await self._store.run(lambda repos, key=key: repos.notifications.get(key))
+                notification = await self._store.run(notification_by_key(key))
                 if (notification is not None and notification.status == "pending"
                         and notification.next_attempt_at <= self._clock.now()):
                     sent += await self._deliver(notification)
@@ -125,7 +130,7 @@ class SlackDelivery:
             return 0
         payload = notification.payload
         try:
-            if notification.is_ephemeral:
+            if notification.user_id is not None:  # only its user sees it
                 response = await client.chat_postEphemeral(
                     channel=notification.channel_id, user=notification.user_id, text=payload["text"],
                     blocks=payload.get("blocks") or None,

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.slack.clients import outbox_clients, slack_retry_handlers
-from bot.slack.outbox import SlackDelivery
+from bot.slack.outbox import SlackDelivery, notification_by_key
 from bot.timings import Timings
 from bot.watch.expiry import ExpiryScanner, PlannedWarning
 from storage.crypto import SecretBox
@@ -71,7 +71,7 @@ async def _deliver(
     await delivery.deliver_now(warning.dedupe_key for warning in planned)
     failures = 0
     for warning in planned:
-        notification = await store.run(lambda repos, key=warning.dedupe_key: repos.notifications.get(key))
+        notification = await store.run(notification_by_key(warning.dedupe_key))
         status = notification.status if notification is not None else "missing"
         if status == "sent":
             print(_line("sent", warning), file=out)
