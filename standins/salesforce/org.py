@@ -34,7 +34,7 @@ from .ids import (
 from .tokens import OAuthClient, RefreshPolicy
 
 if TYPE_CHECKING:
-    from .deploy import DeployRecord
+    from .metadata_rules import DeployRecord
     from .server import FakeSalesforce
 
 ADMIN_PERMISSIONS = frozenset(

@@ -125,10 +125,10 @@ async def handle(request: web.Request) -> web.Response:
         errors = fake.schema.check_body(body)
         if errors:
             fake.schema_violations.append(f"{request.get(OPERATION_KEY)}: {errors}")
-            fault = SoapFault(
+            invalid = SoapFault(
                 "soapenv:Server", f"fake Salesforce produced a schema-invalid response: {errors[0]}"
             )
-            return _xml_response(fault_bytes(fault), 500)
+            return _xml_response(fault_bytes(invalid), 500)
     return _xml_response(body)
 
 

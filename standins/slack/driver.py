@@ -84,7 +84,8 @@ class Driver:
         if "id" in source and source["id"] in self.state.views:
             return self.state.views[source["id"]]
         ts = source.get("ts")
-        for candidate in [*self.state.channel_messages, *self.state.ephemeral_messages]:
+        candidates: list[Message | Ephemeral] = [*self.state.channel_messages, *self.state.ephemeral_messages]
+        for candidate in candidates:
             if candidate.ts == ts:
                 return candidate
         return None

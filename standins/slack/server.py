@@ -323,10 +323,10 @@ class FakeSlack:
             if inspect.isawaitable(value):
                 value = await value
             if value:
-                return value  # type: ignore[return-value]
+                return value
             if time.monotonic() >= deadline:
                 raise WaitTimeout(
-                    self._describe_timeout(what or getattr(predicate, "__name__", "predicate"), timeout)
+                    self._describe_timeout(what or str(getattr(predicate, "__name__", "predicate")), timeout)
                 )
             await asyncio.sleep(interval)
 
