@@ -1,7 +1,6 @@
 """`qc-bot` as an operator runs it: a real process, real configuration errors, a real server."""
 
 import asyncio
-import socket
 import subprocess
 import time
 
@@ -14,6 +13,7 @@ from storage.crypto import SecretBox
 from storage.database import Store
 from tests.storage.test_installations import installation
 from tests.support.cli import QC_BOT, clean_environment, run, run_async
+from tests.support.ports import free_port
 
 
 def test_keygen_prints_a_fernet_key(capsys):
@@ -39,9 +39,7 @@ def test_configuration_is_read_from_dotenv(tmp_path):
 
 
 async def test_serve_answers_healthz_and_stops_cleanly(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     environment = clean_environment(
         SLACK_SIGNING_SECRET="signing", SLACK_BOT_TOKEN="xoxb-1-2", QC_PUBLIC_URL=f"http://127.0.0.1:{port}",
         SALESFORCE_CLIENT_ID="id", SALESFORCE_CLIENT_SECRET="secret", QC_ENCRYPTION_KEYS=Fernet.generate_key().decode(),

@@ -31,7 +31,7 @@ async def authorize_and_decide(page, decision: str, artifact: str):
 
 
 @pytest.fixture
-async def consenting_stack(stack):
+def consenting_stack(stack):
     stack.salesforce.interactive_consent = True  # Salesforce shows Allow/Deny instead of approving at once
     return stack
 

@@ -33,6 +33,7 @@ from bot.timings import Timings, fast_timings
 from standins.salesforce import FakeOrg, FakeSalesforce
 from standins.slack import Delivery, FakeSlack
 from tests.support.cli import REPO_ROOT
+from tests.support.ports import free_port
 
 SIGNING_SECRET = "slack-signing-secret-0123456789abcdef"
 BOT_CLIENT_ID = "3MVG9qcbotClientIdForTests0123456789"
@@ -145,6 +146,8 @@ class Stack:
 
     async def start_bot_process(self, *, log_level: str = "DEBUG") -> None:
         """Run `qc-bot serve` as a real process, configured through its environment, and wait until it serves."""
+        if not self._port:
+            self._port = free_port()  # unbound until the process binds it, and again across a kill and restart
         self._listening_socket().close()
         environment = {**os.environ, **self.bot_environment(), "PORT": str(self._port), "QC_LOG_LEVEL": log_level,
                        "PYTHONPATH": str(REPO_ROOT)}

@@ -2,7 +2,6 @@
 and each check fails, with its fix, when what it checks is broken."""
 
 import asyncio
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from storage.crypto import SecretBox
 from storage.database import Store
 from tests.storage.test_installations import installation
 from tests.support.cli import clean_environment
+from tests.support.ports import free_port
 from tests.support.stack import BOT_CLIENT_ID, BOT_CLIENT_SECRET, SIGNING_SECRET
 
 PUBLIC_URL = "http://127.0.0.1:3000"
@@ -67,9 +67,7 @@ async def world(tmp_path):
 
 
 def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()
 
 
 def failed(findings, check):
