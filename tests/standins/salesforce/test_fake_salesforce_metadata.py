@@ -197,8 +197,8 @@ async def test_new_connected_app_blocked_by_default(
 
 
 async def test_connected_app_create_read_and_use(
-    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
-, clock: ManualClock) -> None:
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
+) -> None:
     org.connected_app_creation_allowed = True
     reply = await deploy(
         sf,
@@ -534,8 +534,8 @@ async def test_rollback_partial_and_check_only(
 
 
 async def test_eca_header_and_satellites_in_one_deploy(
-    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
-, clock: ManualClock) -> None:
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
+) -> None:
     everything = {
         ("ExternalClientApplication", "QualityClouds"): eca_header(),
         **satellites(key="ecaKey0000001", secret="ecaSecret00001"),
@@ -550,8 +550,8 @@ async def test_eca_header_and_satellites_in_one_deploy(
 
 
 async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
-    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
-, clock: ManualClock) -> None:
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
+) -> None:
     org.eca_satellites_need_existing_parent = True
     everything = {
         ("ExternalClientApplication", "QualityClouds"): eca_header(),
@@ -612,8 +612,8 @@ async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
 
 
 async def test_eca_generated_credentials_read_back(
-    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
-, clock: ManualClock) -> None:
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
+) -> None:
     org.eca_accepts_supplied_credentials = False
     org.eca_satellites_need_existing_parent = False  # one deploy for all five types
     everything = {
