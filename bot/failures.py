@@ -126,16 +126,6 @@ class ProofProblem(StrEnum):
     SECRET_UNKNOWN = "secret_unknown"
     """Not tried: qc-bot does not hold the app's consumer secret (Salesforce would not let it read it)."""
 
-    @classmethod
-    def stored(cls, text: str | None) -> ProofProblem | None:
-        if text is None:
-            return None
-        try:
-            return cls(text)
-        except ValueError:
-            logger.warning("Unknown sign-in problem %r in the database; shown as refused", text)
-            return cls.REFUSED
-
 
 def still_propagating(exc: BaseException) -> bool:
     """Salesforce does not know the consumer key (yet): a new or changed app for a few minutes."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
@@ -140,32 +140,21 @@ class SlackDelivery:
         if notification.update_of is not None:
             return await self._deliver_update(client, notification)
         payload = notification.payload
-        message_channel = None
-        try:
+
+        async def post() -> tuple[str | None, str | None]:
             if notification.user_id is not None:  # only its user sees it
                 response = await client.chat_postEphemeral(
                     channel=notification.channel_id, user=notification.user_id, text=payload["text"],
                     blocks=payload.get("blocks") or None,
                 )
-                message_ts = response.get("message_ts")
-            else:
-                response = await client.chat_postMessage(
-                    channel=notification.channel_id, text=payload["text"], blocks=payload.get("blocks") or None,
-                    unfurl_links=False, unfurl_media=False,
-                )
-                message_ts, message_channel = response.get("ts"), response.get("channel")
-        except SlackApiError as exc:
-            error = str(exc.response.get("error") or exc.response.status_code)
-            await self._failed(notification, error, permanent=error in PERMANENT_SLACK_ERRORS)
-            return 0
-        except Exception as exc:  # connection failures that outlived the retry handlers
-            await self._failed(notification, exc.__class__.__name__, permanent=False)
-            return 0
-        now = self._clock.now()
-        await self._store.run(lambda repos: repos.notifications.mark_sent(
-            notification.id, message_ts=message_ts, message_channel=message_channel, now=now))
-        logger.info("Delivered Slack message %s", notification.dedupe_key)
-        return 1
+                return response.get("message_ts"), None
+            response = await client.chat_postMessage(
+                channel=notification.channel_id, text=payload["text"], blocks=payload.get("blocks") or None,
+                unfurl_links=False, unfurl_media=False,
+            )
+            return response.get("ts"), response.get("channel")
+
+        return await self._attempt(notification, post, permanent=PERMANENT_SLACK_ERRORS)
 
     async def _deliver_update(self, client: AsyncWebClient, update: Notification) -> int:
         target = await self._store.run(lambda repos: repos.notifications.update_target(update))
@@ -180,21 +169,34 @@ class SlackDelivery:
             later = self._clock.now() + timedelta(seconds=self._timings.delivery_retry.delay(0))
             await self._store.run(lambda repos: repos.notifications.postpone(update.id, until=later))
             return 0
-        channel = original.message_channel or original.channel_id
-        try:
-            await client.chat_update(channel=channel, ts=original.message_ts, text=update.payload["text"],
+        channel, ts = original.message_channel or original.channel_id, original.message_ts
+
+        async def edit() -> tuple[str | None, str | None]:
+            await client.chat_update(channel=channel, ts=ts, text=update.payload["text"],
                                      blocks=update.payload.get("blocks") or None)
+            return ts, channel
+
+        return await self._attempt(update, edit, permanent=PERMANENT_SLACK_ERRORS | PERMANENT_EDIT_ERRORS)
+
+    async def _attempt(
+        self, notification: Notification, send: Callable[[], Awaitable[tuple[str | None, str | None]]], *,
+        permanent: frozenset[str],
+    ) -> int:
+        """Make one Slack call for a claimed message (`send` answers the message's ts and channel) and record
+        how it went: sent, to retry, or refused for good (an error in `permanent`)."""
+        try:
+            message_ts, message_channel = await send()
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
-            await self._failed(update, error, permanent=error in PERMANENT_SLACK_ERRORS | PERMANENT_EDIT_ERRORS)
+            await self._failed(notification, error, permanent=error in permanent)
             return 0
         except Exception as exc:  # connection failures that outlived the retry handlers
-            await self._failed(update, exc.__class__.__name__, permanent=False)
+            await self._failed(notification, exc.__class__.__name__, permanent=False)
             return 0
         now = self._clock.now()
         await self._store.run(lambda repos: repos.notifications.mark_sent(
-            update.id, message_ts=original.message_ts, message_channel=channel, now=now))
-        logger.info("Delivered Slack edit %s of %s", update.dedupe_key, update.update_of)
+            notification.id, message_ts=message_ts, message_channel=message_channel, now=now))
+        logger.info("Delivered Slack %s %s", "edit" if notification.update_of else "message", notification.dedupe_key)
         return 1
 
     async def _failed(self, notification: Notification, error: str, *, permanent: bool) -> None:
