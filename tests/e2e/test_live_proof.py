@@ -162,7 +162,8 @@ async def test_with_propagation_switched_off_the_first_sign_in_proves_it(stack):
     await edited_status(stack, "✅")
     assert len(sign_ins(stack)) == 1
     await stack.settle()
-    assert len(stack.slack.calls_to("chat.postMessage")) == 1
+    # Proved before the post went out, the result folds into it or edits it: either way one message.
+    assert len(stack.slack.calls_to("chat.postMessage")) == 1 and len(stack.slack.messages(CHANNEL)) == 1
 
 
 async def test_killed_during_the_proof_window_the_restarted_serve_finishes_it(tmp_path):
@@ -195,3 +196,30 @@ async def test_killed_during_the_proof_window_the_restarted_serve_finishes_it(tm
         assert proof_row(stack)[0] == "proved"
     finally:
         await stack.stop()
+
+
+async def test_without_the_secret_the_status_says_the_sign_in_was_not_tried(stack):
+    """An existing Connected App qc-bot did not create: Salesforce never returns its secret."""
+    stack.org.seed_connected_app("QualityClouds", consumer_key="ExistingKey0123456789",
+                                 consumer_secret="ExistingSecret0123456789", client_credentials_user=None)
+    await stack.connect()
+    status = await stack.status_message()
+    assert "⚠️ Sign-in: qc-bot could not try the sign-in: it does not hold the app's consumer secret" in status.text
+    assert PROVING not in status.text
+    await stack.settle()
+    assert sign_ins(stack) == [] and stack.slack.calls_to("chat.update") == []
+    assert proof_row(stack)[:2] == ("not_run", "secret_unknown")
+
+
+async def test_a_repair_proves_the_credentials_again(stack):
+    stack.org.credentials_propagation = timedelta(0)
+    await stack.connect()
+    await edited_status(stack, "✅")
+    await stack.connect()
+    await stack.slack.wait_for(
+        lambda: [m for m in stack.slack.messages(CHANNEL) if "checked and repaired" in m.text
+                 and "✅ Sign-in:" in m.text], what="the repaired org's status edited to ✅")
+    await stack.settle()
+    assert len(stack.slack.calls_to("chat.postMessage")) == 2, "one status per run, each proved in place"
+    assert all("✅ Sign-in:" in message.text for message in stack.slack.messages(CHANNEL))
+    assert [row[0] for row in stack.query("SELECT proof_status FROM connections")] == ["proved", "proved"]
