@@ -223,3 +223,12 @@ async def test_a_repair_proves_the_credentials_again(stack):
     assert len(stack.slack.calls_to("chat.postMessage")) == 2, "one status per run, each proved in place"
     assert all("✅ Sign-in:" in message.text for message in stack.slack.messages(CHANNEL))
     assert [row[0] for row in stack.query("SELECT proof_status FROM connections")] == ["proved", "proved"]
+
+
+async def test_where_pkce_only_guards_the_web_flow_the_same_app_signs_in(stack):
+    stack.org.pkce_required_org_wide = True
+    stack.org.client_credentials_refuse_pkce = False  # the stand-in's other reading of reference §1.7
+    await stack.connect()
+    await proving_status(stack)
+    stack.clock.advance(timedelta(minutes=2))
+    await edited_status(stack, "✅")
