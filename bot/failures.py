@@ -109,6 +109,53 @@ def is_app_not_installed(error: str | None, description: str | None) -> bool:
     return "must be installed" in text or "uninstalled" in text
 
 
+class ProofProblem(StrEnum):
+    """Why the live sign-in with the app's own credentials (SPEC §2 "Live proof") failed or was not tried
+    (stored in `connections.proof_problem`)."""
+
+    NOT_PROPAGATED = "not_propagated"
+    """Salesforce still answered `invalid_client_id` when the propagation window closed."""
+    WRONG_SECRET = "wrong_secret"
+    RUN_AS_INACTIVE = "run_as_inactive"
+    CLIENT_CREDENTIALS_OFF = "client_credentials_off"
+    PKCE_REQUIRED = "pkce_required"
+    WRONG_DOMAIN = "wrong_domain"
+    REJECTED = "rejected"
+    SALESFORCE_UNAVAILABLE = "salesforce_unavailable"
+    REFUSED = "refused"
+    SECRET_UNKNOWN = "secret_unknown"
+    """Not tried: qc-bot does not hold the app's consumer secret (Salesforce would not let it read it)."""
+
+
+def still_propagating(exc: BaseException) -> bool:
+    """Salesforce does not know the consumer key (yet): a new or changed app for a few minutes."""
+    return isinstance(exc, OAuthError) and exc.error == "invalid_client_id"
+
+
+def proof_problem_of(exc: BaseException) -> ProofProblem | None:
+    """What a failed sign-in with an app's credentials means; None for an exception that is a bug."""
+    if isinstance(exc, TokenResponseRejected):
+        return ProofProblem.REJECTED
+    if isinstance(exc, OAuthError):
+        description = (exc.description or "").lower()
+        if exc.error == "invalid_client_id":
+            return ProofProblem.NOT_PROPAGATED
+        if exc.error == "invalid_client" and not is_app_not_installed(exc.error, exc.description):
+            return ProofProblem.WRONG_SECRET
+        if "pkce" in description:
+            return ProofProblem.PKCE_REQUIRED
+        if exc.error == "inactive_user" or "inactive" in description:
+            return ProofProblem.RUN_AS_INACTIVE
+        if "client credentials user" in description or "api enabled" in description:
+            return ProofProblem.CLIENT_CREDENTIALS_OFF
+        if "not supported on this domain" in description:
+            return ProofProblem.WRONG_DOMAIN
+        return ProofProblem.REFUSED
+    if isinstance(exc, SalesforceError):
+        return ProofProblem.SALESFORCE_UNAVAILABLE if exc.transient else ProofProblem.REFUSED
+    return None
+
+
 class DisconnectProblem(StrEnum):
     """Why `/qc disconnect-org ... delete-app` left the org connected (audited as `failed:<code>`)."""
 

@@ -28,6 +28,13 @@ class Timings:
         default_factory=lambda: Backoff(initial=5.0, maximum=60.0, jitter=0.2, deadline=900.0))
     """Provisioning started over after Salesforce answered "try later" (a request limit, a setup lock) or left a
     deploy unanswered; also how long a crashed provisioning task waits (its `maximum`) before it resumes."""
+    proof_retry: Backoff = field(
+        default_factory=lambda: Backoff(initial=5.0, maximum=30.0, jitter=0.2))
+    """The live sign-in with a new app's credentials while Salesforce answers `invalid_client_id` (it propagates
+    a new app for a few minutes); bounded by `proof_window`, not by a deadline of its own."""
+    proof_window: timedelta = timedelta(minutes=10)
+    """How long after provisioning `invalid_client_id` still counts as "not propagated yet" (on the bot's clock,
+    so a restart does not start the wait over)."""
     slack_retry: Backoff = field(
         default_factory=lambda: Backoff(initial=0.5, maximum=8.0, jitter=0.2))
     """One Slack Web API call (a dropped connection, 429, 5xx); the retry handlers count the retries."""
@@ -53,6 +60,7 @@ def fast_timings() -> Timings:
         deploy_poll=Backoff(initial=0.01, factor=1.5, maximum=0.05, jitter=0.0, deadline=10.0),
         provisioning_retry=Backoff(initial=0.01, maximum=0.05, jitter=0.0, deadline=3.0),
         slack_retry=Backoff(initial=0.01, maximum=0.05, jitter=0.0),
+        proof_retry=Backoff(initial=0.01, maximum=0.05, jitter=0.0),
         delivery_retry=Backoff(initial=1.0, maximum=5.0, jitter=0.0),
         delivery_poll_seconds=0.05,
         delivery_lease=timedelta(seconds=30),

@@ -18,6 +18,8 @@ from bot.failures import Failure
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
 
 ConnectionStatus = Literal["pending_auth", "authorized", "provisioning", "provisioned", "failed"]
+ProofStatus = Literal["proving", "proved", "failed", "not_run"]
+"""The live sign-in of a provisioned connection (SPEC §2 "Live proof"); `proving` until it has an outcome."""
 Environment = Literal["production", "sandbox", "my_domain"]
 FINAL_STATUSES: frozenset[str] = frozenset({"provisioned", "failed"})
 
@@ -43,6 +45,13 @@ class Connection:
     finished_at: datetime | None
     pending_deploy_id: str | None = None
     resumes: int = 0
+    proof_status: ProofStatus | None = None
+    proof_started_at: datetime | None = None
+    proof_attempts: int = 0
+    proof_problem: str | None = None
+    proof_detail: str | None = None
+    status_view: dict[str, Any] | None = None
+    """The facts the channel status message was drawn from (no secrets: masks only), to draw it again."""
 
 
 class ConnectionRepository:
@@ -135,6 +144,35 @@ class ConnectionRepository:
         self._db.execute("UPDATE connections SET resumes = resumes + 1 WHERE id = ?", [connection_id])
         return self._db.execute("SELECT resumes FROM connections WHERE id = ?", [connection_id]).fetchone()[0]
 
+    def start_proof(
+        self, connection_id: str, *, status: ProofStatus, now: datetime, status_view: dict[str, Any],
+        problem: str | None = None,
+    ) -> None:
+        """Record that the live sign-in begins now (`proving`), or why it cannot run (`not_run`)."""
+        self._db.execute(
+            "UPDATE connections SET proof_status = ?, proof_started_at = ?, proof_attempts = 0, proof_problem = ?,"
+            " proof_detail = NULL, status_view = ? WHERE id = ?",
+            [status, to_db_time(now), problem, json.dumps(status_view, sort_keys=True), connection_id],
+        )
+
+    def count_proof_attempt(self, connection_id: str) -> None:
+        self._db.execute("UPDATE connections SET proof_attempts = proof_attempts + 1 WHERE id = ?", [connection_id])
+
+    def finish_proof(
+        self, connection_id: str, *, status: ProofStatus, problem: str | None, detail: str | None
+    ) -> bool:
+        """End a proof that is still `proving`; True if this call ended it (a racing worker's call is refused)."""
+        return self._db.execute(
+            "UPDATE connections SET proof_status = ?, proof_problem = ?, proof_detail = ?"
+            " WHERE id = ? AND proof_status = 'proving'",
+            [status, problem, detail, connection_id],
+        ).rowcount == 1
+
+    def proving(self) -> list[Connection]:
+        """Provisioned connections whose live sign-in has no outcome yet."""
+        rows = self._db.query("SELECT * FROM connections WHERE proof_status = 'proving' ORDER BY created_at")
+        return [_to_connection(row) for row in rows]
+
     def pending_auth_since(self, *, before: datetime) -> list[Connection]:
         """Journeys still waiting for Salesforce's answer whose last change is older than `before`."""
         rows = self._db.query(
@@ -173,4 +211,10 @@ def _to_connection(record: dict[str, Any]) -> Connection:
         finished_at=from_db_time_optional(record["finished_at"]),
         pending_deploy_id=record["pending_deploy_id"],
         resumes=record["resumes"],
+        proof_status=record["proof_status"],
+        proof_started_at=from_db_time_optional(record["proof_started_at"]),
+        proof_attempts=record["proof_attempts"],
+        proof_problem=record["proof_problem"],
+        proof_detail=record["proof_detail"],
+        status_view=None if record["status_view"] is None else json.loads(record["status_view"]),
     )

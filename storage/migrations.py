@@ -228,6 +228,29 @@ def _claim_owner(db: sqlite_utils.Database) -> None:
     _execute_all(db, "ALTER TABLE notifications ADD COLUMN claimed_by TEXT;")
 
 
+@MIGRATIONS(name="0006_live_proof")
+def _live_proof(db: sqlite_utils.Database) -> None:
+    """The live sign-in after provisioning, as fields of a provisioned connection (`proof_status`: NULL when
+    no proof belongs to it, `proving`, `proved`, `failed`, `not_run`), the facts its status message is drawn
+    from (re-drawn when the proof ends), and outbox rows that edit a delivered message (`update_of`) in the
+    channel Slack posted it to (`message_channel`)."""
+    _execute_all(
+        db,
+        """
+        ALTER TABLE connections ADD COLUMN proof_status TEXT;
+        ALTER TABLE connections ADD COLUMN proof_started_at TEXT;
+        ALTER TABLE connections ADD COLUMN proof_attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE connections ADD COLUMN proof_problem TEXT;
+        ALTER TABLE connections ADD COLUMN proof_detail TEXT;
+        ALTER TABLE connections ADD COLUMN status_view TEXT;
+        CREATE INDEX connections_by_proof ON connections (proof_status);
+        ALTER TABLE notifications ADD COLUMN message_channel TEXT;
+        ALTER TABLE notifications ADD COLUMN update_of TEXT;
+        CREATE INDEX notifications_by_update_of ON notifications (update_of);
+        """,
+    )
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

@@ -1,6 +1,12 @@
 """The outbox of Slack messages (SPEC §7): a message is stored before it is sent and marked sent only
 after Slack confirmed it, so a crash or a Slack outage delays a message but never drops or repeats it.
 
+An outbox row may also be an *edit* of another (`update_of` names the original's dedupe key): it is sent
+as `chat.update` of the message Slack posted for the original (its `message_channel` and `message_ts`),
+exactly once like any other row. Queued while the original has not gone out yet, it is folded into the
+original instead (which then goes out with the new content), so Slack sees one post, never a post and an
+edit racing it.
+
 `dedupe_key` names what a message is about (e.g. `status:<connection id>`; every format is built and
 documented in storage.outbox_keys); enqueueing the same key twice keeps the first, which is what makes
 "exactly one status message" hold across restarts.
@@ -37,6 +43,10 @@ class Notification:
     message_ts: str | None
     fallback_user_id: str | None = None
     """Who gets the message directly if the channel refuses it for good (the bot was removed, say)."""
+    message_channel: str | None = None
+    """The channel Slack says it posted the message in (a direct message's is not the user id it was sent to)."""
+    update_of: str | None = None
+    """Set on an edit: the dedupe key of the message it edits."""
 
 
 class NotificationRepository:
@@ -67,6 +77,55 @@ class NotificationRepository:
         )
         return cursor.rowcount == 1
 
+    def enqueue_update(self, *, dedupe_key: str, of: str, payload: dict[str, Any], now: datetime) -> bool:
+        """Queue an edit of the message queued under `of`, replacing its whole content with `payload`; False if
+        an edit under `dedupe_key` exists already. Not yet claimed for posting, the original takes the new
+        content itself and the edit is recorded as done; otherwise the edit waits its turn (`update_target`)."""
+        payload_json = json.dumps(payload, sort_keys=True)
+        if contains_secret(payload_json):
+            raise ValueError(f"refusing to queue a Slack message that contains a secret ({dedupe_key})")
+        original = self.get(of)
+        if original is None:
+            raise ValueError(f"no message {of} to update ({dedupe_key})")
+        folded = self._db.execute(
+            "UPDATE notifications SET payload = ? WHERE dedupe_key = ? AND status = 'pending'"
+            " AND (claimed_until IS NULL OR claimed_until <= ?)"
+            " AND NOT EXISTS (SELECT 1 FROM notifications WHERE dedupe_key = ?)",
+            [payload_json, of, to_db_time(now), dedupe_key],
+        ).rowcount == 1
+        cursor = self._db.execute(
+            "INSERT INTO notifications (dedupe_key, team_id, channel_id, user_id, payload, status,"
+            " next_attempt_at, created_at, sent_at, update_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (dedupe_key) DO NOTHING",
+            [dedupe_key, original.team_id, original.channel_id, original.user_id, payload_json,
+             "sent" if folded else "pending", to_db_time(now), to_db_time(now), to_db_time(now) if folded else None,
+             of],
+        )
+        return cursor.rowcount == 1
+
+    def update_target(self, update: Notification) -> UpdateTarget:
+        """Where an edit stands: the message to edit, or why it must wait or cannot happen.
+
+        An original that went to a person directly (its channel refused it) is edited there. Edits of one
+        message go out in the order they were queued; one that a later edit already superseded is skipped."""
+        assert update.update_of is not None
+        newer = self._db.execute(
+            "SELECT COUNT(*) FROM notifications WHERE update_of = ? AND id > ? AND status != 'undeliverable'",
+            [update.update_of, update.id]).fetchone()[0]
+        if newer:
+            return UpdateTarget(superseded=True)
+        older = self._db.execute(
+            "SELECT COUNT(*) FROM notifications WHERE update_of = ? AND id < ? AND status = 'pending'",
+            [update.update_of, update.id]).fetchone()[0]
+        original = self.get(update.update_of)
+        if original is not None and original.status == "undeliverable":
+            original = self.get(outbox_keys.direct(update.update_of)) or original
+        if original is None or original.status == "undeliverable":
+            return UpdateTarget(gone=True)
+        if older or original.status == "pending":
+            return UpdateTarget()
+        return UpdateTarget(original=original)
+
     def due(self, *, now: datetime, limit: int = 50) -> list[Notification]:
         rows = self._db.query(
             "SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= ?"
@@ -84,6 +143,13 @@ class NotificationRepository:
     def get(self, dedupe_key: str) -> Notification | None:
         rows = list(self._db.query("SELECT * FROM notifications WHERE dedupe_key = ?", [dedupe_key]))
         return _to_notification(rows[0]) if rows else None
+
+    def claim_fresh(self, notification_id: int, *, now: datetime, until: datetime, by: str) -> Notification | None:
+        """`claim`, and the message as it is now (an edit may have been folded into it since it was read)."""
+        if not self.claim(notification_id, now=now, until=until, by=by):
+            return None
+        row = list(self._db.query("SELECT * FROM notifications WHERE id = ?", [notification_id]))
+        return _to_notification(row[0])
 
     def claim(self, notification_id: int, *, now: datetime, until: datetime, by: str) -> bool:
         """Take a due message for one delivery attempt on behalf of `by`; False if another sender holds it.
@@ -119,11 +185,20 @@ class NotificationRepository:
         )
         return cursor.rowcount
 
-    def mark_sent(self, notification_id: int, *, message_ts: str | None, now: datetime) -> None:
+    def mark_sent(
+        self, notification_id: int, *, message_ts: str | None, now: datetime, message_channel: str | None = None
+    ) -> None:
         self._db.execute(
-            "UPDATE notifications SET status = 'sent', message_ts = ?, sent_at = ?, attempts = attempts + 1,"
-            " last_error = NULL, claimed_until = NULL WHERE id = ?",
-            [message_ts, to_db_time(now), notification_id],
+            "UPDATE notifications SET status = 'sent', message_ts = ?, message_channel = ?, sent_at = ?,"
+            " attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE id = ?",
+            [message_ts, message_channel, to_db_time(now), notification_id],
+        )
+
+    def postpone(self, notification_id: int, *, until: datetime) -> None:
+        """Put a message back unclaimed, to be looked at again at `until`; not a failed attempt."""
+        self._db.execute(
+            "UPDATE notifications SET next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
+            [to_db_time(until), notification_id],
         )
 
     def mark_retry(self, notification_id: int, *, error: str, next_attempt_at: datetime) -> None:
@@ -155,4 +230,16 @@ def _to_notification(row: dict[str, Any]) -> Notification:
         last_error=row["last_error"],
         message_ts=row["message_ts"],
         fallback_user_id=row["fallback_user_id"],
+        message_channel=row["message_channel"],
+        update_of=row["update_of"],
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateTarget:
+    """`NotificationRepository.update_target`: `original` to edit now; else the edit waits (nothing set), is
+    `superseded` by a later edit, or its original is `gone` (never delivered anywhere)."""
+
+    original: Notification | None = None
+    superseded: bool = False
+    gone: bool = False

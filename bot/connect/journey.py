@@ -2,6 +2,11 @@
 
     pending_auth → authorized → provisioning → provisioned | failed
 
+A provisioned connection then proves the app's credentials with a live sign-in (`bot.connect.proof`): a
+field of the connection (`proof_status`: proving → proved | failed, or not_run), not a status of its own,
+because the journey's outcome (the app is set up) no longer changes; the proof only edits the status
+message in place once it has an outcome.
+
 Every step is one transaction that moves the connection forward with a compare-and-set, so a step
 runs once even when requests race, and a restarted process picks up each unfinished connection
 (`resume_unfinished`). Results reach Slack only through the outbox, in the same transaction as the
@@ -23,12 +28,20 @@ from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
 from bot.connect.links import ConnectLink, LinkRefused
+from bot.connect.proof import SignInProver
 from bot.errors import CommandSyntaxError, LoginHostError
-from bot.failures import CallbackProblem, Failure, LinkProblem, failure_of, failure_of_authorize_error
+from bot.failures import (
+    CallbackProblem,
+    Failure,
+    LinkProblem,
+    ProofProblem,
+    failure_of,
+    failure_of_authorize_error,
+)
 from bot.orgs.access import OrgAccess
 from bot.provisioning.provisioner import Provisioner, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
-from bot.redaction import Secret, redact
+from bot.redaction import Secret, mask, redact
 from bot.salesforce.errors import SalesforceError, SalesforceUnavailable
 from bot.salesforce.oauth import TokenResponse, new_code_verifier, new_state
 from bot.salesforce.rest import AppCredentials
@@ -160,6 +173,8 @@ class ConnectJourney:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._prover = SignInProver(oauth=self._oauth, clock=clock, retry=timings.proof_retry,
+                                    window=timings.proof_window)
 
     # -- step 1: the slash command -------------------------------------------------------------------------
 
@@ -326,9 +341,9 @@ class ConnectJourney:
             self.schedule(connection_id)
 
     async def resume_unfinished(self) -> int:
-        """Pick up every connection a previous process left authorized or provisioning."""
+        """Pick up every connection a previous process left authorized or provisioning, or still proving."""
         unfinished = await self._store.run(
-            lambda repos: repos.connections.with_status(["authorized", "provisioning"])
+            lambda repos: repos.connections.with_status(["authorized", "provisioning"]) + repos.connections.proving()
         )
         for connection in unfinished:
             logger.info("Resuming connection %s (%s)", connection.id, connection.status)
@@ -351,13 +366,16 @@ class ConnectJourney:
         return await self._end_each(expired, now=now)
 
     async def provision(self, connection_id: str) -> None:
+        """Provision (unless done), then prove the credentials (unless proved); either may be resuming."""
         connection = await self._store.run(lambda repos: repos.connections.get(connection_id))
-        if connection is None or connection.org_id is None or connection.status not in ("authorized",
-                                                                                       "provisioning"):
+        if connection is None or connection.org_id is None:
             return
-        lock = self._org_locks.setdefault((connection.team_id, connection.org_id), asyncio.Lock())
-        async with lock:
-            await self._provision_locked(connection_id)
+        if connection.status in ("authorized", "provisioning"):
+            lock = self._org_locks.setdefault((connection.team_id, connection.org_id), asyncio.Lock())
+            async with lock:
+                await self._provision_locked(connection_id)
+        # Outside the org's lock: a proof may wait minutes for Salesforce, a new journey need not wait for it.
+        await self._prove(connection_id)
 
     async def _provision_locked(self, connection_id: str) -> None:
         now = self._clock.now()
@@ -450,13 +468,19 @@ class ConnectJourney:
     async def _succeed(self, connection: Connection, org: OrgRecord, result: ProvisioningResult) -> None:
         now = self._clock.now()
         reveal_id = uuid.uuid4().hex
-        status = messages.org_connected(messages.ConnectedOrg(
+        view = messages.ConnectedOrg(
             org_name=org.org_name, org_id=org.org_id, is_sandbox=org.is_sandbox, instance_url=org.instance_url,
             app_kind_label=result.kind.label, app_name=self._settings.desired_app.api_name, created=result.created,
-            consumer_key=result.consumer_key, consumer_secret=result.consumer_secret,
+            consumer_key_mask=mask(result.consumer_key.reveal()) if result.consumer_key else None,
+            consumer_secret_mask=mask(result.consumer_secret.reveal()) if result.consumer_secret else None,
             secret_unavailable=result.secret_unavailable_reason, checklist=result.checklist,
             requester=connection.user_id,
-        ))
+        )
+        can_prove = result.consumer_key is not None and result.consumer_secret is not None
+        proof = messages.SignInProof(status="proving" if can_prove else "not_run",
+                                     run_as=connection.run_as or org.salesforce_username,
+                                     problem=None if can_prove else ProofProblem.SECRET_UNKNOWN)
+        status = messages.org_connected(view, proof=proof)
         offer = messages.reveal_offer(reveal_id=reveal_id, org_name=org.org_name,
                                       expires_minutes=int(self._timings.reveal_ttl.total_seconds() // 60))
 
@@ -474,6 +498,8 @@ class ConnectJourney:
             repos.tracked_tokens.set_app(team_id=org.team_id, org_id=org.org_id,
                                          app_name=self._settings.desired_app.label,
                                          app_policy=policy.connected_app_value(), now=now)
+            repos.connections.start_proof(connection.id, status=proof.status, now=now, status_view=view.to_dict(),
+                                          problem=proof.problem)
 
         await self._end(_Ending(
             connection=connection, expected=("provisioning",), to="provisioned", app_kind=result.kind.value,
@@ -502,6 +528,63 @@ class ConnectJourney:
                               detail={"connection": connection.id}),
         ), now=now)
         logger.warning("Connection %s failed: %s", connection.id, code)
+
+    # -- the live proof ------------------------------------------------------------------------------------
+
+    async def _prove(self, connection_id: str) -> None:
+        """Sign in with the app's own credentials; when the outcome is in, edit the status message in place."""
+
+        def load(repos: Repositories) -> tuple[Connection | None, OrgRecord | None]:
+            connection = repos.connections.get(connection_id)
+            if connection is None or connection.proof_status != "proving" or connection.org_id is None:
+                return None, None
+            return connection, repos.orgs.get(team_id=connection.team_id, org_id=connection.org_id)
+
+        connection, org = await self._store.run(load)
+        if connection is None or connection.status_view is None or connection.proof_started_at is None:
+            return
+        if org is None or org.consumer_key is None or org.consumer_secret is None:
+            # The org was disconnected (or its secret forgotten) while the proof waited.
+            await self._proved(connection, problem=ProofProblem.SECRET_UNKNOWN, detail=None,
+                               run_as=connection.run_as or "")
+            return
+        outcome = await self._prover.prove(
+            my_domain_url=org.instance_url, consumer_key=org.consumer_key, consumer_secret=org.consumer_secret,
+            started_at=connection.proof_started_at, attempts_before=connection.proof_attempts,
+            on_attempt=lambda: self._store.run(lambda repos: repos.connections.count_proof_attempt(connection_id)),
+        )
+        await self._proved(connection, problem=outcome.problem, detail=outcome.detail,
+                           run_as=connection.run_as or org.salesforce_username)
+
+    async def _proved(
+        self, connection: Connection, *, problem: ProofProblem | None, detail: str | None, run_as: str
+    ) -> None:
+        """Record the proof's outcome, queue the edit of the status message and audit it, in one transaction."""
+        assert connection.status_view is not None
+        status: Literal["proved", "failed", "not_run"] = (
+            "proved" if problem is None else "not_run" if problem is ProofProblem.SECRET_UNKNOWN else "failed")
+        view = messages.ConnectedOrg.from_dict(connection.status_view)
+        message = messages.org_connected(view, proof=messages.SignInProof(status=status, run_as=run_as,
+                                                                          problem=problem, detail=detail))
+        now = self._clock.now()
+
+        def finish(repos: Repositories) -> bool:
+            if not repos.connections.finish_proof(connection.id, status=status, problem=problem, detail=detail):
+                return False
+            attempts = repos.connections.get(connection.id)
+            repos.notifications.enqueue_update(dedupe_key=outbox_keys.proof_result(connection.id),
+                                               of=outbox_keys.connection_status(connection.id),
+                                               payload=message.as_payload(), now=now)
+            repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="prove",
+                               target=connection.org_id, outcome=status if problem is None else f"{status}:{problem}",
+                               detail={"connection": connection.id,
+                                       "attempts": attempts.proof_attempts if attempts else None})
+            return True
+
+        if await self._store.run(finish):
+            self._delivery.wake()
+            logger.info("Connection %s: the app's credentials %s", connection.id,
+                        "sign in" if problem is None else f"do not sign in ({problem})")
 
     # -- the end of a journey ------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from bot.messages.blocks import SlackMessage, answer_modal
 from bot.messages.commands import not_allowed, org_gone, usage
 from bot.messages.connect import (
     ConnectedOrg,
+    SignInProof,
     authorization_expired,
     connect_link,
     connection_failed,
@@ -54,6 +55,7 @@ __all__ = [
     "ExpiryNotice",
     "NearestExpiry",
     "OrgOverview",
+    "SignInProof",
     "SlackMessage",
     "answer_modal",
     "authorization_expired",

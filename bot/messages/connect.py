@@ -3,15 +3,15 @@ connected (with its settings checklist) or failed (with what happened and what t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any, Literal
 
-from bot.failures import Failure, SecretUnreadable
+from bot.failures import Failure, ProofProblem, SecretUnreadable
 from bot.messages.actions import ACTION_OPEN_LINK
 from bot.messages.blocks import SlackMessage, button, call_to_action, context, count, header, plain, said, section
-from bot.messages.explanations import EXPLANATIONS, SECRET_NOTES
+from bot.messages.explanations import EXPLANATIONS, PROOF_EXPLANATIONS, SECRET_NOTES
 from bot.provisioning.checklist import ChecklistItem, Mark
-from bot.redaction import Secret, mask
 
 MARK_EMOJI = {Mark.OK: "✅", Mark.WARN: "⚠️", Mark.FAIL: "❌"}
 
@@ -53,6 +53,9 @@ def authorization_expired() -> SlackMessage:
 
 @dataclass(frozen=True, kw_only=True)
 class ConnectedOrg:
+    """The facts of a provisioned org's status message. The consumer key and secret are here only masked
+    (`bot.redaction.mask`), so the facts can be kept to draw the message again when the sign-in is proved."""
+
     org_name: str
     org_id: str
     is_sandbox: bool
@@ -60,20 +63,43 @@ class ConnectedOrg:
     app_kind_label: str
     app_name: str
     created: bool
-    consumer_key: Secret | None
-    consumer_secret: Secret | None
+    consumer_key_mask: str | None
+    consumer_secret_mask: str | None
     secret_unavailable: SecretUnreadable | None
     checklist: list[ChecklistItem]
     requester: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**{field.name: getattr(self, field.name) for field in fields(self)},
+                "secret_unavailable": self.secret_unavailable and self.secret_unavailable.value,
+                "checklist": [item.to_dict() for item in self.checklist]}
 
-def org_connected(org: ConnectedOrg) -> SlackMessage:
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConnectedOrg:
+        return cls(**{**data, "secret_unavailable": data["secret_unavailable"] and SecretUnreadable(
+                          data["secret_unavailable"]),
+                      "checklist": [ChecklistItem(item["setting"], Mark(item["mark"]), item["detail"])
+                                    for item in data["checklist"]]})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignInProof:
+    """Where the live sign-in with the app's own credentials stands, for the status message."""
+
+    status: Literal["proving", "proved", "failed", "not_run"]
+    run_as: str
+    problem: ProofProblem | None = None
+    detail: str | None = None
+    """Salesforce's own words, when it refused."""
+
+
+def org_connected(org: ConnectedOrg, *, proof: SignInProof | None = None) -> SlackMessage:
     failures = sum(item.mark is Mark.FAIL for item in org.checklist)
     warnings = sum(item.mark is Mark.WARN for item in org.checklist)
     environment = "Sandbox" if org.is_sandbox else "Production"
     action = "created" if org.created else "checked and repaired"
-    key_text = mask(org.consumer_key.reveal()) if org.consumer_key else "not available"
-    secret_text = mask(org.consumer_secret.reveal()) if org.consumer_secret else "not available"
+    key_text = org.consumer_key_mask or "not available"
+    secret_text = org.consumer_secret_mask or "not available"
     checklist_lines = [f"{MARK_EMOJI[item.mark]} *{item.setting}:* {item.detail}" for item in org.checklist]
     secret_note = ""
     if org.secret_unavailable:
@@ -84,10 +110,12 @@ def org_connected(org: ConnectedOrg) -> SlackMessage:
     )
     if failures:
         heading = f"❌ Salesforce org {org.org_name} is connected, but {count(failures, 'setting')} still wrong"
+    elif proof is not None and proof.status == "failed":
+        heading = f"❌ Salesforce org {org.org_name} is connected, but Quality Clouds' credentials do not sign in"
     else:
         suffix = f" ({count(warnings, 'warning')})" if warnings else ""
         heading = f"✅ Salesforce org {org.org_name} is connected to Quality Clouds{suffix}"
-    fields = [
+    fields_ = [
         {"type": "mrkdwn", "text": f"*Org*\n{org.org_name}\n`{org.org_id}`"},
         {"type": "mrkdwn", "text": f"*Environment*\n{environment}"},
         {"type": "mrkdwn", "text": f"*Instance*\n{org.instance_url}"},
@@ -96,23 +124,40 @@ def org_connected(org: ConnectedOrg) -> SlackMessage:
         {"type": "mrkdwn", "text": f"*Consumer secret*\n`{secret_text}`"},
         {"type": "mrkdwn", "text": f"*Requested by*\n<@{org.requester}>"},
     ]
+    proof_text = sign_in_line(proof, org_name=org.org_name) if proof is not None else None
     # The fields do not read as sentences, so the fallback says the same in its own order.
     text = (
         f"{heading}. Org {org.org_name} ({org.org_id}), {environment}, {org.instance_url}. "
         f"{org.app_kind_label} {org.app_name} {action}. Consumer key {key_text}, consumer secret {secret_text}. "
         + " ".join(line.replace("*", "") for line in checklist_lines)
         + secret_note.replace("\n", " ")
+        + (f" {plain(proof_text)}" if proof_text else "")
         + f" Next step: define this org in Quality Clouds; <@{org.requester}> can reveal the credentials."
     )
-    return SlackMessage(
-        text=text,
-        blocks=[
-            header(heading),
-            {"type": "section", "fields": fields},
-            section("*Settings checklist*\n" + "\n".join(checklist_lines) + secret_note),
-            section(next_step),
-        ],
-    )
+    blocks = [
+        header(heading),
+        {"type": "section", "fields": fields_},
+        section("*Settings checklist*\n" + "\n".join(checklist_lines) + secret_note),
+    ]
+    if proof_text:
+        blocks.append(section(proof_text[:3000]))
+    blocks.append(section(next_step))
+    return SlackMessage(text=text, blocks=blocks)
+
+
+def sign_in_line(proof: SignInProof, *, org_name: str) -> str:
+    """The status message's line about the live sign-in (SPEC §2 "Live proof")."""
+    who = f"{org_name} (runs as {proof.run_as})"
+    if proof.status == "proving":
+        return (f"⏳ *Sign-in:* proving that Quality Clouds' credentials sign in to {who}… Salesforce can take a "
+                "few minutes to accept a new app; this message is updated when it does.")
+    if proof.status == "proved":
+        return f"✅ *Sign-in:* Quality Clouds' credentials sign in to {who}."
+    assert proof.problem is not None
+    explanation = PROOF_EXPLANATIONS[proof.problem]
+    mark = "⚠️" if proof.status == "not_run" else "❌"
+    said_line = f"\n{explanation.detail_label}: {proof.detail}" if proof.detail else ""
+    return f"{mark} *Sign-in:* {explanation.what}{said_line}\n*What to do:* {explanation.remedy}"
 
 
 def secret_unavailable_note(reason: SecretUnreadable, *, app_name: str) -> str:

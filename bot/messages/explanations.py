@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.failures import ChannelError, DisconnectProblem, Failure, RevealProblem, SecretUnreadable
+from bot.failures import ChannelError, DisconnectProblem, Failure, ProofProblem, RevealProblem, SecretUnreadable
 from bot.messages.actions import COMMAND
 
 
@@ -128,6 +128,60 @@ DISCONNECT_EXPLANATIONS: dict[DisconnectProblem, Explanation] = {
         "Nothing was disconnected. Run the command again later (see status.salesforce.com).",
     ),
 }
+
+_AGAIN = f"then run `{COMMAND} connect-org` again: qc-bot repairs the app and proves the sign-in again"
+
+PROOF_EXPLANATIONS: dict[ProofProblem, Explanation] = {
+    ProofProblem.NOT_PROPAGATED: Explanation(
+        "Salesforce still did not recognise the app's consumer key when the wait for a new app (10 minutes) "
+        "ran out.",
+        f"Check in Setup that the QualityClouds app exists and is enabled, wait a few minutes, {_AGAIN}.",
+    ),
+    ProofProblem.WRONG_SECRET: Explanation(
+        "Salesforce refused the consumer secret qc-bot holds for this app: it is not the app's current secret.",
+        "Do not use the revealed secret. Copy the consumer key and secret from Setup (the app → Consumer Key and "
+        f"Secret) into Quality Clouds, or {_AGAIN}.",
+    ),
+    ProofProblem.RUN_AS_INACTIVE: Explanation(
+        "The app's run-as user is deactivated, or not allowed to use the API.",
+        "Activate the user in Setup → Users and give it *API Enabled* (ideally an API-only integration user), or "
+        f"name another user with `{COMMAND} connect-org run-as=<username>`.",
+    ),
+    ProofProblem.CLIENT_CREDENTIALS_OFF: Explanation(
+        "The app's client credentials flow is off, has no run-as user, or the run-as user is not API-only where "
+        "the org requires it.",
+        f"Turn on *Enable Client Credentials Flow* with an API-enabled run-as user in the app's policies, {_AGAIN}.",
+    ),
+    ProofProblem.PKCE_REQUIRED: Explanation(
+        "The app requires PKCE, which Quality Clouds does not use.",
+        "Turn off *Require Proof Key for Code Exchange (PKCE)* on the app (and under Setup → OAuth and OpenID "
+        f"Connect Settings if the org requires it everywhere), {_AGAIN}.",
+    ),
+    ProofProblem.WRONG_DOMAIN: Explanation(
+        "Salesforce refused the sign-in on this address: the client credentials flow works only on the org's "
+        "My Domain.",
+        f"Make sure the org has a My Domain (Setup → My Domain), {_AGAIN}.",
+    ),
+    ProofProblem.REJECTED: Explanation(
+        "Salesforce's answer to the sign-in failed a security check (not a signed Bearer token for this app).",
+        "Try again later; if it repeats, tell your qc-bot operator: something between qc-bot and Salesforce is "
+        "altering responses.",
+    ),
+    ProofProblem.SALESFORCE_UNAVAILABLE: Explanation(
+        "Salesforce did not answer the sign-in in time.",
+        f"Check status.salesforce.com, {_AGAIN}.",
+    ),
+    ProofProblem.REFUSED: Explanation(
+        "Salesforce refused the sign-in with the app's credentials.",
+        f"Fix what Salesforce reports below, {_AGAIN}.",
+    ),
+    ProofProblem.SECRET_UNKNOWN: Explanation(
+        "qc-bot could not try the sign-in: it does not hold the app's consumer secret.",
+        "Copy the secret from Setup as described above; Quality Clouds' first sign-in will prove it.",
+        detail_label="Details",
+    ),
+}
+"""What a failed (or untried) live sign-in means and what to do, by `ProofProblem`."""
 
 REVEAL_REFUSALS: dict[RevealProblem, str] = {
     RevealProblem.UNKNOWN: "This reveal button is not known to qc-bot.",

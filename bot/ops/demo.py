@@ -29,6 +29,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 
 from bot.app import create_web_app
+from bot.clock import ManualClock
 from bot.config import Settings, load_settings
 from bot.messages.actions import ACTION_REVEAL
 from bot.redaction import configure_logging, mask, redact
@@ -46,6 +47,8 @@ ORG_NAME = "Acme Corp"
 BOT_CLIENT_ID = "3MVG9qcbotDemoClientId0123456789"
 OUTLOOK_DAYS = 90
 WAIT_SECONDS = 30.0
+PROPAGATION_MINUTES = 2
+"""The Salesforce stand-in's default propagation time of a new app (`FakeOrg.credentials_propagation`)."""
 T = TypeVar("T")
 
 
@@ -85,7 +88,9 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     running.push_async_callback(slack.stop)
     slack.add_user(user_id=ADMIN, name="ada", real_name=ADMIN_NAME, is_admin=True)
     slack.add_channel(channel_id=CHANNEL, name=CHANNEL_NAME, members=[ADMIN])
-    salesforce = FakeSalesforce()
+    # One clock for qc-bot and Salesforce, so the demo can skip the minutes Salesforce takes to accept a new app.
+    clock = ManualClock()
+    salesforce = FakeSalesforce(clock=clock.now)
     org = salesforce.add_org(name=ORG_NAME, admin_username="ada@acme.example")
     await salesforce.start()
     running.push_async_callback(salesforce.stop)
@@ -96,7 +101,7 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     settings = _demo_settings(slack=slack, salesforce=salesforce, bot_url=bot_url, folder=folder)
     salesforce.register_client(client_id=BOT_CLIENT_ID, client_secret=settings.salesforce_client_secret.reveal(),
                                redirect_uris=[settings.oauth_callback_url], label="qc-bot")
-    runner = web.AppRunner(await create_web_app(settings, timings=fast_timings()), access_log=None)
+    runner = web.AppRunner(await create_web_app(settings, clock=clock, timings=fast_timings()), access_log=None)
     await runner.setup()
     running.push_async_callback(runner.cleanup)
     await web.SockSite(runner, listener).start()
@@ -130,6 +135,14 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     say(f"3. qc-bot sets up the QualityClouds app in {ORG_NAME} and posts in #{CHANNEL_NAME}.")
     say("   Everyone in the channel sees this; the consumer key and secret are masked:")
     transcript.shown(_rendered(status, names))
+    say()
+    say("   qc-bot now signs in with the app's own key and secret, as Quality Clouds will. Salesforce takes a few")
+    say(f"   minutes to accept a new app; the demo skips ahead {PROPAGATION_MINUTES} minutes. The same message, "
+        "edited in place:")
+    clock.advance(timedelta(minutes=PROPAGATION_MINUTES))
+    proved = await _wait(slack, lambda: [m for m in slack.messages(CHANNEL) if "Sign-in:" in m.text
+                                         and "⏳" not in m.text], "the proved sign-in")
+    transcript.shown([line for line in _rendered(proved[-1], names) if "Sign-in:" in line])
 
     say()
     offer = (await _wait(slack, lambda: [e for e in slack.ephemerals(ADMIN) if ACTION_REVEAL in str(e.blocks)],

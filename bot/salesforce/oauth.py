@@ -43,6 +43,14 @@ class TokenResponse:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AppSignIn:
+    """A client-credentials sign-in that worked: the run-as user's id from the identity URL."""
+
+    user_id: str
+    org_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Identity:
     user_id: str
     org_id: str
@@ -117,6 +125,21 @@ class SalesforceOAuth:
         payload = await self._token_request(login_url, form, idempotent=True)
         return self._checked_token_response(payload, previous_refresh_token=refresh_token)
 
+    async def sign_in_as_app(self, *, my_domain_url: str, consumer_key: Secret, consumer_secret: Secret) -> AppSignIn:
+        """Prove an app's own credentials: the client credentials flow against the org's My Domain (login and
+        test refuse it), checking the answer as Quality Clouds would rely on it (a signed `Bearer` token).
+        The access token is dropped at once: only the fact that Salesforce issued it matters."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": consumer_key.reveal(),
+            "client_secret": consumer_secret.reveal(),
+        }
+        payload = await self._token_request(my_domain_url, form, idempotent=True)
+        if payload.get("token_type") != "Bearer":
+            raise TokenResponseRejected("The client credentials answer is not a Bearer token.")
+        token = self._checked_token_response(payload, previous_refresh_token=None, client_secret=consumer_secret)
+        return AppSignIn(user_id=token.user_id, org_id=token.org_id)
+
     async def revoke(self, *, login_url: str, token: Secret) -> None:
         """Revoke a token; an already-invalid token counts as revoked."""
         origin = self._http.host_policy.require_salesforce_url(login_url, what="login URL")
@@ -157,8 +180,9 @@ class SalesforceOAuth:
         return payload
 
     def _checked_token_response(
-        self, payload: dict[str, object], *, previous_refresh_token: Secret | None
+        self, payload: dict[str, object], *, previous_refresh_token: Secret | None, client_secret: Secret | None = None
     ) -> TokenResponse:
+        """`client_secret`: the secret that signed the answer, when it is not the bot's own (an app's)."""
         access_token = payload.get("access_token")
         identity_url = payload.get("id")
         issued_at = payload.get("issued_at")
@@ -170,7 +194,8 @@ class SalesforceOAuth:
         assert isinstance(access_token, str) and isinstance(identity_url, str)
         assert isinstance(issued_at, str) and isinstance(instance_url, str)
         if not isinstance(signature, str) or not verify_signature(
-            client_secret=self._client_secret, identity_url=identity_url, issued_at=issued_at, signature=signature
+            client_secret=client_secret or self._client_secret, identity_url=identity_url, issued_at=issued_at,
+            signature=signature,
         ):
             raise TokenResponseRejected("The token response signature does not match; it did not come from "
                                         "Salesforce for this client.")

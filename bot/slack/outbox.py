@@ -5,6 +5,10 @@ still fails stays queued and is retried with growing delays until Slack takes it
 no retry can fix (the channel is gone, the bot was removed) end a message as undeliverable, and those
 are logged loudly. Each attempt first claims the message in the database, so two processes sharing the
 outbox (`qc-bot serve` and `qc-bot check-expiry`) never post the same message at the same time.
+
+An edit (`NotificationRepository.enqueue_update`) is delivered the same way, as `chat.update` of the
+message Slack posted for its original; it waits while the original (or an earlier edit of it) is still on
+its way.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.failures import ChannelError
@@ -35,6 +40,9 @@ PERMANENT_SLACK_ERRORS = frozenset({
     "msg_too_long", "no_text", "invalid_auth", "account_inactive", "token_revoked", "missing_scope",
     "restricted_action", "cannot_dm_bot", "user_not_found", "not_allowed_token_type", "team_access_not_granted",
 })
+
+PERMANENT_EDIT_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+"""`chat.update`'s errors for a message that can no longer be edited (deleted, or not the bot's)."""
 
 
 def notification_by_key(dedupe_key: str) -> Callable[[Repositories], Notification | None]:
@@ -119,40 +127,76 @@ class SlackDelivery:
     async def _deliver(self, notification: Notification) -> int:
         now = self._clock.now()
         lease_until = now + self._timings.delivery_lease
-        claimed = await self._store.run(lambda repos: repos.notifications.claim(notification.id, now=now,
-                                                                               until=lease_until, by=self._sender))
-        if not claimed:  # another process (`qc-bot check-expiry` next to `serve`) is sending it
+        claimed = await self._store.run(lambda repos: repos.notifications.claim_fresh(
+            notification.id, now=now, until=lease_until, by=self._sender))
+        if claimed is None:  # another process (`qc-bot check-expiry` next to `serve`) is sending it
             return 0
+        notification = claimed
         try:
             client = await self._clients.for_team(notification.team_id)
         except WorkspaceNotInstalled:
             await self._failed(notification, "app_not_installed", permanent=True)
             return 0
+        if notification.update_of is not None:
+            return await self._deliver_update(client, notification)
         payload = notification.payload
-        try:
+
+        async def post() -> tuple[str | None, str | None]:
             if notification.user_id is not None:  # only its user sees it
                 response = await client.chat_postEphemeral(
                     channel=notification.channel_id, user=notification.user_id, text=payload["text"],
                     blocks=payload.get("blocks") or None,
                 )
-                message_ts = response.get("message_ts")
-            else:
-                response = await client.chat_postMessage(
-                    channel=notification.channel_id, text=payload["text"], blocks=payload.get("blocks") or None,
-                    unfurl_links=False, unfurl_media=False,
-                )
-                message_ts = response.get("ts")
+                return response.get("message_ts"), None
+            response = await client.chat_postMessage(
+                channel=notification.channel_id, text=payload["text"], blocks=payload.get("blocks") or None,
+                unfurl_links=False, unfurl_media=False,
+            )
+            return response.get("ts"), response.get("channel")
+
+        return await self._attempt(notification, post, permanent=PERMANENT_SLACK_ERRORS)
+
+    async def _deliver_update(self, client: AsyncWebClient, update: Notification) -> int:
+        target = await self._store.run(lambda repos: repos.notifications.update_target(update))
+        if target.superseded or target.gone:
+            reason = "superseded" if target.superseded else "original_undeliverable"
+            logger.info("Dropping edit %s of %s: %s", update.dedupe_key, update.update_of, reason)
+            await self._store.run(lambda repos: repos.notifications.mark_undeliverable(update.id, error=reason))
+            return 0
+        original = target.original
+        if original is None or original.message_ts is None:
+            # The original (or an earlier edit) is still on its way: look again soon, without counting a failure.
+            later = self._clock.now() + timedelta(seconds=self._timings.delivery_retry.delay(0))
+            await self._store.run(lambda repos: repos.notifications.postpone(update.id, until=later))
+            return 0
+        channel, ts = original.message_channel or original.channel_id, original.message_ts
+
+        async def edit() -> tuple[str | None, str | None]:
+            await client.chat_update(channel=channel, ts=ts, text=update.payload["text"],
+                                     blocks=update.payload.get("blocks") or None)
+            return ts, channel
+
+        return await self._attempt(update, edit, permanent=PERMANENT_SLACK_ERRORS | PERMANENT_EDIT_ERRORS)
+
+    async def _attempt(
+        self, notification: Notification, send: Callable[[], Awaitable[tuple[str | None, str | None]]], *,
+        permanent: frozenset[str],
+    ) -> int:
+        """Make one Slack call for a claimed message (`send` answers the message's ts and channel) and record
+        how it went: sent, to retry, or refused for good (an error in `permanent`)."""
+        try:
+            message_ts, message_channel = await send()
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
-            await self._failed(notification, error, permanent=error in PERMANENT_SLACK_ERRORS)
+            await self._failed(notification, error, permanent=error in permanent)
             return 0
         except Exception as exc:  # connection failures that outlived the retry handlers
             await self._failed(notification, exc.__class__.__name__, permanent=False)
             return 0
         now = self._clock.now()
-        await self._store.run(lambda repos: repos.notifications.mark_sent(notification.id, message_ts=message_ts,
-                                                                          now=now))
-        logger.info("Delivered Slack message %s", notification.dedupe_key)
+        await self._store.run(lambda repos: repos.notifications.mark_sent(
+            notification.id, message_ts=message_ts, message_channel=message_channel, now=now))
+        logger.info("Delivered Slack %s %s", "edit" if notification.update_of else "message", notification.dedupe_key)
         return 1
 
     async def _failed(self, notification: Notification, error: str, *, permanent: bool) -> None:

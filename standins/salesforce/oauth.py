@@ -16,7 +16,10 @@ Choices where Salesforce's behaviour is UNCONFIRMED (texts are exact):
   ``expired access/refresh token``).
 * Non-form token requests -> ``invalid_request`` / ``unsupported content type``; unknown grant ->
   ``unsupported_grant_type`` / ``grant type not supported``.
-* Client credentials with an inactive run-as user -> ``invalid_grant`` / ``user is inactive``.
+* Client credentials with an inactive run-as user -> ``invalid_grant`` / ``user is inactive``; for
+  credentials younger than ``FakeOrg.credentials_propagation`` -> ``invalid_client_id`` / ``client
+  identifier invalid`` (whatever the secret); for an app requiring PKCE (switch
+  ``client_credentials_refuse_pkce``) -> ``invalid_request`` / ``PKCE is required for this app``.
 * Identity URL of another user (or unknown ids) -> 403 ``Bad_Id``; bad token -> 403
   ``Bad_OAuth_Token``.  JSON only (``format=xml`` is not modelled).
 * ``/introspect``: client authentication required (400 ``invalid_client``); an app only sees its own
@@ -413,10 +416,12 @@ def _grant_client_credentials(
         return oauth_error("invalid_grant", "request not supported on this domain")
     org = role.org
     client = org.app_client(client_id)
-    if client is None:
+    if client is None or not org.credentials_propagated(client_id):
         return oauth_error("invalid_client_id", "client identifier invalid")
     if not _secret_ok(client, client_secret):
         return oauth_error("invalid_client", "invalid client credentials")
+    if client.pkce_required and org.client_credentials_refuse_pkce:
+        return oauth_error("invalid_request", "PKCE is required for this app")
     run_as = org.user(client.client_credentials_user) if client.client_credentials_user else None
     if not client.client_credentials_enabled or run_as is None:
         return oauth_error("invalid_grant", "no client credentials user enabled")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .ids import (
@@ -228,6 +228,16 @@ class FakeOrg:
         bare ``<records/>`` (type tns:Metadata, no fullName), the other schema-valid form.
     ``query_batch_size`` (2000)
         records per SOQL answer; the rest wait behind ``nextRecordsUrl`` (``/query/<locator>-<offset>``).
+    ``credentials_propagation`` (2 minutes)
+        how long new or changed consumer credentials (a deploy that creates the app or sets its key or
+        secret) answer a client-credentials request with ``invalid_client_id`` / ``client identifier
+        invalid`` while Salesforce propagates them (reference §1.7: "wait a few minutes"; the length is
+        UNCONFIRMED, 2 minutes is the conservative reading). ``timedelta(0)``: usable at once. Seeded apps
+        existed before the test and are always propagated.
+    ``client_credentials_refuse_pkce`` (True)
+        a client-credentials request for an app that requires PKCE fails (``invalid_request`` / ``PKCE is
+        required for this app``; reference §1.7 reports failures, the words are UNCONFIRMED). False: PKCE
+        only matters for the web server flow.
     """
 
     def __init__(
@@ -270,6 +280,8 @@ class FakeOrg:
         self.eca_auto_default_policy = False
         self.read_missing = "absent"
         self.query_batch_size = 2000
+        self.credentials_propagation = timedelta(minutes=2)
+        self.client_credentials_refuse_pkce = True
         self.query_locators: dict[str, list[dict[str, Any]]] = {}
         # internals
         self._secrets: dict[tuple[str, str], str] = {}
@@ -277,6 +289,7 @@ class FakeOrg:
         self._consumer_ids: dict[str, str] = {}
         self._call_failures: list[CallFailure] = []
         self._deploy_failures: list[ForcedDeployFailure] = []
+        self._credentials_issued: dict[str, datetime] = {}
 
     def __repr__(self) -> str:
         return f"<FakeOrg {self.name} {self.id}{' sandbox' if self.is_sandbox else ''}>"
@@ -545,6 +558,7 @@ class FakeOrg:
         now = self._fake.now()
         meta = self._meta.get((type_name, name))
         created = meta is None
+        self._note_credentials(type_name, name, data, secret=secret, now=now)
         if created:
             prefix = {"ConnectedApp": PREFIX_CONNECTED_APP, ECA_HEADER: PREFIX_ECA}.get(
                 type_name, PREFIX_ECA_SATELLITE
@@ -566,6 +580,25 @@ class FakeOrg:
             if type_name == "ExtlClntAppGlobalOauthSettings" and parent not in self._consumer_ids:
                 self._consumer_ids[parent] = self._fake.ids.new(PREFIX_OAUTH_CONSUMER)
         return meta.id, created
+
+    def _note_credentials(
+        self, type_name: str, name: str, data: dict[str, Any], *, secret: str | None, now: datetime
+    ) -> None:
+        """Start the propagation time of credentials that are new or changed by this write."""
+        if type_name not in ("ConnectedApp", "ExtlClntAppGlobalOauthSettings"):
+            return
+        key, old_key = _consumer_key(type_name, data), _consumer_key(type_name, self.component(type_name, name))
+        changed_secret = secret is not None and secret != self._secrets.get((type_name, name))
+        if key and (key != old_key or changed_secret):
+            self._credentials_issued[key] = now
+
+    def credentials_changed(self, key: str) -> None:
+        """Credentials changed outside a deploy (a rotation): they propagate again from now."""
+        self._credentials_issued[key] = self._fake.now()
+
+    def credentials_propagated(self, key: str) -> bool:
+        issued = self._credentials_issued.get(key)
+        return issued is None or self._fake.now() - issued >= self.credentials_propagation
 
     def delete_component(self, type_name: str, full_name: str) -> tuple[str, str] | None:
         """Delete one component as ``deleteMetadata`` does; (statusCode, message) when refused."""
@@ -651,6 +684,7 @@ class FakeOrg:
         self.put_component(
             "ConnectedApp", data, user=self.admin, secret=consumer_secret or new_consumer_secret()
         )
+        self._credentials_issued.pop(key, None)  # it existed before the test began
         return data
 
     def seed_external_client_app(
@@ -724,6 +758,7 @@ class FakeOrg:
             user=admin,
             secret=consumer_secret or new_consumer_secret(),
         )
+        self._credentials_issued.pop(key, None)  # it existed before the test began
         if policies:
             kind, period, unit = refresh_token_policy
             plcy: dict[str, Any] = {
@@ -755,6 +790,13 @@ class FakeOrg:
                 user=admin,
             )
         return self.external_client_apps[name]
+
+
+def _consumer_key(type_name: str, data: dict[str, Any] | None) -> str | None:
+    if data is None:
+        return None
+    holder = (data.get("oauthConfig") or {}) if type_name == "ConnectedApp" else data
+    return holder.get("consumerKey")
 
 
 def _callbacks(text: str | None) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from tests.support.cli import REPO_ROOT
 
 # Waited in real time by the code under test. The outbox's redelivery delay is on the bot's clock instead,
 # which the tests move by hand.
-REAL_TIME_POLICIES = {"salesforce_retry", "deploy_poll", "provisioning_retry", "slack_retry"}
+REAL_TIME_POLICIES = {"salesforce_retry", "deploy_poll", "provisioning_retry", "proof_retry", "slack_retry"}
 CLOCK_POLICIES = {"delivery_retry"}
 
 

@@ -4,7 +4,7 @@ from bot.failures import Failure, SecretUnreadable
 from bot.messages import commands, connect
 from bot.messages.explanations import EXPLANATIONS
 from bot.provisioning.checklist import ChecklistItem, Mark
-from bot.redaction import MASK, Secret
+from bot.redaction import MASK, Secret, mask
 from standins.slack import validate_blocks
 
 KEY = Secret("K" * 68 + "KEY4")
@@ -14,7 +14,8 @@ SECRET = Secret("S" * 60 + "SEC4")
 def connected(**overrides):
     values = dict(org_name="Acme", org_id="00D000000000001AAA", is_sandbox=True,
                   instance_url="https://acme--uat.sandbox.my.salesforce.com", app_kind_label="External Client App",
-                  app_name="QualityClouds", created=True, consumer_key=KEY, consumer_secret=SECRET,
+                  app_name="QualityClouds", created=True, consumer_key_mask=mask(KEY.reveal()),
+                  consumer_secret_mask=mask(SECRET.reveal()),
                   secret_unavailable=None, requester="U1",
                   checklist=[ChecklistItem("App name", Mark.OK, "QualityClouds"),
                              ChecklistItem("PKCE required", Mark.FAIL, "expected no, found required")])
@@ -32,7 +33,7 @@ def test_status_message_masks_credentials_and_is_valid_block_kit():
 
 
 def test_a_secret_qc_bot_could_not_read_is_explained_where_to_find_it():
-    message = connect.org_connected(connected(consumer_secret=None,
+    message = connect.org_connected(connected(consumer_secret_mask=None,
                                               secret_unavailable=SecretUnreadable.CONNECTED_APP))
     assert "Setup → App Manager → QualityClouds → View → Manage Consumer Details" in message.text
     assert "consumer secret not available" in message.text

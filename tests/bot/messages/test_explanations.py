@@ -10,6 +10,7 @@ from bot.failures import (
     DisconnectProblem,
     Failure,
     LinkProblem,
+    ProofProblem,
     RevealProblem,
     SecretUnreadable,
 )
@@ -17,6 +18,7 @@ from bot.messages.explanations import (
     CHANNEL_ERRORS,
     DISCONNECT_EXPLANATIONS,
     EXPLANATIONS,
+    PROOF_EXPLANATIONS,
     REVEAL_REFUSALS,
     SECRET_NOTES,
 )
@@ -25,6 +27,7 @@ from bot.messages.pages import CALLBACK_PROBLEMS, LINK_PROBLEMS
 TABLES: list[tuple[type[StrEnum], dict]] = [
     (Failure, EXPLANATIONS),
     (DisconnectProblem, DISCONNECT_EXPLANATIONS),
+    (ProofProblem, PROOF_EXPLANATIONS),
     (RevealProblem, REVEAL_REFUSALS),
     (SecretUnreadable, SECRET_NOTES),
     (ChannelError, CHANNEL_ERRORS),

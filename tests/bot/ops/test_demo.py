@@ -31,6 +31,8 @@ def test_the_demo_runs_the_journey_and_leaves_nothing_behind(tmp_path):
     assert "Authorized — you can return to Slack" in out
     channel = out[steps[2]:steps[3]]
     assert "Acme Corp is connected to Quality Clouds" in channel and "External Client App" in channel
+    assert "⏳ Sign-in: proving" in channel and "edited in place" in channel
+    assert "✅ Sign-in: Quality Clouds' credentials sign in to Acme Corp (runs as ada@acme.example)" in channel
     masked = re.findall(r"Consumer (?:key|secret): (\S+)", channel)
     assert len(masked) == 2 and all(value.startswith(MASK) for value in masked)
     revealed = out[steps[4]:steps[5]]

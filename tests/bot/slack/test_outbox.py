@@ -159,3 +159,92 @@ async def test_a_starting_server_releases_only_its_own_claims(store):
     assert await store.run(lambda repos: repos.notifications.release_claims(by="serve")) == 1
     due = await store.run(lambda repos: [n.dedupe_key for n in repos.notifications.due(now=NOW)])
     assert due == ["status:1"], "the message check-expiry is posting stays its own"
+
+
+# -- edits of delivered messages (chat.update) --------------------------------------------------------------
+
+
+def said(text):
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+async def enqueue_update(store, *, key="proof:1", of="status:1", text="edited", now=NOW):
+    return await store.run(lambda repos: repos.notifications.enqueue_update(
+        dedupe_key=key, of=of, payload=said(text), now=now))
+
+
+async def test_an_edit_of_a_delivered_message_updates_it_in_place_once(fake_slack, store, delivery):
+    await enqueue(store)
+    await delivery.deliver_due()
+    assert await enqueue_update(store)
+    assert not await enqueue_update(store, text="again"), "the same edit is queued once"
+    assert await delivery.deliver_due() == 1
+    assert await delivery.deliver_due() == 0
+    [message] = fake_slack.messages("CQC")
+    assert message.text == "edited"
+    [update] = fake_slack.calls_to("chat.update")
+    assert (update.params["channel"], update.params["ts"]) == ("CQC", message.ts)
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+    assert (await notification(store, "proof:1")).status == "sent"
+
+
+async def test_an_edit_queued_before_the_post_folds_into_it(fake_slack, store, delivery):
+    await enqueue(store)
+    await enqueue_update(store)
+    assert (await notification(store, "proof:1")).status == "sent", "nothing is left to edit later"
+    await delivery.deliver_due()
+    assert [message.text for message in fake_slack.messages("CQC")] == ["edited"]
+    assert fake_slack.calls_to("chat.update") == [], "one post with the latest content, no edit"
+
+
+async def test_an_edit_waits_while_its_original_is_being_posted(fake_slack, store, delivery, clock):
+    await enqueue(store)
+    # Another sender holds the original mid-post: folding now could lose the edit, so it must wait.
+    assert await store.run(lambda repos: repos.notifications.claim(
+        1, now=NOW, until=NOW + timedelta(seconds=30), by="check-expiry"))
+    await enqueue_update(store)
+    assert await delivery.deliver_due() == 0
+    waiting = await notification(store, "proof:1")
+    assert waiting.status == "pending" and waiting.attempts == 0, "waiting is not a failed attempt"
+    clock.advance(timedelta(seconds=31))  # the other sender's claim lapses: the original goes out first
+    await delivery.deliver_due()
+    clock.advance(timedelta(seconds=2))
+    await delivery.deliver_due()
+    assert [message.text for message in fake_slack.messages("CQC")] == ["edited"]
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1 and len(fake_slack.calls_to("chat.update")) == 1
+
+
+async def test_a_later_edit_supersedes_an_earlier_one_not_yet_sent(fake_slack, store, delivery):
+    await enqueue(store)
+    await delivery.deliver_due()
+    await enqueue_update(store, key="proof:1:a", text="first edit")
+    await enqueue_update(store, key="proof:1:b", text="second edit")
+    await delivery.deliver_due()
+    assert [message.text for message in fake_slack.messages("CQC")] == ["second edit"]
+    assert len(fake_slack.calls_to("chat.update")) == 1
+    assert (await notification(store, "proof:1:a")).last_error == "superseded"
+
+
+async def test_an_edit_slack_refuses_for_good_ends_undeliverable(fake_slack, store, delivery):
+    await enqueue(store)
+    await delivery.deliver_due()
+    fake_slack.fail_next("chat.update", error="message_not_found")
+    await enqueue_update(store)
+    assert await delivery.deliver_due() == 0
+    refused = await notification(store, "proof:1")
+    assert refused.status == "undeliverable" and refused.last_error == "message_not_found"
+
+
+async def test_an_edit_of_a_message_that_went_out_directly_edits_the_direct_copy(fake_slack, store, delivery):
+    fake_slack.fail_next("chat.postMessage", error="not_in_channel")
+    await store.run(lambda repos: repos.notifications.enqueue(
+        dedupe_key="status:1", team_id="T", channel_id="CQC", payload=said("hello"), now=NOW,
+        fallback_user_id="UADMIN"))
+    await delivery.deliver_due()
+    await delivery.deliver_due()
+    direct = await notification(store, "status:1:direct")
+    assert direct.status == "sent" and direct.message_channel != "UADMIN", "Slack's DM channel, not the user"
+    await enqueue_update(store)
+    assert await delivery.deliver_due() == 1
+    [update] = fake_slack.calls_to("chat.update")
+    assert (update.params["channel"], update.params["ts"]) == (direct.message_channel, direct.message_ts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -196,7 +197,7 @@ async def test_new_connected_app_blocked_by_default(
 
 
 async def test_connected_app_create_read_and_use(
-    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
 ) -> None:
     org.connected_app_creation_allowed = True
     reply = await deploy(
@@ -230,14 +231,18 @@ async def test_connected_app_create_read_and_use(
     assert "<consumerKey>qcKey0000000001</consumerKey>" in read.text
     assert "consumerSecret" not in read.text and "qcSecret00000001" not in read.text
     assert read.text.count("<scopes>") == 2  # OfflineAccess folds into RefreshToken on read
-    status, body = await sf.token(
-        org.my_domain_url,
-        {
-            "grant_type": "client_credentials",
-            "client_id": "qcKey0000000001",
-            "client_secret": "qcSecret00000001",
-        },
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "qcKey0000000001",
+        "client_secret": "qcSecret00000001",
+    }
+    clock.advance(org.credentials_propagation - timedelta(seconds=1))
+    status, body = await sf.token(org.my_domain_url, form)
+    assert body == {"error": "invalid_client_id", "error_description": "client identifier invalid"}, (
+        "new credentials are unknown until Salesforce has propagated them"
     )
+    clock.advance(seconds=1)
+    status, body = await sf.token(org.my_domain_url, form)
     assert status == 200, body
 
 
@@ -529,7 +534,7 @@ async def test_rollback_partial_and_check_only(
 
 
 async def test_eca_header_and_satellites_in_one_deploy(
-    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
 ) -> None:
     everything = {
         ("ExternalClientApplication", "QualityClouds"): eca_header(),
@@ -545,7 +550,7 @@ async def test_eca_header_and_satellites_in_one_deploy(
 
 
 async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
-    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
 ) -> None:
     org.eca_satellites_need_existing_parent = True
     everything = {
@@ -581,6 +586,7 @@ async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
     assert glob["fullName"] == "QualityClouds_glbloauth" and glob["isPkceRequired"] is False
     assert app["ExtlClntAppOauthConfigurablePolicies"]["refreshTokenValidityPeriod"] == 90
     assert org.consumer_secret("QualityClouds") == "ecaSecret00001"
+    clock.advance(org.credentials_propagation)
     status, body = await sf.token(
         org.my_domain_url,
         {"grant_type": "client_credentials", "client_id": "ecaKey0000001", "client_secret": "ecaSecret00001"},
@@ -606,7 +612,7 @@ async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
 
 
 async def test_eca_generated_credentials_read_back(
-    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
 ) -> None:
     org.eca_accepts_supplied_credentials = False
     org.eca_satellites_need_existing_parent = False  # one deploy for all five types
@@ -641,6 +647,7 @@ async def test_eca_generated_credentials_read_back(
         params={"part": "keyandsecret"},
     )
     assert creds["key"] == key and creds["secret"] == org.consumer_secret("QualityClouds")
+    clock.advance(org.credentials_propagation)
     status, _ = await sf.token(
         org.my_domain_url,
         {"grant_type": "client_credentials", "client_id": key, "client_secret": creds["secret"]},

@@ -413,6 +413,35 @@ async def test_client_credentials(fake: FakeSalesforce, sf: SalesforceDriver) ->
     assert body == {"error": "invalid_grant", "error_description": "no client credentials user enabled"}
 
 
+async def test_client_credentials_wait_for_propagation_and_refuse_pkce_apps(
+    fake: FakeSalesforce, sf: SalesforceDriver, clock: ManualClock
+) -> None:
+    org = fake.orgs[0]
+    org.seed_connected_app("QualityClouds", consumer_key="qcKey00000001", consumer_secret="qcSecret0001",
+                           client_credentials_user=org.admin.username)
+    form = {"grant_type": "client_credentials", "client_id": "qcKey00000001", "client_secret": "qcSecret0001"}
+    assert (await sf.token(org.my_domain_url, form))[0] == 200, "a seeded app existed before: propagated"
+
+    org.credentials_changed("qcKey00000001")  # a rotation, say: unknown again for two minutes
+    clock.advance(minutes=1, seconds=59)
+    not_yet = {"error": "invalid_client_id", "error_description": "client identifier invalid"}
+    assert (await sf.token(org.my_domain_url, form))[1] == not_yet
+    assert (await sf.token(org.my_domain_url, {**form, "client_secret": "wrong"}))[1] == not_yet
+    clock.advance(seconds=1)
+    assert (await sf.token(org.my_domain_url, form))[0] == 200
+    assert (await sf.token(org.my_domain_url, {**form, "client_secret": "wrong"}))[1]["error"] == "invalid_client"
+
+    org.credentials_propagation = timedelta(0)
+    org.credentials_changed("qcKey00000001")
+    assert (await sf.token(org.my_domain_url, form))[0] == 200, "the switch: usable at once"
+
+    org.connected_apps["QualityClouds"]["oauthConfig"]["isPkceRequired"] = True
+    assert (await sf.token(org.my_domain_url, form))[1] == {
+        "error": "invalid_request", "error_description": "PKCE is required for this app"}
+    org.client_credentials_refuse_pkce = False
+    assert (await sf.token(org.my_domain_url, form))[0] == 200, "the other reading: PKCE is for the web flow only"
+
+
 # ------------------------------------------------------------------------- revoke, introspect, id
 
 
