@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.connect.journey import ConnectJourney
 from bot.connect.reauthorize import Reauthorizer
 from bot.connect.reveal import CredentialReveal
+from bot.ops.retention import Pruner
 from bot.orgs.access import OrgAccess
 from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
@@ -131,6 +132,7 @@ async def create_web_app(
         sync=TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery),
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
+        pruner=Pruner(store=store, retention=settings.retention), prune_interval=timings.prune_interval,
     )
     services = Services(settings=settings, clock=clock, store=store, journey=journey,
                         reveals=CredentialReveal(store=store, clock=clock, desired_app=settings.desired_app),

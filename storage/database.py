@@ -28,6 +28,7 @@ from storage.migrations import MIGRATIONS
 from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
 from storage.orgs import OrgRepository
+from storage.retention import Retention
 from storage.reveals import RevealRepository
 from storage.tracked_tokens import TrackedTokenRepository
 
@@ -71,6 +72,7 @@ class Repositories:
     audit: AuditLog
     installations: InstallationRepository
     tracked_tokens: TrackedTokenRepository
+    retention: Retention
 
 
 class DatabaseNotReady(Exception):
@@ -126,6 +128,7 @@ class Store:
             audit=AuditLog(db),
             installations=InstallationRepository(db, box),
             tracked_tokens=TrackedTokenRepository(db),
+            retention=Retention(db),
         )
 
     async def ping(self) -> None:
