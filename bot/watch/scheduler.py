@@ -77,8 +77,12 @@ class Scheduler:
         now = self._clock.now()
         if self._next_prune_at is not None and now < self._next_prune_at:
             return
-        await self._pruner.prune(now=now)
         self._next_prune_at = now + self._prune_interval
+        try:
+            await self._pruner.prune(now=now)
+        except Exception:
+            # Token syncs and warnings matter more than tidying up: they go on, and pruning is tried next time.
+            logger.exception("Pruning failed; it is tried again in %s", self._prune_interval)
 
     async def _run(self) -> None:
         while True:

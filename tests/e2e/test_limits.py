@@ -3,12 +3,9 @@ answer, refusals beyond a limit are audited as one count, and the database files
 
 import asyncio
 import json
-import os
 from datetime import timedelta
 
-import pytest
-
-from tests.e2e.test_many_workspaces import CLIENT_ID, CLIENT_SECRET
+from tests.e2e.test_many_workspaces import multi  # noqa: F401 - a fixture: multi-workspace mode
 from tests.support.stack import ADMIN, MEMBER, Stack
 
 SLOW_DOWN = "faster than I take them"
@@ -60,17 +57,7 @@ async def test_a_flood_of_refused_commands_gets_polite_answers_and_a_bounded_aud
                                what="the member's next refusal audited")
 
 
-@pytest.fixture
-async def multi(tmp_path):
-    stack = Stack(tmp_path, env={"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET})
-    await stack.start()
-    stack.slack.register_oauth_client(client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                                      redirect_uris=[stack.bot_url + "/slack/oauth_redirect"])
-    yield stack
-    await stack.stop()
-
-
-async def test_a_flood_of_install_starts_stores_a_bounded_number_of_states(multi):
+async def test_a_flood_of_install_starts_stores_a_bounded_number_of_states(multi):  # noqa: F811 - the fixture
     async def start_install():
         async with multi.browser.get(multi.bot_url + "/slack/install", allow_redirects=False) as response:
             return response.status, response.headers.get("Retry-After"), await response.text()
@@ -88,13 +75,6 @@ async def test_a_flood_of_install_starts_stores_a_bounded_number_of_states(multi
     # Someone installing later is not locked out by an old flood.
     multi.clock.advance(timedelta(minutes=1))
     assert (await multi.slack.install(multi.bot_url + "/slack/install")).status == 200
-
-
-@pytest.fixture
-def umask_022():
-    previous = os.umask(0o022)
-    yield
-    os.umask(previous)
 
 
 async def test_a_real_start_creates_the_database_files_owner_only(tmp_path, umask_022):

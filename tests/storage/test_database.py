@@ -1,4 +1,3 @@
-import os
 import sqlite3
 
 import pytest
@@ -56,13 +55,6 @@ async def test_audit_log_is_append_only(store):
         await store.run(lambda repos: repos.db.execute("DELETE FROM audit_log"))
     entries = await store.run(lambda repos: repos.audit.entries(team_id="T1"))
     assert [entry["outcome"] for entry in entries] == ["link_issued"]
-
-
-@pytest.fixture
-def umask_022():
-    previous = os.umask(0o022)
-    yield
-    os.umask(previous)
 
 
 async def test_database_and_its_wal_are_owner_only_under_a_permissive_umask(tmp_path, secret_box, umask_022):
