@@ -39,7 +39,7 @@ SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
 def database_files(path: Path) -> list[Path]:
-    """The database file and whichever of its side files exist now."""
+    """The database file and the side files SQLite may keep beside it (they need not exist)."""
     return [path, *(Path(f"{path}{suffix}") for suffix in SIDE_FILE_SUFFIXES)]
 
 
