@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.connect.journey import ConnectJourney
 from bot.connect.reauthorize import Reauthorizer
 from bot.connect.reveal import CredentialReveal
+from bot.ops.retention import Pruner
 from bot.orgs.access import OrgAccess
 from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
@@ -43,6 +44,8 @@ from bot.slack.install import oauth_settings
 from bot.slack.manifest import SLACK_EVENTS_PATH
 from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
+from bot.slack.rate_limits import CommandRateLimit, RateLimiter, RateLimits
+from bot.slack.refusals import record_rate_limited
 from bot.timings import Timings
 from bot.watch.expiry import ExpiryScanner
 from bot.watch.scheduler import Scheduler
@@ -80,7 +83,8 @@ class _ReplyThroughSharedSession(AsyncMiddleware):
 
 
 async def create_web_app(
-    settings: Settings, *, clock: Clock | None = None, timings: Timings | None = None
+    settings: Settings, *, clock: Clock | None = None, timings: Timings | None = None,
+    limits: RateLimits | None = None,
 ) -> web.Application:
     # Whoever runs the app (the CLI, the demo, a test), no log record it causes may carry a secret.
     install_log_redaction()
@@ -128,6 +132,7 @@ async def create_web_app(
         sync=TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery),
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
+        pruner=Pruner(store=store, retention=settings.retention), prune_interval=timings.prune_interval,
     )
     services = Services(settings=settings, clock=clock, store=store, journey=journey,
                         reveals=CredentialReveal(store=store, clock=clock, desired_app=settings.desired_app),
@@ -136,8 +141,10 @@ async def create_web_app(
                         dashboard=Dashboard(settings=settings, store=store, clock=clock),
                         disconnector=Disconnector(settings=settings, store=store, clock=clock, access=access,
                                                   delivery=delivery),
-                        reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey))
+                        reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey),
+                        limiter=RateLimiter(limits=limits or RateLimits(), clock=clock))
 
+    bolt.use(CommandRateLimit(services.limiter))
     bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))
 
     web_app = web.Application()
@@ -160,7 +167,7 @@ async def create_web_app(
         resumed = await journey.resume_unfinished()
         if resumed:
             logger.info("Resumed %d unfinished connection(s)", resumed)
-        maintenance.append(asyncio.create_task(_maintain(journey, timings), name="maintenance"))
+        maintenance.append(asyncio.create_task(_maintain(services, timings), name="maintenance"))
         scheduler.start()
         if socket_mode is not None:
             await socket_mode.connect_async()
@@ -188,10 +195,12 @@ async def create_web_app(
     return web_app
 
 
-async def _maintain(journey: ConnectJourney, timings: Timings) -> None:
+async def _maintain(services: Services, timings: Timings) -> None:
     while True:
         try:
-            await journey.expire_abandoned()
+            await services.journey.expire_abandoned()
+            await record_rate_limited(store=services.store, clock=services.clock,
+                                      counts=services.limiter.drain_refusals())
         except Exception:
             logger.exception("Periodic maintenance failed; it runs again shortly")
         await asyncio.sleep(timings.maintenance_interval_seconds)

@@ -7,15 +7,19 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from bot.clock import SystemClock
 from bot.config import InvalidConfiguration, Settings, configured_values, load_settings, normalise_public_url
 from bot.errors import ConfigError
 from bot.ops import doctor
+from bot.ops.retention import ExportNotWritten, Pruner, export_audit
 from bot.redaction import configure_logging, install_log_redaction
 from bot.slack.manifest import render_manifest
 from storage.crypto import SecretBox, new_fernet_key
 from storage.database import Store
+from storage.retention import Pruned
 
 DESCRIPTION = "qc-bot connects Salesforce orgs to Quality Clouds from Slack."
 HELP_WIDTH = 100  # fixed, so `--help` reads the same in every terminal and in the README
@@ -38,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
         description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "
                     "GET /salesforce/oauth/callback, GET /healthz. It also checks each org's tokens every "
-                    "QC_TOKEN_SYNC_MINUTES and scans for expiry warnings every QC_EXPIRY_SCAN_MINUTES. "
-                    "Configuration comes from the environment and ./.env.",
+                    "QC_TOKEN_SYNC_MINUTES, scans for expiry warnings every QC_EXPIRY_SCAN_MINUTES and prunes "
+                    "what outlived QC_RETENTION_DAYS every hour. Configuration comes from the environment and "
+                    "./.env.",
     )
     commands.add_parser(
         "keygen", help="print a new encryption key for QC_ENCRYPTION_KEYS",
@@ -92,6 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true",
         help="only print what would be sent: nothing is queued, recorded or posted to Slack",
     )
+    commands.add_parser(
+        "prune", help="delete now what outlived QC_RETENTION_DAYS (qc-bot serve does it every hour)",
+        description="Delete the links, OAuth and install states and reveal grants that expired, the Slack messages "
+                    "that were sent or given up, and the journeys that ended, more than QC_RETENTION_DAYS ago, "
+                    "as `qc-bot serve` does every hour. Connected orgs, their tokens, each org's latest "
+                    "journey, expiry warnings whose expiry is not that old yet and the audit log are kept.",
+    )
+    audit_export = commands.add_parser(
+        "audit-export", help="move audit entries older than a date into a file (the audit log's retention)",
+        description="Write every audit log entry up to the last one before --before to a new file (JSON Lines, "
+                    "readable by its owner only), check the file, then delete exactly those entries from the "
+                    "database and record the export (range, count, SHA-256, file) there. The only way entries "
+                    "ever leave the audit log; the export itself is audited.",
+    )
+    audit_export.add_argument("--before", metavar="ISO-8601", type=_moment, required=True,
+                              help="export the entries written before this moment (no zone means UTC)")
+    audit_export.add_argument("--to", metavar="FILE", type=Path, required=True,
+                              help="the file to create; an existing file is never overwritten")
     return parser
 
 
@@ -130,6 +153,34 @@ async def _rotate_keys(settings: Settings) -> int:
         await store.close()
 
 
+async def _prune(settings: Settings) -> Pruned:
+    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    await store.open()
+    try:
+        return await Pruner(store=store, retention=settings.retention).prune(now=SystemClock().now())
+    finally:
+        await store.close()
+
+
+async def _export_audit(settings: Settings, *, before: datetime, destination: Path) -> int:
+    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    await store.open()
+    try:
+        export = await export_audit(store=store, clock=SystemClock(), before=before, destination=destination)
+    except ExportNotWritten as exc:
+        print(f"qc-bot: {exc}; no audit entry was deleted", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    if export is None:
+        print(f"No audit entry was written before {before:%Y-%m-%dT%H:%M:%SZ}; nothing exported.")
+    else:
+        print(f"Exported audit entries #{export.exported.first_id}–#{export.exported.last_id} "
+              f"({export.exported.entries}) to {export.destination} (SHA-256 {export.sha256}) and deleted them "
+              "from the database.")
+    return 0
+
+
 def _settings_or_exit() -> Settings:
     try:
         return load_settings()
@@ -164,6 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif arguments.command == "rotate-keys":
         rewritten = asyncio.run(_rotate_keys(settings))
         print(f"Re-encrypted {rewritten} stored secret(s) with the first key of QC_ENCRYPTION_KEYS.")
+    elif arguments.command == "prune":
+        pruned = asyncio.run(_prune(settings))
+        print(f"Pruned what ended more than {settings.retention.days} day(s) ago: "
+              + ", ".join(f"{count} {table}" for table, count in pruned.counts().items()))
+    elif arguments.command == "audit-export":
+        return asyncio.run(_export_audit(settings, before=arguments.before, destination=arguments.to))
     elif arguments.command == "check-expiry":
         from bot.watch.check_expiry import check_expiry
 

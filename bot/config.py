@@ -36,7 +36,7 @@ VARIABLES = (
     "SLACK_APP_TOKEN", "SLACK_API_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "SALESFORCE_LOGIN_URL",
     "SALESFORCE_SANDBOX_LOGIN_URL", "SALESFORCE_ALLOWED_HOSTS", "QC_DB_PATH", "QC_ENCRYPTION_KEYS", "QC_ADMIN_USERS",
     "QC_APP_KIND", "QC_REFRESH_TOKEN_POLICY", "QC_EXPIRY_WARN_DAYS", "SALESFORCE_REFRESH_TOKEN_POLICY",
-    "QC_TOKEN_SYNC_MINUTES", "QC_EXPIRY_SCAN_MINUTES", "QC_APP_NAME", "QC_APP_CALLBACK_URL",
+    "QC_TOKEN_SYNC_MINUTES", "QC_EXPIRY_SCAN_MINUTES", "QC_RETENTION_DAYS", "QC_APP_NAME", "QC_APP_CALLBACK_URL",
     "QC_APP_CONTACT_EMAIL", "QC_APP_CONTACT_PHONE", "QC_APP_DESCRIPTION", "QC_LOG_LEVEL", "PORT",
 )
 """Every variable qc-bot reads (SPEC §5 and the overrides of §2), in the order the README lists them."""
@@ -74,6 +74,8 @@ class Settings:
     """The refresh token policy of the bot's own OAuth client (SALESFORCE_REFRESH_TOKEN_POLICY)."""
     expiry_scan_interval: timedelta = timedelta(minutes=15)
     token_sync_interval: timedelta = timedelta(minutes=60)
+    retention: timedelta = timedelta(days=30)
+    """How long used links, states, reveals, finished journeys and sent messages are kept (QC_RETENTION_DAYS)."""
     port: int = 3000
     log_level: str = "INFO"
 
@@ -178,6 +180,7 @@ class _Reader:
                 "SALESFORCE_REFRESH_TOKEN_POLICY", RefreshTokenPolicy("infinite")),
             expiry_scan_interval=self._minutes("QC_EXPIRY_SCAN_MINUTES", 15),
             token_sync_interval=self._minutes("QC_TOKEN_SYNC_MINUTES", 60),
+            retention=self._days("QC_RETENTION_DAYS", 30),
             port=self._port(),
             db_path=Path(self._get("QC_DB_PATH") or "qc-bot.db"),
             log_level=self._log_level(),
@@ -297,11 +300,17 @@ class _Reader:
             return default
 
     def _minutes(self, name: str, default: int) -> timedelta:
+        return timedelta(minutes=self._positive(name, default, unit="minutes"))
+
+    def _days(self, name: str, default: int) -> timedelta:
+        return timedelta(days=self._positive(name, default, unit="days"))
+
+    def _positive(self, name: str, default: int, *, unit: str) -> int:
         value = self._get(name) or str(default)
         if not value.isdigit() or int(value) <= 0:
-            self._problem(name, "expected a whole number of minutes, at least 1")
-            return timedelta(minutes=default)
-        return timedelta(minutes=int(value))
+            self._problem(name, f"expected a whole number of {unit}, at least 1")
+            return default
+        return int(value)
 
     def _desired_app(self) -> DesiredApp:
         policy = self._refresh_token_policy("QC_REFRESH_TOKEN_POLICY", RefreshTokenPolicy("lifetime", 90, "DAYS"))

@@ -15,6 +15,7 @@ from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
 from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
+from bot.slack.rate_limits import RateLimiter
 from storage.database import Store
 
 
@@ -30,6 +31,7 @@ class Services:
     dashboard: Dashboard
     disconnector: Disconnector
     reauthorizer: Reauthorizer
+    limiter: RateLimiter
 
 
 SERVICES_KEY = web.AppKey("qc_bot_services", Services)

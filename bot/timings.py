@@ -49,6 +49,8 @@ class Timings:
     maintenance_interval_seconds: float = 60.0
     scheduler_tick_seconds: float = 30.0
     """How often the scheduler looks for org syncs and an expiry scan that are due (by the bot's clock)."""
+    prune_interval: timedelta = timedelta(hours=1)
+    """How often `qc-bot serve` deletes what outlived QC_RETENTION_DAYS (by the bot's clock, also at start-up)."""
 
 
 def fast_timings() -> Timings:

@@ -18,6 +18,6 @@ def register(app: AsyncApp, web_app: web.Application, services: Services) -> Non
     home.register(app, services)
     workspace_events.register(app, services)
     if app.oauth_flow is not None:
-        slack_install.register(web_app, app.oauth_flow)
+        slack_install.register(web_app, app.oauth_flow, services.limiter)
     salesforce_oauth.register(web_app)
     health.register(web_app)

@@ -7,9 +7,17 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 
+from bot.messages import pages
+from bot.slack.rate_limits import RateLimiter
 
-def register(web_app: web.Application, oauth_flow: AsyncOAuthFlow) -> None:
+
+def register(web_app: web.Application, oauth_flow: AsyncOAuthFlow, limiter: RateLimiter) -> None:
     async def install(request: web.Request) -> web.Response:
+        # Each start stores a one-time state: a flood is refused before it writes anything.
+        if not limiter.admit_install(address=request.remote):
+            page = pages.slack_install_busy()
+            return web.Response(status=page.status, text=page.html, content_type="text/html",
+                                headers={"Retry-After": "60", "Cache-Control": "no-store"})
         return await to_aiohttp_response(await oauth_flow.handle_installation(await to_bolt_request(request)))
 
     async def oauth_redirect(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ interleave, and each `Store.run` is one transaction (WAL mode, so readers in oth
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +28,35 @@ from storage.migrations import MIGRATIONS
 from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
 from storage.orgs import OrgRepository
+from storage.retention import Retention
 from storage.reveals import RevealRepository
 from storage.tracked_tokens import TrackedTokenRepository
 
 T = TypeVar("T")
+
+SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
+"""The files SQLite keeps beside a database; it creates them with the database file's own permissions."""
+
+
+def database_files(path: Path) -> list[Path]:
+    """The database file and the side files SQLite may keep beside it (they need not exist)."""
+    return [path, *(Path(f"{path}{suffix}") for suffix in SIDE_FILE_SUFFIXES)]
+
+
+def owner_only(path: Path) -> None:
+    """Create the database file readable and writable by its owner alone (SPEC §6), whatever the umask, and
+    narrow an existing one (and its side files) written by an older version or copied in with wider rights.
+
+    SQLite gives the WAL and shared-memory files it creates later the database file's permissions, so making
+    the database file 0600 before SQLite opens it covers them too.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in database_files(path):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            continue
 
 
 @dataclass(frozen=True)
@@ -46,6 +72,7 @@ class Repositories:
     audit: AuditLog
     installations: InstallationRepository
     tracked_tokens: TrackedTokenRepository
+    retention: Retention
 
 
 class DatabaseNotReady(Exception):
@@ -72,6 +99,8 @@ class Store:
     def _open_in_thread(self) -> None:
         if self._read_only and self._path != ":memory:" and not Path(self._path).is_file():
             raise DatabaseNotReady(f"there is no database at {self._path}")
+        if not self._read_only and self._path != ":memory:":
+            owner_only(Path(self._path))
         connection = sqlite3.connect(self._path, timeout=30)
         db = sqlite_utils.Database(connection)
         if self._read_only:
@@ -99,6 +128,7 @@ class Store:
             audit=AuditLog(db),
             installations=InstallationRepository(db, box),
             tracked_tokens=TrackedTokenRepository(db),
+            retention=Retention(db),
         )
 
     async def ping(self) -> None:

@@ -251,6 +251,39 @@ def _live_proof(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0007_audit_exports")
+def _audit_exports(db: sqlite_utils.Database) -> None:
+    """The audit log's one way out (storage.audit.AuditLog.prune_exported): entries may be deleted only once an
+    export of exactly them is recorded, and that record is itself append-only, so every deletion stays on file
+    (which entries, how many, the digest of the file they went to). Updates stay refused without exception."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE audit_exports (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            exported_at TEXT NOT NULL,
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            entries INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            CHECK (first_id <= last_id)
+        );
+        CREATE TRIGGER audit_exports_complete BEFORE INSERT ON audit_exports
+        WHEN NEW.entries != (SELECT COUNT(*) FROM audit_log WHERE id BETWEEN NEW.first_id AND NEW.last_id)
+        BEGIN SELECT RAISE(ABORT, 'an audit export must name every entry of its range'); END;
+        CREATE TRIGGER audit_exports_no_update BEFORE UPDATE ON audit_exports
+        BEGIN SELECT RAISE(ABORT, 'audit_exports is append-only'); END;
+        CREATE TRIGGER audit_exports_no_delete BEFORE DELETE ON audit_exports
+        BEGIN SELECT RAISE(ABORT, 'audit_exports is append-only'); END;
+        DROP TRIGGER audit_log_no_delete;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        WHEN NOT EXISTS (SELECT 1 FROM audit_exports WHERE OLD.id BETWEEN first_id AND last_id)
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        """,
+    )
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

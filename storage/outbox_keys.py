@@ -32,7 +32,7 @@ org and is cancelled with it.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from storage.tracked_tokens import TrackedToken
 
@@ -85,6 +85,14 @@ def expiry_warning(token: TrackedToken, *, threshold: int) -> str:
     if token_within_org == token.key:
         raise ValueError(f"tracked token key {token.key!r} does not begin with its team and org")
     return f"{scope}{token_within_org}:{int(token.expires_at.timestamp())}:{threshold}"
+
+
+def expiry_named(key: str) -> datetime | None:
+    """The expiry an `expiry:` key (or its direct copy) warns about; None for every other kind of key."""
+    if not key.startswith(f"{EXPIRY}:"):
+        return None
+    _, expires, _threshold = key.removesuffix(DIRECT_SUFFIX).rsplit(":", 2)
+    return datetime.fromtimestamp(int(expires), tz=UTC)
 
 
 def direct(key: str) -> str:

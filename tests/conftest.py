@@ -1,3 +1,4 @@
+import os
 import random
 
 import pytest
@@ -35,3 +36,11 @@ def random_draws(monkeypatch):
     monkeypatch.setattr(random, "random", lambda: draws.append("random") or 0.5)
     monkeypatch.setattr(random, "uniform", lambda a, b: draws.append("uniform") or (a + b) / 2)
     return draws
+
+
+@pytest.fixture
+def umask_022():
+    """The usual umask, under which files are created readable by everyone unless qc-bot says otherwise."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)

@@ -21,7 +21,7 @@ from bot.messages.actions import (
     COMMAND,
 )
 from bot.messages.blocks import SlackMessage, answer_modal
-from bot.messages.commands import not_allowed, org_gone, usage
+from bot.messages.commands import not_allowed, org_gone, slow_down, usage
 from bot.messages.connect import (
     ConnectedOrg,
     SignInProof,
@@ -80,6 +80,7 @@ __all__ = [
     "reveal_retry",
     "revealed",
     "secret_unavailable_note",
+    "slow_down",
     "status",
     "usage",
 ]

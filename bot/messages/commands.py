@@ -1,4 +1,5 @@
-"""Answers that several `/qc` commands and buttons share: the usage, a refusal, an org that is gone."""
+"""Answers that several `/qc` commands and buttons share: the usage, a refusal, an org that is gone, a flood
+slowed down."""
 
 from __future__ import annotations
 
@@ -31,3 +32,8 @@ def not_allowed() -> SlackMessage:
 def org_gone() -> SlackMessage:
     return said(f"That org is not connected in this workspace any more. See `{COMMAND} status` for the connected "
                 "ones.")
+
+
+def slow_down() -> SlackMessage:
+    return said(f"You're sending `{COMMAND}` commands faster than I take them, so I skipped this one. Wait a "
+                "minute, then try again.")

@@ -155,6 +155,12 @@ INSTALL_PROBLEMS = {
 }
 
 
+def slack_install_busy() -> Page:
+    return _page(status=429, tone="fail", title="Too many installations started",
+                 paragraphs=["This qc-bot received more installation requests than it takes in a short time, so it "
+                             "did not start this one.", "Wait a minute, then open /slack/install again."])
+
+
 def slack_install_failed(reason: str) -> Page:
     title, explanation = INSTALL_PROBLEMS.get(reason, ("Installation failed", f"Slack reported: {reason}."))
     return _page(status=400, tone="fail", title=title,

@@ -30,6 +30,7 @@ from bot.salesforce.http import SalesforceHttp
 from bot.slack.clients import slack_retry_handlers
 from bot.slack.manifest import BOT_SCOPES
 from storage.crypto import SecretBox
+from storage.database import database_files
 from storage.key_rotation import UnreadableDatabase, check_stored_secrets
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -144,7 +145,29 @@ def _database_findings(settings: Settings) -> list[Finding]:
         return [Finding("fail", "Database", f"{secrets.undecryptable} of {secrets.stored} stored secret(s) in "
                         f"{path} cannot be decrypted with QC_ENCRYPTION_KEYS",
                         "put back the key they were encrypted with (after the new one) and run `qc-bot rotate-keys`")]
-    return [Finding("ok", "Database", f"{path}: all {secrets.stored} stored secret(s) decrypt with QC_ENCRYPTION_KEYS")]
+    return [Finding("ok", "Database", f"{path}: all {secrets.stored} stored secret(s) decrypt with QC_ENCRYPTION_KEYS"),
+            *_permission_findings(path)]
+
+
+def _permission_findings(path: Path) -> list[Finding]:
+    """The database holds encrypted secrets, the audit log and who connected what: its owner's alone (SPEC §6).
+    A folder others may enter or change lets them read file names, or replace the database and its WAL."""
+    findings = []
+    for file in database_files(path):
+        if file.exists() and file.stat().st_mode & 0o077:
+            findings.append(Finding("warn", "Database permissions",
+                                    f"{file} is {_mode(file)}: others on this machine may read it",
+                                    f"chmod 600 {file} (qc-bot serve also narrows it at start)"))
+    folder = path.absolute().parent
+    if folder.stat().st_mode & 0o077:
+        findings.append(Finding("warn", "Database folder permissions",
+                                f"{folder} is {_mode(folder)}: others on this machine may list or change it",
+                                f"chmod 700 {folder}, or keep QC_DB_PATH in a folder of its own"))
+    return findings
+
+
+def _mode(path: Path) -> str:
+    return oct(path.stat().st_mode & 0o777)[2:].zfill(4)
 
 
 # -- Slack -------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The periodic work of `qc-bot serve` (SPEC §4): token syncs per org and the expiry scan.
+"""The periodic work of `qc-bot serve` (SPEC §4, §7): token syncs per org, the expiry scan, and pruning what
+outlived the retention period.
 
 It wakes every `Timings.scheduler_tick_seconds` and asks the bot's clock what is due: the orgs whose sync
 time came (stored per org, so a restart keeps the rhythm), then the expiry scan when `QC_EXPIRY_SCAN_MINUTES`
@@ -13,6 +14,7 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
+from bot.ops.retention import Pruner
 from bot.slack.outbox import SlackDelivery
 from bot.watch.expiry import ExpiryScanner
 from bot.watch.token_sync import TokenSync
@@ -30,6 +32,8 @@ class Scheduler:
         clock: Clock,
         scan_interval: timedelta,
         tick_seconds: float,
+        pruner: Pruner,
+        prune_interval: timedelta,
     ) -> None:
         self._sync = sync
         self._scanner = scanner
@@ -38,6 +42,9 @@ class Scheduler:
         self._scan_interval = scan_interval
         self._tick_seconds = tick_seconds
         self._next_scan_at: datetime | None = None
+        self._pruner = pruner
+        self._prune_interval = prune_interval
+        self._next_prune_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -51,7 +58,9 @@ class Scheduler:
 
     async def run_due(self) -> None:
         """Run whatever is due now: org syncs first, then the scan, also at once after any sync, so a token
-        found already past a threshold is warned about without waiting for the next scan."""
+        found already past a threshold is warned about without waiting for the next scan; and pruning, at
+        start-up and then every `prune_interval`."""
+        await self._prune_if_due()
         synced = 0
         while batch := await self._sync.sync_due():
             synced += batch
@@ -63,6 +72,17 @@ class Scheduler:
         if queued:
             logger.info("Expiry scan queued %d warning(s)", queued)
             self._delivery.wake()
+
+    async def _prune_if_due(self) -> None:
+        now = self._clock.now()
+        if self._next_prune_at is not None and now < self._next_prune_at:
+            return
+        self._next_prune_at = now + self._prune_interval
+        try:
+            await self._pruner.prune(now=now)
+        except Exception:
+            # Token syncs and warnings matter more than tidying up: they go on, and pruning is tried next time.
+            logger.exception("Pruning failed; it is tried again in %s", self._prune_interval)
 
     async def _run(self) -> None:
         while True:

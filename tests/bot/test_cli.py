@@ -1,8 +1,10 @@
 """`qc-bot` as an operator runs it: a real process, real configuration errors, a real server."""
 
 import asyncio
+import json
 import subprocess
 import time
+from datetime import UTC, datetime
 
 import aiohttp
 from cryptography.fernet import Fernet
@@ -86,3 +88,35 @@ async def test_rotate_keys_re_encrypts_every_stored_secret_with_the_first_key(tm
         await only_new.close()
     assert stored.bot_token.reveal() == installation().bot_token.reveal()
     assert stored.bot_refresh_token.reveal() == "xoxe-1-refresh"
+
+
+async def test_prune_and_audit_export_as_an_operator_runs_them(tmp_path):
+    key = Secret(Fernet.generate_key().decode())
+    store = Store(path=tmp_path / "qc.db", secret_box=SecretBox(keys=[key]))
+    await store.open()
+    old, recent = datetime(2025, 1, 10, tzinfo=UTC), datetime.now(UTC)
+    await store.run(lambda repos: repos.installations.issue_state(state=Secret("install-state"), expires_at=old))
+    for at in (old, recent):
+        await store.run(lambda repos, at=at: repos.audit.append(at=at, team_id="T1", actor="U1", action="connect",
+                                                                 outcome="connected"))
+    await store.close()
+    environment = clean_environment(
+        SLACK_SIGNING_SECRET="signing", SLACK_BOT_TOKEN="xoxb-1-2", QC_PUBLIC_URL="https://qc.example.com",
+        SALESFORCE_CLIENT_ID="id", SALESFORCE_CLIENT_SECRET="secret", QC_DB_PATH=str(tmp_path / "qc.db"),
+        QC_ENCRYPTION_KEYS=key.reveal(), QC_RETENTION_DAYS="10")
+
+    status, output, _ = await run_async(["prune"], environment, tmp_path)
+    assert status == 0 and output.startswith("Pruned what ended more than 10 day(s) ago: ")
+    assert "1 install_states" in output and "0 connections" in output
+
+    status, output, _ = await run_async(["audit-export", "--before", "2025-02-01", "--to", "old.jsonl"],
+                                        environment, tmp_path)
+    assert status == 0 and "Exported audit entries #1–#1 (1)" in output, output
+    assert [json.loads(line)["at"] for line in (tmp_path / "old.jsonl").read_text().splitlines()] == [
+        "2025-01-10T00:00:00.000000Z"]
+    status, output, errors = await run_async(["audit-export", "--before", "2025-02-01", "--to", "old.jsonl"],
+                                             environment, tmp_path)
+    assert (status, output) == (0, "No audit entry was written before 2025-02-01T00:00:00Z; nothing exported.\n")
+    status, _, errors = await run_async(["audit-export", "--before", "2099-01-01", "--to", "old.jsonl"],
+                                        environment, tmp_path)
+    assert status == 1 and "cannot create old.jsonl" in errors and "no audit entry was deleted" in errors

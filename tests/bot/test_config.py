@@ -122,3 +122,10 @@ def test_token_lifecycle_settings():
     assert "expected never, Nh, Nd, Nm" in wrong["SALESFORCE_REFRESH_TOKEN_POLICY"]
     assert "whole number of minutes" in wrong["QC_EXPIRY_SCAN_MINUTES"]
     assert "whole number of minutes" in wrong["QC_TOKEN_SYNC_MINUTES"]
+
+
+def test_retention_days():
+    assert load_settings(environ=valid_environment(), dotenv=None).retention.days == 30
+    assert load_settings(environ=valid_environment(QC_RETENTION_DAYS="7"), dotenv=None).retention.days == 7
+    for wrong in ("0", "-3", "a month", "1.5"):
+        assert "whole number of days, at least 1" in problems(QC_RETENTION_DAYS=wrong)["QC_RETENTION_DAYS"]

@@ -55,3 +55,24 @@ async def test_audit_log_is_append_only(store):
         await store.run(lambda repos: repos.db.execute("DELETE FROM audit_log"))
     entries = await store.run(lambda repos: repos.audit.entries(team_id="T1"))
     assert [entry["outcome"] for entry in entries] == ["link_issued"]
+
+
+async def test_database_and_its_wal_are_owner_only_under_a_permissive_umask(tmp_path, secret_box, umask_022):
+    path = tmp_path / "qc-bot.db"
+    store = Store(path=path, secret_box=secret_box)
+    await store.open()
+    await store.run(lambda repos: repos.audit.append(at=NOW, team_id="T1", actor="U1", action="a", outcome="ok"))
+    files = [path, tmp_path / "qc-bot.db-wal", tmp_path / "qc-bot.db-shm"]
+    assert {file.name: oct(file.stat().st_mode & 0o777) for file in files} == {
+        file.name: "0o600" for file in files}
+    await store.close()
+
+
+async def test_opening_narrows_a_database_written_with_wider_permissions(tmp_path, secret_box, store):
+    await store.close()
+    path = tmp_path / "qc-bot.db"
+    path.chmod(0o644)
+    again = Store(path=path, secret_box=secret_box)
+    await again.open()
+    await again.close()
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -205,3 +205,19 @@ async def test_the_command_prints_one_line_per_check_and_exits_non_zero(world, t
     assert all(line.split()[0] in ("OK", "WARN", "FAIL", "SKIP") for line in lines[:-1])
     assert any(line.startswith("FAIL  Slack: cannot reach") and "→ fix:" in line for line in lines)
     assert any(line.startswith("OK    Salesforce OAuth client") for line in lines)
+
+
+async def test_a_database_others_may_read_is_warned_with_the_fix(world, tmp_path):
+    store = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[Secret(world.values["QC_ENCRYPTION_KEYS"])]))
+    await store.open()
+    await store.close()
+    tmp_path.chmod(0o700)
+    assert not [f for f in await world.findings() if "permissions" in f.check]
+
+    (tmp_path / "qc-bot.db").chmod(0o644)
+    tmp_path.chmod(0o755)
+    warned = {f.check: f for f in await world.findings() if f.status == "warn" and "permissions" in f.check}
+    assert set(warned) == {"Database permissions", "Database folder permissions"}
+    assert "is 0644" in warned["Database permissions"].detail
+    assert warned["Database permissions"].fix.startswith(f"chmod 600 {tmp_path / 'qc-bot.db'}")
+    assert warned["Database folder permissions"].fix.startswith(f"chmod 700 {tmp_path}")

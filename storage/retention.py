@@ -1,0 +1,88 @@
+"""Retention (SPEC §7 "nothing grows forever"): what a finished piece of work leaves behind is deleted once it
+is older than the retention period, and nothing that still decides anything.
+
+- one-time values (links opened, OAuth states, Slack install states, reveal grants) once their expiry is older
+  than the cutoff: used or not, they can no longer be used, and a link or state past its expiry is refused
+  before its row is looked at;
+- outbox messages that were sent or given up, queued before the cutoff. An expiry warning's row is the last
+  guard against sending it twice (the tracked token's `warned_days` is the first), so it stays until the expiry
+  it warns about is older than the cutoff too;
+- journeys (connections) that ended before the cutoff once nothing refers to them, except each org's latest
+  journey and latest successful one, which `/qc status` and Re-authorize read. The org itself (`orgs`), its
+  tokens and the installations are durable and never pruned here; the audit log has its own retention
+  (storage.audit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from storage import outbox_keys
+from storage.timestamps import to_db_time
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pruned:
+    oauth_links: int = 0
+    oauth_states: int = 0
+    install_states: int = 0
+    reveals: int = 0
+    notifications: int = 0
+    connections: int = 0
+
+    def total(self) -> int:
+        return sum(asdict(self).values())
+
+    def counts(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Retention:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def prune(self, *, before: datetime) -> Pruned:
+        """Delete what ended before `before` (now minus the retention period); return how many rows of each."""
+        cutoff = to_db_time(before)
+        expired = {
+            table: self._db.execute(f"DELETE FROM {table} WHERE expires_at < ?", [cutoff]).rowcount
+            for table in ("oauth_links", "oauth_states", "slack_install_states", "reveals")
+        }
+        return Pruned(oauth_links=expired["oauth_links"], oauth_states=expired["oauth_states"],
+                      install_states=expired["slack_install_states"], reveals=expired["reveals"],
+                      notifications=self._prune_notifications(before=before),
+                      connections=self._prune_connections(cutoff=cutoff))
+
+    def _prune_notifications(self, *, before: datetime) -> int:
+        finished = self._db.execute(
+            "SELECT id, dedupe_key FROM notifications WHERE status IN ('sent', 'undeliverable') AND created_at < ?",
+            [to_db_time(before)]).fetchall()
+        prunable = [(row_id,) for row_id, key in finished
+                    if (expiry := outbox_keys.expiry_named(key)) is None or expiry < before]
+        self._db.conn.executemany("DELETE FROM notifications WHERE id = ?", prunable)
+        return len(prunable)
+
+    def _prune_connections(self, *, cutoff: str) -> int:
+        return self._db.execute(
+            """
+            DELETE FROM connections
+            WHERE status IN ('provisioned', 'failed') AND finished_at < :cutoff
+              AND NOT EXISTS (SELECT 1 FROM oauth_links WHERE connection_id = connections.id)
+              AND NOT EXISTS (SELECT 1 FROM oauth_states WHERE connection_id = connections.id)
+              AND NOT EXISTS (SELECT 1 FROM reveals WHERE connection_id = connections.id)
+              AND NOT EXISTS (SELECT 1 FROM notifications WHERE status = 'pending'
+                              AND dedupe_key IN (:status || connections.id, :reveal || connections.id))
+              AND (org_id IS NULL OR (
+                  rowid != (SELECT latest.rowid FROM connections AS latest
+                            WHERE latest.team_id = connections.team_id AND latest.org_id = connections.org_id
+                            ORDER BY latest.created_at DESC, latest.rowid DESC LIMIT 1)
+                  AND rowid IS NOT (SELECT latest.rowid FROM connections AS latest
+                                    WHERE latest.team_id = connections.team_id AND latest.org_id = connections.org_id
+                                      AND latest.status = 'provisioned'
+                                    ORDER BY latest.created_at DESC, latest.rowid DESC LIMIT 1)))
+            """,
+            {"cutoff": cutoff, "status": outbox_keys.connection_status(""), "reveal": outbox_keys.reveal_offer("")},
+        ).rowcount

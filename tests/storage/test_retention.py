@@ -1,0 +1,97 @@
+"""What pruning deletes and what it keeps (storage.retention), row by row around the cutoff."""
+
+from datetime import timedelta
+
+from bot.redaction import Secret
+from storage import outbox_keys
+
+from .conftest import NOW
+
+DAY = timedelta(days=1)
+CUTOFF = NOW - 30 * DAY
+OLD = CUTOFF - DAY
+RECENT = CUTOFF + DAY
+
+
+def make_connection(repos, connection_id, *, at, status, org_id=None):
+    repos.connections.create(connection_id=connection_id, team_id="T1", enterprise_id=None, user_id="U1",
+                             channel_id="C1", environment="production", login_url="https://login.salesforce.com",
+                             run_as=None, now=at)
+    if status != "pending_auth":
+        repos.connections.transition(connection_id, expected=["pending_auth"], to=status, now=at, org_id=org_id)
+
+
+def queue(repos, key, *, at, sent=True):
+    repos.notifications.enqueue(dedupe_key=key, team_id="T1", channel_id="C1", payload={"text": key}, now=at)
+    if sent:
+        row_id = repos.notifications.get(key).id
+        repos.notifications.mark_sent(row_id, message_ts="1.2", now=at)
+
+
+def expiry_key(expires_at, threshold):
+    return f"{outbox_keys.org_scope(outbox_keys.EXPIRY, team_id='T1', org_id='00D1')}bot:" \
+           f"{int(expires_at.timestamp())}:{threshold}"
+
+
+def seed(repos):
+    # Journeys: ended long ago without an org; one org's older, latest successful and latest journeys; a live one.
+    make_connection(repos, "ended-no-org", at=OLD, status="failed")
+    make_connection(repos, "org-first", at=OLD - 3 * DAY, status="provisioned", org_id="00D1")
+    make_connection(repos, "org-provisioned", at=OLD - 2 * DAY, status="provisioned", org_id="00D1")
+    make_connection(repos, "org-latest", at=OLD - DAY, status="failed", org_id="00D1")
+    make_connection(repos, "ended-recently", at=RECENT, status="failed")
+    make_connection(repos, "waiting", at=OLD, status="pending_auth")
+    make_connection(repos, "ended-message-pending", at=OLD, status="failed")
+    make_connection(repos, "ended-with-live-reveal", at=OLD, status="provisioned", org_id="00D2")
+    make_connection(repos, "org2-latest", at=OLD + timedelta(hours=1), status="provisioned", org_id="00D2")
+    # One-time values, by expiry.
+    for name, expires in (("link-old", OLD), ("link-recent", RECENT)):
+        repos.oauth_states.claim_link(link_token=name, connection_id="waiting", expires_at=expires, now=expires)
+        repos.oauth_states.create_state(connection_id="waiting", state=Secret(f"state-{name}"),
+                                        code_verifier=Secret(f"verifier-{name}"), expires_at=expires)
+        repos.installations.issue_state(state=Secret(f"install-{name}"), expires_at=expires)
+    repos.reveals.create(reveal_id="reveal-old", connection_id="waiting", team_id="T1", user_id="U1",
+                         now=OLD, expires_at=OLD)
+    repos.reveals.create(reveal_id="reveal-live", connection_id="ended-with-live-reveal", team_id="T1",
+                         user_id="U1", now=NOW, expires_at=NOW + DAY)
+    # Outbox: finished long ago, recently, pending; expiry warnings whose expiry is long past or still ahead.
+    queue(repos, "status:ended-no-org", at=OLD)
+    queue(repos, "status:ended-recently", at=RECENT)
+    queue(repos, "status:ended-message-pending", at=OLD, sent=False)
+    queue(repos, "broken:T1:00D1:1", at=OLD)
+    queue(repos, expiry_key(OLD, 7), at=OLD - 7 * DAY)
+    queue(repos, outbox_keys.direct(expiry_key(OLD, 7)), at=OLD - 7 * DAY)
+    queue(repos, expiry_key(NOW + 7 * DAY, 30), at=OLD)
+    repos.notifications.mark_undeliverable(repos.notifications.get("broken:T1:00D1:1").id, error="gone")
+
+
+def remaining(repos, table, column):
+    return sorted(row[0] for row in repos.db.execute(f"SELECT {column} FROM {table}").fetchall())
+
+
+async def test_pruning_deletes_exactly_what_ended_before_the_cutoff(store):
+    await store.run(seed)
+    pruned = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
+
+    assert await store.run(lambda repos: remaining(repos, "connections", "id")) == [
+        "ended-message-pending", "ended-recently", "ended-with-live-reveal", "org-latest", "org-provisioned",
+        "org2-latest", "waiting"]
+    assert await store.run(lambda repos: remaining(repos, "reveals", "id")) == ["reveal-live"]
+    for table in ("oauth_links", "oauth_states", "slack_install_states"):
+        assert await store.run(lambda repos, table=table: remaining(repos, table, "expires_at")) == [
+            f"{RECENT:%Y-%m-%dT%H:%M:%S.%f}Z"], table
+    assert await store.run(lambda repos: remaining(repos, "notifications", "dedupe_key")) == sorted([
+        "status:ended-recently", "status:ended-message-pending", expiry_key(NOW + 7 * DAY, 30)])
+    assert pruned.counts() == {"oauth_links": 1, "oauth_states": 1, "install_states": 1, "reveals": 1,
+                               "notifications": 4, "connections": 2}
+
+    again = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
+    assert again.total() == 0
+
+
+async def test_the_one_time_values_kept_still_work(store):
+    await store.run(seed)
+    await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
+    live = await store.run(lambda repos: repos.oauth_states.consume_state(state="state-link-recent", now=OLD))
+    assert live.problem is None and live.code_verifier.reveal() == "verifier-link-recent"
+    assert await store.run(lambda repos: repos.installations.consume_state(state="install-link-recent", now=OLD))
