@@ -319,7 +319,7 @@ def _app_usage(request: web.Request, org: FakeOrg, route: str, parts: list[str],
         for family in live:
             fake_of(request).tokens.revoke_family(family)
         return web.Response(status=204)
-    entries = [
+    tokens: list[dict[str, Any]] = [
         {
             "accessTokenFormat": "Opaque",
             "appDeveloperName": app_name,
@@ -333,7 +333,7 @@ def _app_usage(request: web.Request, org: FakeOrg, route: str, parts: list[str],
         }
         for family in live
     ]
-    return _usage_page(request, org, "tokens", entries, f"/services/data/v{v}/{'/'.join(parts)}")
+    return _usage_page(request, org, "tokens", tokens, f"/services/data/v{v}/{'/'.join(parts)}")
 
 
 def _usage_page(

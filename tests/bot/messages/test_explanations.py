@@ -12,6 +12,7 @@ from bot.failures import (
     LinkProblem,
     RevealProblem,
     SecretUnreadable,
+    TokenReadProblem,
 )
 from bot.messages.explanations import (
     CHANNEL_ERRORS,
@@ -19,6 +20,7 @@ from bot.messages.explanations import (
     EXPLANATIONS,
     REVEAL_REFUSALS,
     SECRET_NOTES,
+    TOKEN_READ_EXPLANATIONS,
 )
 from bot.messages.pages import CALLBACK_PROBLEMS, LINK_PROBLEMS
 
@@ -27,6 +29,7 @@ TABLES: list[tuple[type[StrEnum], dict]] = [
     (DisconnectProblem, DISCONNECT_EXPLANATIONS),
     (RevealProblem, REVEAL_REFUSALS),
     (SecretUnreadable, SECRET_NOTES),
+    (TokenReadProblem, TOKEN_READ_EXPLANATIONS),
     (ChannelError, CHANNEL_ERRORS),
     (LinkProblem, LINK_PROBLEMS),
     (CallbackProblem, CALLBACK_PROBLEMS),
