@@ -7,17 +7,10 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from bot.redaction import Secret
-from bot.retry import Backoff
-from bot.salesforce.hosts import HostPolicy
-from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.oauth_usage import MAX_PAGES, OAuthUsageClient, UsageTooLarge
-from bot.salesforce.rest import RestClient
-from bot.salesforce.session import OrgSession
 from standins.salesforce import FakeSalesforce, ManualClock
-from standins.salesforce.driver import SalesforceDriver
+from tests.support.rest_client import register_client, signed_in_rest_client
 
-REDIRECT = "http://127.0.0.1:9/callback"
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -27,14 +20,9 @@ async def usage():
     async with FakeSalesforce(clock=clock) as fake, aiohttp.ClientSession() as session:
         org = fake.add_org(name="Acme")
         org.seed_external_client_app("QualityClouds")
-        fake.register_client(client_id="clientKey00001", client_secret="clientSecret001", redirect_uris=[REDIRECT])
+        register_client(fake)
         await fake.start()
-        tokens = await SalesforceDriver(session, client_id="clientKey00001", client_secret="clientSecret001",
-                                        redirect_uri=REDIRECT).login(fake.login_url)
-        http = SalesforceHttp(session=session, host_policy=HostPolicy.from_entries(fake.allowed_hosts),
-                              retry=Backoff(initial=0.01, maximum=0.05, jitter=0.0, deadline=1.0))
-        rest = RestClient(http=http, session=OrgSession(instance_url=org.my_domain_url,
-                                                        access_token=Secret(tokens.access_token), refresh=None))
+        rest = await signed_in_rest_client(fake, org, session)
         yield fake, org, OAuthUsageClient(rest=rest)
 
 
