@@ -160,7 +160,7 @@ class TokenSync:
             last_used = self._clock.now()
         app_name, app_policy = self._app_of(sync, provisioned=provisioned_kind is not None)
         app_tokens: list[TokenObservation] = []
-        read = _AppTokenRead()
+        read = _AppTokenRead(complete=False)  # nothing read: nothing known is dropped
         if app_name is not None and app_policy is not None:
             kind = org.app_kind or provisioned_kind
             rest = self._access.rest(session)
@@ -251,7 +251,13 @@ class TokenSync:
         usernames = {token.salesforce_user_id: token.salesforce_username for token in known.values()}
         observations = []
         for user_id, token in read.newest.items():
-            username = token.username or usernames.get(user_id) or await _username(rest, user_id)
+            username = token.username or usernames.get(user_id)
+            if username is None:
+                try:
+                    username = await _username(rest, user_id)
+                except SalesforceError as exc:  # the token is watched all the same; its owner is asked next time
+                    logger.warning("Could not read the username of %s in org %s: %s", user_id, org.org_id,
+                                   exc.message)
             observations.append(TokenObservation(
                 key=token_key(team_id=org.team_id, org_id=org.org_id, kind="app", salesforce_user_id=user_id),
                 team_id=org.team_id, org_id=org.org_id, kind="app", app_name=app_name, salesforce_user_id=user_id,
