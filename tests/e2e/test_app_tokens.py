@@ -3,7 +3,7 @@ Client App's come from its Connect REST OAuth Usage (every user, every page, one
 Connected App's from `OauthToken`. A refused OAuth Usage read leaves the org connected and what is known
 watched, and the channel hears once what to grant."""
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from tests.support.stack import CHANNEL, MEMBER
 
@@ -21,12 +21,9 @@ def usage_calls(stack, route):
     return [record for record in stack.salesforce.requests if record.operation == route]
 
 
-async def next_sync_scheduled(stack):
-    """Move the clock to the next sync and wait until it ran (it schedules the one after, success or not)."""
+async def next_sync_done(stack):
     stack.clock.advance(SYNC)
-    now = stack.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    await stack.slack.wait_for(lambda: stack.query("SELECT 1 FROM token_syncs WHERE next_sync_at > ?", now),
-                               what="the next token sync")
+    await stack.token_sync_done()
 
 
 async def status_answer(stack):
@@ -41,6 +38,7 @@ async def status_answer(stack):
 async def test_every_users_eca_token_is_tracked_across_usage_pages_once_per_user(stack):
     await stack.connect()
     await stack.status_message()
+    await stack.token_sync_done()
     org = stack.org
     org.oauth_usage_page_size = 1  # one user per page: three users take three pages and an empty fourth
     users = [org.admin, *(org.add_user(username=f"analyst{n}@acme.example") for n in range(2))]
@@ -71,7 +69,7 @@ async def test_every_users_eca_token_is_tracked_across_usage_pages_once_per_user
     for family in org.usage_tokens("QualityClouds"):
         if family.user is users[2]:
             stack.salesforce.tokens.revoke_family(family)
-    stack.clock.advance(SYNC)
+    await next_sync_done(stack)
     await stack.slack.wait_for(lambda: len(tracked_app_tokens(stack)) == 2, what="the analyst's token forgotten")
     assert "QualityClouds token of analyst0@acme.example" in await status_answer(stack), "the nearest expiry"
 
@@ -81,6 +79,7 @@ async def test_a_connected_apps_tokens_come_from_oauth_token(make_stack):
     stack.org.connected_app_creation_allowed = True
     await stack.connect()
     await stack.status_message()
+    await stack.token_sync_done()
     created = stack.clock.now()
     stack.org.issue_app_token("QualityClouds", user=stack.org.admin, created=created)
     assert [row.app_name for row in stack.org.oauth_tokens].count("QualityClouds") == 1
@@ -103,6 +102,7 @@ async def test_a_connected_apps_tokens_come_from_oauth_token(make_stack):
 async def test_a_refused_usage_read_keeps_the_org_connected_and_is_said_once(stack):
     await stack.connect()
     await stack.status_message()
+    await stack.token_sync_done()
     org = stack.org
     org.issue_app_token("QualityClouds", user=org.admin, created=stack.clock.now())
     stack.clock.advance(SYNC)
@@ -113,7 +113,7 @@ async def test_a_refused_usage_read_keeps_the_org_connected_and_is_said_once(sta
     analyst = org.add_user(username="analyst@acme.example")
     org.issue_app_token("QualityClouds", user=analyst, created=stack.clock.now())
     for _ in range(3):
-        await next_sync_scheduled(stack)
+        await next_sync_done(stack)
     notice = await stack.slack.wait_for(
         lambda: [m.text for m in stack.slack.messages(CHANNEL) if "cannot see the QualityClouds app" in m.text],
         what="the channel to hear about the refused read")

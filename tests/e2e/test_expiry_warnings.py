@@ -45,6 +45,7 @@ async def connect_with_quality_clouds_token(stack, *, age=timedelta(0)):
     (as Quality Clouds gets one when the admin signs in); return when the token was created, once tracked."""
     await stack.connect()
     await stack.status_message()
+    await stack.token_sync_done()
     created = stack.clock.now() - age
     refresh_token = stack.org.issue_app_token("QualityClouds", user=stack.org.admin, created=created)
     stack.clock.advance(SYNC)
@@ -222,6 +223,7 @@ async def test_an_inactivity_expiry_moves_when_the_token_is_used(make_stack, eca
     start, refresh_token = await connect_with_quality_clouds_token(stack)
     assert app_token(stack)[0].startswith(f"{start + 30 * DAY:%Y-%m-%dT%H:%M}")
     stack.clock.set(start + 20 * DAY)
+    await stack.token_sync_done()
     await use_app_token(stack, refresh_token)  # Quality Clouds used its token on day 20
     stack.clock.advance(SYNC)
     await stack.slack.wait_for(lambda: app_token(stack)[0].startswith(f"{start + 50 * DAY:%Y-%m-%dT%H:%M}"),
