@@ -224,3 +224,20 @@ class ChannelError(StrEnum):
             return cls(error)
         except ValueError:
             return None
+
+
+class TokenReadProblem(StrEnum):
+    """Why qc-bot could not read who holds the QualityClouds app's refresh tokens. Not the connection's fault:
+    the org stays connected and the tokens already known stay watched."""
+
+    MISSING_PERMISSION = "app_tokens_missing_permission"
+    NOT_ENABLED = "app_tokens_not_enabled"
+
+    @classmethod
+    def of(cls, exc: SalesforceError) -> TokenReadProblem | None:
+        """The problem a refused read stands for; None for one worth simply trying again (Salesforce down)."""
+        if exc.code in PERMISSION_CODES:
+            return cls.MISSING_PERMISSION
+        if exc.code == "FUNCTIONALITY_NOT_ENABLED":
+            return cls.NOT_ENABLED
+        return None

@@ -18,6 +18,9 @@ for one org is found by that beginning (Slack team ids and Salesforce org ids ho
     broken:<team>:<org>:<issued>                   the bot's refresh token issued at <issued> (Unix time)
                                                    stopped working
     disconnected:<team>:<org>:<nonce>              the org was disconnected (every disconnection is news)
+    unreadable:<team>:<org>:<issued>:<problem>     the QualityClouds app's tokens could not be read through the
+                                                   bot's refresh token issued at <issued> (Unix time), for
+                                                   <problem> (bot.failures.TokenReadProblem)
     expiry:<team>:<org>:<token>:<expires>:<days>   a token expires at <expires> (Unix time) in <days> days
                                                    (0: it has expired); <token> is `bot` for the bot's
                                                    own refresh token, `app:<Salesforce user id>` for a
@@ -42,8 +45,9 @@ PROOF = "proof"
 BROKEN = "broken"
 DISCONNECTED = "disconnected"
 EXPIRY = "expiry"
+UNREADABLE = "unreadable"
 
-WARNINGS = (EXPIRY, BROKEN)
+WARNINGS = (EXPIRY, BROKEN, UNREADABLE)
 """The org-scoped kinds that warn about an org's tokens: pointless once the org is disconnected."""
 
 DIRECT_SUFFIX = ":direct"
@@ -69,6 +73,11 @@ def org_scope(kind: str, *, team_id: str, org_id: str) -> str:
 def connection_broken(*, team_id: str, org_id: str, issued_at: datetime) -> str:
     """Once per refresh token: a token issued later that breaks again is news again."""
     return f"{org_scope(BROKEN, team_id=team_id, org_id=org_id)}{int(issued_at.timestamp())}"
+
+
+def app_tokens_unreadable(*, team_id: str, org_id: str, issued_at: datetime, problem: str) -> str:
+    """Once per authorization and problem: the remedy is the same until someone authorizes again."""
+    return f"{org_scope(UNREADABLE, team_id=team_id, org_id=org_id)}{int(issued_at.timestamp())}:{problem}"
 
 
 def org_disconnected(*, team_id: str, org_id: str) -> str:

@@ -1,7 +1,8 @@
 """Refresh tokens under watch (SPEC §4) and the per-org schedule that keeps them in step with Salesforce.
 
 `tracked_tokens` holds one row per watched token: the bot's own refresh token of each org, and the newest
-refresh token the QualityClouds app holds for each Salesforce user (read from the org's `OauthToken`).
+refresh token the QualityClouds app holds for each Salesforce user (read from the org's `OauthToken`, and for
+an External Client App from its Connect REST OAuth Usage).
 Nothing secret is stored: a token is known by its owner, app and dates, never by its value.
 
 Each row carries `next_warning_at`, the moment its next warning falls due (NULL: nothing more to say),

@@ -42,7 +42,7 @@ from bot.messages.disconnect import (
     org_not_found,
 )
 from bot.messages.reveal import reveal_modal, reveal_offer, reveal_refused, reveal_retry, revealed
-from bot.messages.watch import ExpiryNotice, connection_broken, expiry_warning
+from bot.messages.watch import ExpiryNotice, app_tokens_unreadable, connection_broken, expiry_warning
 
 __all__ = [
     "ACTION_DISCONNECT_CANCEL",
@@ -58,6 +58,7 @@ __all__ = [
     "SignInProof",
     "SlackMessage",
     "answer_modal",
+    "app_tokens_unreadable",
     "authorization_expired",
     "connect_link",
     "connection_broken",

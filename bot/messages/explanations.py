@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.failures import ChannelError, DisconnectProblem, Failure, ProofProblem, RevealProblem, SecretUnreadable
+from bot.failures import (
+    ChannelError,
+    DisconnectProblem,
+    Failure,
+    ProofProblem,
+    RevealProblem,
+    SecretUnreadable,
+    TokenReadProblem,
+)
 from bot.messages.actions import COMMAND
 
 
@@ -211,3 +219,19 @@ CHANNEL_ERRORS: dict[ChannelError, str] = {
     ChannelError.USER_NOT_IN_CHANNEL: "you are not in that channel any more",
 }
 """Why a channel refused a message, said to the person who gets it directly instead."""
+
+TOKEN_READ_EXPLANATIONS: dict[TokenReadProblem, Explanation] = {
+    TokenReadProblem.MISSING_PERMISSION: Explanation(
+        "Salesforce does not let {username} see who holds the {app_name} app's refresh tokens (an External Client "
+        "App shows them only through its OAuth Usage).",
+        "Give {username} *Customize Application*, or the External Client App permission *View all External Client "
+        "Apps, view their settings, and edit their policies*, in a permission set (Setup → Permission Sets), or "
+        "re-authorize qc-bot as an admin who has it. The next check picks the tokens up; nothing else is needed.",
+    ),
+    TokenReadProblem.NOT_ENABLED: Explanation(
+        "Salesforce says reading the {app_name} app's OAuth Usage is not enabled for {username}.",
+        "Turn on Setup → External Client App Settings → *Allow access to External Client App consumer secrets via "
+        "REST API*, or re-authorize qc-bot as an admin for whom it is enabled. The next check picks the tokens up.",
+    ),
+}
+"""Why the app's tokens could not be read; `{username}` is who authorized qc-bot, `{app_name}` the app."""

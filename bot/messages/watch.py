@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.failures import TokenReadProblem
 from bot.messages.actions import COMMAND
 from bot.messages.blocks import SlackMessage, header, plain, reauthorize_button, section, time_left, when
+from bot.messages.explanations import TOKEN_READ_EXPLANATIONS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,3 +78,21 @@ def connection_broken(*, org_name: str, org_id: str, detail: str) -> SlackMessag
         text=f"{heading}. {plain(body)}",
         blocks=[header(heading), section(body, accessory=reauthorize_button(org_id))],
     )
+
+
+def app_tokens_unreadable(
+    *, org_name: str, org_id: str, app_name: str, username: str, problem: TokenReadProblem, detail: str
+) -> SlackMessage:
+    """The org refused to show the app's refresh tokens: warnings go on from what qc-bot read last."""
+    explanation = TOKEN_READ_EXPLANATIONS[problem]
+    what = explanation.what.format(username=username, app_name=app_name)
+    remedy = explanation.remedy.format(username=username, app_name=app_name)
+    heading = f"⚠️ qc-bot cannot see the {app_name} app's tokens in {org_name}"
+    body = (
+        f"*Org:* *{org_name}* (`{org_id}`)\n"
+        f"*What happened:* {what}\n{explanation.detail_label}: {detail}\n"
+        f"*What this means:* expiry warnings for Quality Clouds' tokens in this org rely on what qc-bot read last; "
+        "a token issued since is not watched. The connection itself is fine.\n"
+        f"*What to do:* {remedy}"
+    )
+    return SlackMessage(text=f"{heading}. {plain(body)}", blocks=[header(heading), section(body[:3000])])

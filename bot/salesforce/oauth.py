@@ -29,6 +29,8 @@ from bot.salesforce.http import SalesforceHttp
 BOT_SCOPES = "api id refresh_token"
 _IDENTITY_PATH = re.compile(r"^/id/(00D[A-Za-z0-9]{12,15})/(005[A-Za-z0-9]{12,15})$")
 _FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+DEAD_TOKEN_ERRORS = frozenset({"unsupported_token_type", "invalid_token"})
+"""What `/services/oauth2/revoke` answers (HTTP 400) for a token with nothing left to revoke."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +143,8 @@ class SalesforceOAuth:
         return AppSignIn(user_id=token.user_id, org_id=token.org_id)
 
     async def revoke(self, *, login_url: str, token: Secret) -> None:
-        """Revoke a token; an already-invalid token counts as revoked."""
+        """Revoke a token; an already-dead token counts as revoked (Salesforce answers it with either of two
+        errors, `DEAD_TOKEN_ERRORS`)."""
         origin = self._http.host_policy.require_salesforce_url(login_url, what="login URL")
         response = await self._http.request(
             "POST", origin + "/services/oauth2/revoke", what="token revocation", headers=_FORM,
@@ -150,7 +153,7 @@ class SalesforceOAuth:
         if response.status == 200:
             return
         error = _json_or_empty(response.body).get("error")
-        if response.status == 400 and error == "invalid_token":
+        if response.status == 400 and error in DEAD_TOKEN_ERRORS:
             return
         raise SalesforceError(f"Salesforce refused to revoke the token (HTTP {response.status}, {error}).")
 

@@ -79,6 +79,15 @@ class RestClient:
             return None
         return AppCredentials(Secret(key), Secret(secret) if isinstance(secret, str) and secret else None)
 
+    @property
+    def base(self) -> str:
+        """`/services/data/vNN.0`: where the resources of the pinned API version live."""
+        return self._base
+
+    async def get(self, path: str, *, what: str) -> dict[str, Any]:
+        """A REST resource by its path on the instance (`/services/data/...`), as JSON."""
+        return await self._get(path, what=what)
+
     async def _get(self, path: str, *, what: str) -> dict[str, Any]:
         async def send(token: Secret) -> dict[str, Any]:
             response = await self._http.request(

@@ -5,15 +5,19 @@ A sync of one org:
    that both proves it still works and keeps an inactivity policy from running out. `invalid_grant` (or
    `inactive_user`) means the connection is broken: the org is marked broken, the channel is told once, and
    syncing pauses until someone authorizes again;
-2. reads the QualityClouds app's refresh tokens from the org's `OauthToken` object (AppName is the app's
-   label) and keeps the newest per Salesforce user: an older token of the same user is one Quality Clouds
-   has replaced, warning about it would be noise;
+2. reads the QualityClouds app's refresh tokens where the org keeps them: a Connected App's in the
+   `OauthToken` object (AppName is the app's label); an External Client App's in its Connect REST OAuth
+   Usage (Salesforce documents them as visible only there), and in `OauthToken` too, in case an org lists
+   them there as well. One token per Salesforce user is watched, the newest: an older token of the same
+   user is one Quality Clouds has replaced (warning about it would be noise), and a token seen in both
+   places is the same user's same token, so it counts once;
 3. stores each token with its expiry under the policy (the bot's own client policy from
    SALESFORCE_REFRESH_TOKEN_POLICY; for the app, the policy read back when it was provisioned) and its
    warning schedule (bot.watch.expiry).
 
 A failure that is not the token's fault (Salesforce down, a refused query) keeps what is known and tries
-again at the next interval.
+again at the next interval. The org refusing to show the app's OAuth Usage to the user who authorized
+qc-bot (a missing permission) is said once in the org's channel, with the remedy; the org stays connected.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
+from bot.failures import TokenReadProblem
 from bot.orgs.access import OrgAccess
-from bot.provisioning.settings import RefreshTokenPolicy
+from bot.provisioning.settings import AppKind, RefreshTokenPolicy
 from bot.salesforce.errors import OAuthError, SalesforceError
+from bot.salesforce.oauth_usage import OAuthUsageClient
 from bot.salesforce.rest import RestClient, parse_datetime, soql_string
 from bot.salesforce.session import OrgSession
 from bot.slack.outbox import SlackDelivery
@@ -42,6 +50,41 @@ logger = logging.getLogger(__name__)
 BOT_APP_NAME = "qc-bot"
 # Refresh errors that say the token itself is finished, as opposed to Salesforce or our client being unwell.
 BROKEN_TOKEN_ERRORS = frozenset({"invalid_grant", "inactive_user"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class _AppToken:
+    """A refresh token of the app as one place showed it."""
+
+    user_id: str
+    username: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+
+    def newer_than(self, other: _AppToken) -> bool:
+        # The same token seen twice has one creation time; then the later use is the better news.
+        return (self.created_at, self.last_used_at or self.created_at) > (
+            other.created_at, other.last_used_at or other.created_at)
+
+
+@dataclass(kw_only=True)
+class _AppTokenRead:
+    newest: dict[str, _AppToken] = field(default_factory=dict)
+    """The newest token of each Salesforce user, by user id."""
+    complete: bool = True
+    """Every place was read: a watched token not seen any more is gone."""
+    error: str | None = None
+    refused: TokenReadProblem | None = None
+
+    def see(self, token: _AppToken) -> None:
+        current = self.newest.get(token.user_id)
+        if current is None or token.newer_than(current):
+            self.newest[token.user_id] = token
+
+    def failed(self, where: str, exc: SalesforceError) -> None:
+        self.complete = False
+        self.error = f"reading {where}: {exc.message}"
+        self.refused = self.refused or TokenReadProblem.of(exc)
 
 
 class TokenSync:
@@ -80,15 +123,15 @@ class TokenSync:
             await self._retry_later(sync, "internal error")
 
     async def _sync(self, sync: OrgSync) -> None:
-        def load(repos: Repositories) -> tuple[OrgRecord | None, dict[str, TrackedToken], bool]:
+        def load(repos: Repositories) -> tuple[OrgRecord | None, dict[str, TrackedToken], str | None]:
             org = repos.orgs.get(team_id=sync.team_id, org_id=sync.org_id)
             known = {token.key: token for token in repos.tracked_tokens.for_org(team_id=sync.team_id,
                                                                                   org_id=sync.org_id)}
             provisioned = repos.connections.latest_for_org(team_id=sync.team_id, org_id=sync.org_id,
-                                                           status="provisioned") is not None
-            return org, known, provisioned
+                                                           status="provisioned")
+            return org, known, None if provisioned is None else provisioned.app_kind or ""
 
-        org, known, provisioned = await self._store.run(load)
+        org, known, provisioned_kind = await self._store.run(load)
         if org is None or org.status != "connected" or org.refresh_token is None:
             # Nothing to sync with until someone authorizes again (which schedules the next sync).
             now = self._clock.now()
@@ -115,16 +158,18 @@ class TokenSync:
                 return
             session = OrgSession(instance_url=org.instance_url, access_token=token.access_token, refresh=None)
             last_used = self._clock.now()
-        app_name, app_policy = self._app_of(sync, provisioned=provisioned)
-        app_tokens: list[TokenObservation] | None = None
-        error = None
+        app_name, app_policy = self._app_of(sync, provisioned=provisioned_kind is not None)
+        app_tokens: list[TokenObservation] = []
+        read = _AppTokenRead(complete=False)  # nothing read: nothing known is dropped
         if app_name is not None and app_policy is not None:
-            try:
-                app_tokens = await self._read_app_tokens(self._access.rest(session), org=org,
-                                                         app_name=app_name, policy=app_policy, known=known)
-            except SalesforceError as exc:
-                error = f"reading OauthToken: {exc.message}"
-                logger.warning("Could not read the %s tokens of org %s: %s", app_name, org.org_id, exc.message)
+            kind = org.app_kind or provisioned_kind
+            rest = self._access.rest(session)
+            read = await self._read_app_tokens(rest, org=org, app_name=app_name,
+                                               external_client_app=kind == AppKind.EXTERNAL_CLIENT_APP.value)
+            app_tokens = await self._observations(rest, read, org=org, app_name=app_name, policy=app_policy,
+                                                  known=known)
+            if read.error is not None:
+                logger.warning("Could not read every %s token of org %s: %s", app_name, org.org_id, read.error)
         bot_token = TokenObservation(
             key=token_key(team_id=org.team_id, org_id=org.org_id, kind="bot"), team_id=org.team_id,
             org_id=org.org_id, kind="bot", app_name=BOT_APP_NAME, salesforce_user_id=org.salesforce_user_id,
@@ -144,19 +189,24 @@ class TokenSync:
             # Re-read inside the write: a warning the scan recorded since `load` must not be forgotten.
             current = {token.key: token for token in repos.tracked_tokens.for_org(team_id=org.team_id,
                                                                                   org_id=org.org_id)}
-            observed = [bot_token, *(app_tokens or [])]
+            observed = [bot_token, *app_tokens]
             for observation in observed:
                 repos.tracked_tokens.save(track(observation, previous=current.get(observation.key),
                                                 thresholds=self._thresholds, now=now))
-            if app_tokens is not None:
+            if read.complete:
                 seen = {observation.key for observation in observed}
                 repos.tracked_tokens.remove(keys=[key for key, token in current.items()
                                                   if token.kind == "app" and key not in seen])
             repos.tracked_tokens.record_sync(team_id=org.team_id, org_id=org.org_id,
                                              next_sync_at=now + self._settings.token_sync_interval, now=now,
-                                             error=error)
+                                             error=read.error)
+            if read.refused is not None and app_name is not None:
+                self._tell_unreadable(repos, org=org, app_name=app_name, problem=read.refused,
+                                      detail=read.error or "", now=now)
 
         await self._store.run(save, immediate=True)
+        if read.refused is not None:
+            self._delivery.wake()
 
     def _app_of(self, sync: OrgSync, *, provisioned: bool) -> tuple[str | None, RefreshTokenPolicy | None]:
         """The app whose tokens to read and its policy: as recorded when it was provisioned; for orgs provisioned
@@ -169,31 +219,63 @@ class TokenSync:
         return None, None
 
     async def _read_app_tokens(
-        self, rest: RestClient, *, org: OrgRecord, app_name: str, policy: RefreshTokenPolicy,
-        known: Mapping[str, TrackedToken],
-    ) -> list[TokenObservation]:
-        records = await rest.query("SELECT AppName, CreatedDate, LastUsedDate, UserId FROM OauthToken"
-                                   f" WHERE AppName = {soql_string(app_name)}")
-        newest: dict[str, dict[str, object]] = {}
+        self, rest: RestClient, *, org: OrgRecord, app_name: str, external_client_app: bool
+    ) -> _AppTokenRead:
+        read = _AppTokenRead()
+        if external_client_app:
+            try:
+                usage = await OAuthUsageClient(rest=rest).tokens(developer_name=self._settings.desired_app.api_name)
+            except SalesforceError as exc:
+                read.failed("the OAuth Usage", exc)
+            else:
+                for token in usage:
+                    read.see(_AppToken(user_id=token.user_id, username=token.username, created_at=token.created_at,
+                                       last_used_at=token.last_used_at))
+        try:
+            records = await rest.query("SELECT AppName, CreatedDate, LastUsedDate, UserId FROM OauthToken"
+                                       f" WHERE AppName = {soql_string(app_name)}")
+        except SalesforceError as exc:
+            read.failed("OauthToken", exc)
+            return read
         for record in records:
             user_id, created = record.get("UserId"), parse_datetime(record.get("CreatedDate"))
-            if not isinstance(user_id, str) or created is None:
-                continue
-            current = newest.get(user_id)
-            if current is None or created > parse_datetime(current.get("CreatedDate")):  # type: ignore[operator]
-                newest[user_id] = record
+            if isinstance(user_id, str) and created is not None:
+                read.see(_AppToken(user_id=user_id, username=None, created_at=created,
+                                   last_used_at=parse_datetime(record.get("LastUsedDate"))))
+        return read
+
+    async def _observations(
+        self, rest: RestClient, read: _AppTokenRead, *, org: OrgRecord, app_name: str, policy: RefreshTokenPolicy,
+        known: Mapping[str, TrackedToken],
+    ) -> list[TokenObservation]:
         usernames = {token.salesforce_user_id: token.salesforce_username for token in known.values()}
         observations = []
-        for user_id, record in newest.items():
-            username = usernames.get(user_id) or await _username(rest, user_id)
+        for user_id, token in read.newest.items():
+            username = token.username or usernames.get(user_id)
+            if username is None:
+                try:
+                    username = await _username(rest, user_id)
+                except SalesforceError as exc:  # the token is watched all the same; its owner is asked next time
+                    logger.warning("Could not read the username of %s in org %s: %s", user_id, org.org_id,
+                                   exc.message)
             observations.append(TokenObservation(
                 key=token_key(team_id=org.team_id, org_id=org.org_id, kind="app", salesforce_user_id=user_id),
                 team_id=org.team_id, org_id=org.org_id, kind="app", app_name=app_name, salesforce_user_id=user_id,
-                salesforce_username=username, policy=policy,
-                issued_at=parse_datetime(record.get("CreatedDate")),  # type: ignore[arg-type]
-                last_used_at=parse_datetime(record.get("LastUsedDate")),
+                salesforce_username=username, policy=policy, issued_at=token.created_at,
+                last_used_at=token.last_used_at,
             ))
         return observations
+
+    def _tell_unreadable(
+        self, repos: Repositories, *, org: OrgRecord, app_name: str, problem: TokenReadProblem, detail: str,
+        now: datetime,
+    ) -> None:
+        key = outbox_keys.app_tokens_unreadable(team_id=org.team_id, org_id=org.org_id,
+                                                issued_at=org.token_issued_at or org.created_at, problem=problem)
+        message = messages.app_tokens_unreadable(org_name=org.org_name, org_id=org.org_id, app_name=app_name,
+                                                 username=org.salesforce_username, problem=problem, detail=detail)
+        repos.notifications.enqueue(dedupe_key=key, team_id=org.team_id, channel_id=org.channel_id,
+                                    payload=message.as_payload(), now=now, fallback_user_id=org.connected_by)
 
     async def _broken(self, org: OrgRecord, exc: OAuthError) -> None:
         now = self._clock.now()

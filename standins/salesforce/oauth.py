@@ -277,11 +277,7 @@ def _new_family(
     now = fake.now()
     family = fake.tokens.new_family(org=org, user=user, client_key=client.key, scopes=scopes, now=now)
     family.use_count = 1
-    listed = client.kind != "ExternalClientApplication" or org.oauth_token_includes_eca
-    if listed:
-        row = org.add_oauth_token(app_name=client.label, user=user, created=now, last_used=now, use_count=1)
-        row.family_id = family.id
-        family.row = row
+    org.list_grant(family, client)
     return family
 
 
@@ -447,8 +443,9 @@ async def revoke(request: web.Request) -> web.Response:
     else:
         value = request.query.get("token", "")
     store = fake.tokens
-    if value in store.access:
-        store.access[value].revoked = True
+    access = store.active_access(value, fake.now())
+    if access is not None:
+        access.revoked = True
         return web.Response(status=200)
     family = store.refresh.get(value)
     if family is not None and not family.revoked:
@@ -461,7 +458,8 @@ async def revoke(request: web.Request) -> web.Response:
                 if row.family_id and row.family_id in store.families:
                     store.revoke_family(store.families[row.family_id])
                 return web.Response(status=200)
-    return oauth_error("invalid_token", "invalid token")
+    # Nothing left to revoke: unknown, expired or already revoked.
+    return oauth_error(fake.dead_token_revoke_error, "invalid token")
 
 
 async def introspect(request: web.Request) -> web.Response:

@@ -36,6 +36,7 @@ from .tokens import OAuthClient, RefreshPolicy
 if TYPE_CHECKING:
     from .metadata_rules import DeployRecord
     from .server import FakeSalesforce
+    from .tokens import RefreshFamily
 
 ADMIN_PERMISSIONS = frozenset(
     {
@@ -218,8 +219,12 @@ class FakeOrg:
     ``normalize_scopes_on_read`` (True)
         readMetadata folds scope aliases (OfflineAccess -> RefreshToken; Profile/Email/Address/Phone
         -> Basic).  UNCONFIRMED upstream.
-    ``oauth_token_includes_eca`` (True)
-        refresh tokens of External Client Apps show up in ``OauthToken``.  UNCONFIRMED upstream.
+    ``oauth_token_includes_eca`` (False)
+        refresh tokens of External Client Apps are listed only in the Connect REST OAuth Usage resources
+        (``apps/oauth/usage/<appId>/...``), as Salesforce documents; True lists them in ``OauthToken``
+        too (UNCONFIRMED upstream, kept for the other reading).
+    ``oauth_usage_page_size`` (100)
+        users per page of ``apps/oauth/usage/<appId>/users`` when the request names no ``pageSize``.
     ``eca_auto_default_policy`` (False)
         True: creating ExtlClntAppGlobalOauthSettings for an app without OAuth policies also creates
         ``<App>_defaultPolicy`` (SpecificLifetime 365 Days, AllSelfAuthorized, Enforce, STANDARD).
@@ -276,7 +281,8 @@ class FakeOrg:
         self.connected_app_secret_on_update = "reject"
         self.pkce_required_org_wide = False
         self.normalize_scopes_on_read = True
-        self.oauth_token_includes_eca = True
+        self.oauth_token_includes_eca = False
+        self.oauth_usage_page_size = 100
         self.eca_auto_default_policy = False
         self.read_missing = "absent"
         self.query_batch_size = 2000
@@ -384,6 +390,43 @@ class FakeOrg:
     def remove_oauth_token_row(self, row: OauthTokenRow) -> None:
         if row in self.oauth_tokens:
             self.oauth_tokens.remove(row)
+
+    def list_grant(self, family: RefreshFamily, client: OAuthClient) -> None:
+        """Show a new grant where Salesforce shows it: an External Client App's in its OAuth Usage (and in
+        ``OauthToken`` only with ``oauth_token_includes_eca``), any other app's in ``OauthToken``."""
+        if client.kind == ECA_HEADER:
+            family.eca_name = client.app_name
+            family.usage_id = self._fake.ids.new(PREFIX_OAUTH_TOKEN)
+            if not self.oauth_token_includes_eca:
+                return
+        row = self.add_oauth_token(app_name=client.label, user=family.user, created=family.created,
+                                   last_used=family.last_used, use_count=family.use_count)
+        row.family_id = family.id
+        family.row = row
+
+    def issue_app_token(
+        self, app_name: str, *, user: FakeUser, created: datetime, last_used: datetime | None = None
+    ) -> str:
+        """A refresh token of the app deployed here as ``app_name`` (ConnectedApp or External Client App),
+        as if ``user`` had authorized it at ``created``: listed as ``list_grant`` says, and usable."""
+        if app_name in self.connected_apps:
+            key = (self.connected_apps[app_name].get("oauthConfig") or {}).get("consumerKey")
+        else:
+            key = self.external_client_apps.get(app_name, {}).get("ExtlClntAppGlobalOauthSettings", {}).get(
+                "consumerKey")
+        client = self.app_client(key) if key else None
+        if client is None:
+            raise ValueError(f"no app {app_name!r} that can issue tokens in {self.name}")
+        family = self._fake.tokens.new_family(org=self, user=user, client_key=client.key,
+                                              scopes=tuple(sorted(client.scopes)), now=created)
+        family.last_used, family.use_count = last_used or created, 1
+        self.list_grant(family, client)
+        return family.current
+
+    def usage_tokens(self, app_name: str) -> list[RefreshFamily]:
+        """The live refresh tokens of External Client App ``app_name``, oldest first (its OAuth Usage)."""
+        return [family for family in self._fake.tokens.families.values()
+                if family.org is self and family.eca_name == app_name and not family.revoked]
 
     # ----- failure injection -----
 

@@ -2,12 +2,17 @@
 
 Served: the version list, ``query``, and the Connect REST OAuth resources
 ``apps/oauth/usage`` (59.0+), ``apps/oauth/credentials/<appId>`` and
-``apps/oauth/credentials/<appId>/<consumerId>?part=key|secret|keyandsecret`` (60.0+).
+``apps/oauth/credentials/<appId>/<consumerId>?part=key|secret|keyandsecret`` (60.0+), and an
+External Client App's OAuth Usage: ``apps/oauth/usage/<appId>/users``,
+``apps/oauth/usage/<appId>/<userId>/tokens`` (GET, DELETE), ``apps/oauth/usage/<appId>/tokens`` and
+``apps/oauth/usage/tokens/<tokenId>`` (DELETE, 204).  Deleted tokens stop working at once.
 
 Choices where Salesforce is UNCONFIRMED:
 
 * Only External Client Apps appear in ``apps/oauth/usage`` and resolve under
   ``apps/oauth/credentials`` (Connected Apps answer 404 NOT_FOUND there).
+* A usage user entry is ``{"userIdentifier", "username"}``; a user's tokens come as ``{"tokens": [...]}``
+  with the documented token fields, paged like the users (``nextPageUrl`` on every page, as documented).
 * ``apps/oauth/usage`` lists every ECA of the org that has global OAuth settings, as
   ``{"developerName", "identifier", "name"}`` plus paging keys.
 * Setting off (``org.client_secret_rest_access = False``) -> every credentials resource answers 403
@@ -29,6 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .clock import xsd_datetime
 from .common import fake_of, json_response, rest_error, role_of, set_operation
 from .ids import same_id
 from .org import ECA_HEADER, FakeOrg, FakeUser
@@ -96,9 +102,10 @@ async def data(request: web.Request) -> web.Response:
     ):
         return not_found()
     set_operation(request, route)
-    if request.method not in ("GET", "HEAD"):
+    allowed = _METHODS.get(route, ("GET", "HEAD"))
+    if request.method not in allowed:
         return rest_error(
-            405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. Allowed are GET,HEAD"
+            405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(allowed)}"
         )
     failure = org.take_call_failure(tail)
     if failure is not None:
@@ -134,6 +141,8 @@ async def data(request: web.Request) -> web.Response:
         )
     if route == "apps/oauth/usage":
         return _usage(request, org, v)
+    if route in _USAGE_ROUTES:
+        return _app_usage(request, org, route, parts, v)
     if not org.client_secret_rest_access:
         return rest_error(
             403, "FUNCTIONALITY_NOT_ENABLED", "This feature is not currently enabled for this user."
@@ -155,11 +164,25 @@ def _route_name(parts: list[str]) -> str | None:
         return "query/more"
     if parts == ["apps", "oauth", "usage"]:
         return "apps/oauth/usage"
+    if parts[:3] == ["apps", "oauth", "usage"] and len(parts) == 5:
+        if parts[3] == "tokens":
+            return "apps/oauth/usage/tokens/token"
+        return {"users": "apps/oauth/usage/app/users", "tokens": "apps/oauth/usage/app/tokens"}.get(parts[4])
+    if parts[:3] == ["apps", "oauth", "usage"] and len(parts) == 6 and parts[5] == "tokens":
+        return "apps/oauth/usage/app/user/tokens"
     if parts[:3] == ["apps", "oauth", "credentials"] and len(parts) == 4:
         return "apps/oauth/credentials"
     if parts[:3] == ["apps", "oauth", "credentials"] and len(parts) == 5:
         return "apps/oauth/credentials/consumer"
     return None
+
+
+_METHODS = {
+    "apps/oauth/usage/tokens/token": ("DELETE",),
+    "apps/oauth/usage/app/tokens": ("DELETE",),
+    "apps/oauth/usage/app/user/tokens": ("GET", "HEAD", "DELETE"),
+}
+_USAGE_ROUTES = ("apps/oauth/usage/app/users", *_METHODS)
 
 
 def _first_batch(org: FakeOrg, result: dict[str, Any], version: str) -> dict[str, Any]:
@@ -269,3 +292,66 @@ def _credential(
         out["secret"] = org.consumer_secret(app_name)
     out["url"] = f"/services/data/v{v}/apps/oauth/credentials/{app_id}/{consumer_id}"
     return json_response(out)
+
+
+def _app_usage(request: web.Request, org: FakeOrg, route: str, parts: list[str], v: str) -> web.Response:
+    """An External Client App's OAuth Usage: its users, their refresh tokens, and deleting them (204)."""
+    if route == "apps/oauth/usage/tokens/token":
+        family = next((f for name in org.external_client_apps for f in org.usage_tokens(name)
+                       if f.usage_id and same_id(f.usage_id, parts[4])), None)
+        if family is None:
+            return not_found()
+        fake_of(request).tokens.revoke_family(family)
+        return web.Response(status=204)
+    app_id = parts[3]
+    app_name = _eca_by_id(org, app_id)
+    if app_name is None:
+        return not_found()  # Connected Apps too: these resources "only work for external client apps"
+    live = org.usage_tokens(app_name)
+    if route == "apps/oauth/usage/app/users":
+        users = {family.user.id: family.user for family in live}
+        entries = [{"userIdentifier": user.id, "username": user.username}
+                   for user in sorted(users.values(), key=lambda user: user.username)]
+        return _usage_page(request, org, "users", entries, f"/services/data/v{v}/{'/'.join(parts)}")
+    if route == "apps/oauth/usage/app/user/tokens":
+        live = [family for family in live if same_id(family.user.id, parts[4])]
+    if request.method == "DELETE":
+        for family in live:
+            fake_of(request).tokens.revoke_family(family)
+        return web.Response(status=204)
+    tokens: list[dict[str, Any]] = [
+        {
+            "accessTokenFormat": "Opaque",
+            "appDeveloperName": app_name,
+            "appIdentifier": app_id,
+            "initialConnectionAt": xsd_datetime(family.created),
+            "lastUsedAt": xsd_datetime(family.last_used),
+            "revocationUrl": f"/services/data/v{v}/apps/oauth/usage/tokens/{family.usage_id}",
+            "useCount": family.use_count,
+            "userIdentifier": family.user.id,
+            "username": family.user.username,
+        }
+        for family in live
+    ]
+    return _usage_page(request, org, "tokens", tokens, f"/services/data/v{v}/{'/'.join(parts)}")
+
+
+def _usage_page(
+    request: web.Request, org: FakeOrg, key: str, entries: list[dict[str, Any]], base: str
+) -> web.Response:
+    """One page of a usage collection. Salesforce documents `nextPageUrl` "with every page, even the last page
+    of items"; following it past the end gives an empty array."""
+    try:
+        page = int(request.query.get("page", "0"))
+        size = int(request.query.get("pageSize", str(org.oauth_usage_page_size)))
+    except ValueError:
+        return rest_error(400, "ILLEGAL_QUERY_PARAMETER_VALUE", "page and pageSize must be integers")
+    if page < 0 or not 1 <= size <= 100:
+        return rest_error(400, "ILLEGAL_QUERY_PARAMETER_VALUE", "page must be >= 0 and pageSize 1..100")
+    return json_response(
+        {
+            key: entries[page * size : (page + 1) * size],
+            "currentPageUrl": f"{base}?page={page}&pageSize={size}",
+            "nextPageUrl": f"{base}?page={page + 1}&pageSize={size}",
+        }
+    )

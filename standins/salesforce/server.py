@@ -93,6 +93,9 @@ class FakeSalesforce:
         of approving at once.
     ``access_token_lifetime`` (2 hours)
         Access tokens expire this long after issue, on the fake clock.
+    ``dead_token_revoke_error`` ("unsupported_token_type")
+        The ``error`` of the 400 that ``/services/oauth2/revoke`` answers for a token that is unknown,
+        expired or already revoked; Salesforce documents ``unsupported_token_type`` or ``invalid_token``.
     ``self_check`` (True)
         Validate every SOAP response against the WSDL (when loaded); violations become
         ``soapenv:Server`` faults and are listed in ``schema_violations``.
@@ -112,6 +115,7 @@ class FakeSalesforce:
         self.interactive_consent = False
         self.access_token_lifetime = timedelta(hours=2)
         self.self_check = True
+        self.dead_token_revoke_error = "unsupported_token_type"
         self.requests: list[RequestRecord] = []
         self.schema_violations: list[str] = []
         self.pending_consents: dict[str, dict[str, Any]] = {}

@@ -130,7 +130,7 @@ class AuthCode:
 
 @dataclass(eq=False)
 class RefreshFamily:
-    """All refresh tokens descending from one grant (one ``OauthToken`` row)."""
+    """All refresh tokens descending from one grant (one ``OauthToken`` row and/or one OAuth Usage token)."""
 
     id: str
     org: FakeOrg
@@ -144,6 +144,8 @@ class RefreshFamily:
     revoked: bool = False
     row: OauthTokenRow | None = None
     tokens: list[str] = field(default_factory=list)
+    eca_name: str | None = None  # the External Client App that issued it: listed in its OAuth Usage
+    usage_id: str | None = None  # its id in the OAuth Usage resources (the tail of ``revocationUrl``)
 
 
 @dataclass(eq=False)

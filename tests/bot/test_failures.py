@@ -7,6 +7,7 @@ from bot.failures import (
     DisconnectProblem,
     Failure,
     ProvisioningFailed,
+    TokenReadProblem,
     failure_of,
     failure_of_authorize_error,
 )
@@ -77,3 +78,15 @@ def test_the_codes_are_the_strings_the_database_and_audit_log_hold():
     assert f"failed:{Failure.SESSION_EXPIRED}" == "failed:session_expired"
     assert DisconnectProblem.NO_ACCESS == "no_access" and ChannelError.of("is_archived") is ChannelError.IS_ARCHIVED
     assert ChannelError.of("ratelimited") is None
+
+
+@pytest.mark.parametrize(("exc", "problem"), [
+    (SalesforceError("You don't have permission to view external client apps.", code="INSUFFICIENT_ACCESS"),
+     TokenReadProblem.MISSING_PERMISSION),
+    (SalesforceError("This feature is not currently enabled for this user.", code="FUNCTIONALITY_NOT_ENABLED"),
+     TokenReadProblem.NOT_ENABLED),
+    (SalesforceError("TotalRequests Limit exceeded.", code="REQUEST_LIMIT_EXCEEDED"), None),
+    (SalesforceUnavailable("no answer"), None),
+])
+def test_a_refused_token_read_names_what_to_grant_and_anything_else_is_tried_again(exc, problem):
+    assert TokenReadProblem.of(exc) is problem

@@ -15,11 +15,14 @@ def table_rows(stack):
 
 
 async def tracked_and_stopped(stack):
-    """A connected org whose QualityClouds token (90-day lifetime) is tracked; then the bot is stopped."""
-    created = stack.clock.now()
-    stack.org.add_oauth_token(app_name="QualityClouds", user=stack.org.admin, created=created, last_used=created)
+    """A connected org whose QualityClouds token (90-day lifetime, issued by the External Client App after the
+    connection) is tracked; then the bot is stopped."""
     await stack.connect()
     await stack.status_message()
+    await stack.token_sync_done()
+    created = stack.clock.now()
+    stack.org.issue_app_token("QualityClouds", user=stack.org.admin, created=created)
+    stack.clock.advance(timedelta(minutes=60))  # the next token sync reads it
     await stack.slack.wait_for(lambda: stack.query("SELECT 1 FROM tracked_tokens WHERE kind = 'app'"))
     await stack.stop_bot()
     return created + 90 * DAY

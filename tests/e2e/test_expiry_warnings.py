@@ -1,14 +1,28 @@
 """SPEC §4 over HTTP with a controlled clock: expiry warnings in the org's channel, once per token and
 threshold, across a restart and a failed Slack post; none for tokens that never expire; one message when
-the bot's own access breaks; inactivity expiry that follows LastUsedDate."""
+the bot's own access breaks; inactivity expiry that follows the token's last use.
+
+The QualityClouds app is an External Client App here: its tokens are issued after the connection, through
+the app, and Salesforce lists them in its OAuth Usage. The journeys that differ run with the stand-in both
+ways: ECA tokens in the OAuth Usage only (the documented reading) and in `OauthToken` as well, where the same
+token, seen twice, must still warn once."""
 
 import sqlite3
 from datetime import timedelta
+
+import aiohttp
+import pytest
 
 from tests.support.stack import BOT_CLIENT_ID, BOT_CLIENT_SECRET, CHANNEL
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
+SYNC = timedelta(minutes=60)  # QC_TOKEN_SYNC_MINUTES' default: the next sync reads what was issued meanwhile
+
+
+@pytest.fixture(params=[False, True], ids=["eca-tokens-in-usage-only", "eca-tokens-also-in-OauthToken"])
+def eca_tokens_in_oauth_token(request):
+    return request.param
 
 
 def app_token(stack):
@@ -26,15 +40,27 @@ def channel_texts(stack):
     return [message.text for message in stack.slack.messages(CHANNEL)]
 
 
-async def connect_with_quality_clouds_token(stack, *, last_used=None):
-    """Connect the org with a token of the QualityClouds app already issued to its admin, created now."""
-    created = stack.clock.now()
-    stack.org.add_oauth_token(app_name="QualityClouds", user=stack.org.admin, created=created,
-                              last_used=last_used or created, use_count=1)
+async def connect_with_quality_clouds_token(stack, *, age=timedelta(0)):
+    """Connect the org, then give its admin a token of the provisioned QualityClouds app, created `age` ago
+    (as Quality Clouds gets one when the admin signs in); return when the token was created, once tracked."""
     await stack.connect()
     await stack.status_message()
+    await stack.token_sync_done()
+    created = stack.clock.now() - age
+    refresh_token = stack.org.issue_app_token("QualityClouds", user=stack.org.admin, created=created)
+    stack.clock.advance(SYNC)
     await stack.slack.wait_for(lambda: app_token(stack), what="the QualityClouds token to be tracked")
-    return created
+    return created, refresh_token
+
+
+async def use_app_token(stack, refresh_token):
+    """Quality Clouds renews its session with the app's refresh token, as it does before a scan."""
+    app = stack.org.external_client_apps["QualityClouds"]["ExtlClntAppGlobalOauthSettings"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": app["consumerKey"],
+            "client_secret": stack.org.consumer_secret("QualityClouds")}
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{stack.org.my_domain_url}/services/oauth2/token", data=form) as response:
+        assert response.status == 200, await response.text()
 
 
 async def wait_for_channel_messages(stack, count):
@@ -58,8 +84,12 @@ def assert_no_secret_leaked(stack):
         assert secret not in log and secret.encode() not in slack and secret.encode() not in database
 
 
-async def test_each_threshold_warns_once_across_a_restart_and_a_failed_post(stack):
-    created = await connect_with_quality_clouds_token(stack)
+async def test_each_threshold_warns_once_across_a_restart_and_a_failed_post(stack, eca_tokens_in_oauth_token):
+    stack.org.oauth_token_includes_eca = eca_tokens_in_oauth_token
+    created, _ = await connect_with_quality_clouds_token(stack)
+    listed = [row.app_name for row in stack.org.oauth_tokens]
+    assert listed.count("QualityClouds") == (1 if eca_tokens_in_oauth_token else 0)
+    assert stack.query("SELECT COUNT(*) FROM tracked_tokens WHERE kind = 'app'") == [(1,)], "one token, counted once"
     expires = created + 90 * DAY  # QC_REFRESH_TOKEN_POLICY defaults to a 90-day lifetime
 
     stack.clock.set(expires - 30 * DAY + MINUTE)
@@ -95,18 +125,19 @@ async def test_each_threshold_warns_once_across_a_restart_and_a_failed_post(stac
     keys = [key for key, _, _ in expiry_notifications(stack)]
     assert [key.rsplit(":", 1)[1] for key in keys] == ["30", "7", "1", "0"]
     await wait_until_sent(stack, 4)
+    await stack.settle()
+    assert len(channel_texts(stack)) == 5, "no warning twice, whichever places list the token"
     assert_no_secret_leaked(stack)
 
 
-async def test_a_token_first_seen_late_gets_one_warning_for_the_nearest_threshold(stack):
-    stack.clock.advance(-85 * DAY)  # the token was issued 85 days before "now"
-    created = stack.clock.now()
-    stack.org.add_oauth_token(app_name="QualityClouds", user=stack.org.admin, created=created, last_used=created)
-    stack.clock.advance(85 * DAY)
-    await stack.connect()
+async def test_a_token_first_seen_late_gets_one_warning_for_the_nearest_threshold(stack, eca_tokens_in_oauth_token):
+    stack.org.oauth_token_includes_eca = eca_tokens_in_oauth_token
+    await connect_with_quality_clouds_token(stack, age=85 * DAY - SYNC)
     texts = await wait_for_channel_messages(stack, 2)
     assert "expires in 5 days" in texts[1]
+    await stack.settle()
     assert [key.rsplit(":", 1)[1] for key, _, _ in expiry_notifications(stack)] == ["7"]
+    assert len(channel_texts(stack)) == 2
 
 
 async def test_tokens_that_never_expire_get_no_warning(make_stack):
@@ -186,15 +217,17 @@ async def test_the_bots_own_token_is_warned_about_under_its_configured_policy(ma
     assert len(channel_texts(stack)) == 3
 
 
-async def test_an_inactivity_expiry_moves_when_the_token_is_used(make_stack):
+async def test_an_inactivity_expiry_moves_when_the_token_is_used(make_stack, eca_tokens_in_oauth_token):
     stack = await make_stack(env={"QC_REFRESH_TOKEN_POLICY": "idle:30d"})
-    start = await connect_with_quality_clouds_token(stack)
+    stack.org.oauth_token_includes_eca = eca_tokens_in_oauth_token
+    start, refresh_token = await connect_with_quality_clouds_token(stack)
     assert app_token(stack)[0].startswith(f"{start + 30 * DAY:%Y-%m-%dT%H:%M}")
-    row = next(row for row in stack.org.oauth_tokens if row.app_name == "QualityClouds")
-    row.last_used = start + 20 * DAY  # Quality Clouds used its token on day 20
     stack.clock.set(start + 20 * DAY)
+    await stack.token_sync_done()
+    await use_app_token(stack, refresh_token)  # Quality Clouds used its token on day 20
+    stack.clock.advance(SYNC)
     await stack.slack.wait_for(lambda: app_token(stack)[0].startswith(f"{start + 50 * DAY:%Y-%m-%dT%H:%M}"),
-                               what="the expiry to follow LastUsedDate")
+                               what="the expiry to follow the last use")
     stack.clock.set(start + 24 * DAY)  # past where the old expiry's 7-day warning would have fallen
     await stack.slack.wait_for(
         lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
@@ -206,6 +239,8 @@ async def test_an_inactivity_expiry_moves_when_the_token_is_used(make_stack):
     texts = await wait_for_channel_messages(stack, 2)
     assert "expires in 7 days" in texts[1] and f"{start + 50 * DAY:%Y-%m-%d %H:%M} UTC" in texts[1]
     assert "expire if not used for 30 days" in texts[1]
+    await stack.settle()
+    assert len(channel_texts(stack)) == 2
 
 
 async def test_an_org_connected_before_tokens_were_tracked_is_picked_up_with_the_configured_app(stack):
@@ -224,7 +259,7 @@ async def test_an_org_connected_before_tokens_were_tracked_is_picked_up_with_the
 
 
 async def test_a_warning_the_channel_refuses_reaches_whoever_connected_the_org(stack):
-    created = await connect_with_quality_clouds_token(stack)
+    created, _ = await connect_with_quality_clouds_token(stack)
     stack.slack.fail_next("chat.postMessage", error="is_archived")
     stack.clock.set(created + 60 * DAY + MINUTE)
     direct = await stack.slack.wait_for(

@@ -4,6 +4,8 @@
 import json
 from datetime import timedelta
 
+import pytest
+
 from standins.slack import validate_blocks, validate_view
 from tests.support.stack import ADMIN, CHANNEL, MEMBER
 
@@ -178,3 +180,19 @@ async def test_a_token_sync_that_overlaps_a_disconnect_brings_nothing_back(stack
                                what="the sync to notice the disconnect")
     assert stack.query("SELECT status, access_token_enc FROM orgs") == [("disconnected", None)]
     assert stack.query("SELECT COUNT(*) FROM tracked_tokens") == [(0,)]
+
+
+@pytest.mark.parametrize("dead_token_error", ["unsupported_token_type", "invalid_token"])
+async def test_disconnecting_with_a_token_revoked_in_setup_is_no_error(stack, dead_token_error):
+    await connected(stack)
+    stack.salesforce.dead_token_revoke_error = dead_token_error
+    bot_refresh_token = next(t for t in stack.salesforce_tokens() if not t.startswith("00D"))
+    stack.salesforce.tokens.revoke_family(stack.salesforce.tokens.refresh[bot_refresh_token])  # an admin did
+
+    await confirm_disconnect(stack, "disconnect-org Acme Corp", shown="Disconnect *Acme Corp*")
+    done = await private_answer(stack, "is disconnected")
+    assert "were revoked" in str(done.body), "nothing was left to revoke: that is done, not a failure"
+    (call,) = stack.salesforce.calls("revoke")
+    assert call.status == 400 and dead_token_error.encode() in call.response_body
+    audit = stack.query("SELECT detail FROM audit_log WHERE action = 'disconnect'")
+    assert json.loads(audit[0][0])["revoked"] is True

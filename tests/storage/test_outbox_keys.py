@@ -31,6 +31,8 @@ def test_every_key_format_is_the_one_stored_databases_hold():
     assert outbox_keys.expiry_warning(tracked(), threshold=7) == "expiry:T0123ABCD:00D5g000004AbCdEAB:bot:1772323200:7"
     assert outbox_keys.expiry_warning(tracked(kind="app", user="005A"), threshold=0) == (
         "expiry:T0123ABCD:00D5g000004AbCdEAB:app:005A:1772323200:0")
+    assert outbox_keys.app_tokens_unreadable(team_id=TEAM, org_id=ORG, issued_at=EXPIRES, problem="why") == (
+        "unreadable:T0123ABCD:00D5g000004AbCdEAB:1772323200:why")
     assert outbox_keys.direct("status:9f86d081884c7d65") == "status:9f86d081884c7d65:direct"
     first, second = (outbox_keys.org_disconnected(team_id=TEAM, org_id=ORG) for _ in range(2))
     assert re.fullmatch(r"disconnected:T0123ABCD:00D5g000004AbCdEAB:[0-9a-f]{32}", first)
@@ -41,7 +43,8 @@ def test_an_orgs_warnings_are_found_by_the_org_and_nothing_else_is():
     prefixes = outbox_keys.org_warnings(team_id=TEAM, org_id=ORG)
     expiry = outbox_keys.expiry_warning(tracked(), threshold=7)
     ours = [expiry, outbox_keys.direct(expiry),
-            outbox_keys.connection_broken(team_id=TEAM, org_id=ORG, issued_at=EXPIRES)]
+            outbox_keys.connection_broken(team_id=TEAM, org_id=ORG, issued_at=EXPIRES),
+            outbox_keys.app_tokens_unreadable(team_id=TEAM, org_id=ORG, issued_at=EXPIRES, problem="why")]
     theirs = [outbox_keys.expiry_warning(tracked(), threshold=7).replace(ORG, "00D5g000004AbCdEAC"),
               outbox_keys.connection_broken(team_id="T999", org_id=ORG, issued_at=EXPIRES),
               outbox_keys.org_disconnected(team_id=TEAM, org_id=ORG), outbox_keys.connection_status(ORG)]

@@ -13,6 +13,7 @@ from bot.failures import (
     ProofProblem,
     RevealProblem,
     SecretUnreadable,
+    TokenReadProblem,
 )
 from bot.messages.explanations import (
     CHANNEL_ERRORS,
@@ -21,6 +22,7 @@ from bot.messages.explanations import (
     PROOF_EXPLANATIONS,
     REVEAL_REFUSALS,
     SECRET_NOTES,
+    TOKEN_READ_EXPLANATIONS,
 )
 from bot.messages.pages import CALLBACK_PROBLEMS, LINK_PROBLEMS
 
@@ -30,6 +32,7 @@ TABLES: list[tuple[type[StrEnum], dict]] = [
     (ProofProblem, PROOF_EXPLANATIONS),
     (RevealProblem, REVEAL_REFUSALS),
     (SecretUnreadable, SECRET_NOTES),
+    (TokenReadProblem, TOKEN_READ_EXPLANATIONS),
     (ChannelError, CHANNEL_ERRORS),
     (LinkProblem, LINK_PROBLEMS),
     (CallbackProblem, CALLBACK_PROBLEMS),

@@ -953,10 +953,12 @@ async def test_org_app_web_server_flow_and_oauth_token_rows(fake: FakeSalesforce
             session, client_id="ecaWebKey0001", client_secret="ecaWebSecret01", redirect_uri=REDIRECT
         )
         await app.login(fake.login_url)
-        assert [r.app_name for r in org.oauth_tokens] == ["QualityClouds"]
-        org.oauth_token_includes_eca = False
+        assert org.oauth_tokens == [], "by default an ECA's tokens are only in its OAuth Usage"
+        assert len(org.usage_tokens("QualityClouds")) == 1
+        org.oauth_token_includes_eca = True
         await app.login(fake.login_url)
-        assert len(org.oauth_tokens) == 1
+        assert [r.app_name for r in org.oauth_tokens] == ["QualityClouds"]
+        assert len(org.usage_tokens("QualityClouds")) == 2
         resp = await app.authorize(fake.login_url, state="s")  # the ECA requires PKCE by default
         assert resp.status == 302 and "error=invalid_request" in resp.headers["Location"]
 

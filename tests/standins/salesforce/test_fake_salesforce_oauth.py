@@ -460,6 +460,10 @@ async def test_revoke(fake: FakeSalesforce, sf: SalesforceDriver) -> None:
         assert resp.status == 200
     assert (await sf.query(org.my_domain_url, body["access_token"], "SELECT Id FROM User"))[0] == 401
     assert (await sf.token(host, refresh_form(first.refresh_token)))[1]["error"] == "invalid_grant"
+    for dead in ("unknown", first.access_token, first.refresh_token):  # nothing left to revoke
+        async with sf.session.post(f"{host}/services/oauth2/revoke", data={"token": dead}) as resp:
+            assert resp.status == 400 and (await resp.json())["error"] == "unsupported_token_type", dead
+    fake.dead_token_revoke_error = "invalid_token"
     async with sf.session.post(f"{host}/services/oauth2/revoke", data={"token": "unknown"}) as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "invalid_token"
     # DeleteToken of an OauthToken row

@@ -214,6 +214,72 @@ async def test_connect_rest_credentials(fake: FakeSalesforce, sf: SalesforceDriv
     )
 
 
+async def test_connect_rest_oauth_usage_of_an_external_client_app(
+    fake: FakeSalesforce, sf: SalesforceDriver, admin: Tokens, clock: ManualClock
+) -> None:
+    org = fake.orgs[0]
+    org.seed_external_client_app("QualityClouds", consumer_key="ecaKey000002", consumer_secret="ecaSecret0002")
+    org.seed_connected_app("LegacyApp")
+    app_id, base, token = org.eca_id("QualityClouds"), org.my_domain_url, admin.access_token
+    users = [org.admin, *(org.add_user(username=f"user{n}@acme.example", permissions={"ApiEnabled"})
+                          for n in range(2))]
+    issued = {user.username: org.issue_app_token("QualityClouds", user=user, created=clock()) for user in users}
+    org.issue_app_token("LegacyApp", user=org.admin, created=clock())
+    assert [row.app_name for row in org.oauth_tokens] == ["qc-bot", "LegacyApp"], "ECA tokens are not OauthToken rows"
+
+    org.oauth_usage_page_size = 2
+    pages = []
+    path: str | None = f"apps/oauth/usage/{app_id}/users"
+    for _ in range(4):
+        assert path is not None
+        status, body = await sf.rest(base, token, path.replace("/services/data/v63.0/", ""))
+        assert status == 200
+        pages.append([entry["username"] for entry in body["users"]])
+        assert body["nextPageUrl"], "nextPageUrl comes with every page, even the last"
+        path = body["nextPageUrl"]
+        if not body["users"]:
+            break
+    assert pages == [["admin@acme.example", "user0@acme.example"], ["user1@acme.example"], []]
+
+    clock.advance(timedelta(hours=1))
+    status, body = await sf.rest(base, token, f"apps/oauth/usage/{app_id}/{users[1].id}/tokens")
+    assert status == 200 and body["nextPageUrl"]
+    (entry,) = body["tokens"]
+    assert entry["appDeveloperName"] == "QualityClouds" and entry["appIdentifier"] == app_id
+    assert (entry["userIdentifier"], entry["username"], entry["useCount"]) == (users[1].id, users[1].username, 1)
+    assert entry["initialConnectionAt"] == entry["lastUsedAt"] and entry["initialConnectionAt"].endswith("Z")
+    assert set(entry) == {"accessTokenFormat", "appDeveloperName", "appIdentifier", "initialConnectionAt",
+                          "lastUsedAt", "revocationUrl", "useCount", "userIdentifier", "username"}
+
+    async def refresh(refresh_token: str) -> tuple[int, dict]:
+        return await sf.token(fake.login_url, {"grant_type": "refresh_token", "refresh_token": refresh_token,
+                                               "client_id": "ecaKey000002", "client_secret": "ecaSecret0002"})
+
+    assert (await refresh(issued[users[1].username]))[0] == 200
+    status, body = await sf.rest(base, token, f"apps/oauth/usage/{app_id}/{users[1].id}/tokens")
+    assert body["tokens"][0]["useCount"] == 2 and body["tokens"][0]["lastUsedAt"] > entry["initialConnectionAt"]
+    # one token by its id, one user's tokens, every token of the app: 204, and the tokens stop working
+    token_id = entry["revocationUrl"].rsplit("/", 1)[1]
+    assert (await sf.rest(base, token, f"apps/oauth/usage/tokens/{token_id}", method="DELETE"))[0] == 204
+    assert (await refresh(issued[users[1].username]))[1]["error"] == "invalid_grant"
+    assert (await sf.rest(base, token, f"apps/oauth/usage/tokens/{token_id}", method="DELETE"))[0] == 404
+    assert (await sf.rest(base, token, f"apps/oauth/usage/{app_id}/{users[2].id}/tokens", method="DELETE"))[0] == 204
+    assert (await refresh(issued[users[2].username]))[1]["error"] == "invalid_grant"
+    assert (await refresh(issued[org.admin.username]))[0] == 200
+    assert (await sf.rest(base, token, f"apps/oauth/usage/{app_id}/tokens", method="DELETE"))[0] == 204
+    assert (await refresh(issued[org.admin.username]))[1]["error"] == "invalid_grant"
+    status, body = await sf.rest(base, token, f"apps/oauth/usage/{app_id}/users")
+    assert (status, body["users"]) == (200, [])
+    # Connected Apps are not served here; reading is not deleting
+    legacy = org.component_meta("ConnectedApp", "LegacyApp")
+    assert legacy is not None
+    assert (await sf.rest(base, token, f"apps/oauth/usage/{legacy.id}/users"))[0] == 404
+    assert (await sf.rest(base, token, f"apps/oauth/usage/{app_id}/users", method="DELETE"))[0] == 405
+    org.admin.permissions -= {"ManageExternalClientApps", "CustomizeApplication", "ModifyAllData"}
+    status, body = await sf.rest(base, token, f"apps/oauth/usage/{app_id}/users")
+    assert status == 403 and body[0]["errorCode"] == "INSUFFICIENT_ACCESS"
+
+
 # -------------------------------------------------------------------------------- fault injection
 
 
