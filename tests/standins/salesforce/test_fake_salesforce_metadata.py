@@ -548,6 +548,7 @@ async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
     fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
 ) -> None:
     org.eca_satellites_need_existing_parent = True
+    org.eca_supplied_credentials = "honour"
     everything = {
         ("ExternalClientApplication", "QualityClouds"): eca_header(),
         **satellites(key="ecaKey0000001", secret="ecaSecret00001"),
@@ -608,8 +609,11 @@ async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
 async def test_eca_generated_credentials_read_back(
     fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens
 ) -> None:
-    org.eca_accepts_supplied_credentials = False
+    org.eca_supplied_credentials = "reject"
     org.eca_satellites_need_existing_parent = False  # one deploy for all five types
+    org.client_secret_rest_access = True
+    org.seed_permission_set("QC_Read", permissions=["ExternalClientAppViewer", "ViewClientSecret"],
+                            assignee=org.admin)
     everything = {
         ("ExternalClientApplication", "QualityClouds"): eca_header(),
         **satellites(key="ecaKey0000001", secret="ecaSecret00001"),
@@ -694,6 +698,7 @@ async def test_eca_field_rules(
     component: tuple[str, str],
     problem: str,
 ) -> None:
+    org.eca_supplied_credentials = "honour"
     org.seed_external_client_app("QualityClouds", policies=False)
     del org.external_client_apps["QualityClouds"]["ExtlClntAppOauthSettings"]
     del org.external_client_apps["QualityClouds"]["ExtlClntAppGlobalOauthSettings"]
