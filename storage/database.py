@@ -28,6 +28,7 @@ from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
 from storage.orgs import OrgRepository
 from storage.reveals import RevealRepository
+from storage.temporary_changes import TemporaryChangeRepository
 from storage.tracked_tokens import TrackedTokenRepository
 
 T = TypeVar("T")
@@ -46,6 +47,7 @@ class Repositories:
     audit: AuditLog
     installations: InstallationRepository
     tracked_tokens: TrackedTokenRepository
+    temporary_changes: TemporaryChangeRepository
 
 
 class DatabaseNotReady(Exception):
@@ -99,6 +101,7 @@ class Store:
             audit=AuditLog(db),
             installations=InstallationRepository(db, box),
             tracked_tokens=TrackedTokenRepository(db),
+            temporary_changes=TemporaryChangeRepository(db),
         )
 
     async def ping(self) -> None:

@@ -40,6 +40,7 @@ from storage.connections import Connection, ConnectionStatus, Environment
 from storage.crypto import SecretBox
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
+from storage.temporary_changes import ChangeEnd, ChangeKind, TemporaryChange
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,29 @@ class _Journal:
 
     deploy_id: str | None
     credentials: AppCredentials | None
+
+
+class _StoredChangeJournal:
+    """The temporary org changes of one connection, kept in storage (`ChangeJournal`)."""
+
+    def __init__(self, *, store: Store, clock: Clock, connection: Connection) -> None:
+        self._store = store
+        self._clock = clock
+        self._connection = connection
+
+    async def record(self, *, kind: ChangeKind, name: str, old_value: str | None) -> TemporaryChange:
+        now, connection, org_id = self._clock.now(), self._connection, self._connection.org_id
+        assert org_id is not None
+        return await self._store.run(lambda repos: repos.temporary_changes.record(
+            connection_id=connection.id, team_id=connection.team_id, org_id=org_id, kind=kind, name=name,
+            old_value=old_value, now=now))
+
+    async def pending(self) -> list[TemporaryChange]:
+        return await self._store.run(lambda repos: repos.temporary_changes.pending(self._connection.id))
+
+    async def close(self, change: TemporaryChange, *, end: ChangeEnd) -> None:
+        now = self._clock.now()
+        await self._store.run(lambda repos: repos.temporary_changes.close(change.id, end=end, now=now))
 
 
 @dataclass(frozen=True)
@@ -433,6 +457,8 @@ class ConnectJourney:
                 known_credentials=journal.credentials,
                 remember_credentials=remember_credentials,
                 record_deploy=record_deploy,
+                admin_user_id=org.salesforce_user_id,
+                journal=_StoredChangeJournal(store=self._store, clock=self._clock, connection=connection),
                 interrupted_deploy_id=journal.deploy_id,
             )
             try:

@@ -41,7 +41,7 @@ async def new_eca(sf: SalesforceDriver, org: FakeOrg, admin: Tokens) -> str:
     assert tag(reply, "status") == "Succeeded", reply.text
     status, usage = await sf.rest(org.my_domain_url, admin.access_token, "apps/oauth/usage")
     app_id = usage["apps"][0]["identifier"]
-    status, body = await sf.rest(org.my_domain_url, admin.access_token, f"apps/oauth/credentials/{app_id}")
+    status, _ = await sf.rest(org.my_domain_url, admin.access_token, f"apps/oauth/credentials/{app_id}")
     assert status == 403  # the consumers list is a credentials resource too
     return f"apps/oauth/credentials/{app_id}/{org.eca_consumer_id('QualityClouds')}"
 
