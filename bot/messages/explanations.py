@@ -86,9 +86,9 @@ EXPLANATIONS: dict[Failure, Explanation] = {
         f"Run `{COMMAND} connect-org` again; if it repeats, tell your qc-bot operator.",
     ),
     Failure.CONSUMER_SECRET_API_ACCESS: Explanation(
-        "The org keeps OAuth consumer secrets out of the Metadata API (the External Client App setting *Allow "
-        "access to External Client App consumer secrets via Metadata API*, `enableConsumerSecretApiAccess`, is "
-        "off), so Salesforce refused the app's OAuth settings.",
+        "The org keeps OAuth consumer secrets out of the Metadata API (the setting *Allow Access to OAuth Consumer "
+        "Secrets via Metadata API*, `ExternalClientAppSettings.enableConsumerSecretApiAccess`, is off), so "
+        "Salesforce refused the app's OAuth settings.",
         "In Salesforce Setup, search *External Client App Settings* in Quick Find and turn that setting on (you may "
         "turn it off again afterwards: qc-bot reads the secret over the REST API, not the Metadata API), then run "
         f"`{COMMAND} connect-org` again.",

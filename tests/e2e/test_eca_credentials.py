@@ -105,3 +105,31 @@ async def test_existing_satellites_are_found_by_their_parent_whatever_their_name
     key, secret = org_credentials(stack)
     shown = await revealed(stack)
     assert key in shown and secret in shown
+
+
+async def test_a_temporary_change_that_cannot_be_undone_is_named_with_how_to_remove_it(stack):
+    stack.org.fail_next_call("deleteMetadata", fault="INSUFFICIENT_ACCESS",
+                             message="insufficient access rights on object id")
+    await stack.connect()
+    status = await stack.status_message()
+    [name] = stack.org.permission_sets
+    assert "❌ Temporary changes for the credentials read" in status.text
+    assert name in status.text and "Setup → Permission Sets" in status.text and "Manage Assignments" in status.text
+    assert stack.query("SELECT kind, state FROM temporary_org_changes ORDER BY id") == [
+        ("org_setting", "restored"), ("permission_set", "left")]
+    assert stack.org.client_secret_rest_access is False
+    key, secret = org_credentials(stack)
+    shown = await revealed(stack)
+    assert key in shown and secret in shown  # the read itself worked: the secret is proven
+
+
+async def test_an_org_that_keeps_consumer_secrets_out_of_the_metadata_api_is_explained(stack):
+    stack.org.fail_next_deploy(
+        status_code="FUNCTIONALITY_NOT_ENABLED",
+        message="Access to consumer secrets through the Metadata API is turned off for this org "
+                "(enableConsumerSecretApiAccess).")
+    await stack.connect()
+    status = await stack.status_message()
+    assert "Allow Access to OAuth Consumer Secrets via Metadata API" in status.text
+    assert "External Client App Settings" in status.text
+    assert stack.query("SELECT status, failure_code FROM connections") == [("failed", "consumer_secret_api_access")]
