@@ -26,10 +26,12 @@ from bot.connect.links import ConnectLink, LinkRefused
 from bot.errors import CommandSyntaxError, LoginHostError
 from bot.failures import CallbackProblem, Failure, LinkProblem, failure_of, failure_of_authorize_error
 from bot.orgs.access import OrgAccess
+from bot.provisioning.credential_access import CredentialReader, left_behind_item
 from bot.provisioning.provisioner import Provisioner, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
 from bot.redaction import Secret, redact
 from bot.salesforce.errors import SalesforceError, SalesforceUnavailable
+from bot.salesforce.metadata import MetadataComponent
 from bot.salesforce.oauth import TokenResponse, new_code_verifier, new_state
 from bot.salesforce.rest import AppCredentials
 from bot.slack.commands import ConnectOrg
@@ -402,9 +404,14 @@ class ConnectJourney:
         if connection is None:
             return
         if resumes > MAX_RESUMES:
-            # A journey that brings the process down every time must end, not loop forever.
-            await self._fail(connection, org, Failure.INTERNAL_ERROR,
-                             f"provisioning was interrupted {resumes} times; qc-bot stopped retrying it")
+            # A journey that brings the process down every time must end, not loop forever; what it turned on in
+            # the org for a credentials read is still undone.
+            stopped = f"provisioning was interrupted {resumes} times; qc-bot stopped retrying it"
+            if org is not None and org.access_token is not None:
+                left = await self._restore_temporary_changes(connection, org)
+                if left:
+                    stopped += "; " + left_behind_item(left).detail
+            await self._fail(connection, org, Failure.INTERNAL_ERROR, stopped)
             return
         if org is None or org.access_token is None:
             await self._fail(connection, None, Failure.SESSION_EXPIRED, "the org's tokens are no longer stored")
@@ -472,6 +479,20 @@ class ConnectJourney:
                 logger.info("Provisioning connection %s hit a transient error (%s); retrying in %.1fs",
                             connection.id, exc.code or exc.__class__.__name__, delay)
                 await asyncio.sleep(delay)
+
+    async def _restore_temporary_changes(self, connection: Connection, org: OrgRecord) -> list[TemporaryChange]:
+        """Undo what an interrupted credentials read turned on, for a journey that ends without provisioning."""
+        session = self._access.session(org)
+        metadata = self._access.metadata(session)
+
+        async def deploy(components: list[MetadataComponent]) -> None:
+            await metadata.deploy(components, poll=self._timings.deploy_poll)
+
+        reader = CredentialReader(metadata=metadata, rest=self._access.rest(session), deploy=deploy,
+                                  journal=_StoredChangeJournal(store=self._store, clock=self._clock,
+                                                               connection=connection),
+                                  user_id=org.salesforce_user_id)
+        return await reader.restore_pending()
 
     async def _succeed(self, connection: Connection, org: OrgRecord, result: ProvisioningResult) -> None:
         now = self._clock.now()

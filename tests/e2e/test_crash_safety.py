@@ -2,6 +2,8 @@
 journey finishes, the channel gets exactly one status message and the org holds exactly one QualityClouds app."""
 
 
+import sqlite3
+
 from tests.support.stack import CHANNEL, Stack
 
 ECA = "QualityClouds"
@@ -112,5 +114,30 @@ async def test_killed_while_the_credentials_read_has_the_org_opened_up(tmp_path)
         assert {row[0] for row in stack.query("SELECT state FROM temporary_org_changes")} == {"restored"}
         status = await stack.status_message()
         assert "Temporary changes" not in status.text and "for the read; restored" in status.text
+    finally:
+        await stack.stop()
+
+
+async def test_a_journey_ended_for_too_many_interruptions_still_undoes_the_temporary_changes(tmp_path):
+    stack = await started(tmp_path)
+    try:
+        hold = stack.salesforce.inject_hold("/services/data/v63.0/apps/oauth/credentials/", skip=2)
+        await stack.browse(await stack.request_link())
+        await hold.wait_arrived()
+        await stack.kill_bot_process()
+        assert stack.org.client_secret_rest_access is True and stack.org.permission_sets
+        connection = sqlite3.connect(stack.db_path)
+        connection.execute("UPDATE connections SET resumes = 3")
+        connection.commit()
+        connection.close()
+        hold.release()
+        await stack.start_bot_process()
+        status = await stack.status_message()
+        assert "interrupted 4 times" in status.text
+        await stack.slack.wait_for(lambda: stack.query("SELECT status FROM connections") == [("failed",)],
+                                   what="the connection to fail")
+        assert stack.org.client_secret_rest_access is False
+        assert stack.org.permission_sets == {} and stack.org.permission_set_assignments == []
+        assert {row[0] for row in stack.query("SELECT state FROM temporary_org_changes")} == {"restored"}
     finally:
         await stack.stop()
