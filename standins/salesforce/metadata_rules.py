@@ -6,7 +6,7 @@ package.xml, but was not found in zipped directory", "Not in package.xml", "'X' 
 for the enum 'Y'").  These are UNCONFIRMED choices:
 
 * ``CONNECTED_APP_CREATION_BLOCKED`` (new ConnectedApp while creation is off)
-* ``You cannot provide a Consumer Secret`` (secret on an update / when the org generates secrets)
+* ``You cannot provide a Consumer Secret`` (a different secret on an update)
 * ``DUPLICATE_SECRET`` (a consumer secret already used by another app of the org)
 * the run-as user texts (``run_as_problem``), the ECA parent/duplicate texts, the permission texts,
   the enum names ``IpRelaxation`` (ConnectedApp ``ipRelaxation``), ``IpRelaxationPolicyType`` and
@@ -606,12 +606,7 @@ def _eca_global(ctx: _Context, planned: _Planned) -> list[str]:
     rotate_secret = data.pop("shouldRotateConsumerSecret", False)
     problems: list[str] = []
     if existing is None:
-        if org.eca_supplied_credentials == "reject":
-            if key is not None:
-                problems.append(NO_KEY)
-            if secret is not None:
-                problems.append(NO_SECRET)
-        elif org.eca_supplied_credentials == "honour":
+        if org.eca_supplied_credentials == "honour":
             problems.extend(_credential_problems(ctx, planned, key, secret))
         else:
             key = secret = None  # silently replaced by the org's own

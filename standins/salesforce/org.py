@@ -213,7 +213,7 @@ class FakeOrg:
         What a ``consumerKey``/``consumerSecret`` supplied in a new ExtlClntAppGlobalOauthSettings does.
         "ignore" (the field evidence, reference §5.1): the deploy succeeds and the org generates its own
         (read back via readMetadata / Connect REST); "honour": the supplied values are used (sfdx-hardis'
-        reading); "reject": the deploy fails ("You cannot provide a Consumer Key").
+        reading).
     ``require_api_only_run_as`` (False)
         True: client-credentials run-as users must be API-only (deploy and token time).
     ``client_secret_rest_access`` (False)
