@@ -37,6 +37,8 @@ class Failure(StrEnum):
     RUN_AS_INVALID = "run_as_invalid"
     CONSUMER_KEY_TAKEN = "consumer_key_taken"
     CREDENTIALS_NOT_SETTABLE = "credentials_not_settable"
+    CONSUMER_SECRET_API_ACCESS = "consumer_secret_api_access"
+    """The org keeps OAuth consumer secrets out of the Metadata API (`enableConsumerSecretApiAccess` off)."""
     PARENT_FIRST = "parent_first"
     """The org wants an External Client App's header deployed before its settings."""
     DEPLOY_FAILED = "deploy_failed"
@@ -206,6 +208,11 @@ class SecretUnreadable(StrEnum):
 
     CONNECTED_APP = "connected_app_secret_unreadable"
     EXTERNAL_CLIENT_APP = "external_client_app_secret_unreadable"
+    REST_SETTING_NOT_CHANGEABLE = "eca_rest_setting_not_changeable"
+    """Connect REST needs "Allow access to External Client App consumer secrets via REST API", and the admin
+    may not turn it on."""
+    REST_PERMISSION_NOT_GRANTABLE = "eca_rest_permission_not_grantable"
+    """Connect REST needs the External Client App permissions, and the admin may not grant them to themselves."""
 
 
 class ChannelError(StrEnum):

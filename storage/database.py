@@ -30,6 +30,7 @@ from storage.oauth_states import OAuthStateRepository
 from storage.orgs import OrgRepository
 from storage.retention import Retention
 from storage.reveals import RevealRepository
+from storage.temporary_changes import TemporaryChangeRepository
 from storage.tracked_tokens import TrackedTokenRepository
 
 T = TypeVar("T")
@@ -73,6 +74,7 @@ class Repositories:
     installations: InstallationRepository
     tracked_tokens: TrackedTokenRepository
     retention: Retention
+    temporary_changes: TemporaryChangeRepository
 
 
 class DatabaseNotReady(Exception):
@@ -129,6 +131,7 @@ class Store:
             installations=InstallationRepository(db, box),
             tracked_tokens=TrackedTokenRepository(db),
             retention=Retention(db),
+            temporary_changes=TemporaryChangeRepository(db),
         )
 
     async def ping(self) -> None:

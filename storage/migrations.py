@@ -284,6 +284,30 @@ def _audit_exports(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0008_temporary_org_changes")
+def _temporary_org_changes(db: sqlite_utils.Database) -> None:
+    """The journal of what qc-bot turns on in an org only for reading an app's credentials: written before the
+    change, so a restarted process knows what to restore."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE temporary_org_changes (
+            id INTEGER PRIMARY KEY,
+            connection_id TEXT NOT NULL,
+            team_id TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('org_setting', 'permission_set')),
+            name TEXT NOT NULL,
+            old_value TEXT,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'restored', 'left')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX temporary_org_changes_by_connection ON temporary_org_changes (connection_id, state);
+        """,
+    )
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

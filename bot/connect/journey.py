@@ -39,10 +39,12 @@ from bot.failures import (
     failure_of_authorize_error,
 )
 from bot.orgs.access import OrgAccess
+from bot.provisioning.credential_access import CredentialReader, left_behind_item
 from bot.provisioning.provisioner import Provisioner, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
 from bot.redaction import Secret, mask, redact
 from bot.salesforce.errors import SalesforceError, SalesforceUnavailable
+from bot.salesforce.metadata import MetadataComponent
 from bot.salesforce.oauth import TokenResponse, new_code_verifier, new_state
 from bot.salesforce.rest import AppCredentials
 from bot.slack.commands import ConnectOrg
@@ -53,6 +55,7 @@ from storage.connections import Connection, ConnectionStatus, Environment
 from storage.crypto import SecretBox
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
+from storage.temporary_changes import ChangeEnd, ChangeKind, TemporaryChange
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,29 @@ class _Journal:
 
     deploy_id: str | None
     credentials: AppCredentials | None
+
+
+class _StoredChangeJournal:
+    """The temporary org changes of one connection, kept in storage (`ChangeJournal`)."""
+
+    def __init__(self, *, store: Store, clock: Clock, connection: Connection) -> None:
+        self._store = store
+        self._clock = clock
+        self._connection = connection
+
+    async def record(self, *, kind: ChangeKind, name: str, old_value: str | None) -> TemporaryChange:
+        now, connection, org_id = self._clock.now(), self._connection, self._connection.org_id
+        assert org_id is not None
+        return await self._store.run(lambda repos: repos.temporary_changes.record(
+            connection_id=connection.id, team_id=connection.team_id, org_id=org_id, kind=kind, name=name,
+            old_value=old_value, now=now))
+
+    async def pending(self) -> list[TemporaryChange]:
+        return await self._store.run(lambda repos: repos.temporary_changes.pending(self._connection.id))
+
+    async def close(self, change: TemporaryChange, *, end: ChangeEnd) -> None:
+        now = self._clock.now()
+        await self._store.run(lambda repos: repos.temporary_changes.close(change.id, end=end, now=now))
 
 
 @dataclass(frozen=True)
@@ -396,9 +422,14 @@ class ConnectJourney:
         if connection is None:
             return
         if resumes > MAX_RESUMES:
-            # A journey that brings the process down every time must end, not loop forever.
-            await self._fail(connection, org, Failure.INTERNAL_ERROR,
-                             f"provisioning was interrupted {resumes} times; qc-bot stopped retrying it")
+            # A journey that brings the process down every time must end, not loop forever; what it turned on in
+            # the org for a credentials read is still undone.
+            stopped = f"provisioning was interrupted {resumes} times; qc-bot stopped retrying it"
+            if org is not None and org.access_token is not None:
+                left = await self._restore_temporary_changes(connection, org)
+                if left:
+                    stopped += "; " + left_behind_item(left).detail
+            await self._fail(connection, org, Failure.INTERNAL_ERROR, stopped)
             return
         if org is None or org.access_token is None:
             await self._fail(connection, None, Failure.SESSION_EXPIRED, "the org's tokens are no longer stored")
@@ -451,6 +482,8 @@ class ConnectJourney:
                 known_credentials=journal.credentials,
                 remember_credentials=remember_credentials,
                 record_deploy=record_deploy,
+                admin_user_id=org.salesforce_user_id,
+                journal=_StoredChangeJournal(store=self._store, clock=self._clock, connection=connection),
                 interrupted_deploy_id=journal.deploy_id,
             )
             try:
@@ -464,6 +497,20 @@ class ConnectJourney:
                 logger.info("Provisioning connection %s hit a transient error (%s); retrying in %.1fs",
                             connection.id, exc.code or exc.__class__.__name__, delay)
                 await asyncio.sleep(delay)
+
+    async def _restore_temporary_changes(self, connection: Connection, org: OrgRecord) -> list[TemporaryChange]:
+        """Undo what an interrupted credentials read turned on, for a journey that ends without provisioning."""
+        session = self._access.session(org)
+        metadata = self._access.metadata(session)
+
+        async def deploy(components: list[MetadataComponent]) -> None:
+            await metadata.deploy(components, poll=self._timings.deploy_poll)
+
+        reader = CredentialReader(metadata=metadata, rest=self._access.rest(session), deploy=deploy,
+                                  journal=_StoredChangeJournal(store=self._store, clock=self._clock,
+                                                               connection=connection),
+                                  user_id=org.salesforce_user_id)
+        return await reader.restore_pending()
 
     async def _succeed(self, connection: Connection, org: OrgRecord, result: ProvisioningResult) -> None:
         now = self._clock.now()

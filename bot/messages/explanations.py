@@ -93,6 +93,14 @@ EXPLANATIONS: dict[Failure, Explanation] = {
         "Salesforce would not accept a consumer key or secret for this app.",
         f"Run `{COMMAND} connect-org` again; if it repeats, tell your qc-bot operator.",
     ),
+    Failure.CONSUMER_SECRET_API_ACCESS: Explanation(
+        "The org keeps OAuth consumer secrets out of the Metadata API (the setting *Allow Access to OAuth Consumer "
+        "Secrets via Metadata API*, `ExternalClientAppSettings.enableConsumerSecretApiAccess`, is off), so "
+        "Salesforce refused the app's OAuth settings.",
+        "In Salesforce Setup, search *External Client App Settings* in Quick Find and turn that setting on (you may "
+        "turn it off again afterwards: qc-bot reads the secret over the REST API, not the Metadata API), then run "
+        f"`{COMMAND} connect-org` again.",
+    ),
     # Normally handled by deploying the header first; it reaches the admin only for an app that already has
     # a header, which makes it a rejected deploy like any other.
     Failure.PARENT_FIRST: _SETTINGS_REJECTED,
@@ -209,6 +217,20 @@ SECRET_NOTES: dict[SecretUnreadable, str] = {
                                           "Setup → External Client App Manager → {app_name} → Settings → OAuth "
                                           "Settings → Consumer Key and Secret, or allow access via Setup → External "
                                           "Client App Settings.",
+    SecretUnreadable.REST_SETTING_NOT_CHANGEABLE: (
+        "⚠️ qc-bot reads the consumer secret over the REST API, which needs the org setting *Allow access to "
+        "External Client App consumer secrets via REST API*, and your Salesforce user may not turn it on "
+        "(*Customize Application* is needed). Copy the secret from Setup → External Client App Manager → "
+        "{app_name} → Settings → OAuth Settings → Consumer Key and Secret, or have an admin turn the setting on "
+        "(Setup → Quick Find → External Client App Settings) and run the command again."),
+    SecretUnreadable.REST_PERMISSION_NOT_GRANTABLE: (
+        "⚠️ Reading the consumer secret needs the user permissions *View Client Secret* (ViewClientSecret) and "
+        "*External Client App Admin/Developer/Viewer* (ExternalClientAppAdmin, ExternalClientAppDeveloper, "
+        "ExternalClientAppViewer), which qc-bot grants itself for the read with a temporary permission set, and "
+        "your Salesforce user may not create or assign permission sets. Copy the secret from Setup → External "
+        "Client App Manager → {app_name} → Settings → OAuth Settings → Consumer Key and Secret, or have an admin "
+        "assign you a permission set with those permissions (Setup → Permission Sets → New → System Permissions, "
+        "then Manage Assignments) and run the command again."),
 }
 """Where to find a secret qc-bot could not read; `{app_name}` is the app's API name."""
 

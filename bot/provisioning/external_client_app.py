@@ -55,9 +55,6 @@ ORDER: dict[str, tuple[str, ...]] = {
 
 _OUR_SUFFIX = {OAUTH_SETTINGS: "_oauth", GLOBAL_OAUTH_SETTINGS: "_glbloauth", OAUTH_POLICIES: "_oauthPlcy",
                POLICIES: "_plcy"}
-# Names seen for satellites created by Setup or other tools.
-_OTHER_SUFFIXES = {OAUTH_SETTINGS: ("_OauthSettings",), GLOBAL_OAUTH_SETTINGS: ("GlblOAuth", "_GlobalOauthSettings"),
-                   OAUTH_POLICIES: ("_defaultPolicy",), POLICIES: ("_defaultPolicy",)}
 
 
 @dataclass
@@ -72,8 +69,10 @@ class ExistingBundle:
         return self.header is not None and all(kind in self.satellites for kind in SATELLITES)
 
 
-def candidate_names(api_name: str, satellite: str) -> list[str]:
-    return [api_name + _OUR_SUFFIX[satellite]] + [api_name + suffix for suffix in _OTHER_SUFFIXES[satellite]]
+def likely_first(api_name: str, names: list[str]) -> list[str]:
+    """Satellite names in the order worth reading them: those that start with the app's name first (Setup and
+    the usual tools name them `<App>_oauth`, `<App>GlblOAuth`, `<App>_defaultPolicy`...), then the rest."""
+    return sorted(names, key=lambda name: (not name.lower().startswith(api_name.lower()), name))
 
 
 def satellite_name(api_name: str, satellite: str, bundle: ExistingBundle) -> str:
@@ -94,16 +93,9 @@ def header_component(*, desired: DesiredApp, bundle: ExistingBundle) -> Metadata
     return MetadataComponent(HEADER, desired.api_name, patched(current, order=ORDER[HEADER], updates=updates))
 
 
-def satellite_components(
-    *,
-    desired: DesiredApp,
-    run_as: str,
-    bundle: ExistingBundle,
-    consumer_key: Secret | None = None,
-    consumer_secret: Secret | None = None,
-) -> list[MetadataComponent]:
-    """The four satellites, created or repaired. A key and secret are sent only when the global OAuth
-    settings are created; the org then uses the bot's values instead of generating its own."""
+def satellite_components(*, desired: DesiredApp, run_as: str, bundle: ExistingBundle) -> list[MetadataComponent]:
+    """The four satellites, created or repaired. Never with a key or secret: the org generates its own (field
+    reports say a supplied one may be silently replaced, reference §5.1), and qc-bot reads them back."""
     api = desired.api_name
 
     def build(satellite: str, updates: dict[str, object], *, drop: tuple[str, ...] = ()) -> MetadataComponent:
@@ -122,8 +114,6 @@ def satellite_components(
         "isPkceRequired": desired.pkce_required,
         "isSecretRequiredForRefreshToken": True,
     }
-    if GLOBAL_OAUTH_SETTINGS not in bundle.satellites:
-        global_updates.update(consumerKey=consumer_key, consumerSecret=consumer_secret)
     policy_updates: dict[str, object] = {
         "clientCredentialsFlowUser": run_as if desired.client_credentials else None,
         "ipRelaxationPolicyType": "Enforce",

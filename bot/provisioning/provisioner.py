@@ -16,19 +16,22 @@ from dataclasses import dataclass
 
 from bot.config import AppKindSetting
 from bot.failures import PERMISSION_CODES, Failure, ProvisioningFailed, SecretUnreadable
-from bot.provisioning import connected_app, external_client_app
+from bot.provisioning import connected_app, credential_access, external_client_app
 from bot.provisioning.checklist import ChecklistItem, Drift, Mark, ObservedApp, build_checklist, find_drift
+from bot.provisioning.credential_access import ChangeJournal, CredentialReader
 from bot.provisioning.external_client_app import ExistingBundle
 from bot.provisioning.settings import AppKind, DesiredApp, RefreshTokenPolicy
 from bot.redaction import Secret
 from bot.retry import Backoff
 from bot.salesforce.errors import DeployFailed, SalesforceError
-from bot.salesforce.metadata import MetadataClient, MetadataComponent
+from bot.salesforce.metadata import METADATA_NS, MetadataClient, MetadataComponent
 from bot.salesforce.rest import AppCredentials, RestClient, soql_string
 
 logger = logging.getLogger(__name__)
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+_READ_BATCH = 10
+"""readMetadata takes at most 10 names per call."""
 
 
 def generate_credential(length: int) -> Secret:
@@ -48,6 +51,10 @@ class ProvisioningRequest:
     readable again, so it must be stored before Salesforce has it)."""
     record_deploy: Callable[[str | None], Awaitable[None]]
     """Called with a deploy's id once Salesforce accepted it, and with None once it ended."""
+    admin_user_id: str
+    """The authorizing admin's Salesforce user id: whom the temporary credential-read permission set is for."""
+    journal: ChangeJournal
+    """Where temporary changes to the org are recorded before they are made (see `credential_access`)."""
     interrupted_deploy_id: str | None = None
     """A deploy an earlier, interrupted attempt left running: waited for before anything else."""
 
@@ -75,6 +82,14 @@ class Provisioner:
         """Raises `ProvisioningFailed` or a `SalesforceError`; `bot.failures.failure_of` names either."""
         if request.interrupted_deploy_id:
             await self._finish_interrupted_deploy(request)
+        # What an interrupted attempt turned on for a credentials read is undone before anything else.
+        left = await self._credential_reader(request).restore_pending()
+        result = await self._provision(request)
+        if left:
+            result.checklist.append(credential_access.left_behind_item(left))
+        return result
+
+    async def _provision(self, request: ProvisioningRequest) -> ProvisioningResult:
         await self._check_run_as(request.run_as)
         api_name = request.desired.api_name
         existing_connected_app = (await self._metadata.read(connected_app.TYPE, [api_name])).get(api_name)
@@ -161,43 +176,25 @@ class Provisioner:
         if bundle.complete:
             repaired = find_drift(desired=desired, run_as=request.run_as,
                                   observed=external_client_app.observe(bundle, api_name=api_name))
-        supplied: tuple[Secret, Secret] | None = None
         if not bundle.complete or repaired:
-            supplied = await self._deploy_bundle(request, bundle)
+            header = external_client_app.header_component(desired=desired, bundle=bundle)
+            satellites = external_client_app.satellite_components(desired=desired, run_as=request.run_as,
+                                                                  bundle=bundle)
+            await self._deploy_header_with_satellites(request, header, satellites, creating=created)
             bundle = await self._read_bundle(api_name)
         if not bundle.complete:
             missing = [kind for kind in external_client_app.SATELLITES if kind not in bundle.satellites]
             raise ProvisioningFailed(code=Failure.NOT_FOUND_AFTER_DEPLOY, detail=", ".join(missing) or "the app")
         observed = external_client_app.observe(bundle, api_name=api_name)
-        key, secret, reason = await self._external_client_app_credentials(request, observed, supplied)
-        return self._result(request, observed, created=created, repaired=repaired, key=key, secret=secret,
-                            secret_reason=reason)
-
-    async def _deploy_bundle(
-        self, request: ProvisioningRequest, bundle: ExistingBundle
-    ) -> tuple[Secret, Secret] | None:
-        """Deploy the header and its four satellites as ONE all-or-nothing deploy, so a failure never leaves a
-        half-made app (Salesforce deploys the header before the satellites that name it). When the global
-        OAuth settings are new, the bot's own key and secret are offered first; an org that refuses supplied
-        credentials generates its own instead."""
-        header = external_client_app.header_component(desired=request.desired, bundle=bundle)
-        creating_credentials = external_client_app.GLOBAL_OAUTH_SETTINGS not in bundle.satellites
-        creating = bundle.header is None
-        if creating_credentials:
-            key, secret = generate_credential(72), generate_credential(64)
-            await request.remember_credentials(AppKind.EXTERNAL_CLIENT_APP, key, secret)
-            try:
-                await self._deploy_header_with_satellites(request, header, external_client_app.satellite_components(
-                    desired=request.desired, run_as=request.run_as, bundle=bundle, consumer_key=key,
-                    consumer_secret=secret), creating=creating)
-                return key, secret
-            except ProvisioningFailed as failure:
-                if failure.code not in (Failure.CONSUMER_KEY_TAKEN, Failure.CREDENTIALS_NOT_SETTABLE):
-                    raise
-                logger.info("The org refused supplied credentials (%s); letting it generate them", failure.code)
-        await self._deploy_header_with_satellites(request, header, external_client_app.satellite_components(
-            desired=request.desired, run_as=request.run_as, bundle=bundle), creating=creating)
-        return None
+        read = await self._credential_reader(request).read(developer_name=api_name)
+        key, secret = observed.consumer_key, None
+        if read.credentials is not None:
+            # The org's own answer: the key Connect REST gives, and the secret only when it goes with that key.
+            key, secret = read.credentials.consumer_key, read.credentials.consumer_secret
+        result = self._result(request, observed, created=created, repaired=repaired, key=key, secret=secret,
+                              secret_reason=read.unreadable or SecretUnreadable.EXTERNAL_CLIENT_APP)
+        result.checklist.append(credential_access.read_item(read))
+        return result
 
     async def _deploy_header_with_satellites(
         self,
@@ -234,23 +231,12 @@ class Provisioner:
             return False
         return all(result.success or result.already_gone for result in results)
 
-    async def _external_client_app_credentials(
-        self, request: ProvisioningRequest, observed: ObservedApp, supplied: tuple[Secret, Secret] | None
-    ) -> tuple[Secret | None, Secret | None, SecretUnreadable | None]:
-        if supplied is not None:
-            return observed.consumer_key or supplied[0], supplied[1], None
-        known = _known_secret(request, observed.consumer_key)
-        if known is not None:
-            return observed.consumer_key, known, None
-        try:
-            credentials = await self._rest.external_client_app_credentials(developer_name=request.desired.api_name)
-        except SalesforceError as exc:
-            logger.info("Could not read the External Client App credentials over REST: %s", exc.code or exc)
-            return observed.consumer_key, None, SecretUnreadable.EXTERNAL_CLIENT_APP
-        if credentials is None:
-            return observed.consumer_key, None, SecretUnreadable.EXTERNAL_CLIENT_APP
-        return credentials.consumer_key, credentials.consumer_secret, (
-            None if credentials.consumer_secret else SecretUnreadable.EXTERNAL_CLIENT_APP)
+    def _credential_reader(self, request: ProvisioningRequest) -> CredentialReader:
+        async def deploy(components: list[MetadataComponent]) -> None:
+            await self._deploy(request, components)
+
+        return CredentialReader(metadata=self._metadata, rest=self._rest, deploy=deploy, journal=request.journal,
+                                user_id=request.admin_user_id)
 
     async def _read_bundle(self, api_name: str) -> ExistingBundle:
         return await read_bundle(self._metadata, api_name=api_name)
@@ -296,11 +282,14 @@ async def read_bundle(metadata: MetadataClient, *, api_name: str) -> ExistingBun
     if bundle.header is None:
         return bundle
     for satellite in external_client_app.SATELLITES:
-        records = await metadata.read(satellite, external_client_app.candidate_names(api_name, satellite))
-        for full_name, record in records.items():
-            parent = record.findtext("{http://soap.sforce.com/2006/04/metadata}externalClientApplication")
-            if parent == api_name:
-                bundle.satellites[satellite] = (full_name, record)
+        # Found by the parent they name, whatever they are called: an org refuses a second one for the app.
+        names = external_client_app.likely_first(api_name, await metadata.list_names(satellite))
+        for start in range(0, len(names), _READ_BATCH):
+            records = await metadata.read(satellite, names[start:start + _READ_BATCH])
+            found = next(((full_name, record) for full_name, record in records.items()
+                          if record.findtext(f"{{{METADATA_NS}}}externalClientApplication") == api_name), None)
+            if found is not None:
+                bundle.satellites[satellite] = found
                 break
     return bundle
 
@@ -316,6 +305,8 @@ def _known_secret(request: ProvisioningRequest, key: Secret | None) -> Secret | 
 def _classify(failure: DeployFailed, *, creating: bool, types: set[str]) -> Failure:
     """A rejected deploy, named by what Salesforce's messages say."""
     text = " ".join(failure.failures).lower()
+    if "enableconsumersecretapiaccess" in text or ("consumer secret" in text and "metadata api" in text):
+        return Failure.CONSUMER_SECRET_API_ACCESS
     if "already taken" in text:
         return Failure.CONSUMER_KEY_TAKEN
     if "cannot provide a consumer" in text or "can't provide a consumer" in text:

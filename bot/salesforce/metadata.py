@@ -39,6 +39,8 @@ COMPONENT_FILES: dict[str, tuple[str, str]] = {
     "ExtlClntAppGlobalOauthSettings": ("extlClntAppGlobalOauthSets", "ecaGlblOauth"),
     "ExtlClntAppOauthConfigurablePolicies": ("extlClntAppOauthPolicies", "ecaOauthPlcy"),
     "ExtlClntAppConfigurablePolicies": ("extlClntAppPolicies", "ecaPlcy"),
+    "Settings": ("settings", "settings"),
+    "PermissionSet": ("permissionsets", "permissionset"),
 }
 
 FieldValue = str | bool | int | Secret | list["FieldValue"] | list[tuple[str, "FieldValue"]]
@@ -57,11 +59,16 @@ class MetadataComponent:
         folder, suffix = COMPONENT_FILES[self.type_name]
         return f"{folder}/{self.full_name}.{suffix}"
 
+    @property
+    def document_type(self) -> str:
+        """The root element: the type, except for `Settings`, whose member `X` is an `XSettings` document."""
+        return self.full_name + "Settings" if self.type_name == "Settings" else self.type_name
+
     def to_xml(self) -> bytes:
         body = "".join(_render(name, value) for name, value in self.fields)
         return (
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<{self.type_name} xmlns="{METADATA_NS}">{body}'
-            f"</{self.type_name}>\n"
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<{self.document_type} xmlns="{METADATA_NS}">{body}'
+            f"</{self.document_type}>\n"
         ).encode()
 
 
@@ -162,6 +169,15 @@ class MetadataClient:
             if full_name:
                 records[full_name] = record
         return records
+
+    async def list_names(self, type_name: str) -> list[str]:
+        """`listMetadata`: the full names of every component of one type."""
+        body = await self._call(
+            f"<met:listMetadata><met:queries><met:type>{escape(type_name)}</met:type></met:queries>"
+            f"<met:asOfVersion>{self._api_version}</met:asOfVersion></met:listMetadata>"
+        )
+        return [name for result in body.iter(f"{{{METADATA_NS}}}result")
+                if (name := result.findtext(f"{{{METADATA_NS}}}fullName"))]
 
     async def delete(self, type_name: str, full_names: Sequence[str]) -> list[DeleteResult]:
         """`deleteMetadata` (CRUD, synchronous): one result per name. Safe to retry: a name deleted by an

@@ -52,10 +52,13 @@ class RestClient:
             payload = await self._get(next_url, what="SOQL query")
 
     async def external_client_app_credentials(self, *, developer_name: str) -> AppCredentials | None:
-        """Key and secret of an External Client App through Connect REST (`/apps/oauth/...`), or None.
+        """Key and secret of an External Client App through Connect REST, or None when the org lists no such app.
 
-        Needs the org setting "Allow access to External Client App consumer secrets via REST API" and
-        the user permission to view client secrets; a refusal raises `SalesforceError` with Salesforce's text.
+        usage → the app's identifier; credentials → its consumer; the consumer's `?part=key`, then `?part=secret`.
+        The secret counts only if the key read before it is still the consumer's key afterwards, so it is known
+        to belong to the org's current key. Needs the org setting "Allow access to External Client App consumer
+        secrets via REST API" and the External Client App user permissions; a refusal raises `SalesforceError`
+        with Salesforce's code and text.
         """
         usage = await self._get(f"{self._base}/apps/oauth/usage", what="External Client App list")
         app_id = next(
@@ -64,20 +67,38 @@ class RestClient:
         )
         if not app_id:
             return None
-        consumers = await self._get(f"{self._base}/apps/oauth/credentials/{quote(str(app_id))}",
-                                    what="External Client App credentials")
+        app_path = f"{self._base}/apps/oauth/credentials/{quote(str(app_id))}"
+        consumers = await self._get(app_path, what="External Client App credentials")
         consumer = next(iter(consumers.get("consumers", [])), None)
         if not consumer or not consumer.get("id"):
             return None
-        detail = await self._get(
-            f"{self._base}/apps/oauth/credentials/{quote(str(app_id))}/{quote(str(consumer['id']))}"
-            "?part=keyandsecret",
-            what="External Client App credentials",
-        )
-        key, secret = detail.get("key"), detail.get("secret")
+        consumer_path = f"{app_path}/{quote(str(consumer['id']))}"
+        key = (await self._get(f"{consumer_path}?part=key", what="External Client App credentials")).get("key")
         if not isinstance(key, str) or not key:
             return None
-        return AppCredentials(Secret(key), Secret(secret) if isinstance(secret, str) and secret else None)
+        secret = (await self._get(f"{consumer_path}?part=secret", what="External Client App credentials")).get("secret")
+        key_after = (await self._get(f"{consumer_path}?part=key", what="External Client App credentials")).get("key")
+        if key_after != key or not isinstance(secret, str) or not secret:
+            # Rotated between the reads: the secret cannot be matched to a key.
+            return AppCredentials(Secret(key_after) if isinstance(key_after, str) and key_after else Secret(key), None)
+        return AppCredentials(Secret(key), Secret(secret))
+
+    async def create(self, sobject: str, fields: dict[str, Any]) -> str:
+        """Insert one record (`POST /sobjects/<type>`); returns its id."""
+        payload = await self._send("POST", f"{self._base}/sobjects/{sobject}", what=f"{sobject} insert",
+                                   json_body=fields)
+        record_id = payload.get("id") if payload else None
+        if not isinstance(record_id, str) or not record_id:
+            raise SalesforceError(f"Salesforce created the {sobject} but returned no id.")
+        return record_id
+
+    async def delete(self, sobject: str, record_id: str) -> None:
+        """Delete one record (`DELETE /sobjects/<type>/<id>`); one already gone counts as deleted."""
+        try:
+            await self._send("DELETE", f"{self._base}/sobjects/{sobject}/{quote(record_id)}", what=f"{sobject} delete")
+        except SalesforceError as exc:
+            if exc.code not in ("NOT_FOUND", "ENTITY_IS_DELETED"):
+                raise
 
     @property
     def base(self) -> str:
@@ -89,11 +110,21 @@ class RestClient:
         return await self._get(path, what=what)
 
     async def _get(self, path: str, *, what: str) -> dict[str, Any]:
-        async def send(token: Secret) -> dict[str, Any]:
-            response = await self._http.request(
-                "GET", self._session.instance_url + path, what=what,
-                headers={"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"},
-            )
+        return await self._send("GET", path, what=what) or {}
+
+    async def _send(
+        self, method: str, path: str, *, what: str, json_body: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        async def send(token: Secret) -> dict[str, Any] | None:
+            headers = {"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"}
+            data = None
+            if json_body is not None:
+                headers["Content-Type"] = "application/json"
+                data = json.dumps(json_body).encode()
+            response = await self._http.request(method, self._session.instance_url + path, what=what,
+                                                headers=headers, data=data, idempotent=method != "POST")
+            if response.status == 204:
+                return None
             return _rest_payload(response, what=what)
 
         return await self._session.call(send)
@@ -104,7 +135,7 @@ def _rest_payload(response: HttpResponse, *, what: str) -> dict[str, Any]:
         payload = json.loads(response.body) if response.body else {}
     except ValueError:
         payload = {}
-    if response.status == 200 and isinstance(payload, dict):
+    if response.status in (200, 201) and isinstance(payload, dict):
         return payload
     errors = payload if isinstance(payload, list) else [payload]
     first = errors[0] if errors and isinstance(errors[0], dict) else {}

@@ -1,9 +1,10 @@
 """A faithful fake Salesforce for tests and the local demo: real HTTP on loopback.
 
 It serves OAuth 2.0 (web server flow with PKCE, refresh, client credentials, revoke, introspect,
-identity), the REST API (a small SOQL subset, Connect REST OAuth credential resources) and the SOAP
-Metadata API (deploy/checkDeployStatus/readMetadata/listMetadata) for ConnectedApp and External
-Client App metadata, and refuses what Salesforce would refuse.  See ``server.FakeSalesforce`` and
+identity), the REST API (a small SOQL subset, Connect REST OAuth credential resources, the
+``PermissionSetAssignment`` sObject) and the SOAP Metadata API (deploy/checkDeployStatus/readMetadata/
+listMetadata) for ConnectedApp and External Client App metadata, ``PermissionSet`` and the
+``ExternalClientApp`` settings, and refuses what Salesforce would refuse.  See ``server.FakeSalesforce`` and
 ``org.FakeOrg`` for the switches, and each module's docstring for the choices made where
 Salesforce's behaviour is unconfirmed.
 """

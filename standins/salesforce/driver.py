@@ -199,11 +199,14 @@ class SalesforceDriver:
         version: str = "63.0",
         params: Mapping[str, str] | None = None,
         method: str = "GET",
+        json: Any = None,
     ) -> tuple[int, Any]:
         url = f"{instance_url}/services/data/v{version}/{path.lstrip('/')}"
         async with self.session.request(
-            method, url, params=params, headers={"Authorization": f"Bearer {access_token}"}
+            method, url, params=params, json=json, headers={"Authorization": f"Bearer {access_token}"}
         ) as resp:
+            if resp.status == 204:
+                return resp.status, None
             return resp.status, await resp.json(content_type=None)
 
     async def query(self, instance_url: str, access_token: str, soql: str) -> tuple[int, Any]:

@@ -27,6 +27,8 @@ PREFIX_ECA = "0xI"  # made up
 PREFIX_ECA_SATELLITE = "0xJ"  # made up
 PREFIX_OAUTH_CONSUMER = "0Ci"  # made up
 PREFIX_OAUTH_TOKEN = "0CJ"
+PREFIX_PERMISSION_SET = "0PS"
+PREFIX_PERMISSION_SET_ASSIGNMENT = "0Pa"
 
 
 def case_safe_suffix(id15: str) -> str:

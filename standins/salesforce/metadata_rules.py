@@ -6,7 +6,7 @@ package.xml, but was not found in zipped directory", "Not in package.xml", "'X' 
 for the enum 'Y'").  These are UNCONFIRMED choices:
 
 * ``CONNECTED_APP_CREATION_BLOCKED`` (new ConnectedApp while creation is off)
-* ``You cannot provide a Consumer Secret`` (secret on an update / when the org generates secrets)
+* ``You cannot provide a Consumer Secret`` (a different secret on an update)
 * ``DUPLICATE_SECRET`` (a consumer secret already used by another app of the org)
 * the run-as user texts (``run_as_problem``), the ECA parent/duplicate texts, the permission texts,
   the enum names ``IpRelaxation`` (ConnectedApp ``ipRelaxation``), ``IpRelaxationPolicyType`` and
@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from .ids import new_consumer_key, new_consumer_secret
 from .mdxml import element_to_dict
-from .org import ECA_HEADER, ECA_SATELLITES, ECA_TYPES, ForcedDeployFailure, split_scopes
+from .org import (
+    ECA_HEADER,
+    ECA_SATELLITES,
+    ECA_SETTINGS,
+    ECA_TYPES,
+    PERMISSION_SET,
+    SETTINGS_MEMBERS,
+    ForcedDeployFailure,
+    split_scopes,
+)
 from .schema import FALLBACK_ENUMS, MD_NS, Problem, check_structure
 from .tokens import CONNECTED_APP_POLICY
 
@@ -49,8 +58,10 @@ FOLDERS: dict[str, tuple[str, str]] = {
     "ExtlClntAppGlobalOauthSettings": ("extlClntAppGlobalOauthSets", "ecaGlblOauth"),
     "ExtlClntAppOauthConfigurablePolicies": ("extlClntAppOauthPolicies", "ecaOauthPlcy"),
     "ExtlClntAppConfigurablePolicies": ("extlClntAppPolicies", "ecaPlcy"),
+    "Settings": ("settings", "settings"),
+    PERMISSION_SET: ("permissionsets", "permissionset"),
 }
-TYPE_ORDER = ("ConnectedApp", *ECA_TYPES)
+TYPE_ORDER = ("Settings", PERMISSION_SET, "ConnectedApp", *ECA_TYPES)
 
 CONNECTED_APP_CREATION_BLOCKED = (
     "You can't create a connected app. Creation of new connected apps is turned off for this org: "
@@ -66,6 +77,13 @@ CREDENTIAL_FORMAT = "The {what} must be 8 to 256 alphanumeric characters."
 CA_PERMISSION = (
     "Insufficient access rights: deploying connected apps requires Customize Application and either "
     "Modify All Data or Manage Connected Apps."
+)
+SETTINGS_PERMISSION = (
+    "Insufficient access rights: changing org settings requires Customize Application or Modify All Data."
+)
+PERMISSION_SET_PERMISSION = (
+    "Insufficient access rights: deploying permission sets requires Manage Profiles and Permission Sets "
+    "or Modify All Data."
 )
 ECA_PERMISSION = (
     "Insufficient access rights: deploying external client apps requires Manage External Client Apps "
@@ -378,7 +396,20 @@ def _parse_document(ctx: _Context, data: bytes, type_name: str) -> tuple[list[Pr
 def _check_component(ctx: _Context, type_name: str, name: str, path: str) -> None:
     record = ctx.record
     user = record.user
-    if type_name == "ConnectedApp":
+    document_type = type_name
+    if type_name == "Settings":
+        if name not in SETTINGS_MEMBERS:
+            ctx.fail(type_name, name, path, f"The fake Salesforce does not model settings '{name}'")
+            return
+        document_type = SETTINGS_MEMBERS[name]
+        if not user.has_any("CustomizeApplication", "ModifyAllData"):
+            ctx.fail(type_name, name, path, SETTINGS_PERMISSION)
+            return
+    elif type_name == PERMISSION_SET:
+        if not user.has_any("ManageProfilesPermissionsets", "ModifyAllData"):
+            ctx.fail(type_name, name, path, PERMISSION_SET_PERMISSION)
+            return
+    elif type_name == "ConnectedApp":
         if not (
             user.has_any("CustomizeApplication") and user.has_any("ModifyAllData", "ManageConnectedApps")
         ):
@@ -387,15 +418,19 @@ def _check_component(ctx: _Context, type_name: str, name: str, path: str) -> Non
     elif not user.has_any("ManageExternalClientApps", "ModifyAllData"):
         ctx.fail(type_name, name, path, ECA_PERMISSION)
         return
-    problems, root = _parse_document(ctx, record.files[path], type_name)
+    problems, root = _parse_document(ctx, record.files[path], document_type)
     if root is None or problems:
         for problem in problems:
             ctx.fail(type_name, name, path, problem.message)
         return
-    data = element_to_dict(root, type_name)
+    data = element_to_dict(root, document_type)
     data.pop("fullName", None)
     data = {"fullName": name, **data}
+    if type_name == "Settings":
+        ctx.planned.append(_Planned(document_type, name, path, data))
+        return
     checker = {
+        PERMISSION_SET: _permission_set,
         "ConnectedApp": _connected_app,
         ECA_HEADER: _eca_header,
         "ExtlClntAppOauthSettings": _eca_oauth_settings,
@@ -571,13 +606,10 @@ def _eca_global(ctx: _Context, planned: _Planned) -> list[str]:
     rotate_secret = data.pop("shouldRotateConsumerSecret", False)
     problems: list[str] = []
     if existing is None:
-        if not org.eca_accepts_supplied_credentials:
-            if key is not None:
-                problems.append(NO_KEY)
-            if secret is not None:
-                problems.append(NO_SECRET)
-        else:
+        if org.eca_supplied_credentials == "honour":
             problems.extend(_credential_problems(ctx, planned, key, secret))
+        else:
+            key = secret = None  # silently replaced by the org's own
         data["consumerKey"] = key if key and not problems else new_consumer_key()
         planned.secret = secret if secret and not problems else new_consumer_secret()
     else:
@@ -627,10 +659,19 @@ def _eca_plugin_policies(ctx: _Context, planned: _Planned) -> list[str]:
     return []
 
 
+def _permission_set(ctx: _Context, planned: _Planned) -> list[str]:
+    planned.created = ctx.org.component(PERMISSION_SET, planned.name) is None
+    granted = planned.data.get("userPermissions", [])
+    names = [p.get("name") for p in (granted if isinstance(granted, list) else [granted])]
+    if not all(isinstance(n, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", n) for n in names):
+        return ["Permission set userPermissions need a name made of letters and digits."]
+    return []
+
+
 def _apply(ctx: _Context) -> None:
     org = ctx.org
     user = ctx.record.user
-    ctx.planned.sort(key=lambda p: TYPE_ORDER.index(p.type))
+    ctx.planned.sort(key=lambda p: TYPE_ORDER.index("Settings" if p.type == ECA_SETTINGS else p.type))
     for planned in ctx.planned:
         org.put_component(planned.type, copy.deepcopy(planned.data), user=user, secret=planned.secret)
     if org.eca_auto_default_policy:

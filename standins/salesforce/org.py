@@ -25,6 +25,8 @@ from .ids import (
     PREFIX_ECA_SATELLITE,
     PREFIX_OAUTH_CONSUMER,
     PREFIX_OAUTH_TOKEN,
+    PREFIX_PERMISSION_SET,
+    PREFIX_PERMISSION_SET_ASSIGNMENT,
     PREFIX_USER,
     new_consumer_key,
     new_consumer_secret,
@@ -45,10 +47,22 @@ ADMIN_PERMISSIONS = frozenset(
         "ManageConnectedApps",
         "ModifyMetadata",
         "ApproveUninstalledConnectedApps",
-        "ViewClientSecret",
         "ManageExternalClientApps",
+        "AssignPermissionSets",
     }
 )
+"""A System Administrator's permissions. Not the External Client App ones of ``ECA_CREDENTIAL_PERMISSIONS``:
+Salesforce grants those only through a permission set (reference §5.1)."""
+
+ECA_CREDENTIAL_PERMISSIONS = (
+    "ExternalClientAppAdmin", "ExternalClientAppDeveloper", "ExternalClientAppViewer", "ViewClientSecret",
+)
+ECA_VIEW_PERMISSIONS = ("ExternalClientAppAdmin", "ExternalClientAppDeveloper", "ExternalClientAppViewer")
+
+ECA_SETTINGS = "ExternalClientAppSettings"
+#: ``Settings`` member name -> the type of its document (``settings/<member>.settings``).
+SETTINGS_MEMBERS = {"ExternalClientApp": ECA_SETTINGS}
+PERMISSION_SET = "PermissionSet"
 
 ECA_HEADER = "ExternalClientApplication"
 ECA_SATELLITES = (
@@ -137,7 +151,9 @@ class FakeUser:
         return f"{self.first_name} {self.last_name}".strip()
 
     def has_any(self, *permissions: str) -> bool:
-        return any(p in self.permissions for p in permissions)
+        """Held through the profile or through an assigned permission set."""
+        held = self.permissions | self.org.assigned_permissions(self)
+        return any(p in held for p in permissions)
 
 
 @dataclass(eq=False)
@@ -153,6 +169,15 @@ class OauthTokenRow:
     use_count: int
     delete_token: str
     family_id: str | None = None
+
+
+@dataclass(eq=False)
+class PermissionSetAssignment:
+    """One ``PermissionSetAssignment`` row."""
+
+    id: str
+    assignee_id: str
+    permission_set_id: str
 
 
 @dataclass
@@ -185,14 +210,19 @@ class FakeOrg:
 
     ``connected_app_creation_allowed`` (False)
         Spring '26: deploying a *new* ConnectedApp fails unless True; updates always work.
-    ``eca_accepts_supplied_credentials`` (True)
-        False: a supplied ``consumerKey``/``consumerSecret`` in ExtlClntAppGlobalOauthSettings fails
-        and the org generates them (read back via readMetadata / Connect REST).
+    ``eca_supplied_credentials`` ("ignore")
+        What a ``consumerKey``/``consumerSecret`` supplied in a new ExtlClntAppGlobalOauthSettings does.
+        "ignore" (the field evidence, reference §5.1): the deploy succeeds and the org generates its own
+        (read back via readMetadata / Connect REST); "honour": the supplied values are used (sfdx-hardis'
+        reading).
     ``require_api_only_run_as`` (False)
         True: client-credentials run-as users must be API-only (deploy and token time).
-    ``client_secret_rest_access`` (True)
-        ``ExternalClientAppSettings.enableClientSecretInRestApiAccess``; False -> the Connect REST
-        credentials resources answer 403 FUNCTIONALITY_NOT_ENABLED.
+    ``client_secret_rest_access`` (False)
+        ``ExternalClientAppSettings.enableClientSecretInRestApiAccess`` (also deployable as ``Settings``
+        member ``ExternalClientApp``, see ``eca_settings``); False -> the Connect REST credentials
+        resources answer 403 FUNCTIONALITY_NOT_ENABLED.  Even when on, they also need one of
+        ``ECA_VIEW_PERMISSIONS`` (and ``ViewClientSecret`` for a secret), which only a permission set
+        grants (``permission_sets`` deployed as metadata, ``permission_set_assignments`` made over REST).
     ``deploy_polls_until_done`` (2)
         checkDeployStatus calls answering ``done=false`` before the deploy completes (Pending, then
         InProgress); the next call completes it.
@@ -270,9 +300,16 @@ class FakeOrg:
         self.installed_clients: set[str] = set(fake.clients)
         # switches
         self.connected_app_creation_allowed = False
-        self.eca_accepts_supplied_credentials = True
+        self.eca_supplied_credentials = "ignore"
         self.require_api_only_run_as = False
-        self.client_secret_rest_access = True
+        self.eca_settings: dict[str, Any] = {
+            "fullName": "ExternalClientApp",
+            "enableClientSecretInRestApiAccess": False,
+            "enableConsumerSecretApiAccess": False,
+            "enablePackageEcaOauthFromDevOrg": False,
+        }
+        self.permission_sets: dict[str, dict[str, Any]] = {}
+        self.permission_set_assignments: list[PermissionSetAssignment] = []
         self.deploy_polls_until_done = 2
         self.consent = "allow"
         self.token_error: tuple[str, str] | None = None
@@ -299,6 +336,59 @@ class FakeOrg:
 
     def __repr__(self) -> str:
         return f"<FakeOrg {self.name} {self.id}{' sandbox' if self.is_sandbox else ''}>"
+
+    @property
+    def client_secret_rest_access(self) -> bool:
+        return bool(self.eca_settings.get("enableClientSecretInRestApiAccess"))
+
+    @client_secret_rest_access.setter
+    def client_secret_rest_access(self, value: bool) -> None:
+        self.eca_settings["enableClientSecretInRestApiAccess"] = value
+
+    # ----- permission sets -----
+
+    def permission_set_id(self, name: str) -> str | None:
+        meta = self._meta.get((PERMISSION_SET, name))
+        return meta.id if meta else None
+
+    def permission_set_by_id(self, permission_set_id: str) -> dict[str, Any] | None:
+        for name in self.permission_sets:
+            found = self.permission_set_id(name)
+            if found and same_id(found, permission_set_id):
+                return self.permission_sets[name]
+        return None
+
+    def assigned_permissions(self, user: FakeUser) -> set[str]:
+        held: set[str] = set()
+        for assignment in self.permission_set_assignments:
+            if not same_id(assignment.assignee_id, user.id):
+                continue
+            permission_set = self.permission_set_by_id(assignment.permission_set_id) or {}
+            held.update(p["name"] for p in permission_set.get("userPermissions", []) if p["enabled"])
+        return held
+
+    def seed_permission_set(
+        self, name: str, *, permissions: Iterable[str], assignee: FakeUser | None = None
+    ) -> str:
+        """Create a permission set granting ``permissions`` (and assign it to ``assignee``); returns its id."""
+        data = {
+            "fullName": name,
+            "label": name,
+            "userPermissions": [{"enabled": True, "name": p} for p in permissions],
+        }
+        self.put_component(PERMISSION_SET, data, user=self.admin)
+        permission_set_id = self.permission_set_id(name)
+        assert permission_set_id is not None
+        if assignee is not None:
+            self.assign_permission_set(user=assignee, permission_set_id=permission_set_id)
+        return permission_set_id
+
+    def assign_permission_set(self, *, user: FakeUser, permission_set_id: str) -> PermissionSetAssignment:
+        assignment = PermissionSetAssignment(
+            self._fake.ids.new(PREFIX_PERMISSION_SET_ASSIGNMENT), user.id, permission_set_id
+        )
+        self.permission_set_assignments.append(assignment)
+        return assignment
 
     # ----- hosts -----
 
@@ -489,6 +579,10 @@ class FakeOrg:
 
     def component(self, type_name: str, full_name: str) -> dict[str, Any] | None:
         """The stored dict of one component (any of the supported types), or None."""
+        if type_name == ECA_SETTINGS:
+            return self.eca_settings if full_name == "ExternalClientApp" else None
+        if type_name == PERMISSION_SET:
+            return self.permission_sets.get(full_name)
         if type_name == "ConnectedApp":
             return self.connected_apps.get(full_name)
         if type_name == ECA_HEADER:
@@ -500,6 +594,10 @@ class FakeOrg:
         return None
 
     def components(self, type_name: str) -> list[dict[str, Any]]:
+        if type_name == ECA_SETTINGS:
+            return [self.eca_settings]
+        if type_name == PERMISSION_SET:
+            return list(self.permission_sets.values())
         if type_name == "ConnectedApp":
             return list(self.connected_apps.values())
         return [parts[type_name] for parts in self.external_client_apps.values() if type_name in parts]
@@ -603,9 +701,11 @@ class FakeOrg:
         created = meta is None
         self._note_credentials(type_name, name, data, secret=secret, now=now)
         if created:
-            prefix = {"ConnectedApp": PREFIX_CONNECTED_APP, ECA_HEADER: PREFIX_ECA}.get(
-                type_name, PREFIX_ECA_SATELLITE
-            )
+            prefix = {
+                "ConnectedApp": PREFIX_CONNECTED_APP,
+                ECA_HEADER: PREFIX_ECA,
+                PERMISSION_SET: PREFIX_PERMISSION_SET,
+            }.get(type_name, PREFIX_ECA_SATELLITE)
             meta = ComponentMeta(self._fake.ids.new(prefix), user, now, user, now)
             self._meta[(type_name, name)] = meta
         else:
@@ -613,7 +713,19 @@ class FakeOrg:
             meta.modified_by, meta.modified_date = user, now
         if secret is not None:
             self._secrets[(type_name, name)] = secret
-        if type_name == "ConnectedApp":
+        if type_name == ECA_SETTINGS:
+            # A settings file changes the fields it names and leaves the others as they are.
+            self.eca_settings.update(
+                {k: v in (True, "true", "1") if k != "fullName" else v for k, v in data.items()}
+            )
+        elif type_name == PERMISSION_SET:
+            granted = data.get("userPermissions", [])
+            data["userPermissions"] = [
+                {"enabled": p.get("enabled") in (True, "true", "1"), "name": p.get("name", "")}
+                for p in (granted if isinstance(granted, list) else [granted])
+            ]
+            self.permission_sets[name] = data
+        elif type_name == "ConnectedApp":
             self.connected_apps[name] = data
         elif type_name == ECA_HEADER:
             self.external_client_apps.setdefault(name, {})[ECA_HEADER] = data
@@ -648,6 +760,16 @@ class FakeOrg:
         data = self.component(type_name, full_name)
         if data is None:
             return "INVALID_CROSS_REFERENCE_KEY", f"no {type_name} named {full_name} found"
+        if type_name == ECA_SETTINGS:
+            return "INVALID_OPERATION", "Settings can't be deleted."
+        if type_name == PERMISSION_SET:
+            permission_set_id = self.permission_set_id(full_name) or ""
+            if any(same_id(a.permission_set_id, permission_set_id) for a in self.permission_set_assignments):
+                return "DELETE_FAILED", ("This permission set is assigned to one or more users. Remove the "
+                                         "assignments before deleting it.")
+            del self.permission_sets[full_name]
+            self._meta.pop((type_name, full_name), None)
+            return None
         if type_name == ECA_HEADER:
             others = sorted(kind for kind in self.external_client_apps.get(full_name, {}) if kind != ECA_HEADER)
             if others:

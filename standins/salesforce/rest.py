@@ -15,13 +15,17 @@ Choices where Salesforce is UNCONFIRMED:
   with the documented token fields, paged like the users (``nextPageUrl`` on every page, as documented).
 * ``apps/oauth/usage`` lists every ECA of the org that has global OAuth settings, as
   ``{"developerName", "identifier", "name"}`` plus paging keys.
-* Setting off (``org.client_secret_rest_access = False``) -> every credentials resource answers 403
-  ``[{"errorCode": "FUNCTIONALITY_NOT_ENABLED", "message": "This feature is not currently enabled for
-  this user."}]``.
-* Reading the OAuth resources needs ManageExternalClientApps, CustomizeApplication or ModifyAllData;
-  ``part=secret``/``keyandsecret`` also needs ViewClientSecret.  Missing -> 403 INSUFFICIENT_ACCESS
-  ``You don't have permission to view consumer secrets of this app.`` (or ``... view external client
-  apps.``).
+* Setting off (``org.client_secret_rest_access = False``, the default) -> every credentials resource
+  answers 403 ``[{"errorCode": "FUNCTIONALITY_NOT_ENABLED", "message": "This feature is not currently
+  enabled for this user."}]``.
+* Listing ``apps/oauth/usage`` needs ManageExternalClientApps, CustomizeApplication or ModifyAllData.
+  The credentials resources need one of ``ECA_VIEW_PERMISSIONS``; ``part=secret``/``keyandsecret``
+  also ViewClientSecret (reference §5.1: a System Administrator holds none of them until a permission
+  set grants them).  Missing -> 403 INSUFFICIENT_ACCESS ``You don't have permission to view consumer
+  secrets of this app.`` (or ``... view external client app credentials.``).
+* ``sobjects/PermissionSetAssignment`` (POST ``{"AssigneeId", "PermissionSetId"}`` -> 201
+  ``{"id", "success": true, "errors": []}``; GET/DELETE ``.../<id>``) needs AssignPermissionSets or
+  ManageUsers; without -> 400 ``INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY``.
 * Tokens on a login host, of another org, expired or revoked -> 401 INVALID_SESSION_ID; a token
   without the ``api``/``full`` scope -> 403 INVALID_SESSION_ID ``This session is not valid for use
   with the REST API``.
@@ -37,7 +41,7 @@ from aiohttp import web
 from .clock import xsd_datetime
 from .common import fake_of, json_response, rest_error, role_of, set_operation
 from .ids import same_id
-from .org import ECA_HEADER, FakeOrg, FakeUser
+from .org import ECA_HEADER, ECA_VIEW_PERMISSIONS, FakeOrg, FakeUser
 from .soql import SoqlError, execute
 
 MIN_VERSION = 20
@@ -102,6 +106,8 @@ async def data(request: web.Request) -> web.Response:
     ):
         return not_found()
     set_operation(request, route)
+    if route.startswith("sobjects/PermissionSetAssignment"):
+        return await _permission_set_assignment(request, org, user, parts, v=f"{version}.0")
     allowed = _METHODS.get(route, ("GET", "HEAD"))
     if request.method not in allowed:
         return rest_error(
@@ -147,6 +153,10 @@ async def data(request: web.Request) -> web.Response:
         return rest_error(
             403, "FUNCTIONALITY_NOT_ENABLED", "This feature is not currently enabled for this user."
         )
+    if not user.has_any(*ECA_VIEW_PERMISSIONS):
+        return rest_error(
+            403, "INSUFFICIENT_ACCESS", "You don't have permission to view external client app credentials."
+        )
     app_name = _eca_by_id(org, parts[3])
     if app_name is None:
         return not_found()
@@ -174,6 +184,8 @@ def _route_name(parts: list[str]) -> str | None:
         return "apps/oauth/credentials"
     if parts[:3] == ["apps", "oauth", "credentials"] and len(parts) == 5:
         return "apps/oauth/credentials/consumer"
+    if parts[:2] == ["sobjects", "PermissionSetAssignment"] and len(parts) in (2, 3):
+        return "/".join(parts[:2]) + ("/id" if len(parts) == 3 else "")
     return None
 
 
@@ -183,6 +195,47 @@ _METHODS = {
     "apps/oauth/usage/app/user/tokens": ("GET", "HEAD", "DELETE"),
 }
 _USAGE_ROUTES = ("apps/oauth/usage/app/users", *_METHODS)
+
+
+async def _permission_set_assignment(
+    request: web.Request, org: FakeOrg, user: FakeUser, parts: list[str], *, v: str
+) -> web.Response:
+    allowed = ("POST",) if len(parts) == 2 else ("GET", "HEAD", "DELETE")
+    if request.method not in allowed:
+        return rest_error(
+            405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(allowed)}"
+        )
+    if request.method != "GET" and not user.has_any("AssignPermissionSets", "ManageUsers"):
+        return rest_error(400, "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
+                          "insufficient access rights on cross-reference id")
+    if len(parts) == 3:
+        found = next((a for a in org.permission_set_assignments if same_id(a.id, parts[2])), None)
+        if found is None:
+            return rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+        if request.method == "DELETE":
+            org.permission_set_assignments.remove(found)
+            return web.Response(status=204)
+        return json_response({
+            "attributes": {"type": "PermissionSetAssignment",
+                           "url": f"/services/data/v{v}/sobjects/PermissionSetAssignment/{found.id}"},
+            "Id": found.id, "AssigneeId": found.assignee_id, "PermissionSetId": found.permission_set_id,
+        })
+    try:
+        body = await request.json()
+    except ValueError:
+        return rest_error(400, "JSON_PARSER_ERROR", "The request body is not valid JSON")
+    if not isinstance(body, dict):
+        return rest_error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+    assignee = org.user_by_id(str(body.get("AssigneeId") or ""))
+    permission_set_id = str(body.get("PermissionSetId") or "")
+    if assignee is None or org.permission_set_by_id(permission_set_id) is None:
+        return rest_error(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+    if any(same_id(a.assignee_id, assignee.id) and same_id(a.permission_set_id, permission_set_id)
+           for a in org.permission_set_assignments):
+        return rest_error(400, "DUPLICATE_VALUE", f"Duplicate PermissionSetAssignment. Assignee: {assignee.id}; "
+                                                  f"Permission Set: {permission_set_id}")
+    assignment = org.assign_permission_set(user=assignee, permission_set_id=permission_set_id)
+    return json_response({"id": assignment.id, "success": True, "errors": []}, status=201)
 
 
 def _first_batch(org: FakeOrg, result: dict[str, Any], version: str) -> dict[str, Any]:

@@ -42,6 +42,8 @@ DOCUMENT_TYPES = (
     "ExtlClntAppGlobalOauthSettings",
     "ExtlClntAppOauthConfigurablePolicies",
     "ExtlClntAppConfigurablePolicies",
+    "ExternalClientAppSettings",
+    "PermissionSet",
     "Package",
 )
 

@@ -58,7 +58,7 @@ from .common import OPERATION_KEY, fake_of, role_of, set_operation
 from .ids import PREFIX_DEPLOY, same_id
 from .mdxml import dict_to_xml, element_to_dict
 from .metadata_rules import FOLDERS, DeployRecord
-from .org import ECA_HEADER, SCOPE_READ_ALIASES, split_scopes
+from .org import ECA_HEADER, ECA_SETTINGS, SCOPE_READ_ALIASES, split_scopes
 from .schema import MD_NS, SOAP_ENV_NS, XSI_NS, check_structure, local_name, namespace_of
 
 if TYPE_CHECKING:
@@ -334,7 +334,7 @@ def deploy_result_xml(record: DeployRecord, now: datetime, include_details: bool
 
 
 def _check_type(fake: FakeSalesforce, type_name: str) -> None:
-    if type_name in FOLDERS:
+    if type_name in FOLDERS or type_name == ECA_SETTINGS:
         return
     if fake.schema is not None and fake.schema.has_complex_type(type_name):
         raise sf_fault("INVALID_TYPE", f"The fake Salesforce does not model metadata type '{type_name}'")
@@ -411,7 +411,7 @@ def _list_metadata(fake: FakeSalesforce, org: FakeOrg, user: FakeUser, elem: ET.
     for query in queries:
         type_name = _text(query, "type")
         _check_type(fake, type_name)
-        folder, suffix = FOLDERS[type_name]
+        folder, suffix = FOLDERS.get(type_name, FOLDERS["Settings"])
         for data in org.components(type_name):
             name = data["fullName"]
             meta = org.component_meta(type_name, name)

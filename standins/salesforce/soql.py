@@ -15,6 +15,8 @@ an integer.  Objects and fields:
   ``"Profile": {"attributes": {...}, "PermissionsApiUserOnly": true}``, as Salesforce returns
   relationship fields)
 * ``OauthToken``: Id, AppName, CreatedDate, LastUsedDate, UseCount, UserId, DeleteToken
+* ``PermissionSet``: Id, Name, Label
+* ``PermissionSetAssignment``: Id, AssigneeId, PermissionSetId
 
 Errors (HTTP 400): syntax -> ``MALFORMED_QUERY``; unknown object -> ``INVALID_TYPE``; unknown field ->
 ``INVALID_FIELD`` (Salesforce's own codes for these cases).
@@ -141,7 +143,7 @@ def _literal(kind: str, raw: str) -> Any:
 # ------------------------------------------------------------------------------------- execution
 
 Getter = Callable[[Any], Any]
-ID_FIELDS = frozenset({"Id", "UserId"})
+ID_FIELDS = frozenset({"Id", "UserId", "AssigneeId", "PermissionSetId"})
 
 
 def _org_fields(org: FakeOrg) -> dict[str, Getter]:
@@ -167,6 +169,32 @@ USER_FIELDS: dict[str, Getter] = {
 }
 
 
+@dataclass
+class _PermissionSetRow:
+    id: str
+    name: str
+    label: str
+
+
+PERMISSION_SET_FIELDS: dict[str, Getter] = {
+    "Id": lambda p: p.id,
+    "Name": lambda p: p.name,
+    "Label": lambda p: p.label,
+}
+ASSIGNMENT_FIELDS: dict[str, Getter] = {
+    "Id": lambda a: a.id,
+    "AssigneeId": lambda a: a.assignee_id,
+    "PermissionSetId": lambda a: a.permission_set_id,
+}
+
+
+def _permission_sets(org: FakeOrg) -> list[_PermissionSetRow]:
+    return [
+        _PermissionSetRow(org.permission_set_id(name) or "", name, str(data.get("label", name)))
+        for name, data in org.permission_sets.items()
+    ]
+
+
 def _token_fields() -> dict[str, Getter]:
     return {
         "Id": lambda r: r.id,
@@ -186,6 +214,9 @@ def execute(text: str, *, org: FakeOrg, user: FakeUser, version: str) -> dict[st
         "organization": ("Organization", _org_fields(org), [org]),
         "user": ("User", USER_FIELDS, list(org.users)),
         "oauthtoken": ("OauthToken", _token_fields(), _visible_tokens(org, user)),
+        "permissionset": ("PermissionSet", PERMISSION_SET_FIELDS, _permission_sets(org)),
+        "permissionsetassignment": ("PermissionSetAssignment", ASSIGNMENT_FIELDS,
+                                    list(org.permission_set_assignments)),
     }
     entry = objects.get(query.obj.lower())
     if entry is None:

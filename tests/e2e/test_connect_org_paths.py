@@ -152,16 +152,6 @@ async def test_a_connected_app_is_created_where_the_org_allows_it(make_stack):
     assert "Connected App" in status.text and secret[-4:] in status.text and secret not in status.text
 
 
-async def test_an_org_that_generates_credentials_itself_is_read_back_over_connect_rest(stack):
-    stack.org.eca_accepts_supplied_credentials = False
-    await stack.connect()
-    status = await stack.status_message()
-    secret = stack.org.consumer_secret("QualityClouds")
-    assert "✅" in status.text and secret[-4:] in status.text
-    assert any("part=keyandsecret" in r.query
-               for r in stack.salesforce.requests)
-
-
 def forged_token_response(stack, *, instance_url, signed_with, identity_host=None):
     identity = f"{identity_host or stack.salesforce.login_url}/id/{stack.org.id}/{stack.org.admin.id}"
     issued_at = str(int(time.time() * 1000))

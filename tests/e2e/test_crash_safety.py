@@ -2,6 +2,8 @@
 journey finishes, the channel gets exactly one status message and the org holds exactly one QualityClouds app."""
 
 
+import sqlite3
+
 from tests.support.stack import CHANNEL, Stack
 
 ECA = "QualityClouds"
@@ -70,8 +72,7 @@ async def test_killed_during_the_deploy(tmp_path):
         assert status == "provisioning" and pending_deploy, "the deploy in flight is on record"
         hold.release()
         await assert_one_app_and_one_status(stack)
-        deploys = stack.salesforce.calls("deploy")
-        assert len(deploys) == 1, "the interrupted deploy is waited for, not sent again"
+        assert len(stack.app_deploys()) == 1, "the interrupted deploy is waited for, not sent again"
     finally:
         await stack.stop()
 
@@ -90,5 +91,57 @@ async def test_killed_after_the_deploy_before_the_channel_post(tmp_path):
         deploys_before = len(stack.salesforce.calls("deploy"))
         await assert_one_app_and_one_status(stack)
         assert len(stack.salesforce.calls("deploy")) == deploys_before, "nothing is provisioned twice"
+    finally:
+        await stack.stop()
+
+
+async def killed_during_the_credentials_read(stack):
+    """Kill the bot while the org is opened up for the credentials read; the held read is released after."""
+    # Connect REST refuses twice (the org setting is off, then the admin lacks the permissions); the third
+    # read comes with both turned on.
+    hold = stack.salesforce.inject_hold("/services/data/v63.0/apps/oauth/credentials/", skip=2)
+    await stack.browse(await stack.request_link())
+    await hold.wait_arrived()
+    await stack.kill_bot_process()
+    assert stack.org.client_secret_rest_access is True and len(stack.org.permission_set_assignments) == 1
+    assert sorted(stack.query("SELECT kind, old_value, state FROM temporary_org_changes")) == [
+        ("org_setting", "false", "pending"), ("permission_set", None, "pending")]
+    return hold
+
+
+def assert_org_restored(stack):
+    assert stack.org.client_secret_rest_access is False
+    assert stack.org.permission_sets == {} and stack.org.permission_set_assignments == []
+    assert {row[0] for row in stack.query("SELECT state FROM temporary_org_changes")} == {"restored"}
+
+
+async def test_killed_while_the_credentials_read_has_the_org_opened_up(tmp_path):
+    stack = await started(tmp_path)
+    try:
+        hold = await killed_during_the_credentials_read(stack)
+        hold.release()
+        await assert_one_app_and_one_status(stack)
+        assert_org_restored(stack)
+        status = await stack.status_message()
+        assert "Temporary changes" not in status.text and "for the read; restored" in status.text
+    finally:
+        await stack.stop()
+
+
+async def test_a_journey_ended_for_too_many_interruptions_still_undoes_the_temporary_changes(tmp_path):
+    stack = await started(tmp_path)
+    try:
+        hold = await killed_during_the_credentials_read(stack)
+        connection = sqlite3.connect(stack.db_path)
+        connection.execute("UPDATE connections SET resumes = 3")
+        connection.commit()
+        connection.close()
+        hold.release()
+        await stack.start_bot_process()
+        status = await stack.status_message()
+        assert "interrupted 4 times" in status.text
+        await stack.slack.wait_for(lambda: stack.query("SELECT status FROM connections") == [("failed",)],
+                                   what="the connection to fail")
+        assert_org_restored(stack)
     finally:
         await stack.stop()

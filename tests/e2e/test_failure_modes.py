@@ -25,18 +25,6 @@ async def connect_and_read_status(stack, text="connect-org"):
     return (await stack.status_message()).text
 
 
-def _deployed_global_settings(deploy) -> bytes:
-    """The ExtlClntAppGlobalOauthSettings file of a recorded SOAP deploy request."""
-    import base64
-    import io
-    import zipfile
-
-    archive = re.search(rb"<met:ZipFile>([^<]+)</met:ZipFile>", deploy.request_body).group(1)
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode(archive))) as files:
-        name = next(n for n in files.namelist() if n.startswith("extlClntAppGlobalOauthSets/"))
-        return files.read(name)
-
-
 # -- existing apps and app kinds ---------------------------------------------------------------------------------
 
 async def test_an_existing_external_client_app_with_drift_is_repaired_in_place(stack):
@@ -68,7 +56,7 @@ async def test_an_org_that_wants_the_header_first_gets_it_first(stack):
     assert "✅" in text and set(stack.org.external_client_apps[ECA]) == {
         "ExternalClientApplication", "ExtlClntAppOauthSettings", "ExtlClntAppGlobalOauthSettings",
         "ExtlClntAppOauthConfigurablePolicies", "ExtlClntAppConfigurablePolicies"}
-    assert len(stack.salesforce.calls("deploy")) == 3, "all at once (refused), the header, then the rest"
+    assert len(stack.app_deploys()) == 3, "all at once (refused), the header, then the rest"
 
 
 async def test_a_header_first_org_is_left_without_a_half_made_app_when_the_settings_fail(stack):
@@ -118,19 +106,6 @@ async def test_the_refresh_token_policy_reaches_the_connected_app(make_stack):
 
 # -- credentials ---------------------------------------------------------------------------------------------------
 
-async def test_a_taken_consumer_key_lets_the_org_generate_the_external_client_apps_credentials(stack):
-    stack.salesforce.collide_next_supplied_keys = 1
-    text = await connect_and_read_status(stack)
-    assert "✅" in text and ECA in stack.org.external_client_apps
-    assert stack.org.consumer_secret(ECA)[-4:] in text
-    first, second = stack.salesforce.calls("deploy")
-    assert stack.salesforce.collide_next_supplied_keys == 0
-    assert b"consumerKey" in _deployed_global_settings(first) and b"consumerKey" not in _deployed_global_settings(
-        second), "the key was offered once, then left to the org"
-    assert any(r.operation and "keyandsecret" in r.query for r in stack.salesforce.requests), (
-        "the org's credentials were read back over Connect REST")
-
-
 async def test_a_connected_app_whose_keys_keep_colliding_fails_with_the_remedy(make_stack):
     stack = await make_stack(env={"QC_APP_KIND": "connected-app"})
     stack.org.connected_app_creation_allowed = True
@@ -142,8 +117,8 @@ async def test_a_connected_app_whose_keys_keep_colliding_fails_with_the_remedy(m
 
 
 async def test_a_secret_the_org_never_returns_is_explained_and_the_key_still_delivered(stack):
-    stack.org.eca_accepts_supplied_credentials = False
-    stack.org.client_secret_rest_access = False
+    stack.org.fail_next_call("apps/oauth/credentials", fault="UNKNOWN_EXCEPTION",
+                             message="An unexpected error occurred. Please include this ErrorId if you contact support")
     text = await connect_and_read_status(stack)
     key = stack.org.external_client_apps[ECA]["ExtlClntAppGlobalOauthSettings"]["consumerKey"]
     assert "consumer secret not available" in text
@@ -207,7 +182,7 @@ async def test_admin_setup_locked_is_retried_until_it_clears(stack):
     stack.org.fail_next_deploy(status_code="ALREADY_IN_PROCESS")
     text = await connect_and_read_status(stack)
     assert "✅" in text and ECA in stack.org.external_client_apps
-    assert len(stack.salesforce.calls("deploy")) == 3, "two refused, then one that created the app"
+    assert len(stack.app_deploys()) == 3, "two refused, then one that created the app"
 
 
 async def test_request_limits_and_server_errors_are_retried(stack):

@@ -6,6 +6,7 @@ Nothing of the bot is mocked; tests talk to it only the way Slack and a browser 
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import logging
 import os
@@ -16,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -304,6 +306,18 @@ class Stack:
             return time.monotonic() - seen["since"] >= quiet_seconds
 
         await self.slack.wait_for(quiet, what="the bot to settle (nothing pending, no new Slack calls)")
+
+    def app_deploys(self) -> list[Any]:
+        """The deploy requests that carried the QualityClouds app, leaving out the org setting and the permission
+        set qc-bot changes for a moment to read the app's credentials."""
+        def carries_app(record: Any) -> bool:
+            archive = re.search(rb"<met:ZipFile>([^<]+)</met:ZipFile>", record.request_body)
+            assert archive is not None
+            with zipfile.ZipFile(io.BytesIO(base64.b64decode(archive.group(1)))) as files:
+                return any(not name.startswith(("settings/", "permissionsets/", "package.xml"))
+                           for name in files.namelist())
+
+        return [record for record in self.salesforce.calls("deploy") if carries_app(record)]
 
     def database_bytes(self) -> bytes:
         return b"".join(path.read_bytes() for path in sorted(self.tmp_path.glob("qc-bot.db*")))

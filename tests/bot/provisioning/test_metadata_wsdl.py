@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from bot.provisioning import connected_app, external_client_app
+from bot.provisioning import connected_app, credential_access, external_client_app
 from bot.provisioning.external_client_app import ExistingBundle
 from bot.provisioning.provisioner import generate_credential
 from bot.provisioning.settings import DesiredApp, RefreshTokenPolicy
@@ -91,14 +91,34 @@ def test_a_new_external_client_app_bundle_validates(wsdl, policy):  # noqa: F811
     bundle = ExistingBundle()
     components = [external_client_app.header_component(desired=desired(policy), bundle=bundle),
                   *external_client_app.satellite_components(
-                      desired=desired(policy), run_as="int@acme.com", bundle=bundle,
-                      consumer_key=generate_credential(72), consumer_secret=generate_credential(64))]
+                      desired=desired(policy), run_as="int@acme.com", bundle=bundle)]
     assert [c.type_name for c in components] == [
         "ExternalClientApplication", "ExtlClntAppOauthSettings", "ExtlClntAppGlobalOauthSettings",
         "ExtlClntAppOauthConfigurablePolicies", "ExtlClntAppConfigurablePolicies"]
     for component in components:
         assert_valid(wsdl, component)
+        assert b"consumerKey" not in component.to_xml() and b"consumerSecret" not in component.to_xml()
     assert wsdl.check_document(package_xml(components)) == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_org_setting_for_the_credentials_read_validates(wsdl, enabled):  # noqa: F811
+    component = credential_access.settings_component(enabled=enabled)
+    assert component.path == "settings/ExternalClientApp.settings"
+    assert component.to_xml().startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<ExternalClientAppSettings ')
+    assert_valid(wsdl, component)
+    assert wsdl.check_document(package_xml([component])) == []
+
+
+def test_the_temporary_permission_set_validates_and_grants_the_read_permissions(wsdl):  # noqa: F811
+    component = credential_access.permission_set_component("QC_Bot_Credential_Read_0a1b2c3d")
+    assert component.path == "permissionsets/QC_Bot_Credential_Read_0a1b2c3d.permissionset"
+    assert_valid(wsdl, component)
+    assert wsdl.check_document(package_xml([component])) == []
+    granted = ET.fromstring(component.to_xml()).findall(f"{{{NS}}}userPermissions")
+    assert sorted(p.findtext(f"{{{NS}}}name") for p in granted) == [
+        "ExternalClientAppAdmin", "ExternalClientAppDeveloper", "ExternalClientAppViewer", "ViewClientSecret"]
+    assert {p.findtext(f"{{{NS}}}enabled") for p in granted} == {"true"}
 
 
 @pytest.mark.parametrize("policy", POLICIES)

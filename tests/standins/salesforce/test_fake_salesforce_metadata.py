@@ -553,6 +553,7 @@ async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
     fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
 ) -> None:
     org.eca_satellites_need_existing_parent = True
+    org.eca_supplied_credentials = "honour"
     everything = {
         ("ExternalClientApplication", "QualityClouds"): eca_header(),
         **satellites(key="ecaKey0000001", secret="ecaSecret00001"),
@@ -614,21 +615,18 @@ async def test_eca_parent_first_then_satellites_when_the_org_is_strict(
 async def test_eca_generated_credentials_read_back(
     fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
 ) -> None:
-    org.eca_accepts_supplied_credentials = False
     org.eca_satellites_need_existing_parent = False  # one deploy for all five types
+    org.client_secret_rest_access = True
+    org.seed_permission_set("QC_Read", permissions=["ExternalClientAppViewer", "ViewClientSecret"],
+                            assignee=org.admin)
+    # By default a supplied key and secret are accepted and silently replaced by the org's own.
     everything = {
         ("ExternalClientApplication", "QualityClouds"): eca_header(),
         **satellites(key="ecaKey0000001", secret="ecaSecret00001"),
     }
     reply = await deploy(sf, org, admin, everything)
-    assert sorted(failures(reply)) == [
-        ("QualityClouds_glbloauth", "You cannot provide a Consumer Key"),
-        ("QualityClouds_glbloauth", "You cannot provide a Consumer Secret"),
-    ]
-    reply = await deploy(
-        sf, org, admin, {("ExternalClientApplication", "QualityClouds"): eca_header(), **satellites()}
-    )
     assert tag(reply, "status") == "Succeeded", reply.text
+    assert org.consumer_secret("QualityClouds") != "ecaSecret00001"
     read = await sf.read_metadata(
         org.my_domain_url, admin.access_token, "ExtlClntAppGlobalOauthSettings", ["QualityClouds_glbloauth"]
     )
@@ -701,6 +699,7 @@ async def test_eca_field_rules(
     component: tuple[str, str],
     problem: str,
 ) -> None:
+    org.eca_supplied_credentials = "honour"
     org.seed_external_client_app("QualityClouds", policies=False)
     del org.external_client_apps["QualityClouds"]["ExtlClntAppOauthSettings"]
     del org.external_client_apps["QualityClouds"]["ExtlClntAppGlobalOauthSettings"]

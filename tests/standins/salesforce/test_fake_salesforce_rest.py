@@ -11,6 +11,7 @@ import pytest
 
 from standins.salesforce import FakeSalesforce, ManualClock
 from standins.salesforce.driver import SalesforceDriver, Tokens
+from standins.salesforce.org import ECA_CREDENTIAL_PERMISSIONS
 
 from .conftest import CLIENT_ID, SECRET
 
@@ -174,6 +175,8 @@ async def test_connect_rest_credentials(fake: FakeSalesforce, sf: SalesforceDriv
         "QualityClouds", consumer_key="ecaKey000001", consumer_secret="ecaSecret0001"
     )
     org.seed_connected_app("LegacyApp")
+    org.client_secret_rest_access = True
+    org.seed_permission_set("QC_Read", permissions=ECA_CREDENTIAL_PERMISSIONS, assignee=org.admin)
     base = org.my_domain_url
     status, body = await sf.rest(base, admin.access_token, "apps/oauth/usage")
     assert status == 200
@@ -196,7 +199,9 @@ async def test_connect_rest_credentials(fake: FakeSalesforce, sf: SalesforceDriv
     assert (await sf.rest(base, admin.access_token, "apps/oauth/usage", version="58.0"))[0] == 404
     assert (await sf.rest(base, admin.access_token, "apps/oauth/credentials/0xI000000000000AAA"))[0] == 404
     # the View Client Secret permission guards the secret
-    org.admin.permissions.discard("ViewClientSecret")
+    org.permission_sets["QC_Read"]["userPermissions"] = [
+        {"enabled": True, "name": "ExternalClientAppViewer"}, {"enabled": False, "name": "ViewClientSecret"}
+    ]
     status, body = await sf.rest(base, admin.access_token, path, params={"part": "secret"})
     assert status == 403 and body[0]["errorCode"] == "INSUFFICIENT_ACCESS"
     assert (await sf.rest(base, admin.access_token, path))[0] == 200

@@ -1,0 +1,58 @@
+"""The journal of temporary changes to a customer org (an org setting, a permission set) that qc-bot makes only
+while it reads an External Client App's credentials. A change is journaled before it is made and closed once
+it is restored (or reported as left behind), so a process killed in between restores it when it resumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlite_utils
+
+from storage.timestamps import to_db_time
+
+ChangeKind = Literal["org_setting", "permission_set"]
+ChangeEnd = Literal["restored", "left"]
+
+
+@dataclass(frozen=True)
+class TemporaryChange:
+    id: int
+    kind: ChangeKind
+    name: str
+    """The setting's field name, or the permission set's API name."""
+    old_value: str | None
+    """The setting's value before the change (`true`/`false`); None for a permission set (it did not exist)."""
+
+
+class TemporaryChangeRepository:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def record(
+        self, *, connection_id: str, team_id: str, org_id: str, kind: ChangeKind, name: str, old_value: str | None,
+        now: datetime,
+    ) -> TemporaryChange:
+        cursor = self._db.execute(
+            "INSERT INTO temporary_org_changes (connection_id, team_id, org_id, kind, name, old_value, state,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            [connection_id, team_id, org_id, kind, name, old_value, to_db_time(now), to_db_time(now)],
+        )
+        assert cursor.lastrowid is not None
+        return TemporaryChange(id=cursor.lastrowid, kind=kind, name=name, old_value=old_value)
+
+    def pending(self, connection_id: str) -> list[TemporaryChange]:
+        """The changes of a connection not yet restored, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, kind, name, old_value FROM temporary_org_changes WHERE connection_id = ? AND state = 'pending'"
+            " ORDER BY id",
+            [connection_id],
+        ).fetchall()
+        return [TemporaryChange(id=row[0], kind=row[1], name=row[2], old_value=row[3]) for row in rows]
+
+    def close(self, change_id: int, *, end: ChangeEnd, now: datetime) -> None:
+        self._db.execute(
+            "UPDATE temporary_org_changes SET state = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+            [end, to_db_time(now), change_id],
+        )
