@@ -35,6 +35,7 @@ from bot.orgs.disconnect import Disconnector
 from bot.redaction import install_log_redaction
 from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.oauth import SalesforceOAuth
+from bot.server import run_until_stopped
 from bot.services import SERVICES_KEY, Services
 from bot.slack.authorize import InstallationAuthorize, single_workspace_authorize
 from bot.slack.clients import ResponseUrlReply, SingleWorkspaceClients, outbox_clients, slack_retry_handlers
@@ -206,5 +207,5 @@ async def _maintain(journey: ConnectJourney, timings: Timings) -> None:
 
 def serve(settings: Settings) -> None:
     """Run the HTTP server until interrupted (`qc-bot serve`)."""
-    web.run_app(create_web_app(settings), port=settings.port, access_log_class=PathOnlyAccessLogger,
-                print=lambda message: logger.info(message.strip()))
+    asyncio.run(run_until_stopped(create_web_app(settings), port=settings.port, timings=Timings(),
+                                  access_log_class=PathOnlyAccessLogger))

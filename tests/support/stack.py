@@ -143,8 +143,9 @@ class Stack:
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
 
-    async def start_bot_process(self, *, log_level: str = "DEBUG") -> None:
-        """Run `qc-bot serve` as a real process, configured through its environment, and wait until it serves."""
+    async def start_bot_process(self, *, log_level: str = "DEBUG", open_files: int | None = None) -> None:
+        """Run `qc-bot serve` as a real process, configured through its environment, and wait until it serves;
+        `open_files` sets its file-descriptor limit (soft and hard), as a small container would."""
         self._listening_socket().close()
         environment = {**os.environ, **self.bot_environment(), "PORT": str(self._port), "QC_LOG_LEVEL": log_level,
                        "PYTHONPATH": str(REPO_ROOT)}
@@ -153,7 +154,7 @@ class Stack:
         log = open(self.tmp_path / "serve.log", "ab")  # noqa: SIM115 - handed to the child process
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.cli", "serve", env=environment, cwd=self.tmp_path, stdout=log,
-            stderr=subprocess.STDOUT)
+            stderr=subprocess.STDOUT, preexec_fn=None if open_files is None else lambda: _limit_files(open_files))
         log.close()
         deadline = time.monotonic() + 30
         while True:
@@ -308,6 +309,12 @@ class Stack:
         """Everything the bot sent to Slack except the private reveal modal."""
         return b"".join(call.body for call in self.slack.calls if call.method != "views.open") + b"".join(
             post.raw for post in self.slack.response_url_posts)
+
+
+def _limit_files(count: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def query_of(url: str) -> dict[str, str]:
