@@ -122,10 +122,8 @@ class RefusalCounter:
         self._interval = interval
         self._counts: Counter[str] = Counter()
         self._last_line = -interval
-        self.total = 0
 
     def count(self, reason: str) -> None:
-        self.total += 1
         self._counts[reason] += 1
         moment = time.monotonic()
         if moment - self._last_line >= self._interval:
@@ -139,12 +137,11 @@ class RefusalCounter:
 class SlackRequestGate:
     """Admits a request to Bolt only once it is well-formed, within limits, signed, and new."""
 
-    def __init__(self, *, signing_secret: str, body_seconds: float, replay_cache: ReplayCache | None = None,
-                 refusals: RefusalCounter | None = None) -> None:
+    def __init__(self, *, signing_secret: str, body_seconds: float) -> None:
         self._key = signing_secret.encode()
         self._body_seconds = body_seconds
-        self.replays = replay_cache or ReplayCache()
-        self.refusals = refusals or RefusalCounter()
+        self._replays = ReplayCache()
+        self._refusals = RefusalCounter()
 
     async def handle(self, request: web.Request, *,
                      dispatch: Callable[[AsyncBoltRequest], Awaitable[BoltResponse]]) -> web.StreamResponse:
@@ -155,12 +152,12 @@ class SlackRequestGate:
             if not self._signed(body, timestamp=timestamp, signature=signature):
                 raise _Refusal(status=401, reason="bad signature")
             keys = [f"signature:{signature}"]
-            if not self.replays.remember(keys[0], until=int(timestamp) + SIGNATURE_WINDOW_SECONDS):
+            if not self._replays.remember(keys[0], until=int(timestamp) + SIGNATURE_WINDOW_SECONDS):
                 return self._replayed(request)
             text, event_id = _parse(body, content_type=request.content_type)
             if event_id is not None:
                 keys.append(f"event:{event_id}")
-                if not self.replays.remember(keys[1], until=time.time() + EVENT_MEMORY_SECONDS):
+                if not self._replays.remember(keys[1], until=time.time() + EVENT_MEMORY_SECONDS):
                     return self._replayed(request)
         except _Refusal as refusal:
             return await self._refuse(request, refusal)
@@ -169,7 +166,7 @@ class SlackRequestGate:
         if response.status >= 500:
             # We did not do what was asked: Slack's resend of this very request deserves a real attempt.
             for key in keys:
-                self.replays.forget(key)
+                self._replays.forget(key)
         return await to_aiohttp_response(response)
 
     def _signed_headers(self, request: web.Request) -> tuple[str, str]:
@@ -205,12 +202,12 @@ class SlackRequestGate:
 
     def _replayed(self, request: web.Request) -> web.Response:
         request[REFUSED] = "replay"
-        self.refusals.count("replayed")
+        self._refusals.count("replayed")
         return web.Response(status=200)
 
     async def _refuse(self, request: web.Request, refusal: _Refusal) -> web.StreamResponse:
         request[REFUSED] = refusal.reason
-        self.refusals.count(refusal.reason)
+        self._refusals.count(refusal.reason)
         response = web.json_response({"error": _ANSWERS[refusal.status]}, status=refusal.status)
         if refusal.status in (408, 413):
             response.force_close()  # the rest of that body is not worth another request on this connection
