@@ -21,23 +21,17 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlencode
 
 import aiohttp
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from standins.slack import sign  # noqa: E402
-from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET, Stack  # noqa: E402
+from benchmarks.common import percentile, serving_stack, signed_command  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
 
 MEGABYTE = 1_000_000
 UNDER_THE_LIMIT = 500 * 1024
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def flood_request(number: int, host: str) -> bytes:
@@ -85,14 +79,6 @@ async def flood(stack: Stack, *, requests: int, in_flight: int, seconds: float, 
     return time.monotonic() - started
 
 
-def signed_help(stack: Stack) -> tuple[bytes, dict[str, str]]:
-    fields = stack.slack.slash_command_payload(text="help", user_id=ADMIN, channel_id=CHANNEL)
-    body = urlencode(fields).encode()
-    timestamp = str(int(time.time()))
-    return body, {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-                  "X-Slack-Signature": sign(SIGNING_SECRET, timestamp, body)}
-
-
 async def probe(session: aiohttp.ClientSession, *, url: str, interval: float, stop: asyncio.Event,
                 latencies: list[float], failures: Counter[str], signed: Stack | None = None) -> None:
     """Every `interval` seconds one request (a signed `/qc help` when `signed` is given, else a GET)."""
@@ -100,7 +86,7 @@ async def probe(session: aiohttp.ClientSession, *, url: str, interval: float, st
         started = time.perf_counter()
         try:
             if signed is not None:
-                body, headers = signed_help(signed)
+                body, headers = signed_command(signed, text="help")
                 started = time.perf_counter()
                 response = await session.post(url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(10))
             else:
@@ -132,11 +118,7 @@ async def main() -> None:
     parser.add_argument("--ack-interval", type=float, default=0.1, help="seconds between signed commands")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        stack = Stack(Path(folder))
-        await stack.start(in_process=False)
-        await stack.kill_bot_process()
-        await stack.start_bot_process(log_level="INFO")
-        stack.slack.ack_timeout = 10.0
+        stack = await serving_stack(Path(folder))
         log = Path(folder) / "serve.log"
         try:
             outcomes: Counter[str] = Counter()
@@ -170,7 +152,7 @@ async def main() -> None:
 
 async def probe_once(session: aiohttp.ClientSession, stack: Stack) -> None:
     """Warm the bot up (its first command pays for Slack's auth.test) before anything is measured."""
-    body, headers = signed_help(stack)
+    body, headers = signed_command(stack, text="help")
     async with session.post(stack.events_url, data=body, headers=headers) as response:
         assert response.status == 200, response.status
 
