@@ -7,7 +7,7 @@ import time
 
 from bot.slack.inbound import MAX_BODY_BYTES
 from standins.slack.driver import sign
-from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET
+from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET, Stack
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -141,3 +141,18 @@ async def test_a_newline_in_signed_request_content_cannot_forge_a_log_line(stack
     lines = stack.log_text().splitlines()
     assert not any(line.startswith(forged) for line in lines)
     assert any("UNOBODY\\nINFO bot.forged" in line for line in lines)
+
+
+async def test_a_newline_in_a_path_cannot_forge_a_line_in_the_served_log(tmp_path):
+    stack = Stack(tmp_path)
+    await stack.start(in_process=False)
+    try:
+        async with stack.browser.get(stack.bot_url + "/nowhere%0A2026-01-01%2000:00:00,000%20INFO%20bot:%20forged",
+                                     timeout=5) as response:
+            assert response.status == 404
+        await stack.slack.wait_for(lambda: "forged" in stack.process_log() or None, what="the access log line")
+        lines = stack.process_log().splitlines()
+        assert not any(line.startswith("2026-01-01") for line in lines)
+        assert any("/nowhere\\n2026-01-01 00:00:00,000 INFO bot: forged 404" in line for line in lines)
+    finally:
+        await stack.stop()
