@@ -20,20 +20,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import aiohttp
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from standins.slack import sign  # noqa: E402
+from benchmarks.common import percentile, serving_stack, signed_command  # noqa: E402
 from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET, Stack  # noqa: E402
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def measure_acks(stack: Stack, url: str, *, concurrency: int, rounds: int) -> list[float]:
@@ -45,7 +39,7 @@ async def measure_acks(stack: Stack, url: str, *, concurrency: int, rounds: int)
     latencies: list[float] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         for _ in range(rounds):
-            requests = [signed_command(stack) for _ in range(concurrency)]
+            requests = [signed_command(stack, text="connect-org") for _ in range(concurrency)]
             gc.collect()
             gc.disable()
             try:
@@ -55,14 +49,6 @@ async def measure_acks(stack: Stack, url: str, *, concurrency: int, rounds: int)
             assert all(status == 200 for status, _ in results), {status for status, _ in results}
             latencies += [elapsed for _, elapsed in results]
     return latencies
-
-
-def signed_command(stack: Stack) -> tuple[bytes, dict[str, str]]:
-    fields = stack.slack.slash_command_payload(text="connect-org", user_id=ADMIN, channel_id=CHANNEL)
-    body = urlencode(fields).encode()
-    timestamp = str(int(time.time()))
-    return body, {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-                  "X-Slack-Signature": sign(SIGNING_SECRET, timestamp, body)}
 
 
 async def post(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, float]:
@@ -138,11 +124,7 @@ async def main() -> None:
     parser.add_argument("--journeys", type=int, default=200)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        stack = Stack(Path(folder))
-        await stack.start(in_process=False)
-        await stack.kill_bot_process()
-        await stack.start_bot_process(log_level="INFO")
-        stack.slack.ack_timeout = 10.0
+        stack = await serving_stack(Path(folder))
         try:
             bare, bare_url = await start_bare_app(stack)
             try:

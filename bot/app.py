@@ -14,7 +14,6 @@ from typing import cast
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -37,9 +36,11 @@ from bot.orgs.disconnect import Disconnector
 from bot.redaction import install_log_redaction
 from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.oauth import SalesforceOAuth
+from bot.server import run_until_stopped
 from bot.services import SERVICES_KEY, Services
 from bot.slack.authorize import InstallationAuthorize, single_workspace_authorize
 from bot.slack.clients import ResponseUrlReply, SingleWorkspaceClients, outbox_clients, slack_retry_handlers
+from bot.slack.inbound import MAX_BODY_BYTES, REFUSED, SlackRequestGate
 from bot.slack.install import oauth_settings
 from bot.slack.manifest import SLACK_EVENTS_PATH
 from bot.slack.outbox import SlackDelivery
@@ -57,10 +58,13 @@ logger = logging.getLogger(__name__)
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
     """Access log without query strings (links, codes and states travel in them). Answered requests log at
-    DEBUG and refused or failed ones at INFO: every Slack event at INFO is noise that costs the ack path."""
+    DEBUG and refused or failed ones at INFO: every Slack event at INFO is noise that costs the ack path.
+    Requests the Slack gate refused are counted and summarised by the gate, so they log at DEBUG too: a
+    flood must not grow the log by a line per request."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        level = logging.INFO if response.status >= 400 else logging.DEBUG
+        refused_by_gate = isinstance(request, web.Request) and REFUSED in request
+        level = logging.INFO if response.status >= 400 and not refused_by_gate else logging.DEBUG
         if self.logger.isEnabledFor(level):
             self.logger.log(level, "%s %s %s %.0fms", request.method, request.path, response.status, time * 1000)
 
@@ -111,8 +115,9 @@ async def create_web_app(
     bolt = AsyncApp(
         client=slack_client,
         signing_secret=settings.slack_signing_secret.reveal() if settings.slack_signing_secret else "",
-        # Socket Mode alone has no signing secret: Slack's requests then arrive only over the websocket.
-        request_verification_enabled=settings.slack_signing_secret is not None,
+        # The gate of /slack/events verifies every signature before Bolt sees the request (Bolt would log each
+        # refused body in full); over Socket Mode Slack's requests arrive only through the websocket.
+        request_verification_enabled=False,
         oauth_settings=slack_oauth,
         installation_store_bot_only=True if slack_oauth else None,
         authorize=authorize,
@@ -147,13 +152,16 @@ async def create_web_app(
     bolt.use(CommandRateLimit(services.limiter))
     bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))
 
-    web_app = web.Application()
+    web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app[SERVICES_KEY] = services
 
-    async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
-
     if settings.slack_signing_secret is not None:
+        gate = SlackRequestGate(signing_secret=settings.slack_signing_secret.reveal(),
+                                body_seconds=timings.request_body_seconds)
+
+        async def slack_events(request: web.Request) -> web.StreamResponse:
+            return await gate.handle(request, dispatch=bolt.async_dispatch)
+
         web_app.router.add_post(SLACK_EVENTS_PATH, slack_events)
     handlers.register(bolt, web_app, services)
     socket_mode = (AsyncSocketModeHandler(bolt, app_token=settings.slack_app_token.reveal())
@@ -208,5 +216,5 @@ async def _maintain(services: Services, timings: Timings) -> None:
 
 def serve(settings: Settings) -> None:
     """Run the HTTP server until interrupted (`qc-bot serve`)."""
-    web.run_app(create_web_app(settings), port=settings.port, access_log_class=PathOnlyAccessLogger,
-                print=lambda message: logger.info(message.strip()))
+    asyncio.run(run_until_stopped(create_web_app(settings), port=settings.port, timings=Timings(),
+                                  access_log_class=PathOnlyAccessLogger))

@@ -165,8 +165,30 @@ class Secret:
         return bool(self._value)
 
 
+# Characters that could end a log line or rewrite the terminal: C0 and C1 controls, DEL, and Unicode's line
+# and paragraph separators. Escaped, a newline in request content cannot start a forged log line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_CONTROLS = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as a visible escape (`\\n`, `\\x1b`, `\\u2028`)."""
+    return _CONTROL.sub(_escape_control, text)
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    character = match.group(0)
+    code = ord(character)
+    return _NAMED_CONTROLS.get(character) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
 class RedactingFormatter(logging.Formatter):
-    """Redacts tracebacks and stack traces: the record factory has already redacted every message."""
+    """Redacts tracebacks and stack traces (the record factory has already redacted and escaped every
+    message), and indents their continuation lines: only a record's first line starts at the margin, so no
+    text inside an exception can pass for a record of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n    ".join(escape_controls(line) for line in super().format(record).split("\n"))
 
     def formatException(self, ei: object) -> str:
         return redact(super().formatException(ei))  # type: ignore[arg-type]
@@ -179,7 +201,8 @@ _factory_installed = False
 
 
 def install_log_redaction() -> None:
-    """Redact every log record at creation, so no handler (ours, pytest's, a library's) sees a secret."""
+    """Redact every log record at creation, so no handler (ours, pytest's, a library's) sees a secret, and
+    escape its control characters, so no message (a library's included) can write a line of its own."""
     global _factory_installed
     if _factory_installed:
         return
@@ -191,7 +214,7 @@ def install_log_redaction() -> None:
             message = record.getMessage()
         except Exception:  # a malformed record is logging's problem to report, not ours
             return record
-        redacted = redact(message)
+        redacted = escape_controls(redact(message))
         if redacted != message or record.args:
             record.msg = redacted
             record.args = None

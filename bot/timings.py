@@ -51,6 +51,11 @@ class Timings:
     """How often the scheduler looks for org syncs and an expiry scan that are due (by the bot's clock)."""
     prune_interval: timedelta = timedelta(hours=1)
     """How often `qc-bot serve` deletes what outlived QC_RETENTION_DAYS (by the bot's clock, also at start-up)."""
+    request_body_seconds: float = 10.0
+    """The longest a request's body may take to arrive (Slack sends a few kB at once): then 408 and closed."""
+    idle_connection_seconds: float = 10.0
+    """How long `qc-bot serve` keeps a connection that has not sent a complete request head: since it opened,
+    or since its last answer (aiohttp's keep-alive timeout, which also bounds a half-sent head)."""
 
 
 def fast_timings() -> Timings:
@@ -69,4 +74,5 @@ def fast_timings() -> Timings:
         delivery_drain_seconds=2.0,
         maintenance_interval_seconds=0.2,
         scheduler_tick_seconds=0.05,
+        request_body_seconds=1.0,
     )

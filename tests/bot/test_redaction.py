@@ -90,3 +90,39 @@ def test_tracebacks_are_redacted_by_the_formatter():
         log.removeHandler(handler)
     assert "something broke" in stream.getvalue() and "RuntimeError" in stream.getvalue()
     assert secret.reveal() not in stream.getvalue()
+
+
+def test_control_characters_cannot_forge_a_log_line_in_any_library_logger():
+    import io
+
+    from bot.redaction import configure_logging
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    previous = root.handlers[:], root.level
+    try:
+        configure_logging(level="INFO", stream=stream)
+        for name in ("slack_bolt.App", "aiohttp.access", "bot.slack.refusals"):
+            logging.getLogger(name).info("text=%s", "x\n2026-01-01 00:00:00 INFO bot: forged\r\x1b[2K\u2028end")
+        try:
+            raise ValueError("bad\n2026-01-01 00:00:00 INFO bot: forged in an exception")
+        except ValueError:
+            logging.getLogger("aiohttp.server").exception("Error handling request")
+    finally:
+        root.handlers[:], _ = previous
+        root.setLevel(previous[1])
+    lines = stream.getvalue().splitlines()
+    records = [line for line in lines if not line.startswith(" ")]
+    assert len(records) == 4, lines
+    assert all(" forged" not in line.split(": ", 1)[0] for line in lines)
+    assert not any(line.startswith("2026-01-01") for line in lines)
+    assert "x\\n2026-01-01 00:00:00 INFO bot: forged\\r\\x1b[2K\\u2028end" in records[0]
+    assert "\x1b" not in stream.getvalue() and "\u2028" not in stream.getvalue()
+    assert any("Traceback" in line for line in lines)
+
+
+def test_escaped_control_characters_stay_readable():
+    from bot.redaction import escape_controls
+
+    assert escape_controls("tab\there\nnext\x00\x7f\x85") == "tab\\there\\nnext\\x00\\x7f\\x85"
+    assert escape_controls("café — ünïcode ✅") == "café — ünïcode ✅"

@@ -146,8 +146,9 @@ class Stack:
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
 
-    async def start_bot_process(self, *, log_level: str = "DEBUG") -> None:
-        """Run `qc-bot serve` as a real process, configured through its environment, and wait until it serves."""
+    async def start_bot_process(self, *, log_level: str = "DEBUG", open_files: int | None = None) -> None:
+        """Run `qc-bot serve` as a real process, configured through its environment, and wait until it serves;
+        `open_files` sets its file-descriptor limit (soft and hard), as a small container would."""
         if not self._port:
             self._port = free_port()  # unbound until the process binds it, and again across a kill and restart
         self._listening_socket().close()
@@ -158,7 +159,7 @@ class Stack:
         log = open(self.tmp_path / "serve.log", "ab")  # noqa: SIM115 - handed to the child process
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.cli", "serve", env=environment, cwd=self.tmp_path, stdout=log,
-            stderr=subprocess.STDOUT)
+            stderr=subprocess.STDOUT, preexec_fn=None if open_files is None else lambda: _limit_files(open_files))
         log.close()
         deadline = time.monotonic() + 30
         while True:
@@ -334,6 +335,12 @@ class Stack:
         """Everything the bot sent to Slack except the private reveal modal."""
         return b"".join(call.body for call in self.slack.calls if call.method != "views.open") + b"".join(
             post.raw for post in self.slack.response_url_posts)
+
+
+def _limit_files(count: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def query_of(url: str) -> dict[str, str]:
