@@ -13,6 +13,8 @@ step 6. The builders are re-exported here, so callers write `messages.org_connec
 """
 
 from bot.messages.actions import (
+    ACTION_AUTHORIZATION_CANCEL,
+    ACTION_AUTHORIZATION_CONFIRM,
     ACTION_DISCONNECT_CANCEL,
     ACTION_DISCONNECT_CONFIRM,
     ACTION_OPEN_LINK,
@@ -24,7 +26,12 @@ from bot.messages.blocks import SlackMessage, answer_modal
 from bot.messages.commands import not_allowed, org_gone, usage
 from bot.messages.connect import (
     ConnectedOrg,
+    WhoAuthorized,
+    authorization_cancelled,
+    authorization_confirmed,
     authorization_expired,
+    authorization_to_confirm,
+    confirmation_refused,
     connect_link,
     connection_failed,
     org_connected,
@@ -44,6 +51,8 @@ from bot.messages.reveal import reveal_modal, reveal_offer, reveal_refused, reve
 from bot.messages.watch import ExpiryNotice, connection_broken, expiry_warning
 
 __all__ = [
+    "ACTION_AUTHORIZATION_CANCEL",
+    "ACTION_AUTHORIZATION_CONFIRM",
     "ACTION_DISCONNECT_CANCEL",
     "ACTION_DISCONNECT_CONFIRM",
     "ACTION_OPEN_LINK",
@@ -55,8 +64,13 @@ __all__ = [
     "NearestExpiry",
     "OrgOverview",
     "SlackMessage",
+    "WhoAuthorized",
     "answer_modal",
+    "authorization_cancelled",
+    "authorization_confirmed",
     "authorization_expired",
+    "authorization_to_confirm",
+    "confirmation_refused",
     "connect_link",
     "connection_broken",
     "connection_failed",

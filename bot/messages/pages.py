@@ -32,14 +32,18 @@ p{line-height:1.5}
 a.button{display:inline-block;margin-top:1rem;padding:.6rem 1.1rem;background:#4a154b;color:#fff;
 border-radius:6px;text-decoration:none;font-weight:600}
 small{color:#616061}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem;margin:1rem 0}dt{font-weight:600}dd{margin:0}
 """
 
 
 def _page(*, status: int, tone: str, title: str, paragraphs: list[str], link: tuple[str, str] | None = None,
-          note: str | None = None) -> Page:
+          note: str | None = None, facts: list[tuple[str, str]] | None = None, link_id: str | None = None) -> Page:
     body = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in paragraphs)
+    if facts:
+        body += "<dl>" + "".join(f"<dt>{escape(term)}</dt><dd>{escape(value)}</dd>" for term, value in facts) + "</dl>"
     if link:
-        body += f'<a class="button" href="{escape(link[1], quote=True)}">{escape(link[0])}</a>'
+        id_attribute = f' id="{escape(link_id, quote=True)}"' if link_id else ""
+        body += f'<a class="button"{id_attribute} href="{escape(link[1], quote=True)}">{escape(link[0])}</a>'
     if note:
         body += f"<p><small>{escape(note)}</small></p>"
     html = (
@@ -71,6 +75,49 @@ def authorized(*, org_name: str, slack_url: str) -> Page:
     )
 
 
+CONTINUE_ID = "continue"
+"""The id of the page's one way on to Salesforce (the tests' browser clicks it)."""
+
+
+def before_salesforce(*, workspace: str, channel: str, requester: str, login_host: str, run_as: str | None,
+                      authorize_url: str) -> Page:
+    """The page before Salesforce (SPEC §6): whose request this is, so that nobody authorizes for a stranger."""
+    facts = [("Slack workspace", workspace), ("Channel", channel), ("Requested by", requester),
+             ("Salesforce login", login_host)]
+    if run_as:
+        facts.append(("Client credentials run as", run_as))
+    return _page(
+        status=200,
+        tone="ok",
+        title="Authorize qc-bot in Salesforce",
+        paragraphs=[
+            "qc-bot will set up the QualityClouds app in the Salesforce org you sign in to, for this Slack request:",
+        ],
+        facts=facts,
+        link=("Continue to Salesforce", authorize_url),
+        link_id=CONTINUE_ID,
+        note="Not your request? Close this tab: nothing happens. Salesforce asks you to sign in and approve; if "
+             "your Salesforce e-mail address is not the requester's Slack address, they must confirm in Slack "
+             "before anything is set up.",
+    )
+
+
+def confirm_in_slack(*, org_name: str, slack_url: str) -> Page:
+    return _page(
+        status=200,
+        tone="ok",
+        title="Authorized — confirm in Slack",
+        paragraphs=[
+            f"Salesforce authorized {org_name}. Your Salesforce e-mail address does not prove that you are the "
+            "person who asked in Slack, so nothing is set up yet.",
+            "The requester has a private question in Slack naming who authorized which org; qc-bot sets up the "
+            "QualityClouds app when they continue, and nothing happens if they cancel or do not answer.",
+        ],
+        link=("Return to Slack", slack_url),
+        note="You can close this tab.",
+    )
+
+
 LINK_PROBLEMS: dict[LinkProblem, tuple[str, str]] = {
     LinkProblem.MISSING: ("This link is incomplete", "The address is missing its one-time code."),
     LinkProblem.UNKNOWN: ("This link is not valid", "qc-bot does not know this link. It may have been mistyped or "
@@ -78,6 +125,8 @@ LINK_PROBLEMS: dict[LinkProblem, tuple[str, str]] = {
     LinkProblem.USED: ("This link was already used", "Each authorization link works once, so a copied or forwarded "
                        "link cannot be replayed."),
     LinkProblem.EXPIRED: ("This link has expired", "Authorization links work for 10 minutes."),
+    LinkProblem.HOST_NOT_ALLOWED: ("This link's Salesforce login is no longer allowed", "The link leads to a "
+                                   "Salesforce login address that this qc-bot's configuration no longer accepts."),
 }
 """The title and reason of each refused link."""
 

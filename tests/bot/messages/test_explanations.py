@@ -7,6 +7,7 @@ import pytest
 from bot.failures import (
     CallbackProblem,
     ChannelError,
+    ConfirmProblem,
     DisconnectProblem,
     Failure,
     LinkProblem,
@@ -15,6 +16,7 @@ from bot.failures import (
 )
 from bot.messages.explanations import (
     CHANNEL_ERRORS,
+    CONFIRM_REFUSALS,
     DISCONNECT_EXPLANATIONS,
     EXPLANATIONS,
     REVEAL_REFUSALS,
@@ -28,6 +30,7 @@ TABLES: list[tuple[type[StrEnum], dict]] = [
     (RevealProblem, REVEAL_REFUSALS),
     (SecretUnreadable, SECRET_NOTES),
     (ChannelError, CHANNEL_ERRORS),
+    (ConfirmProblem, CONFIRM_REFUSALS),
     (LinkProblem, LINK_PROBLEMS),
     (CallbackProblem, CALLBACK_PROBLEMS),
 ]
