@@ -12,14 +12,6 @@ from bot.failures import CallbackProblem, Failure, LinkProblem
 from bot.messages import pages
 from bot.services import SERVICES_KEY
 
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
-}
-
 
 def register(web_app: web.Application) -> None:
     web_app.router.add_get("/salesforce/oauth/start", start)
@@ -27,7 +19,7 @@ def register(web_app: web.Application) -> None:
 
 
 def _render(page: pages.Page) -> web.Response:
-    return web.Response(status=page.status, text=page.html, content_type="text/html", headers=_PAGE_HEADERS)
+    return web.Response(status=page.status, text=page.html, content_type="text/html", headers=pages.PAGE_HEADERS)
 
 
 async def start(request: web.Request) -> web.Response:

@@ -7,13 +7,21 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 
+from bot.messages import pages
+
 
 def register(web_app: web.Application, oauth_flow: AsyncOAuthFlow) -> None:
     async def install(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await oauth_flow.handle_installation(await to_bolt_request(request)))
+        return _as_page(await to_aiohttp_response(await oauth_flow.handle_installation(await to_bolt_request(request))))
 
     async def oauth_redirect(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await oauth_flow.handle_callback(await to_bolt_request(request)))
+        return _as_page(await to_aiohttp_response(await oauth_flow.handle_callback(await to_bolt_request(request))))
 
     web_app.router.add_get(oauth_flow.install_path, install)
     web_app.router.add_get(oauth_flow.redirect_uri_path, oauth_redirect)
+
+
+def _as_page(response: web.Response) -> web.Response:
+    """The headers of every qc-bot page, on Bolt's answers too (the redirect to Slack carries the install state)."""
+    response.headers.update(pages.PAGE_HEADERS)
+    return response

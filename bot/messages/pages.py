@@ -5,6 +5,7 @@ Pages are small self-contained HTML (no external assets, no scripts), and every 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 
@@ -12,6 +13,17 @@ from bot.failures import CallbackProblem, Failure, LinkProblem
 from bot.messages.actions import COMMAND
 from bot.messages.blocks import plain
 from bot.messages.explanations import EXPLANATIONS
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
+}
+"""What every page of qc-bot (and the redirects that lead to them) is served with: never cached, never framed,
+no referrer (the one-time values in its address stay here), and nothing but its own inline style runs."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +216,12 @@ INSTALL_PROBLEMS = {
 }
 
 
+SLACK_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+"""What a Slack error code looks like; anything else in an `error` parameter is not Slack's and is not repeated."""
+
+
 def slack_install_failed(reason: str) -> Page:
-    title, explanation = INSTALL_PROBLEMS.get(reason, ("Installation failed", f"Slack reported: {reason}."))
+    said = f"Slack reported: {reason}." if SLACK_ERROR_CODE.fullmatch(reason) else "Slack reported an error."
+    title, explanation = INSTALL_PROBLEMS.get(reason, ("Installation failed", said))
     return _page(status=400, tone="fail", title=title,
                  paragraphs=[explanation, "Open /slack/install on this qc-bot to try again."])
