@@ -6,7 +6,6 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.messages.pages import PAGE_HEADERS
 from tests.support.cli import iso, qc_bot
 from tests.support.stack import ADMIN, CHANNEL, Stack, query_of
 
@@ -147,6 +146,14 @@ async def test_install_failures_show_a_clear_page(multi):
 
 
 FORGED = "x\nCRITICAL bot.app forged line " + "A" * 5000
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
+}
 
 
 @pytest.mark.parametrize("path", [
