@@ -29,6 +29,8 @@ class Failure(StrEnum):
     TOKEN_EXCHANGE_FAILED = "token_exchange_failed"
     TOKEN_RESPONSE_REJECTED = "token_response_rejected"
     AUTHORIZATION_NOT_COMPLETED = "authorization_not_completed"
+    AUTHORIZATION_CANCELLED = "authorization_cancelled"
+    CONFIRMATION_NOT_GIVEN = "confirmation_not_given"
     # Provisioning the QualityClouds app.
     CONNECTED_APP_CREATION_BLOCKED = "connected_app_creation_blocked"
     MISSING_PERMISSION = "missing_permission"
@@ -182,6 +184,15 @@ class LinkProblem(StrEnum):
     UNKNOWN = "unknown"
     USED = "used"
     EXPIRED = "expired"
+    HOST_NOT_ALLOWED = "host_not_allowed"
+
+
+class ConfirmProblem(StrEnum):
+    """Why a Continue/Cancel click on an authorization awaiting its requester was refused."""
+
+    NOT_REQUESTER = "not_requester"
+    DECIDED = "decided"
+    LAPSED = "lapsed"
 
 
 class CallbackProblem(StrEnum):

@@ -17,6 +17,8 @@ class Timings:
     link_ttl: timedelta = timedelta(minutes=10)
     state_ttl: timedelta = timedelta(minutes=10)
     reveal_ttl: timedelta = timedelta(minutes=15)
+    confirm_ttl: timedelta = timedelta(minutes=15)
+    """How long a requester may confirm an authorization that was not provably theirs."""
     salesforce_timeout_seconds: float = 30.0
     salesforce_retry: Backoff = field(
         default_factory=lambda: Backoff(initial=0.5, maximum=10.0, jitter=0.2, deadline=90.0))

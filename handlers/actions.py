@@ -1,5 +1,6 @@
 """Button clicks: the authorize link (a URL button, acknowledged only), "Reveal credentials", "Re-authorize",
-and the confirmation of `/qc disconnect-org`."""
+the confirmation of `/qc disconnect-org`, and the requester's answer about an authorization made with their
+link."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.connect.journey import Decided, SlackNames
 from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
 from handlers.checks import may_administer
@@ -60,7 +62,9 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         begun = await services.reauthorizer.begin(team_id=team_id, enterprise_id=(body.get("enterprise") or {})
                                                   .get("id"), user_id=user_id,
-                                                  org_id=body["actions"][0].get("value") or "")
+                                                  org_id=body["actions"][0].get("value") or "",
+                                                  names=SlackNames(team=(body.get("team") or {}).get("domain"),
+                                                                   user=body["user"].get("username")))
         if begun is None:
             await _answer(body, respond, client, messages.org_gone())
             return
@@ -95,6 +99,31 @@ def register(app: AsyncApp, services: Services) -> None:
         org_id = body["actions"][0].get("value") or ""
         await respond(**messages.disconnect_cancelled(org_id=org_id).as_payload(), response_type="ephemeral",
                       replace_original=True)
+
+
+    @app.action(messages.ACTION_AUTHORIZATION_CONFIRM)
+    async def confirm_authorization(ack: AsyncAck, body: dict, respond: ResponseUrlReply) -> None:
+        await ack()
+        decided = await services.journey.confirm(team_id=_team_of(body), user_id=body["user"]["id"],
+                                                 connection_id=body["actions"][0].get("value") or "")
+        await _decision_answer(respond, decided, done=messages.authorization_confirmed(
+            org_name=decided.org_name or "the org"))
+
+    @app.action(messages.ACTION_AUTHORIZATION_CANCEL)
+    async def cancel_authorization(ack: AsyncAck, body: dict, respond: ResponseUrlReply) -> None:
+        await ack()
+        decided = await services.journey.cancel(team_id=_team_of(body), user_id=body["user"]["id"],
+                                                connection_id=body["actions"][0].get("value") or "")
+        await _decision_answer(respond, decided, done=messages.authorization_cancelled())
+
+
+async def _decision_answer(respond: ResponseUrlReply, decided: Decided, *, done: messages.SlackMessage) -> None:
+    """Replace the question with what happened; a refused click leaves it in place and says why."""
+    if decided.problem is not None:
+        await respond(**messages.confirmation_refused(decided.problem).as_payload(), response_type="ephemeral",
+                      replace_original=False)
+        return
+    await respond(**done.as_payload(), response_type="ephemeral", replace_original=True)
 
 
 def _team_of(body: dict) -> str:

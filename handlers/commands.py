@@ -6,6 +6,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.connect.journey import SlackNames
 from bot.errors import CommandSyntaxError
 from bot.messages import SlackMessage
 from bot.services import Services
@@ -69,6 +70,8 @@ def _connect_org_answer(parsed: ConnectOrg, *, allowed: bool, command: dict, ser
             begun = services.journey.begin(
                 team_id=command["team_id"], enterprise_id=command.get("enterprise_id") or None,
                 user_id=command["user_id"], channel_id=command["channel_id"], command=parsed,
+                names=SlackNames(team=command.get("team_domain"), channel=command.get("channel_name"),
+                                 user=command.get("user_name")),
             )
         except CommandSyntaxError as exc:
             message = messages.usage(str(exc))

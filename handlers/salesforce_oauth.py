@@ -12,14 +12,6 @@ from bot.failures import CallbackProblem, Failure, LinkProblem
 from bot.messages import pages
 from bot.services import SERVICES_KEY
 
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
-}
-
 
 def register(web_app: web.Application) -> None:
     web_app.router.add_get("/salesforce/oauth/start", start)
@@ -27,7 +19,7 @@ def register(web_app: web.Application) -> None:
 
 
 def _render(page: pages.Page) -> web.Response:
-    return web.Response(status=page.status, text=page.html, content_type="text/html", headers=_PAGE_HEADERS)
+    return web.Response(status=page.status, text=page.html, content_type="text/html", headers=pages.PAGE_HEADERS)
 
 
 async def start(request: web.Request) -> web.Response:
@@ -35,9 +27,18 @@ async def start(request: web.Request) -> web.Response:
     if not link:
         return _render(pages.link_problem(LinkProblem.MISSING))
     opened = await request.app[SERVICES_KEY].journey.open_link(link_token=link)
-    if opened.authorize_url is None:
+    if opened.authorize_url is None or opened.link is None:
         return _render(pages.link_problem(opened.problem or LinkProblem.UNKNOWN))
-    raise web.HTTPFound(opened.authorize_url, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    asked = opened.link
+    return _render(pages.before_salesforce(
+        workspace=_named(asked.team_name, asked.team_id), channel=_named(asked.channel_name, asked.channel_id, "#"),
+        requester=_named(asked.user_name, asked.user_id, "@"), login_host=asked.login_url, run_as=asked.run_as,
+        authorize_url=opened.authorize_url,
+    ))
+
+
+def _named(name: str | None, slack_id: str, prefix: str = "") -> str:
+    return f"{prefix}{name} ({slack_id})" if name else slack_id
 
 
 async def callback(request: web.Request) -> web.Response:
@@ -51,6 +52,9 @@ async def callback(request: web.Request) -> web.Response:
     if outcome.kind == "authorized":
         assert slack_url is not None
         return _render(pages.authorized(org_name=outcome.org_name or "your org", slack_url=slack_url))
+    if outcome.kind == "awaiting_confirmation":
+        assert slack_url is not None
+        return _render(pages.confirm_in_slack(org_name=outcome.org_name or "your org", slack_url=slack_url))
     if outcome.kind == "state_problem":
         return _render(pages.callback_problem(outcome.problem or CallbackProblem.UNKNOWN))
     return _render(pages.authorization_failed(failure=outcome.failure_code or Failure.INTERNAL_ERROR,

@@ -15,9 +15,12 @@ from typing import Any, Literal
 import sqlite_utils
 
 from bot.failures import Failure
+from bot.redaction import Secret
+from storage.crypto import SecretBox
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
 
-ConnectionStatus = Literal["pending_auth", "authorized", "provisioning", "provisioned", "failed"]
+ConnectionStatus = Literal[
+    "pending_auth", "awaiting_confirmation", "authorized", "provisioning", "provisioned", "failed"]
 ProofStatus = Literal["proving", "proved", "failed", "not_run"]
 """The live sign-in of a provisioned connection (SPEC §2 "Live proof"); `proving` until it has an outcome."""
 Environment = Literal["production", "sandbox", "my_domain"]
@@ -52,11 +55,14 @@ class Connection:
     proof_detail: str | None = None
     status_view: dict[str, Any] | None = None
     """The facts the channel status message was drawn from (no secrets: masks only), to draw it again."""
+    confirm_by: datetime | None = None
+    """While `awaiting_confirmation`: until when the requester may confirm."""
 
 
 class ConnectionRepository:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, secret_box: SecretBox) -> None:
         self._db = db
+        self._box = secret_box
 
     def create(
         self,
@@ -112,6 +118,8 @@ class ConnectionRepository:
             if value is not None:
                 assignments.append(f"{column} = ?")
                 values.append(value)
+        if to != "awaiting_confirmation":
+            assignments.append("held_authorization_enc = NULL")  # held tokens never outlive the wait
         if to in FINAL_STATUSES:
             assignments.append("finished_at = ?")
             values.append(to_db_time(now))
@@ -131,6 +139,32 @@ class ConnectionRepository:
             f"SELECT * FROM connections WHERE team_id = :team AND org_id = :org{status_clause}"
             " ORDER BY created_at DESC, rowid DESC LIMIT 1", {"team": team_id, "org": org_id, "status": status}))
         return _to_connection(rows[0]) if rows else None
+
+    def hold_for_confirmation(
+        self, connection_id: str, *, org_id: str, held: Secret, confirm_by: datetime, now: datetime
+    ) -> bool:
+        """Move a `pending_auth` journey to `awaiting_confirmation`, keeping the authorization it received
+        (tokens included) encrypted until the requester decides; False if it had moved on."""
+        cursor = self._db.execute(
+            "UPDATE connections SET status = 'awaiting_confirmation', org_id = ?, held_authorization_enc = ?,"
+            " confirm_by = ?, updated_at = ? WHERE id = ? AND status = 'pending_auth'",
+            [org_id, self._box.encrypt(held), to_db_time(confirm_by), to_db_time(now), connection_id],
+        )
+        return cursor.rowcount == 1
+
+    def held_authorization(self, connection_id: str) -> Secret | None:
+        row = self._db.execute("SELECT held_authorization_enc FROM connections WHERE id = ?",
+                               [connection_id]).fetchone()
+        return self._box.decrypt_optional(row[0]) if row else None
+
+    def confirmation_lapsed(self, *, now: datetime) -> list[Connection]:
+        """Journeys whose requester did not confirm in time."""
+        rows = self._db.query(
+            "SELECT * FROM connections WHERE status = 'awaiting_confirmation' AND confirm_by <= ? ORDER BY confirm_by",
+            [to_db_time(now)],
+        )
+        return [_to_connection(row) for row in rows]
+
     def touch(self, connection_id: str, *, now: datetime) -> None:
         """Record progress that does not change the status (the age sweeps look at `updated_at`)."""
         self._db.execute("UPDATE connections SET updated_at = ? WHERE id = ?", [to_db_time(now), connection_id])
@@ -217,4 +251,5 @@ def _to_connection(record: dict[str, Any]) -> Connection:
         proof_problem=record["proof_problem"],
         proof_detail=record["proof_detail"],
         status_view=None if record["status_view"] is None else json.loads(record["status_view"]),
+        confirm_by=from_db_time_optional(record["confirm_by"]),
     )

@@ -122,7 +122,7 @@ class Store:
         box = self._secret_box
         self._repositories = Repositories(
             db=db,
-            connections=ConnectionRepository(db),
+            connections=ConnectionRepository(db, box),
             orgs=OrgRepository(db, box),
             oauth_states=OAuthStateRepository(db, box),
             reveals=RevealRepository(db),

@@ -308,6 +308,34 @@ def _temporary_org_changes(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0009_requester_confirmation")
+def _requester_confirmation(db: sqlite_utils.Database) -> None:
+    """A journey may wait for its requester to confirm in Slack who authorized which org (SPEC §6), holding
+    that authorization's tokens encrypted until then.
+
+    SQLite cannot alter a CHECK constraint, and rebuilding `connections` is refused while the tables that
+    reference it keep their foreign keys (the migration runs in a transaction, where `foreign_keys` cannot be
+    switched off). So the constraint's text is rewritten in place, the procedure SQLite documents for changes
+    that leave the stored rows valid (https://sqlite.org/lang_altertable.html, "otheralter"): every row that
+    satisfied the old CHECK satisfies the new one.
+    """
+    _execute_all(
+        db,
+        """
+        ALTER TABLE connections ADD COLUMN held_authorization_enc TEXT;
+        ALTER TABLE connections ADD COLUMN confirm_by TEXT;
+        """,
+    )
+    version = db.execute("PRAGMA schema_version").fetchone()[0]
+    db.execute("PRAGMA writable_schema = ON")
+    db.execute(
+        "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'connections'",
+        ["'provisioned', 'failed')", "'provisioned', 'failed', 'awaiting_confirmation')"],
+    )
+    db.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    db.execute("PRAGMA writable_schema = OFF")
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

@@ -1,6 +1,8 @@
 """One-time OAuth values: the Slack links already used, and the OAuth `state` + PKCE verifier.
 
-Only SHA-256 digests of links and states are stored; the PKCE verifier is encrypted. Claiming a link and
+A link is remembered by its nonce (inside its authenticated payload), never by how its text is spelled: base64
+and Fernet decoding tolerate respellings, so a digest of the text would let a used link open again.
+Only SHA-256 digests of link nonces and states are stored; the PKCE verifier is encrypted. Claiming a link and
 consuming a state are single conditional writes, so each works once even when two requests race.
 """
 
@@ -29,12 +31,12 @@ class OAuthStateRepository:
         self._db = db
         self._box = secret_box
 
-    def claim_link(self, *, link_token: str, connection_id: str, expires_at: datetime, now: datetime) -> bool:
-        """Mark a link used for `connection_id`; False if it was used before (it works once)."""
+    def claim_link(self, *, link_nonce: str, connection_id: str, expires_at: datetime, now: datetime) -> bool:
+        """Mark the link with this nonce used for `connection_id`; False if it was used before (it works once)."""
         cursor = self._db.execute(
             "INSERT INTO oauth_links (link_digest, connection_id, expires_at, used_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (link_digest) DO NOTHING",
-            [token_digest(link_token), connection_id, to_db_time(expires_at), to_db_time(now)],
+            [token_digest(link_nonce), connection_id, to_db_time(expires_at), to_db_time(now)],
         )
         return cursor.rowcount == 1
 

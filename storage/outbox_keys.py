@@ -11,6 +11,7 @@ Connection-scoped keys (one connect journey; the connection id is a uuid4 hex):
     status:<connection id>        the journey's one status message (connected, or why it failed)
     reveal:<connection id>        the journey's one-time offer to reveal the consumer key and secret
     proof:<connection id>         the edit of the status message with the outcome of the live sign-in
+    confirm:<connection id>       the requester's question whether an authorization made with their link is theirs
 
 Org-scoped keys begin with `<kind>:<team id>:<org id>:` (`org_scope`), so everything queued of one kind
 for one org is found by that beginning (Slack team ids and Salesforce org ids hold no `:`):
@@ -42,6 +43,7 @@ from storage.tracked_tokens import TrackedToken
 STATUS = "status"
 REVEAL = "reveal"
 PROOF = "proof"
+CONFIRM = "confirm"
 BROKEN = "broken"
 DISCONNECTED = "disconnected"
 EXPIRY = "expiry"
@@ -63,6 +65,10 @@ def reveal_offer(connection_id: str) -> str:
 
 def proof_result(connection_id: str) -> str:
     return f"{PROOF}:{connection_id}"
+
+
+def authorization_question(connection_id: str) -> str:
+    return f"{CONFIRM}:{connection_id}"
 
 
 def org_scope(kind: str, *, team_id: str, org_id: str) -> str:

@@ -1,6 +1,13 @@
 """The connect-org journey of SPEC §1 as a persisted state machine:
 
-    pending_auth → authorized → provisioning → provisioned | failed
+    pending_auth → [awaiting_confirmation →] authorized → provisioning → provisioned | failed
+
+A link provisions only for its requester (SPEC §6). When the Salesforce user who authorized has a verified
+e-mail address equal to the requester's in Slack, the journey goes on at once. Otherwise (no match, an
+unverified address, or Slack would not say) it waits in `awaiting_confirmation`, holding the tokens encrypted
+on the connection, until the requester answers a private Continue/Cancel naming who authorized which org;
+nothing is deployed before. A mismatch is not a dead end, because addresses legitimately differ (integration
+users, sandboxes whose addresses end in `.invalid`); an unanswered question lapses, and the tokens are revoked.
 
 A provisioned connection then proves the app's credentials with a live sign-in (`bot.connect.proof`): a
 field of the connection (`proof_status`: proving → proved | failed, or not_run), not a status of its own,
@@ -17,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from bot import messages
@@ -32,6 +40,7 @@ from bot.connect.proof import SignInProver
 from bot.errors import CommandSyntaxError, LoginHostError
 from bot.failures import (
     CallbackProblem,
+    ConfirmProblem,
     Failure,
     LinkProblem,
     ProofProblem,
@@ -45,10 +54,12 @@ from bot.provisioning.settings import AppKind
 from bot.redaction import Secret, mask, redact
 from bot.salesforce.errors import SalesforceError, SalesforceUnavailable
 from bot.salesforce.metadata import MetadataComponent
-from bot.salesforce.oauth import TokenResponse, new_code_verifier, new_state
+from bot.salesforce.oauth import Identity, TokenResponse, new_code_verifier, new_state
 from bot.salesforce.rest import AppCredentials
+from bot.slack.clients import SlackClients
 from bot.slack.commands import ConnectOrg
 from bot.slack.outbox import SlackDelivery
+from bot.slack.people import email_of
 from bot.timings import Timings
 from storage import outbox_keys
 from storage.connections import Connection, ConnectionStatus, Environment
@@ -94,6 +105,59 @@ class _StoredChangeJournal:
         await self._store.run(lambda repos: repos.temporary_changes.close(change.id, end=end, now=now))
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Authorization:
+    """What Salesforce's answer established: the tokens, who signed in, and which org."""
+
+    token: TokenResponse
+    identity: Identity
+    org_name: str
+    is_sandbox: bool
+
+    def sealed(self) -> Secret:
+        """As one secret, to hold on the connection while the requester decides."""
+        token = self.token
+        return Secret(json.dumps({
+            "access_token": token.access_token.reveal(),
+            "refresh_token": token.refresh_token.reveal() if token.refresh_token else None,
+            "instance_url": token.instance_url, "identity_url": token.identity_url, "org_id": token.org_id,
+            "user_id": token.user_id, "issued_at": token.issued_at.timestamp(),
+            "username": self.identity.username, "email": self.identity.email,
+            "email_verified": self.identity.email_verified, "org_name": self.org_name, "is_sandbox": self.is_sandbox,
+        }))
+
+    @classmethod
+    def unsealed(cls, held: Secret) -> _Authorization:
+        fields = json.loads(held.reveal())
+        token = TokenResponse(
+            access_token=Secret(fields["access_token"]),
+            refresh_token=Secret(fields["refresh_token"]) if fields["refresh_token"] else None,
+            instance_url=fields["instance_url"], identity_url=fields["identity_url"], org_id=fields["org_id"],
+            user_id=fields["user_id"], issued_at=datetime.fromtimestamp(fields["issued_at"], tz=UTC),
+        )
+        identity = Identity(user_id=token.user_id, org_id=token.org_id, username=fields["username"],
+                            email=fields["email"], email_verified=fields["email_verified"])
+        return cls(token=token, identity=identity, org_name=fields["org_name"], is_sandbox=fields["is_sandbox"])
+
+    @property
+    def revocable(self) -> Secret:
+        return self.token.refresh_token or self.token.access_token
+
+
+def _same_person(identity: Identity, requester_email: str | None) -> bool:
+    """The Salesforce user is provably the requester: the same verified e-mail address (case aside)."""
+    return bool(identity.email_verified and identity.email and requester_email
+                and identity.email.casefold() == requester_email.casefold())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decided:
+    """The answer to the requester's Continue/Cancel click."""
+
+    problem: ConfirmProblem | None = None
+    org_name: str | None = None
+
+
 @dataclass(frozen=True)
 class LoginTarget:
     environment: Environment
@@ -133,13 +197,24 @@ class _LinkAlreadyUsed(Exception):
 class LinkOpened:
     authorize_url: str | None
     problem: LinkProblem | None = None
+    link: ConnectLink | None = None
+    """The request the link carried, for the page that names it before the browser goes to Salesforce."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackNames:
+    """Slack's names for the team, channel and requester, when the request carried them."""
+
+    team: str | None = None
+    channel: str | None = None
+    user: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class CallbackOutcome:
     """What the browser is told after Salesforce sent it back."""
 
-    kind: Literal["authorized", "state_problem", "failed"]
+    kind: Literal["authorized", "awaiting_confirmation", "state_problem", "failed"]
     team_id: str | None = None
     channel_id: str | None = None
     org_name: str | None = None
@@ -186,6 +261,7 @@ class ConnectJourney:
         clock: Clock,
         access: OrgAccess,
         delivery: SlackDelivery,
+        slack_clients: SlackClients,
         timings: Timings,
     ) -> None:
         self._settings = settings
@@ -195,6 +271,7 @@ class ConnectJourney:
         self._access = access
         self._oauth = access.oauth
         self._delivery = delivery
+        self._slack_clients = slack_clients
         self._timings = timings
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -205,13 +282,16 @@ class ConnectJourney:
     # -- step 1: the slash command -------------------------------------------------------------------------
 
     def begin(
-        self, *, team_id: str, enterprise_id: str | None, user_id: str, channel_id: str, command: ConnectOrg
+        self, *, team_id: str, enterprise_id: str | None, user_id: str, channel_id: str, command: ConnectOrg,
+        names: SlackNames | None = None,
     ) -> Begun:
         """Mint the private link; nothing is written until it is opened, so the acknowledgement stays cheap."""
         target = resolve_target(command.target, settings=self._settings)
+        names = names or SlackNames()
         link = ConnectLink(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id, channel_id=channel_id,
                            environment=target.environment, login_url=target.login_url, run_as=command.run_as,
-                           expires_at=self._clock.now() + self._timings.link_ttl)
+                           expires_at=self._clock.now() + self._timings.link_ttl, team_name=names.team,
+                           channel_name=names.channel, user_name=names.user)
         token = link.seal(self._secret_box)
         return Begun(link_url=f"{self._settings.oauth_start_url}?link={token}", login_url=target.login_url,
                      run_as=link.run_as, expires_at=link.expires_at)
@@ -230,6 +310,12 @@ class ConnectJourney:
             return LinkOpened(None, LinkProblem.EXPIRED)
         connection_id = uuid.uuid4().hex
         state, verifier = new_state(), new_code_verifier()
+        try:
+            authorize_url = self._oauth.authorize_url(login_url=link.login_url, state=state, code_verifier=verifier)
+        except LoginHostError:
+            # SALESFORCE_ALLOWED_HOSTS changed since the link was minted: the browser hears why, nothing is made.
+            logger.warning("An authorization link names a login host that is no longer allowed")
+            return LinkOpened(None, LinkProblem.HOST_NOT_ALLOWED)
 
         def open_connection(repos: Repositories) -> None:
             repos.connections.create(
@@ -237,7 +323,7 @@ class ConnectJourney:
                 user_id=link.user_id, channel_id=link.channel_id, environment=link.environment,
                 login_url=link.login_url, run_as=link.run_as, now=now,
             )
-            if not repos.oauth_states.claim_link(link_token=link_token, connection_id=connection_id,
+            if not repos.oauth_states.claim_link(link_nonce=link.nonce, connection_id=connection_id,
                                                  expires_at=link.expires_at, now=now):
                 raise _LinkAlreadyUsed
             repos.oauth_states.create_state(connection_id=connection_id, state=state, code_verifier=verifier,
@@ -251,7 +337,7 @@ class ConnectJourney:
         except _LinkAlreadyUsed:
             logger.warning("An authorization link was opened a second time (replay or a shared link)")
             return LinkOpened(None, LinkProblem.USED)
-        return LinkOpened(self._oauth.authorize_url(login_url=link.login_url, state=state, code_verifier=verifier))
+        return LinkOpened(authorize_url, link=link)
 
     # -- step 3: Salesforce sends the browser back ---------------------------------------------------------
 
@@ -291,36 +377,119 @@ class ConnectJourney:
         except SalesforceError as exc:
             failure, detail = failure_of(exc)
             return await self._authorization_failed(connection, failure, detail or exc.message)
-        org_name, is_sandbox = org
+        authorization = _Authorization(token=token, identity=identity, org_name=org[0], is_sandbox=org[1])
+        requester_email = await email_of(clients=self._slack_clients, team_id=connection.team_id,
+                                         user_id=connection.user_id)
+        if not _same_person(identity, requester_email):
+            return await self._ask_requester(connection, authorization, requester_email=requester_email)
         now = self._clock.now()
-
-        def authorize(repos: Repositories) -> bool:
-            moved = repos.connections.transition(connection.id, expected=["pending_auth"], to="authorized", now=now,
-                                                 org_id=token.org_id)
-            if not moved:
-                return False
-            repos.orgs.save_authorization(
-                team_id=connection.team_id, org_id=token.org_id, org_name=org_name, is_sandbox=is_sandbox,
-                instance_url=token.instance_url, login_url=connection.login_url, channel_id=connection.channel_id,
-                connected_by=connection.user_id, salesforce_user_id=identity.user_id,
-                salesforce_username=identity.username, access_token=token.access_token,
-                refresh_token=token.refresh_token, issued_at=token.issued_at, now=now,
-            )
-            repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="authorize",
-                               target=token.org_id, outcome="authorized",
-                               detail={"connection": connection.id, "salesforce_user": identity.username})
-            repos.tracked_tokens.watch_org(team_id=connection.team_id, org_id=token.org_id, now=now)
-            return True
-
-        if not await self._store.run(authorize):
+        if not await self._store.run(lambda repos: _write_authorization(repos, connection, authorization,
+                                                                         expected="pending_auth", now=now)):
             # The journey ended meanwhile: the tokens just issued must not live on unused.
-            with contextlib.suppress(SalesforceError):
-                await self._oauth.revoke(login_url=connection.login_url,
-                                         token=token.refresh_token or token.access_token)
+            await self._revoke(connection.login_url, authorization.revocable)
             return CallbackOutcome(kind="state_problem", problem=CallbackProblem.USED)
         self.schedule(connection.id)
         return CallbackOutcome(kind="authorized", team_id=connection.team_id, channel_id=connection.channel_id,
-                               org_name=org_name)
+                               org_name=authorization.org_name)
+
+    async def _ask_requester(
+        self, connection: Connection, authorization: _Authorization, *, requester_email: str | None
+    ) -> CallbackOutcome:
+        """Hold the authorization and ask the requester, privately, whether it is theirs."""
+        now = self._clock.now()
+        confirm_by = now + self._timings.confirm_ttl
+        identity = authorization.identity
+        question = messages.authorization_to_confirm(
+            who=messages.WhoAuthorized(org_name=authorization.org_name, org_id=authorization.token.org_id,
+                                       is_sandbox=authorization.is_sandbox, username=identity.username,
+                                       email=identity.email, email_verified=identity.email_verified,
+                                       requester_email=requester_email),
+            connection_id=connection.id, confirm_by=confirm_by)
+
+        def hold(repos: Repositories) -> bool:
+            if not repos.connections.hold_for_confirmation(connection.id, org_id=authorization.token.org_id,
+                                                           held=authorization.sealed(), confirm_by=confirm_by,
+                                                           now=now):
+                return False
+            repos.notifications.enqueue(dedupe_key=outbox_keys.authorization_question(connection.id),
+                                        team_id=connection.team_id, channel_id=connection.channel_id,
+                                        user_id=connection.user_id, payload=question.as_payload(), now=now)
+            repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="authorize",
+                               target=authorization.token.org_id, outcome="awaiting_confirmation",
+                               detail={"connection": connection.id, "salesforce_user": identity.username,
+                                       "email_verified": identity.email_verified,
+                                       "requester_email_known": requester_email is not None})
+            return True
+
+        if not await self._store.run(hold):
+            await self._revoke(connection.login_url, authorization.revocable)
+            return CallbackOutcome(kind="state_problem", problem=CallbackProblem.USED)
+        self._delivery.wake()
+        logger.info("Connection %s waits for its requester to confirm who authorized", connection.id)
+        return CallbackOutcome(kind="awaiting_confirmation", team_id=connection.team_id,
+                               channel_id=connection.channel_id, org_name=authorization.org_name)
+
+    async def confirm(self, *, team_id: str, user_id: str, connection_id: str) -> Decided:
+        """The requester's Continue: the held authorization becomes the org's, and provisioning starts. Only
+        the requester, once, before the question lapses."""
+        now = self._clock.now()
+
+        def decide(repos: Repositories) -> Decided:
+            connection = repos.connections.get(connection_id)
+            problem = _confirm_problem(connection, team_id=team_id, user_id=user_id, now=now)
+            if problem is not None or connection is None:
+                return Decided(problem=problem or ConfirmProblem.DECIDED)
+            held = repos.connections.held_authorization(connection.id)
+            if held is None:
+                return Decided(problem=ConfirmProblem.DECIDED)
+            authorization = _Authorization.unsealed(held)
+            if not _write_authorization(repos, connection, authorization, expected="awaiting_confirmation", now=now):
+                return Decided(problem=ConfirmProblem.DECIDED)
+            return Decided(org_name=authorization.org_name)
+
+        decided = await self._store.run(decide)
+        await self._record_decision(team_id=team_id, user_id=user_id, connection_id=connection_id,
+                                    action="authorization_confirmed", problem=decided.problem, now=now)
+        if decided.problem is None:
+            self.schedule(connection_id)
+        return decided
+
+    async def cancel(self, *, team_id: str, user_id: str, connection_id: str) -> Decided:
+        """The requester's Cancel: the journey fails, nothing is deployed, the tokens are revoked."""
+        now = self._clock.now()
+
+        def read(repos: Repositories) -> tuple[Connection | None, ConfirmProblem | None, Secret | None]:
+            connection = repos.connections.get(connection_id)
+            problem = _confirm_problem(connection, team_id=team_id, user_id=user_id, now=now)
+            held = repos.connections.held_authorization(connection_id) if problem is None else None
+            return connection, problem, held
+
+        connection, problem, held = await self._store.run(read)
+        if problem is None and connection is not None:
+            explanation = Failure.AUTHORIZATION_CANCELLED
+            ended = await self._end(_Ending(
+                connection=connection, expected=("awaiting_confirmation",), to="failed", failure_code=explanation,
+                failure_message="the requester cancelled", private=True,
+                message=messages.connection_failed(code=explanation, detail=None, org_label=None,
+                                                   requester=connection.user_id, connection_id=connection.id),
+            ), now=now)
+            if not ended:
+                problem = ConfirmProblem.DECIDED
+            elif held is not None:
+                await self._revoke(connection.login_url, _Authorization.unsealed(held).revocable)
+        await self._record_decision(team_id=team_id, user_id=user_id, connection_id=connection_id,
+                                    action="authorization_cancelled", problem=problem, now=now)
+        return Decided(problem=problem)
+
+    async def _record_decision(self, *, team_id: str, user_id: str, connection_id: str, action: str,
+                               problem: ConfirmProblem | None, now: datetime) -> None:
+        await self._store.run(lambda repos: repos.audit.append(
+            at=now, team_id=team_id, actor=user_id, action=action, target=connection_id,
+            outcome="done" if problem is None else f"refused:{problem}"))
+
+    async def _revoke(self, login_url: str, token: Secret) -> None:
+        with contextlib.suppress(SalesforceError, LoginHostError):
+            await self._oauth.revoke(login_url=login_url, token=token)
 
     async def _read_organization(self, token: TokenResponse) -> tuple[str, bool]:
         rest = self._access.rest_with(instance_url=token.instance_url, access_token=token.access_token)
@@ -377,19 +546,36 @@ class ConnectJourney:
         return len(unfinished)
 
     async def expire_abandoned(self) -> int:
-        """Close journeys whose authorization ran out in Salesforce, telling the requester privately."""
+        """Close journeys whose authorization ran out in Salesforce, or whose requester never confirmed it,
+        telling the requester privately."""
         now = self._clock.now()
         # A state lives state_ttl; a minute more lets a callback already under way finish first.
         cutoff = now - self._timings.state_ttl - timedelta(minutes=1)
 
-        def expired(repos: Repositories) -> Iterable[_Ending]:
-            return (_Ending(connection=connection, expected=("pending_auth",), to="failed",
-                            failure_code=Failure.AUTHORIZATION_NOT_COMPLETED,
-                            failure_message="the authorization link expired unused",
-                            message=messages.authorization_expired(), private=True)
-                    for connection in repos.connections.pending_auth_since(before=cutoff))
+        unconfirmed: list[tuple[str, Secret]] = []
 
-        return await self._end_each(expired, now=now)
+        def expired(repos: Repositories) -> Iterable[_Ending]:
+            endings = [_Ending(connection=connection, expected=("pending_auth",), to="failed",
+                               failure_code=Failure.AUTHORIZATION_NOT_COMPLETED,
+                               failure_message="the authorization link expired unused",
+                               message=messages.authorization_expired(), private=True)
+                       for connection in repos.connections.pending_auth_since(before=cutoff)]
+            for connection in repos.connections.confirmation_lapsed(now=now):
+                held = repos.connections.held_authorization(connection.id)
+                if held is not None:
+                    unconfirmed.append((connection.login_url, _Authorization.unsealed(held).revocable))
+                endings.append(_Ending(
+                    connection=connection, expected=("awaiting_confirmation",), to="failed",
+                    failure_code=Failure.CONFIRMATION_NOT_GIVEN, failure_message="the requester did not confirm",
+                    private=True, message=messages.connection_failed(
+                        code=Failure.CONFIRMATION_NOT_GIVEN, detail=None, org_label=None,
+                        requester=connection.user_id, connection_id=connection.id)))
+            return endings
+
+        ended = await self._end_each(expired, now=now)
+        for login_url, token in unconfirmed:
+            await self._revoke(login_url, token)
+        return ended
 
     async def provision(self, connection_id: str) -> None:
         """Provision (unless done), then prove the credentials (unless proved); either may be resuming."""
@@ -664,6 +850,41 @@ class ConnectJourney:
         await self._store.run(lambda repos: repos.audit.append(
             at=now, team_id=connection.team_id, actor="salesforce-callback", action=action, target=connection.id,
             outcome=outcome))
+
+
+def _confirm_problem(connection: Connection | None, *, team_id: str, user_id: str,
+                     now: datetime) -> ConfirmProblem | None:
+    """Why this click may not decide the journey, if it may not."""
+    if connection is None or connection.team_id != team_id:
+        return ConfirmProblem.DECIDED
+    if connection.user_id != user_id:
+        return ConfirmProblem.NOT_REQUESTER
+    if connection.status != "awaiting_confirmation":
+        return ConfirmProblem.DECIDED
+    if connection.confirm_by is None or connection.confirm_by <= now:
+        return ConfirmProblem.LAPSED
+    return None
+
+
+def _write_authorization(repos: Repositories, connection: Connection, authorization: _Authorization, *,
+                         expected: ConnectionStatus, now: datetime) -> bool:
+    """Make the authorization the org's and move the journey to `authorized`; False if it had moved on."""
+    token, identity = authorization.token, authorization.identity
+    if not repos.connections.transition(connection.id, expected=[expected], to="authorized", now=now,
+                                        org_id=token.org_id):
+        return False
+    repos.orgs.save_authorization(
+        team_id=connection.team_id, org_id=token.org_id, org_name=authorization.org_name,
+        is_sandbox=authorization.is_sandbox, instance_url=token.instance_url, login_url=connection.login_url,
+        channel_id=connection.channel_id, connected_by=connection.user_id, salesforce_user_id=identity.user_id,
+        salesforce_username=identity.username, access_token=token.access_token, refresh_token=token.refresh_token,
+        issued_at=token.issued_at, now=now,
+    )
+    repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action="authorize",
+                       target=token.org_id, outcome="authorized",
+                       detail={"connection": connection.id, "salesforce_user": identity.username})
+    repos.tracked_tokens.watch_org(team_id=connection.team_id, org_id=token.org_id, now=now)
+    return True
 
 
 def _write_ending(repos: Repositories, ending: _Ending, *, now: datetime) -> bool:

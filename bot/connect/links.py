@@ -4,7 +4,7 @@ The link carries its own request — team, user, channel, where to log in, the r
 expires — encrypted and authenticated with the first key of `QC_ENCRYPTION_KEYS` (any listed key opens
 it, so rotating keys does not break links in flight). Minting one needs no database write, which keeps
 the slash command's acknowledgement as cheap as Bolt's own; the link is made single-use when it is opened,
-by claiming its digest.
+by claiming its nonce.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ class ConnectLink:
     run_as: str | None
     expires_at: datetime
     nonce: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    """Makes every link distinct, so two identical requests still get two single-use links."""
+    """Makes every link distinct, so two identical requests still get two single-use links; and it is what
+    single use is claimed on, because the token's text has many spellings that decrypt alike."""
+    team_name: str | None = None
+    channel_name: str | None = None
+    user_name: str | None = None
+    """Slack's names as the command carried them, for the page before Salesforce (links minted before names
+    were sealed have none, and the page shows the ids)."""
 
     def seal(self, box: SecretBox) -> str:
         """The opaque token for the link's URL.

@@ -5,7 +5,7 @@ renews the bot's access and re-checks the app without changing who the app runs 
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.connect.journey import Begun, ConnectJourney
+from bot.connect.journey import Begun, ConnectJourney, SlackNames
 from bot.slack.commands import ConnectOrg
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
@@ -17,7 +17,8 @@ class Reauthorizer:
         self._store = store
         self._journey = journey
 
-    async def begin(self, *, team_id: str, enterprise_id: str | None, user_id: str, org_id: str) -> Begun | None:
+    async def begin(self, *, team_id: str, enterprise_id: str | None, user_id: str, org_id: str,
+                    names: SlackNames | None = None) -> Begun | None:
         """Mint the journey's private link; None when the org is not connected in this workspace."""
 
         def read(repos: Repositories) -> tuple[OrgRecord | None, str | None]:
@@ -32,7 +33,7 @@ class Reauthorizer:
             return None
         return self._journey.begin(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id,
                                    channel_id=org.channel_id,
-                                   command=ConnectOrg(target=self._target(org), run_as=run_as))
+                                   command=ConnectOrg(target=self._target(org), run_as=run_as), names=names)
 
     def _target(self, org: OrgRecord) -> str:
         if org.login_url == self._settings.salesforce_login_url:

@@ -13,6 +13,8 @@ step 6. The builders are re-exported here, so callers write `messages.org_connec
 """
 
 from bot.messages.actions import (
+    ACTION_AUTHORIZATION_CANCEL,
+    ACTION_AUTHORIZATION_CONFIRM,
     ACTION_DISCONNECT_CANCEL,
     ACTION_DISCONNECT_CONFIRM,
     ACTION_OPEN_LINK,
@@ -25,7 +27,12 @@ from bot.messages.commands import not_allowed, org_gone, slow_down, usage
 from bot.messages.connect import (
     ConnectedOrg,
     SignInProof,
+    WhoAuthorized,
+    authorization_cancelled,
+    authorization_confirmed,
     authorization_expired,
+    authorization_to_confirm,
+    confirmation_refused,
     connect_link,
     connection_failed,
     org_connected,
@@ -45,6 +52,8 @@ from bot.messages.reveal import reveal_modal, reveal_offer, reveal_refused, reve
 from bot.messages.watch import ExpiryNotice, app_tokens_unreadable, connection_broken, expiry_warning
 
 __all__ = [
+    "ACTION_AUTHORIZATION_CANCEL",
+    "ACTION_AUTHORIZATION_CONFIRM",
     "ACTION_DISCONNECT_CANCEL",
     "ACTION_DISCONNECT_CONFIRM",
     "ACTION_OPEN_LINK",
@@ -57,9 +66,14 @@ __all__ = [
     "OrgOverview",
     "SignInProof",
     "SlackMessage",
+    "WhoAuthorized",
     "answer_modal",
     "app_tokens_unreadable",
+    "authorization_cancelled",
+    "authorization_confirmed",
     "authorization_expired",
+    "authorization_to_confirm",
+    "confirmation_refused",
     "connect_link",
     "connection_broken",
     "connection_failed",

@@ -22,6 +22,12 @@ class SlackMessage:
         return {"text": self.text, "blocks": self.blocks}
 
 
+def escape_mrkdwn(text: str) -> str:
+    """Text from outside (Salesforce, a user, an error page) made inert in mrkdwn: Slack reads `<...>` as a link,
+    a mention or `<!channel>`, and `&` starts an entity, so these three are escaped as Slack documents."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def plain(mrkdwn: str) -> str:
     """mrkdwn as plain text: no bold or code marks, one line."""
     return mrkdwn.replace("*", "").replace("`", "").replace("\n", " ")

@@ -7,10 +7,22 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.failures import Failure, ProofProblem, SecretUnreadable
-from bot.messages.actions import ACTION_OPEN_LINK
-from bot.messages.blocks import SlackMessage, button, call_to_action, context, count, header, plain, said, section
-from bot.messages.explanations import EXPLANATIONS, PROOF_EXPLANATIONS, SECRET_NOTES
+from bot.failures import ConfirmProblem, Failure, ProofProblem, SecretUnreadable
+from bot.messages.actions import ACTION_AUTHORIZATION_CANCEL, ACTION_AUTHORIZATION_CONFIRM, ACTION_OPEN_LINK
+from bot.messages.blocks import (
+    SlackMessage,
+    button,
+    call_to_action,
+    context,
+    count,
+    escape_mrkdwn,
+    header,
+    plain,
+    said,
+    section,
+    when,
+)
+from bot.messages.explanations import CONFIRM_REFUSALS, EXPLANATIONS, PROOF_EXPLANATIONS, SECRET_NOTES
 from bot.provisioning.checklist import ChecklistItem, Mark
 
 MARK_EMOJI = {Mark.OK: "✅", Mark.WARN: "⚠️", Mark.FAIL: "❌"}
@@ -36,7 +48,8 @@ def connection_failed(
     explanation = EXPLANATIONS[code]
     where = f" to *{org_label}*" if org_label else ""
     heading = f"❌ Connecting Salesforce{where} failed"
-    detail_line = f"\n{explanation.detail_label}: {detail}" if detail else ""
+    # The detail is foreign text (Salesforce's words, an authorization server's error_description): inert.
+    detail_line = f"\n{explanation.detail_label}: {escape_mrkdwn(detail)}" if detail else ""
     body = f"*What happened:* {explanation.what}{detail_line}\n*What to do:* {explanation.remedy}"
     footer = f"Requested by <@{requester}> · connection {connection_id}"
     return SlackMessage(
@@ -44,6 +57,61 @@ def connection_failed(
              f"(requested by <@{requester}>)",
         blocks=[section(heading), section(body[:3000]), context(footer)],
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhoAuthorized:
+    """Who signed in to Salesforce with a requester's link, and which org they authorized."""
+
+    org_name: str
+    org_id: str
+    is_sandbox: bool
+    username: str
+    email: str | None
+    email_verified: bool
+    requester_email: str | None
+
+
+def authorization_to_confirm(*, who: WhoAuthorized, connection_id: str, confirm_by: datetime) -> SlackMessage:
+    """The requester's private Confirm/Cancel when the Salesforce user is not provably them (SPEC §6)."""
+    environment = "sandbox" if who.is_sandbox else "production"
+    email = escape_mrkdwn(who.email) if who.email else "no e-mail address"
+    if who.requester_email is None:
+        why = "Slack did not tell qc-bot your e-mail address, so it cannot tell whether this was you."
+    elif who.email and not who.email_verified:
+        why = "That Salesforce user has not verified their e-mail address, so it proves nothing."
+    else:
+        why = f"That is not your Slack e-mail address ({escape_mrkdwn(who.requester_email)})."
+    what = (f"*{escape_mrkdwn(who.username)}* ({email}) authorized the {environment} org "
+            f"*{escape_mrkdwn(who.org_name)}* (`{who.org_id}`) with your link. {why}\n"
+            "If that was you or someone you asked, continue and qc-bot sets up the QualityClouds app there; if "
+            "not, cancel: nothing has been deployed.")
+    note = f"Only you can see this. It can be answered once, until {when(confirm_by)}; then nothing happens."
+    return SlackMessage(
+        text=plain(f"Confirm: {what} {note}"),
+        blocks=[
+            section(what),
+            {"type": "actions", "elements": [
+                button(action_id=ACTION_AUTHORIZATION_CONFIRM, style="primary", value=connection_id,
+                       text="Continue: set up the app"),
+                button(action_id=ACTION_AUTHORIZATION_CANCEL, value=connection_id, text="Cancel"),
+            ]},
+            context(note),
+        ],
+    )
+
+
+def authorization_confirmed(*, org_name: str) -> SlackMessage:
+    return said(f"Confirmed. qc-bot is setting up the QualityClouds app in {escape_mrkdwn(org_name)}; the result "
+                "appears in the channel.")
+
+
+def authorization_cancelled() -> SlackMessage:
+    return said("Cancelled. Nothing was deployed, and the Salesforce authorization was revoked.")
+
+
+def confirmation_refused(problem: ConfirmProblem) -> SlackMessage:
+    return said(CONFIRM_REFUSALS[problem])
 
 
 def authorization_expired() -> SlackMessage:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.failures import (
     ChannelError,
+    ConfirmProblem,
     DisconnectProblem,
     Failure,
     ProofProblem,
@@ -57,6 +58,17 @@ EXPLANATIONS: dict[Failure, Explanation] = {
         "changed.",
         f"Run `{COMMAND} connect-org` again for a new link.",
         detail_label="Details",
+    ),
+    Failure.AUTHORIZATION_CANCELLED: Explanation(
+        "You cancelled the authorization made with your link, so nothing was deployed and qc-bot revoked the "
+        "Salesforce session it received.",
+        f"Run `{COMMAND} connect-org` again and authorize in Salesforce yourself.",
+    ),
+    Failure.CONFIRMATION_NOT_GIVEN: Explanation(
+        "Nobody confirmed in time that the Salesforce authorization made with your link was yours, so nothing "
+        "was deployed and qc-bot revoked the Salesforce session it received.",
+        f"Run `{COMMAND} connect-org` again and confirm within 15 minutes, or sign in to Salesforce with the "
+        "e-mail address you use in Slack.",
     ),
     Failure.CONNECTED_APP_CREATION_BLOCKED: Explanation(
         "Salesforce refused to create a new Connected App. Since Spring '26, orgs block new Connected Apps "
@@ -207,6 +219,12 @@ REVEAL_REFUSALS: dict[RevealProblem, str] = {
     RevealProblem.EXPIRED: f"This reveal button has expired (15 minutes). Run `{COMMAND} connect-org` again to get "
                            "a new one.",
     RevealProblem.UNAVAILABLE: "The credentials are no longer stored (the org was disconnected).",
+}
+
+CONFIRM_REFUSALS: dict[ConfirmProblem, str] = {
+    ConfirmProblem.NOT_REQUESTER: "Only the admin who asked for the link can answer this.",
+    ConfirmProblem.DECIDED: "This authorization was already answered (or it ended); nothing changed.",
+    ConfirmProblem.LAPSED: f"This question expired, so nothing was deployed. Run `{COMMAND} connect-org` again.",
 }
 
 SECRET_NOTES: dict[SecretUnreadable, str] = {

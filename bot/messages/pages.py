@@ -5,6 +5,7 @@ Pages are small self-contained HTML (no external assets, no scripts), and every 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 
@@ -12,6 +13,17 @@ from bot.failures import CallbackProblem, Failure, LinkProblem
 from bot.messages.actions import COMMAND
 from bot.messages.blocks import plain
 from bot.messages.explanations import EXPLANATIONS
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
+}
+"""What every page of qc-bot (and the redirects that lead to them) is served with: never cached, never framed,
+no referrer (the one-time values in its address stay here), and nothing but its own inline style runs."""
 
 
 @dataclass(frozen=True)
@@ -32,14 +44,18 @@ p{line-height:1.5}
 a.button{display:inline-block;margin-top:1rem;padding:.6rem 1.1rem;background:#4a154b;color:#fff;
 border-radius:6px;text-decoration:none;font-weight:600}
 small{color:#616061}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem;margin:1rem 0}dt{font-weight:600}dd{margin:0}
 """
 
 
 def _page(*, status: int, tone: str, title: str, paragraphs: list[str], link: tuple[str, str] | None = None,
-          note: str | None = None) -> Page:
+          note: str | None = None, facts: list[tuple[str, str]] | None = None, link_id: str | None = None) -> Page:
     body = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in paragraphs)
+    if facts:
+        body += "<dl>" + "".join(f"<dt>{escape(term)}</dt><dd>{escape(value)}</dd>" for term, value in facts) + "</dl>"
     if link:
-        body += f'<a class="button" href="{escape(link[1], quote=True)}">{escape(link[0])}</a>'
+        id_attribute = f' id="{escape(link_id, quote=True)}"' if link_id else ""
+        body += f'<a class="button"{id_attribute} href="{escape(link[1], quote=True)}">{escape(link[0])}</a>'
     if note:
         body += f"<p><small>{escape(note)}</small></p>"
     html = (
@@ -71,6 +87,49 @@ def authorized(*, org_name: str, slack_url: str) -> Page:
     )
 
 
+CONTINUE_ID = "continue"
+"""The id of the page's one way on to Salesforce (the tests' browser clicks it)."""
+
+
+def before_salesforce(*, workspace: str, channel: str, requester: str, login_host: str, run_as: str | None,
+                      authorize_url: str) -> Page:
+    """The page before Salesforce (SPEC §6): whose request this is, so that nobody authorizes for a stranger."""
+    facts = [("Slack workspace", workspace), ("Channel", channel), ("Requested by", requester),
+             ("Salesforce login", login_host)]
+    if run_as:
+        facts.append(("Client credentials run as", run_as))
+    return _page(
+        status=200,
+        tone="ok",
+        title="Authorize qc-bot in Salesforce",
+        paragraphs=[
+            "qc-bot will set up the QualityClouds app in the Salesforce org you sign in to, for this Slack request:",
+        ],
+        facts=facts,
+        link=("Continue to Salesforce", authorize_url),
+        link_id=CONTINUE_ID,
+        note="Not your request? Close this tab: nothing happens. Salesforce asks you to sign in and approve; if "
+             "your Salesforce e-mail address is not the requester's Slack address, they must confirm in Slack "
+             "before anything is set up.",
+    )
+
+
+def confirm_in_slack(*, org_name: str, slack_url: str) -> Page:
+    return _page(
+        status=200,
+        tone="ok",
+        title="Authorized — confirm in Slack",
+        paragraphs=[
+            f"Salesforce authorized {org_name}. Your Salesforce e-mail address does not prove that you are the "
+            "person who asked in Slack, so nothing is set up yet.",
+            "The requester has a private question in Slack naming who authorized which org; qc-bot sets up the "
+            "QualityClouds app when they continue, and nothing happens if they cancel or do not answer.",
+        ],
+        link=("Return to Slack", slack_url),
+        note="You can close this tab.",
+    )
+
+
 LINK_PROBLEMS: dict[LinkProblem, tuple[str, str]] = {
     LinkProblem.MISSING: ("This link is incomplete", "The address is missing its one-time code."),
     LinkProblem.UNKNOWN: ("This link is not valid", "qc-bot does not know this link. It may have been mistyped or "
@@ -78,6 +137,8 @@ LINK_PROBLEMS: dict[LinkProblem, tuple[str, str]] = {
     LinkProblem.USED: ("This link was already used", "Each authorization link works once, so a copied or forwarded "
                        "link cannot be replayed."),
     LinkProblem.EXPIRED: ("This link has expired", "Authorization links work for 10 minutes."),
+    LinkProblem.HOST_NOT_ALLOWED: ("This link's Salesforce login is no longer allowed", "The link leads to a "
+                                   "Salesforce login address that this qc-bot's configuration no longer accepts."),
 }
 """The title and reason of each refused link."""
 
@@ -161,7 +222,12 @@ def slack_install_busy() -> Page:
                              "did not start this one.", "Wait a minute, then open /slack/install again."])
 
 
+SLACK_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+"""What a Slack error code looks like; anything else in an `error` parameter is not Slack's and is not repeated."""
+
+
 def slack_install_failed(reason: str) -> Page:
-    title, explanation = INSTALL_PROBLEMS.get(reason, ("Installation failed", f"Slack reported: {reason}."))
+    said = f"Slack reported: {reason}." if SLACK_ERROR_CODE.fullmatch(reason) else "Slack reported an error."
+    title, explanation = INSTALL_PROBLEMS.get(reason, ("Installation failed", said))
     return _page(status=400, tone="fail", title=title,
                  paragraphs=[explanation, "Open /slack/install on this qc-bot to try again."])

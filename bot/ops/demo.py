@@ -31,6 +31,7 @@ from cryptography.fernet import Fernet
 from bot.app import create_web_app
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
+from bot.messages import pages
 from bot.messages.actions import ACTION_REVEAL
 from bot.redaction import configure_logging, mask, redact
 from bot.slack.manifest import SLACK_EVENTS_PATH
@@ -86,7 +87,7 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     slack = FakeSlack(signing_secret=secrets.token_urlsafe(24))
     await slack.start()
     running.push_async_callback(slack.stop)
-    slack.add_user(user_id=ADMIN, name="ada", real_name=ADMIN_NAME, is_admin=True)
+    slack.add_user(user_id=ADMIN, name="ada", real_name=ADMIN_NAME, is_admin=True, email="ada@acme.example")
     slack.add_channel(channel_id=CHANNEL, name=CHANNEL_NAME, members=[ADMIN])
     # One clock for qc-bot and Salesforce, so the demo can skip the minutes Salesforce takes to accept a new app.
     clock = ManualClock()
@@ -207,7 +208,8 @@ def _print_outlook(transcript: Transcript, settings: Settings) -> None:
 
 
 async def _browse(transcript: Transcript, url: str, *, known: dict[str, str]) -> list[str]:
-    """Follow redirects like a browser, printing each hop; return the final page's heading and paragraphs."""
+    """Follow redirects like a browser, and the "Continue to Salesforce" link of qc-bot's page before Salesforce
+    like Ada, printing each hop; return the final page's heading and paragraphs."""
     async with aiohttp.ClientSession() as browser:
         for _ in range(6):
             async with browser.get(url, allow_redirects=False) as response:
@@ -216,6 +218,11 @@ async def _browse(transcript: Transcript, url: str, *, known: dict[str, str]) ->
             server = next((name for base, name in known.items() if url.startswith(base)), "")
             transcript.say(f"   GET {_shown_url(url)}")
             transcript.say(f"       {server} answers {response.status}" + (" (a redirect)" if location else ""))
+            clicked = re.search(f'id="{pages.CONTINUE_ID}" href="([^"]+)"', body) if not location else None
+            if clicked:
+                location = html.unescape(clicked.group(1))
+                transcript.say("       (a page naming the workspace, channel and requester; she clicks \"Continue to "
+                               "Salesforce\")")
             if not location:
                 return [html.unescape(re.sub(r"<[^>]+>", "", part))
                         for part in re.findall(r"<h1>(.*?)</h1>|<p>(.*?)</p>", body) for part in part if part]

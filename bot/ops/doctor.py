@@ -28,7 +28,7 @@ from bot.retry import Backoff
 from bot.salesforce.errors import SalesforceError
 from bot.salesforce.http import SalesforceHttp
 from bot.slack.clients import slack_retry_handlers
-from bot.slack.manifest import BOT_SCOPES
+from bot.slack.manifest import BOT_SCOPES, CONVENIENCE_SCOPES
 from storage.crypto import SecretBox
 from storage.database import database_files
 from storage.key_rotation import UnreadableDatabase, check_stored_secrets
@@ -199,10 +199,12 @@ async def _slack_bot_token(settings: Settings, client: AsyncWebClient) -> list[F
     granted = response.headers.get("x-oauth-scopes")
     if granted is not None:
         missing = [scope for scope in BOT_SCOPES if scope not in {s.strip() for s in granted.split(",")}]
-        if missing:
-            findings.append(Finding("fail", "Slack scopes", f"the bot token lacks {', '.join(missing)}",
-                                    "add them under OAuth & Permissions (or recreate the app from `qc-bot manifest`) "
-                                    "and reinstall the app"))
+        fix = "add them under OAuth & Permissions (or recreate the app from `qc-bot manifest`) and reinstall the app"
+        if set(missing) - CONVENIENCE_SCOPES:
+            findings.append(Finding("fail", "Slack scopes", f"the bot token lacks {', '.join(missing)}", fix))
+        elif missing:
+            findings.append(Finding("warn", "Slack scopes", f"the bot token lacks {', '.join(missing)}, so every "
+                                    "connect-org asks its requester to confirm in Slack who authorized", fix))
         else:
             findings.append(Finding("ok", "Slack scopes", ", ".join(BOT_SCOPES)))
     return findings

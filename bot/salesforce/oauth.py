@@ -57,6 +57,9 @@ class Identity:
     user_id: str
     org_id: str
     username: str
+    email: str | None = None
+    email_verified: bool = False
+    """Salesforce's `email_verified`: the user confirmed the address (a change of address is pending until then)."""
 
 
 def new_code_verifier() -> Secret:
@@ -101,6 +104,9 @@ class SalesforceOAuth:
             state=state.reveal(),
             code_challenge=create_s256_code_challenge(code_verifier.reveal()),
             code_challenge_method="S256",
+            # Sign in afresh and approve on Salesforce's own page: an admin already signed in (or lured to the
+            # link) sees which user and org they are authorizing instead of being walked through unawares.
+            prompt="login consent",
         )
 
     async def exchange_code(self, *, login_url: str, code: str, code_verifier: Secret) -> TokenResponse:
@@ -167,7 +173,10 @@ class SalesforceOAuth:
         body = _json_or_empty(response.body)
         if body.get("organization_id") != token.org_id or body.get("user_id") != token.user_id:
             raise TokenResponseRejected("The identity service described a different user or org than the token.")
-        return Identity(user_id=token.user_id, org_id=token.org_id, username=str(body.get("username") or ""))
+        email = body.get("email")
+        return Identity(user_id=token.user_id, org_id=token.org_id, username=str(body.get("username") or ""),
+                        email=email if isinstance(email, str) and email else None,
+                        email_verified=body.get("email_verified") is True)
 
     async def _token_request(self, login_url: str, form: dict[str, str], *, idempotent: bool) -> dict[str, object]:
         origin = self._http.host_policy.require_salesforce_url(login_url, what="login URL")

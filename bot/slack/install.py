@@ -137,8 +137,7 @@ def oauth_settings(*, settings: Settings, store: Store, clock: Clock) -> AsyncOA
 
 def _page_response(page: pages.Page, settings: AsyncOAuthSettings) -> BoltResponse:
     return BoltResponse(status=page.status, body=page.html, headers={
-        "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
-        "X-Frame-Options": "DENY",
+        "Content-Type": "text/html; charset=utf-8", **pages.PAGE_HEADERS,
         # The state cookie has done its job (or failed): drop it.
         "Set-Cookie": [settings.state_utils.build_set_cookie_for_deletion()],
     })
@@ -153,7 +152,10 @@ async def _installed_page(args: AsyncSuccessArgs) -> BoltResponse:
 
 
 async def _install_failed_page(args: AsyncFailureArgs) -> BoltResponse:
-    logger.warning("Slack installation failed: %s", args.reason)
+    # `reason` may be whatever the browser put in `error=`: a known code is logged as it is, anything else only
+    # as a bounded repr (no newline can start a forged line).
+    known = args.reason in pages.INSTALL_PROBLEMS or pages.SLACK_ERROR_CODE.fullmatch(args.reason)
+    logger.warning("Slack installation failed: %s", args.reason if known else f"unrecognised {args.reason[:40]!r}")
     return _page_response(pages.slack_install_failed(args.reason), args.settings)
 
 

@@ -20,9 +20,14 @@ SLACK_EVENTS_PATH = "/slack/events"
 SLACK_INSTALL_PATH = "/slack/install"
 SLACK_OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"
 
-BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read")
+BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "users:read.email")
 """commands: `/qc`; chat:write(.public): status and warnings in channels the bot was not invited to;
-users:read: `users.info` tells workspace admins and owners apart (who may connect orgs)."""
+users:read: `users.info` tells workspace admins and owners apart (who may connect orgs); users:read.email: the
+requester's e-mail address, so that an authorization by the same person in Salesforce needs no confirmation."""
+
+CONVENIENCE_SCOPES = frozenset({"users:read.email"})
+"""Scopes qc-bot works without (an app installed before it asked for one): without users:read.email every
+authorization is confirmed by its requester in Slack."""
 
 BOT_EVENTS = ("app_home_opened", "app_uninstalled", "tokens_revoked")
 """The Home tab dashboard, and the two events that tell a multi-workspace bot to forget an installation."""

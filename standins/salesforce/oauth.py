@@ -28,6 +28,8 @@ Choices where Salesforce's behaviour is UNCONFIRMED (texts are exact):
   Nobody signed in, an inactive user, or an org reached through the wrong login host (production
   org via the sandbox host and vice versa, or another org's My Domain): HTML "Login failed" page,
   HTTP 200, no redirect.
+* ``prompt`` (see ``FakeSalesforce.prompt_supported``): values other than ``login``, ``consent`` and
+  ``select_account`` -> redirect ``error=invalid_request``, ``invalid prompt value``.
 * An uninstalled client (not in ``org.installed_clients``) authorized by a user without
   "ApproveUninstalledConnectedApps" -> redirect ``error=invalid_client``, ``app must be installed
   into org`` (the observed Sept 2025 restriction).
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
 
 API_VERSION = "63.0"
 PKCE_VALUE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+PROMPT_VALUES = frozenset({"login", "consent", "select_account"})
 CONSENT_PATH = "/setup/secur/RemoteAccessAuthorizationPage.apexp"
 
 
@@ -133,6 +136,14 @@ async def authorize(request: web.Request) -> web.Response:
         scopes = tuple(dict.fromkeys(requested.split()))
         if not scopes or not set(scopes) <= client.scopes:
             return fail("invalid_scope", "the requested scope is not allowed")
+    prompt = params.get("prompt")
+    fake.prompts.append(prompt)
+    if prompt is not None and fake.prompt_supported:
+        values = prompt.split()
+        if not values or not set(values) <= PROMPT_VALUES:
+            return fail("invalid_request", "invalid prompt value")
+        if "login" in values and user is not None:
+            fake.fresh_sign_ins += 1  # the session ends and the same user signs in again
     if user is None or org is None:
         return _login_failed("Nobody is signed in to the fake Salesforce (call fake.sign_in).")
     if not role.serves(org):
@@ -542,7 +553,7 @@ async def identity(request: web.Request) -> web.Response:
         "nick_name": user.username.split("@")[0],
         "display_name": user.name,
         "email": user.email,
-        "email_verified": True,
+        "email_verified": user.email_verified,
         "first_name": user.first_name,
         "last_name": user.last_name,
         "timezone": "GMT",

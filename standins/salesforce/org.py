@@ -144,6 +144,8 @@ class FakeUser:
     first_name: str = "Ada"
     last_name: str = "Admin"
     email: str = ""
+    email_verified: bool = True
+    """False: the user changed the address and has not confirmed the new one yet."""
     user_type: str = "Standard"
 
     @property

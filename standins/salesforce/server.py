@@ -91,6 +91,12 @@ class FakeSalesforce:
     ``interactive_consent`` (False)
         True: the authorize endpoint renders an "Allow access?" page (Allow/Deny buttons) instead
         of approving at once.
+    ``prompt_supported`` (True)
+        Salesforce's help lists ``prompt`` values ``login``, ``consent`` and ``select_account`` (space
+        separated; ``login consent`` asks for both), but the researched reference marks ``prompt`` UNCONFIRMED.
+        True (the conservative reading): any other value, or an empty one, is refused (redirect
+        ``error=invalid_request``, ``error_description=invalid prompt value``), and ``login`` ends the browser's
+        Salesforce session before signing in again (``fresh_sign_ins`` counts it). False: ``prompt`` is ignored.
     ``access_token_lifetime`` (2 hours)
         Access tokens expire this long after issue, on the fake clock.
     ``dead_token_revoke_error`` ("unsupported_token_type")
@@ -113,6 +119,9 @@ class FakeSalesforce:
         self.orgs: list[FakeOrg] = []
         self.signed_in: FakeUser | None = None
         self.interactive_consent = False
+        self.prompt_supported = True
+        self.fresh_sign_ins = 0
+        self.prompts: list[str | None] = []
         self.access_token_lifetime = timedelta(hours=2)
         self.self_check = True
         self.dead_token_revoke_error = "unsupported_token_type"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DEFAULT_SCOPES = frozenset({"commands", "chat:write", "chat:write.public", "users:read"})
+DEFAULT_SCOPES = frozenset({"commands", "chat:write", "chat:write.public", "users:read", "users:read.email"})
 
 
 class FakeSlackError(Exception):

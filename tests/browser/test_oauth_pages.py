@@ -30,6 +30,20 @@ async def authorize_and_decide(page, decision: str, artifact: str):
     return await navigation.value
 
 
+async def continue_to_salesforce(browser, stack, link: str, artifact: str):
+    """Open the link: qc-bot's page names the request; click "Continue to Salesforce". Returns Salesforce's page."""
+    page, response = await open_page(browser, link, "before-salesforce")
+    assert response.status == 200
+    await assert_page(page, heading="Authorize qc-bot in Salesforce", says=(
+        f"{stack.slack.team.domain} ({stack.slack.team.team_id})", f"#salesforce-admins ({CHANNEL})",
+        "@ada (UADMIN0001)", "Not your request? Close this tab"))
+    assert page.console_errors == []
+    async with page.expect_navigation(url=re.compile(re.escape(stack.salesforce.login_url) + ".*")):
+        await page.get_by_role("link", name="Continue to Salesforce").click()
+    await page.screenshot(path=page.artifact(artifact), full_page=True)
+    return page
+
+
 @pytest.fixture
 def consenting_stack(stack):
     stack.salesforce.interactive_consent = True  # Salesforce shows Allow/Deny instead of approving at once
@@ -39,8 +53,8 @@ def consenting_stack(stack):
 async def test_the_admin_authorizes_and_lands_on_the_success_page(consenting_stack, browser):
     stack = consenting_stack
     link = await stack.request_link()
-    page, response = await open_page(browser, link, "salesforce-consent")
-    assert response.status == 200 and page.url.startswith(stack.salesforce.login_url)
+    page = await continue_to_salesforce(browser, stack, link, "salesforce-consent")
+    assert page.url.startswith(stack.salesforce.login_url)
     await assert_page(page, heading="Allow access?", says=("qc-bot is asking to access your Salesforce data",))
 
     assert (await authorize_and_decide(page, "allow", "authorized")).status == 200
@@ -68,7 +82,7 @@ async def test_the_admin_authorizes_and_lands_on_the_success_page(consenting_sta
 
 async def test_denying_access_shows_what_happened_and_what_to_do(consenting_stack, browser):
     stack = consenting_stack
-    page, _ = await open_page(browser, await stack.request_link(), "salesforce-consent-before-deny")
+    page = await continue_to_salesforce(browser, stack, await stack.request_link(), "salesforce-consent-before-deny")
     assert (await authorize_and_decide(page, "deny", "access-denied")).status == 400
     await assert_page(page, heading="Authorization did not complete",
                       says=("Access was declined on the Salesforce authorization page.",
@@ -86,7 +100,7 @@ async def test_an_expired_link(stack, browser):
 
 async def test_an_authorization_that_took_too_long(consenting_stack, browser):
     stack = consenting_stack
-    page, _ = await open_page(browser, await stack.request_link(), "salesforce-consent-left-open")
+    page = await continue_to_salesforce(browser, stack, await stack.request_link(), "salesforce-consent-left-open")
     stack.clock.advance(ELEVEN_MINUTES)  # the admin left Salesforce's page open
     assert (await authorize_and_decide(page, "allow", "callback-expired")).status == 400
     await assert_page(page, heading="This authorization took too long")

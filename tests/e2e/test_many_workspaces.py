@@ -2,6 +2,7 @@
 served with its own bot token, each seeing only its own orgs; uninstall and token revocation forget one."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -53,7 +54,8 @@ async def test_two_workspaces_are_served_each_with_its_own_token_and_see_only_th
     installed = await install(multi)
     assert installed.status == 200 and "qc-bot is installed in QC Test Workspace" in installed.text
     beta = slack.add_team(name="Beta Industries", domain="beta")
-    slack.add_user(beta, user_id=BETA_ADMIN, name="bea", real_name="Bea Admin", is_admin=True)
+    slack.add_user(beta, user_id=BETA_ADMIN, name="bea", real_name="Bea Admin", is_admin=True,
+                   email="admin@globex.example")
     slack.add_channel(beta, channel_id=BETA_CHANNEL, name="sf-admins", members=[BETA_ADMIN])
     assert (await install(multi, team=beta, user=BETA_ADMIN)).status == 200
     assert alpha.bot_token != preinstalled_token
@@ -143,13 +145,42 @@ async def test_install_failures_show_a_clear_page(multi):
     assert multi.query("SELECT COUNT(*) FROM slack_installations") == [(0,)]
 
 
+FORGED = "x\nCRITICAL bot.app forged line " + "A" * 5000
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
+}
+
+
+@pytest.mark.parametrize("path", [
+    "/slack/install",
+    "/slack/oauth_redirect?error=access_denied",
+    "/slack/oauth_redirect?code=abc&state=forged",
+    "/slack/oauth_redirect?error=" + quote(FORGED),
+])
+async def test_install_pages_have_the_page_headers_and_an_error_parameter_forges_no_log_line(multi, path):
+    async with multi.browser.get(multi.bot_url + path, allow_redirects=False) as response:
+        text = await response.text()
+    for header, value in PAGE_HEADERS.items():
+        assert response.headers[header] == value, header
+    lines = multi.log_text().splitlines()
+    assert not [line for line in lines if line.startswith("CRITICAL")], "a request wrote a log line of its own"
+    assert all(len(line) < 400 for line in lines if "installation failed" in line)
+    assert "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" not in text, "the page does not repeat the value"
+
+
 async def test_the_install_route_redirects_to_slack_with_a_single_use_state(multi):
     async with multi.browser.get(multi.bot_url + "/slack/install", allow_redirects=False) as response:
         location = response.headers["Location"]
         cookie = response.headers["Set-Cookie"]
     assert response.status == 302 and location.startswith(multi.slack.authorize_url + "?")
     query = query_of(location)
-    assert query["scope"] == "commands,chat:write,chat:write.public,users:read" and query["client_id"] == CLIENT_ID
+    assert query["scope"] == "commands,chat:write,chat:write.public,users:read,users:read.email"
+    assert query["client_id"] == CLIENT_ID
     assert query["redirect_uri"] == multi.bot_url + "/slack/oauth_redirect"
     assert "slack-app-oauth-state=" in cookie and "HttpOnly" in cookie
     stored = multi.query("SELECT state_digest FROM slack_install_states")

@@ -1,7 +1,9 @@
 import sqlite3
 
 import pytest
+import sqlite_utils
 
+from bot.redaction import Secret
 from storage.database import Store
 from storage.migrations import MIGRATIONS
 
@@ -76,3 +78,39 @@ async def test_opening_narrows_a_database_written_with_wider_permissions(tmp_pat
     await again.open()
     await again.close()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_database_from_before_the_confirmation_step_is_upgraded_with_its_journeys(tmp_path, secret_box):
+    """0009 rewrites the CHECK of `connections.status` in place; rows and the references to them survive."""
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA foreign_keys = ON")
+    MIGRATIONS.apply(sqlite_utils.Database(old), stop_before="0009_requester_confirmation")
+    old.execute("INSERT INTO connections (id, team_id, user_id, channel_id, environment, login_url, status, "
+                "created_at, updated_at) VALUES ('c0', 'T1', 'U1', 'C1', 'production', 'https://x', 'failed', "
+                "'2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")
+    old.execute("INSERT INTO oauth_links VALUES ('d', 'c0', '2026-01-01', NULL)")
+    old.commit()
+    with pytest.raises(sqlite3.IntegrityError):
+        old.execute("UPDATE connections SET status = 'awaiting_confirmation'")
+    old.close()
+
+    store = Store(path=path, secret_box=secret_box)
+    await store.open()
+    try:
+        def hold(repos):
+            repos.connections.create(connection_id="c1", team_id="T1", enterprise_id=None, user_id="U1",
+                                     channel_id="C1", environment="production", login_url="https://x",
+                                     run_as=None, now=NOW)
+            return repos.connections.hold_for_confirmation("c1", org_id="00D", held=Secret("held-refresh-token-5f2a"),
+                                                           confirm_by=NOW, now=NOW)
+
+        assert await store.run(hold) is True
+        c0 = await store.run(lambda repos: repos.connections.get("c0"))
+        held = await store.run(lambda repos: repos.connections.held_authorization("c1"))
+        check = await store.run(lambda repos: repos.db.execute("PRAGMA integrity_check").fetchone()[0])
+        fk = await store.run(lambda repos: repos.db.execute("PRAGMA foreign_key_check").fetchall())
+    finally:
+        await store.close()
+    assert c0.status == "failed" and held == Secret("held-refresh-token-5f2a") and check == "ok" and fk == []
+    assert b"held-refresh-token-5f2a" not in b"".join(file.read_bytes() for file in tmp_path.glob("old.db*"))

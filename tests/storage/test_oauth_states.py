@@ -10,7 +10,7 @@ async def test_a_link_is_claimed_once_and_stored_only_as_a_digest(tmp_path, stor
     expires = NOW + timedelta(minutes=10)
 
     def claim(repos):
-        return repos.oauth_states.claim_link(link_token=token, connection_id=connection_id, expires_at=expires,
+        return repos.oauth_states.claim_link(link_nonce=token, connection_id=connection_id, expires_at=expires,
                                              now=NOW)
 
     assert await store.run(claim) is True

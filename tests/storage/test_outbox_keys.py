@@ -26,6 +26,7 @@ def test_every_key_format_is_the_one_stored_databases_hold():
     assert outbox_keys.connection_status("9f86d081884c7d65") == "status:9f86d081884c7d65"
     assert outbox_keys.reveal_offer("9f86d081884c7d65") == "reveal:9f86d081884c7d65"
     assert outbox_keys.proof_result("9f86d081884c7d65") == "proof:9f86d081884c7d65"
+    assert outbox_keys.authorization_question("9f86d081884c7d65") == "confirm:9f86d081884c7d65"
     assert outbox_keys.connection_broken(team_id=TEAM, org_id=ORG, issued_at=EXPIRES) == (
         "broken:T0123ABCD:00D5g000004AbCdEAB:1772323200")
     assert outbox_keys.expiry_warning(tracked(), threshold=7) == "expiry:T0123ABCD:00D5g000004AbCdEAB:bot:1772323200:7"

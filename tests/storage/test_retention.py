@@ -46,7 +46,7 @@ def seed(repos):
     make_connection(repos, "org2-latest", at=OLD + timedelta(hours=1), status="provisioned", org_id="00D2")
     # One-time values, by expiry.
     for name, expires in (("link-old", OLD), ("link-recent", RECENT)):
-        repos.oauth_states.claim_link(link_token=name, connection_id="waiting", expires_at=expires, now=expires)
+        repos.oauth_states.claim_link(link_nonce=name, connection_id="waiting", expires_at=expires, now=expires)
         repos.oauth_states.create_state(connection_id="waiting", state=Secret(f"state-{name}"),
                                         code_verifier=Secret(f"verifier-{name}"), expires_at=expires)
         repos.installations.issue_state(state=Secret(f"install-{name}"), expires_at=expires)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import io
 import logging
 import os
@@ -31,6 +32,7 @@ from cryptography.fernet import Fernet
 from bot.app import create_web_app
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
+from bot.messages.actions import ACTION_AUTHORIZATION_CONFIRM
 from bot.timings import Timings, fast_timings
 from standins.salesforce import FakeOrg, FakeSalesforce
 from standins.slack import Delivery, FakeSlack
@@ -89,7 +91,8 @@ class Stack:
         root.addHandler(self._log_handler)
         root.setLevel(logging.DEBUG)
         await self.slack.start()
-        self.slack.add_user(user_id=ADMIN, name="ada", real_name="Ada Admin", is_admin=True)
+        self.slack.add_user(user_id=ADMIN, name="ada", real_name="Ada Admin", is_admin=True,
+                            email="admin@acme.example")  # the same person as the org's admin
         self.slack.add_user(user_id=MEMBER, name="bob", real_name="Bob Member")
         self.slack.add_channel(channel_id=CHANNEL, name="salesforce-admins", members=[ADMIN, MEMBER])
         try:
@@ -245,20 +248,37 @@ class Stack:
     # -- the browser ---------------------------------------------------------------------------------------------
 
     async def browse(self, url: str, *, max_hops: int = 6) -> BrowserVisit:
-        """Follow up to `max_hops` redirects like a browser, recording every hop."""
+        """Follow up to `max_hops` redirects like a browser, recording every hop. On the bot's page before
+        Salesforce the admin clicks "Continue to Salesforce": that hop has status 200 and the link as location."""
         assert self.browser is not None
         visit = BrowserVisit()
         for _ in range(max_hops):
             async with self.browser.get(url, allow_redirects=False) as response:
                 location = response.headers.get("Location")
-                visit.hops.append(Hop(url, response.status, location, await response.text()))
-            if response.status not in (301, 302, 303, 307) or not location:
+                body = await response.text()
+            if response.status == 200 and location is None:
+                location = continue_link(body)
+            visit.hops.append(Hop(url, response.status, location, body))
+            if response.status not in (200, 301, 302, 303, 307) or not location:
                 return visit
             url = urljoin(url, location)
         return visit
 
     async def connect(self, text: str = "connect-org", *, user: str = ADMIN) -> BrowserVisit:
         return await self.browse(await self.request_link(text, user=user))
+
+    async def question_about_authorization(self, *, user: str = ADMIN) -> Any:
+        """The latest private Continue/Cancel question asking `user` whether an authorization is theirs."""
+        return await self.slack.wait_for(
+            lambda: next((e for e in reversed(self.slack.ephemerals(user))
+                          if ACTION_AUTHORIZATION_CONFIRM in str(e.blocks)), None),
+            what="the question whether the authorization is the requester's")
+
+    async def answer_question(self, *, action_id: str = ACTION_AUTHORIZATION_CONFIRM, user: str = ADMIN,
+                              requester: str = ADMIN) -> Delivery:
+        """`user` clicks Continue (or `action_id`) on the question asked of `requester`."""
+        question = await self.question_about_authorization(user=requester)
+        return await self.slack.click(self.events_url, message=question, action_id=action_id, user_id=user)
 
     async def status_message(self, *, count: int = 1) -> Any:
         """Wait until the channel holds `count` messages and return the last."""
@@ -341,6 +361,12 @@ def _limit_files(count: int) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
+def continue_link(page: str) -> str | None:
+    """Where the bot's page before Salesforce leads, if `page` is that page."""
+    match = re.search(r'id="continue" href="([^"]+)"', page)
+    return html.unescape(match.group(1)) if match else None
 
 
 def query_of(url: str) -> dict[str, str]:

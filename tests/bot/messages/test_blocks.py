@@ -1,4 +1,4 @@
-from bot.messages.blocks import button, plain, said, said_plainly, time_left
+from bot.messages.blocks import button, escape_mrkdwn, plain, said, said_plainly, time_left
 from standins.slack import validate_blocks
 
 
@@ -26,3 +26,8 @@ def test_time_left_rounds_to_days_then_hours():
     assert time_left(timedelta(days=6, hours=13)) == "7 days"
     assert time_left(timedelta(hours=5, minutes=59)) == "5 hours"
     assert time_left(timedelta(minutes=59)) == "less than an hour"
+
+
+def test_escape_mrkdwn_makes_links_mentions_and_entities_inert():
+    assert escape_mrkdwn("<https://evil.example|Click here> <!channel> <@U1> &amp;") == (
+        "&lt;https://evil.example|Click here&gt; &lt;!channel&gt; &lt;@U1&gt; &amp;amp;")

@@ -7,6 +7,7 @@ import pytest
 from bot.failures import (
     CallbackProblem,
     ChannelError,
+    ConfirmProblem,
     DisconnectProblem,
     Failure,
     LinkProblem,
@@ -17,6 +18,7 @@ from bot.failures import (
 )
 from bot.messages.explanations import (
     CHANNEL_ERRORS,
+    CONFIRM_REFUSALS,
     DISCONNECT_EXPLANATIONS,
     EXPLANATIONS,
     PROOF_EXPLANATIONS,
@@ -34,6 +36,7 @@ TABLES: list[tuple[type[StrEnum], dict]] = [
     (SecretUnreadable, SECRET_NOTES),
     (TokenReadProblem, TOKEN_READ_EXPLANATIONS),
     (ChannelError, CHANNEL_ERRORS),
+    (ConfirmProblem, CONFIRM_REFUSALS),
     (LinkProblem, LINK_PROBLEMS),
     (CallbackProblem, CALLBACK_PROBLEMS),
 ]

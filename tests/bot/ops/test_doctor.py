@@ -116,6 +116,12 @@ async def test_a_missing_scope_fails_with_the_scope_named(world):
     assert "users:read" in finding.detail and "reinstall" in finding.fix
 
 
+async def test_a_missing_email_scope_only_warns(world):
+    world.slack.team.scopes.discard("users:read.email")
+    finding = next(f for f in await world.findings() if f.check == "Slack scopes")
+    assert finding.status == "warn" and "users:read.email" in finding.detail and "confirm" in finding.detail
+
+
 async def test_an_unreachable_slack_fails(world):
     finding = failed(await world.findings(SLACK_API_URL=f"http://127.0.0.1:{closed_port()}/api/"), "Slack")
     assert "cannot reach" in finding.detail

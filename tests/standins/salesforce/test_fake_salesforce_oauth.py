@@ -546,3 +546,24 @@ async def test_each_host_describes_its_own_endpoints(fake: FakeSalesforce) -> No
             assert document["token_endpoint"] == base + "/services/oauth2/token"
             assert document["authorization_endpoint"] == base + "/services/oauth2/authorize"
     assert [r.operation for r in fake.requests] == ["openid_configuration"] * 3
+
+
+PKCE = {"code_challenge": pkce_pair()[1], "code_challenge_method": "S256"}
+
+
+@pytest.mark.parametrize("prompt", ["login", "consent", "select_account", "login consent"])
+async def test_documented_prompt_values_are_accepted(fake: FakeSalesforce, sf: SalesforceDriver, prompt: str) -> None:
+    resp = await sf.authorize(fake.login_url, state="st", prompt=prompt, **PKCE)
+    assert "code" in location_query(resp)
+    assert fake.fresh_sign_ins == (1 if "login" in prompt else 0)
+
+
+@pytest.mark.parametrize("prompt", ["", "none", "login bogus", "LOGIN"])
+async def test_other_prompt_values_are_refused_unless_prompt_is_ignored(
+    fake: FakeSalesforce, sf: SalesforceDriver, prompt: str
+) -> None:
+    resp = await sf.authorize(fake.login_url, state="st", prompt=prompt, **PKCE)
+    assert location_query(resp) == {"error": "invalid_request", "error_description": "invalid prompt value",
+                                    "state": "st"}
+    fake.prompt_supported = False
+    assert "code" in location_query(await sf.authorize(fake.login_url, state="st", prompt=prompt, **PKCE))
