@@ -10,7 +10,9 @@ is older than the retention period, and nothing that still decides anything.
 - journeys (connections) that ended before the cutoff once nothing refers to them, except each org's latest
   journey and latest successful one, which `/qc status` and Re-authorize read. The org itself (`orgs`), its
   tokens and the installations are durable and never pruned here; the audit log has its own retention
-  (storage.audit).
+  (storage.audit);
+- the journal of temporary org changes (storage.temporary_changes) once a change was restored, or reported as
+  left behind, before the cutoff: a pending change is what a restarted process restores, so it always stays.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Pruned:
     reveals: int = 0
     notifications: int = 0
     connections: int = 0
+    temporary_org_changes: int = 0
 
     def total(self) -> int:
         return sum(asdict(self).values())
@@ -54,7 +57,10 @@ class Retention:
         return Pruned(oauth_links=expired["oauth_links"], oauth_states=expired["oauth_states"],
                       install_states=expired["slack_install_states"], reveals=expired["reveals"],
                       notifications=self._prune_notifications(before=before),
-                      connections=self._prune_connections(cutoff=cutoff))
+                      connections=self._prune_connections(cutoff=cutoff),
+                      temporary_org_changes=self._db.execute(
+                          "DELETE FROM temporary_org_changes WHERE state IN ('restored', 'left') AND updated_at < ?",
+                          [cutoff]).rowcount)
 
     def _prune_notifications(self, *, before: datetime) -> int:
         finished = self._db.execute(
@@ -70,6 +76,9 @@ class Retention:
             """
             DELETE FROM connections
             WHERE status IN ('provisioned', 'failed') AND finished_at < :cutoff
+              AND proof_status IS NOT 'proving'
+              AND NOT EXISTS (SELECT 1 FROM temporary_org_changes
+                              WHERE connection_id = connections.id AND state = 'pending')
               AND NOT EXISTS (SELECT 1 FROM oauth_links WHERE connection_id = connections.id)
               AND NOT EXISTS (SELECT 1 FROM oauth_states WHERE connection_id = connections.id)
               AND NOT EXISTS (SELECT 1 FROM reveals WHERE connection_id = connections.id)

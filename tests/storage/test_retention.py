@@ -44,6 +44,18 @@ def seed(repos):
     make_connection(repos, "ended-message-pending", at=OLD, status="failed")
     make_connection(repos, "ended-with-live-reveal", at=OLD, status="provisioned", org_id="00D2")
     make_connection(repos, "org2-latest", at=OLD + timedelta(hours=1), status="provisioned", org_id="00D2")
+    # A proof that never finished (a crash before its outcome) is still resumed: its journey stays.
+    make_connection(repos, "still-proving", at=OLD, status="provisioned", org_id="00D3")
+    make_connection(repos, "org3-latest", at=OLD + timedelta(hours=1), status="provisioned", org_id="00D3")
+    repos.connections.start_proof("still-proving", status="proving", now=OLD, status_view={})
+    # The journal of temporary org changes: closed long ago, closed recently, and one still to restore (which
+    # keeps its journey: a restarted process restores it from there).
+    for name, at, end in (("restored-old", OLD, "restored"), ("left-old", OLD, "left"),
+                          ("restored-recent", RECENT, "restored"), ("pending-old", OLD, None)):
+        change = repos.temporary_changes.record(connection_id="org-first", team_id="T1", org_id="00D1",
+                                                kind="org_setting", name=name, old_value="false", now=OLD)
+        if end is not None:
+            repos.temporary_changes.close(change.id, end=end, now=at)
     # One-time values, by expiry.
     for name, expires in (("link-old", OLD), ("link-recent", RECENT)):
         repos.oauth_states.claim_link(link_nonce=name, connection_id="waiting", expires_at=expires, now=expires)
@@ -74,8 +86,10 @@ async def test_pruning_deletes_exactly_what_ended_before_the_cutoff(store):
     pruned = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
 
     assert await store.run(lambda repos: remaining(repos, "connections", "id")) == [
-        "ended-message-pending", "ended-recently", "ended-with-live-reveal", "org-latest", "org-provisioned",
-        "org2-latest", "waiting"]
+        "ended-message-pending", "ended-recently", "ended-with-live-reveal", "org-first", "org-latest",
+        "org-provisioned", "org2-latest", "org3-latest", "still-proving", "waiting"]
+    assert await store.run(lambda repos: remaining(repos, "temporary_org_changes", "name")) == [
+        "pending-old", "restored-recent"]
     assert await store.run(lambda repos: remaining(repos, "reveals", "id")) == ["reveal-live"]
     for table in ("oauth_links", "oauth_states", "slack_install_states"):
         assert await store.run(lambda repos, table=table: remaining(repos, table, "expires_at")) == [
@@ -83,7 +97,7 @@ async def test_pruning_deletes_exactly_what_ended_before_the_cutoff(store):
     assert await store.run(lambda repos: remaining(repos, "notifications", "dedupe_key")) == sorted([
         "status:ended-recently", "status:ended-message-pending", expiry_key(NOW + 7 * DAY, 30)])
     assert pruned.counts() == {"oauth_links": 1, "oauth_states": 1, "install_states": 1, "reveals": 1,
-                               "notifications": 4, "connections": 2}
+                               "notifications": 4, "connections": 1, "temporary_org_changes": 2}
 
     again = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
     assert again.total() == 0
