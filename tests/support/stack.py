@@ -281,10 +281,14 @@ class Stack:
         return await self.slack.click(self.events_url, message=question, action_id=action_id, user_id=user)
 
     async def status_message(self, *, count: int = 1) -> Any:
-        """Wait until the channel holds `count` messages and return the last."""
+        """Wait until the channel holds `count` messages and return the last.
+
+        The deadline is generous because a restarted `qc-bot serve` process runs production timings (deploy
+        polling, the credentials read) on a machine the parallel suite keeps busy; a passing test waits no longer.
+        """
         messages = await self.slack.wait_for(
             lambda: self.slack.messages(CHANNEL) if len(self.slack.messages(CHANNEL)) >= count else None,
-            what=f"{count} channel message(s)",
+            timeout=30, what=f"{count} channel message(s)",
         )
         return messages[-1]
 
