@@ -110,7 +110,7 @@ def build_checklist(
     scopes = "; ".join(SCOPE_LABELS.get(scope, scope) for scope in sorted(desired.scopes))
     run_as_warning = (
         "It runs as you, the authorizing admin; a dedicated API-only integration user is safer "
-        "(run `/qc connect-org run-as=<username>`)."
+        "(run `/qc connect-org run-as=USERNAME`)."
         if run_as_is_requester
         else None
     )
