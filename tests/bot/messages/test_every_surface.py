@@ -190,7 +190,7 @@ def assert_fits(blocks: list[dict], where: str, *, max_blocks: int) -> None:
             assert all(len(item["text"]) <= 2000 for item in block.get("fields", [])), where
         if block["type"] == "header":
             assert len(block["text"]["text"]) <= 150, where
-        for element in block.get("elements", []) + [block.get("accessory") or {}]:
+        for element in [*block.get("elements", []), block.get("accessory") or {}]:
             if element.get("type") == "button":
                 assert len(element["text"]["text"]) <= 75 and len(element.get("value", "")) <= 2000, where
 
