@@ -122,6 +122,17 @@ def section(text: str, **extra: Any) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT_MAX)}, **extra}
 
 
+def sections(lines: list[str]) -> list[dict[str, Any]]:
+    """Lines of mrkdwn in as few sections as hold them whole (one line that alone is too long is cut)."""
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + 1 + len(line) <= SECTION_TEXT_MAX:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return [section(chunk) for chunk in chunks]
+
+
 def fields_section(texts: list[str]) -> dict[str, Any]:
     """A section of up to 10 mrkdwn fields, shown two by two."""
     return {"type": "section", "fields": [{"type": "mrkdwn", "text": fit(text, FIELD_MAX)} for text in texts[:10]]}

@@ -24,6 +24,7 @@ from bot.messages.blocks import (
     plain,
     said,
     section,
+    sections,
     when_local,
 )
 from bot.messages.explanations import CONFIRM_REFUSALS, EXPLANATIONS, PROOF_EXPLANATIONS, SECRET_NOTES
@@ -166,8 +167,9 @@ class SignInProof:
     """Salesforce's own words, when it refused."""
 
 
-CHECKLIST_DETAIL_MAX = 250
-"""Room for one checklist line's detail (what the org had, Salesforce's words): a dozen lines fit a section."""
+CHECKLIST_DETAIL_MAX = 600
+"""Room for one checklist line's detail (what the org had, Salesforce's words); the lines are spread over as
+many sections as they need."""
 
 
 def org_connected(org: ConnectedOrg, *, proof: SignInProof | None = None) -> SlackMessage:
@@ -222,7 +224,7 @@ def org_connected(org: ConnectedOrg, *, proof: SignInProof | None = None) -> Sla
     blocks = [
         named_header(before=before, name=org.org_name, after=after),
         fields_section(fields_),
-        section("*Settings checklist*\n" + "\n".join(checklist_lines) + secret_note),
+        *sections(["*Settings checklist*", *checklist_lines, *([secret_note.strip()] if secret_note else [])]),
     ]
     if proof_text:
         blocks.append(section(proof_text))
