@@ -7,6 +7,7 @@ import sqlite3
 from datetime import timedelta
 
 from standins.slack import validate_blocks
+from tests.support.mrkdwn import mrkdwn_texts
 from tests.support.stack import ADMIN, CHANNEL
 
 HOSTILE = "<!channel> Acme & <Sons>"
@@ -15,23 +16,9 @@ DAY = timedelta(days=1)
 
 
 def mrkdwn_of(payload: dict) -> list[str]:
-    """The top-level `text` and every mrkdwn text object of a Slack payload (plain_text shows `<` as `<`)."""
-    found = [payload["text"]] if isinstance(payload.get("text"), str) else []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for key in ("blocks", "view"):
-        value = payload.get(key)
-        walk(json.loads(value) if isinstance(value, str) else value)
-    return found
+    """The top-level `text` (Slack notifies with it) and every mrkdwn text object of a Slack payload."""
+    top = [payload["text"]] if isinstance(payload.get("text"), str) else []
+    return top + mrkdwn_texts(payload.get("blocks")) + mrkdwn_texts(payload.get("view"))
 
 
 def everything_sent(stack) -> list[str]:

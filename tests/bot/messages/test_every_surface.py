@@ -10,17 +10,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot import messages
-from bot.failures import (
-    ChannelError,
-    ConfirmProblem,
-    DisconnectProblem,
-    Failure,
-    ProofProblem,
-    RevealProblem,
-    SecretUnreadable,
-    TokenReadProblem,
-)
+from bot import failures, messages
 from bot.messages import blocks as primitives
 from bot.messages import delivery
 from bot.messages.blocks import escape_mrkdwn, fit, inert, plain
@@ -28,6 +18,7 @@ from bot.provisioning.checklist import ChecklistItem, Mark
 from bot.redaction import Secret
 from standins.slack import validate_blocks
 from standins.slack.blocks import validate_view
+from tests.support.mrkdwn import mrkdwn_texts
 
 HOSTILE = ["<!channel> Acme & <Sons>", "<https://evil.example|click>", "<@U0EVIL>", "<!here>", "a &amp; b",
            "<#C0EVIL>", "<!date^1^{date}|x>"]
@@ -55,7 +46,7 @@ def checklist(name: str) -> list[ChecklistItem]:
 def connected(name: str, **overrides):
     values = dict(org_name=name, org_id=ORG_ID, is_sandbox=False, instance_url=f"https://{name}.my.salesforce.com",
                   app_kind_label="Connected App", app_name=name, created=False, consumer_key_mask="••••••••KEY4",
-                  consumer_secret_mask=None, secret_unavailable=SecretUnreadable.CONNECTED_APP,
+                  consumer_secret_mask=None, secret_unavailable=failures.SecretUnreadable.CONNECTED_APP,
                   checklist=checklist(name), requester=REQUESTER)
     values.update(overrides)
     return messages.ConnectedOrg(**values)
@@ -66,7 +57,7 @@ def overview(name: str, n: int) -> messages.OrgOverview:
         org_name=f"{name} {n}", org_id=ORG_ID[:-3] + f"{n:03d}", is_sandbox=n % 2 == 0, broken=n % 3 == 0,
         app_kind_label="External Client App", app_name=name, setup=["provisioned", "failed", "in_progress",
                                                                     "unknown"][n % 4],
-        failure_code=Failure.DEPLOY_FAILED, checklist_failures=n % 2, checklist_warnings=1, tokens_tracked=3,
+        failure_code=failures.Failure.DEPLOY_FAILED, checklist_failures=n % 2, checklist_warnings=1, tokens_tracked=3,
         nearest=messages.NearestExpiry(token_kind="app", app_name=name, owner=f"{name}@acme.example",
                                        expires_at=NOW + timedelta(days=n - 3)))
 
@@ -110,23 +101,24 @@ def every_message(name: str) -> list[tuple[str, messages.SlackMessage]]:
         ("reveal retry", messages.reveal_retry()),
         ("revealed", messages.revealed(org_name=name)),
         ("broken", messages.connection_broken(org_name=name, org_id=ORG_ID, detail=detail)),
-        ("channel fallback", delivery.channel_fallback(original=messages.org_connected(connected(name)).as_payload(),
-                                                       channel_id="C0CHAN", error=ChannelError.NOT_IN_CHANNEL)),
+        ("channel fallback", delivery.channel_fallback(
+            original=messages.org_connected(connected(name)).as_payload(), channel_id="C0CHAN",
+            error=failures.ChannelError.NOT_IN_CHANNEL)),
         ("refused note", delivery.message_refused(channel_id="C0CHAN", error=name)),
     ]
     surfaces += [(f"failed {code}", messages.connection_failed(code=code, detail=detail, org_label=name,
                                                                requester=REQUESTER, connection_id="c" * 32))
-                 for code in Failure]
+                 for code in failures.Failure]
     surfaces += [(f"proof {status} {problem}", messages.org_connected(connected(name), proof=messages.SignInProof(
                       status=status, run_as=name, problem=problem, detail=detail)))
-                 for status in ("proving", "proved", "failed", "not_run") for problem in ProofProblem]
+                 for status in ("proving", "proved", "failed", "not_run") for problem in failures.ProofProblem]
     surfaces += [(f"disconnect failed {code}", messages.disconnect_failed(code=code, detail=detail))
-                 for code in DisconnectProblem]
+                 for code in failures.DisconnectProblem]
     surfaces += [(f"tokens unreadable {problem}", messages.app_tokens_unreadable(
                       org_name=name, org_id=ORG_ID, app_name=name, username=name, problem=problem, detail=detail))
-                 for problem in TokenReadProblem]
-    surfaces += [(f"refused {problem}", messages.confirmation_refused(problem)) for problem in ConfirmProblem]
-    surfaces += [(f"reveal refused {problem}", messages.reveal_refused(problem)) for problem in RevealProblem]
+                 for problem in failures.TokenReadProblem]
+    surfaces += [(f"refused {problem}", messages.confirmation_refused(problem)) for problem in failures.ConfirmProblem]
+    surfaces += [(f"reveal refused {problem}", messages.reveal_refused(problem)) for problem in failures.RevealProblem]
     for kind in ("bot", "app"):
         for days in (30, 7, 1, 0):
             surfaces.append((f"expiry {kind} {days}", messages.expiry_warning(messages.ExpiryNotice(
@@ -143,27 +135,9 @@ def every_view(name: str) -> list[tuple[str, dict]]:
         ("reveal", messages.reveal_modal(org_name=name, consumer_key=Secret("K" * 200),
                                          consumer_secret=Secret("S" * 200),
                                          secret_note=messages.secret_unavailable_note(
-                                             SecretUnreadable.CONNECTED_APP, app_name=name))),
+                                             failures.SecretUnreadable.CONNECTED_APP, app_name=name))),
         ("answer", messages.answer_modal(title=name, message=messages.status(orgs, now=NOW))),
     ]
-
-
-def mrkdwn_texts(blocks: list[dict]) -> list[str]:
-    """Every mrkdwn text object in `blocks` (plain_text shows `<` as `<`: it cannot mention or link)."""
-    found: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(blocks)
-    return found
 
 
 OURS = re.compile(r"<@U0ADA>|<#C0CHAN>|<!date\^\d+\^\{date_short_pretty\} \{time\}\|[^<>|]+>"
