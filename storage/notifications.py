@@ -208,6 +208,19 @@ class NotificationRepository:
             [error, to_db_time(next_attempt_at), notification_id],
         )
 
+    def replace_payload(self, notification_id: int, *, payload: dict[str, Any], error: str,
+                        next_attempt_at: datetime) -> None:
+        """Send a message with other content in its place (Slack refused the first as invalid): a failed
+        attempt, and the same message for everything that follows it (edits, its `message_ts`)."""
+        payload_json = json.dumps(payload, sort_keys=True)
+        if contains_secret(payload_json):
+            raise ValueError(f"refusing to queue a Slack message that contains a secret ({notification_id})")
+        self._db.execute(
+            "UPDATE notifications SET payload = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
+            " claimed_until = NULL WHERE id = ?",
+            [payload_json, error, to_db_time(next_attempt_at), notification_id],
+        )
+
     def mark_undeliverable(self, notification_id: int, *, error: str) -> None:
         self._db.execute(
             "UPDATE notifications SET status = 'undeliverable', attempts = attempts + 1, last_error = ?,"

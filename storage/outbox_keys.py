@@ -29,8 +29,9 @@ for one org is found by that beginning (Slack team ids and Salesforce org ids ho
                                                    token's key, storage.tracked_tokens.token_key)
 
 Any of them may be followed by `:direct`: the same message sent to a person directly because its channel
-refused it for good (`direct`). A direct copy keeps its original's beginning, so it belongs to the same
-org and is cancelled with it.
+refused it for good (`direct`), or by `:refused`: the private note to the person a message concerns that
+Slack refused it as invalid and a plain-text version went out instead (`refused`). Either keeps its
+original's beginning, so it belongs to the same org and is cancelled with it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ WARNINGS = (EXPIRY, BROKEN, UNREADABLE)
 """The org-scoped kinds that warn about an org's tokens: pointless once the org is disconnected."""
 
 DIRECT_SUFFIX = ":direct"
+REFUSED_SUFFIX = ":refused"
 
 
 def connection_status(connection_id: str) -> str:
@@ -113,6 +115,11 @@ def expiry_named(key: str) -> datetime | None:
 def direct(key: str) -> str:
     """The key of the copy of message `key` sent to a person because its channel refused it."""
     return key + DIRECT_SUFFIX
+
+
+def refused(key: str) -> str:
+    """The key of the private note that Slack refused message `key` as invalid."""
+    return key + REFUSED_SUFFIX
 
 
 def org_warnings(*, team_id: str, org_id: str) -> tuple[str, ...]:

@@ -4,24 +4,32 @@ slowed down."""
 from __future__ import annotations
 
 from bot.messages.actions import COMMAND
-from bot.messages.blocks import SlackMessage, said
+from bot.messages.blocks import SlackMessage, escape_mrkdwn, fit, said, said_plainly
+
+ADMIN_ONLY = "*(admins)*"
+PROBLEM_MAX = 600
+"""A problem quotes what was typed; past this it is cut (the whole usage must fit one section)."""
 
 
 def usage(problem: str | None = None) -> SlackMessage:
+    """The usage, after `problem` if any. A problem quotes the user's words, so all of it is made inert."""
     lines = [
-        f"`{COMMAND} connect-org` — connect a production org (you authorize in Salesforce, I set up the "
-        "QualityClouds app)",
-        f"`{COMMAND} connect-org sandbox` — connect a sandbox",
-        f"`{COMMAND} connect-org https://yourdomain.my.salesforce.com` — log in through your My Domain",
-        f"`{COMMAND} connect-org run-as=integration.user@example.com` — the user the client credentials "
-        "flow runs as (default: you)",
+        f"`{COMMAND} connect-org` {ADMIN_ONLY} — connect a production org (you authorize in Salesforce, I set up "
+        "the QualityClouds app)",
+        f"`{COMMAND} connect-org sandbox` {ADMIN_ONLY} — connect a sandbox",
+        f"`{COMMAND} connect-org https://yourdomain.my.salesforce.com` {ADMIN_ONLY} — log in through your My "
+        "Domain",
+        f"`{COMMAND} connect-org run-as=integration.user@example.com` {ADMIN_ONLY} — the user the client "
+        "credentials flow runs as (default: you)",
         f"`{COMMAND} status` — the orgs connected in this workspace, their app and the nearest token expiry",
-        f"`{COMMAND} disconnect-org <org id or name> [delete-app]` — revoke qc-bot's tokens and forget the org "
-        "(`delete-app` also removes the QualityClouds app from it)",
+        f"`{COMMAND} disconnect-org &lt;org id or name&gt; [delete-app]` {ADMIN_ONLY} — revoke qc-bot's tokens "
+        "and forget the org (`delete-app` also removes the QualityClouds app from it)",
         f"`{COMMAND} help` — this message",
+        "*(admins)*: Slack workspace admins and owners, and the people your qc-bot operator lists in "
+        "QC_ADMIN_USERS.",
     ]
-    intro = f"{problem}\n\n" if problem else ""
-    return said(intro + "Usage:\n" + "\n".join(lines))
+    intro = f"{fit(escape_mrkdwn(problem), PROBLEM_MAX)}\n\n" if problem else ""
+    return said_plainly(intro + "Usage:\n" + "\n".join(lines))
 
 
 def not_allowed() -> SlackMessage:

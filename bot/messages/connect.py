@@ -13,14 +13,19 @@ from bot.messages.blocks import (
     SlackMessage,
     button,
     call_to_action,
+    clock_time_local,
     context,
     count,
     escape_mrkdwn,
-    header,
+    fields_section,
+    fit,
+    inert,
+    named_header,
     plain,
     said,
     section,
-    when,
+    sections,
+    when_local,
 )
 from bot.messages.explanations import CONFIRM_REFUSALS, EXPLANATIONS, PROOF_EXPLANATIONS, SECRET_NOTES
 from bot.provisioning.checklist import ChecklistItem, Mark
@@ -29,7 +34,8 @@ MARK_EMOJI = {Mark.OK: "✅", Mark.WARN: "⚠️", Mark.FAIL: "❌"}
 
 
 def connect_link(*, link_url: str, login_host: str, run_as: str | None, expires_at: datetime) -> SlackMessage:
-    run_as_text = f" The client credentials flow will run as *{run_as}*." if run_as else ""
+    login_host = escape_mrkdwn(login_host)
+    run_as_text = f" The client credentials flow will run as *{escape_mrkdwn(run_as)}*." if run_as else ""
     return call_to_action(
         # The fallback carries the link itself: the blocks hold it in the button.
         text=f"Authorize qc-bot in Salesforce ({login_host}) to set up the QualityClouds app: {link_url}\n"
@@ -37,8 +43,8 @@ def connect_link(*, link_url: str, login_host: str, run_as: str | None, expires_
         mrkdwn=f"Authorize qc-bot in Salesforce (*{login_host}*) and I will set up the QualityClouds app in that "
                f"org.{run_as_text}",
         action=button(action_id=ACTION_OPEN_LINK, text="Authorize in Salesforce", url=link_url, style="primary"),
-        note=f"Only you can see this. The link works once and expires at {expires_at:%H:%M} UTC (10 minutes); run "
-             "the command again for a new one.",
+        note=f"Only you can see this. The link works once and expires at {clock_time_local(expires_at)} (10 "
+             "minutes); run the command again for a new one.",
     )
 
 
@@ -46,16 +52,16 @@ def connection_failed(
     *, code: Failure, detail: str | None, org_label: str | None, requester: str, connection_id: str
 ) -> SlackMessage:
     explanation = EXPLANATIONS[code]
-    where = f" to *{org_label}*" if org_label else ""
+    where = f" to *{inert(org_label)}*" if org_label else ""
     heading = f"❌ Connecting Salesforce{where} failed"
     # The detail is foreign text (Salesforce's words, an authorization server's error_description): inert.
-    detail_line = f"\n{explanation.detail_label}: {escape_mrkdwn(detail)}" if detail else ""
+    detail_line = f"\n{explanation.detail_label}: {inert(detail, 2000)}" if detail else ""
     body = f"*What happened:* {explanation.what}{detail_line}\n*What to do:* {explanation.remedy}"
     footer = f"Requested by <@{requester}> · connection {connection_id}"
     return SlackMessage(
         text=f"{plain(heading)}. {explanation.what}{detail_line} What to do: {explanation.remedy} "
              f"(requested by <@{requester}>)",
-        blocks=[section(heading), section(body[:3000]), context(footer)],
+        blocks=[section(heading), section(body), context(footer)],
     )
 
 
@@ -81,12 +87,12 @@ def authorization_to_confirm(*, who: WhoAuthorized, connection_id: str, confirm_
     elif who.email and not who.email_verified:
         why = "That Salesforce user has not verified their e-mail address, so it proves nothing."
     else:
-        why = f"That is not your Slack e-mail address ({escape_mrkdwn(who.requester_email)})."
-    what = (f"*{escape_mrkdwn(who.username)}* ({email}) authorized the {environment} org "
-            f"*{escape_mrkdwn(who.org_name)}* (`{who.org_id}`) with your link. {why}\n"
+        why = f"That is not your Slack e-mail address ({inert(who.requester_email)})."
+    what = (f"*{inert(who.username)}* ({fit(email, 300)}) authorized the {environment} org "
+            f"*{inert(who.org_name)}* (`{escape_mrkdwn(who.org_id)}`) with your link. {why}\n"
             "If that was you or someone you asked, continue and qc-bot sets up the QualityClouds app there; if "
             "not, cancel: nothing has been deployed.")
-    note = f"Only you can see this. It can be answered once, until {when(confirm_by)}; then nothing happens."
+    note = f"Only you can see this. It can be answered once, until {when_local(confirm_by)}; then nothing happens."
     return SlackMessage(
         text=plain(f"Confirm: {what} {note}"),
         blocks=[
@@ -102,7 +108,7 @@ def authorization_to_confirm(*, who: WhoAuthorized, connection_id: str, confirm_
 
 
 def authorization_confirmed(*, org_name: str) -> SlackMessage:
-    return said(f"Confirmed. qc-bot is setting up the QualityClouds app in {escape_mrkdwn(org_name)}; the result "
+    return said(f"Confirmed. qc-bot is setting up the QualityClouds app in {inert(org_name)}; the result "
                 "appears in the channel.")
 
 
@@ -161,14 +167,24 @@ class SignInProof:
     """Salesforce's own words, when it refused."""
 
 
+CHECKLIST_DETAIL_MAX = 600
+"""Room for one checklist line's detail (what the org had, Salesforce's words); the lines are spread over as
+many sections as they need."""
+
+
 def org_connected(org: ConnectedOrg, *, proof: SignInProof | None = None) -> SlackMessage:
     failures = sum(item.mark is Mark.FAIL for item in org.checklist)
     warnings = sum(item.mark is Mark.WARN for item in org.checklist)
     environment = "Sandbox" if org.is_sandbox else "Production"
     action = "created" if org.created else "checked and repaired"
-    key_text = org.consumer_key_mask or "not available"
-    secret_text = org.consumer_secret_mask or "not available"
-    checklist_lines = [f"{MARK_EMOJI[item.mark]} *{item.setting}:* {item.detail}" for item in org.checklist]
+    name, app_name = escape_mrkdwn(org.org_name), escape_mrkdwn(org.app_name)
+    short_name = fit(name, 300)
+    org_id, instance_url = escape_mrkdwn(org.org_id), escape_mrkdwn(org.instance_url)
+    key_text = escape_mrkdwn(org.consumer_key_mask or "not available")
+    secret_text = escape_mrkdwn(org.consumer_secret_mask or "not available")
+    # A detail is ours with the org's values in it (`<username>` of ours included): all of it made inert.
+    checklist_lines = [f"{MARK_EMOJI[item.mark]} *{item.setting}:* {inert(item.detail, CHECKLIST_DETAIL_MAX)}"
+                       for item in org.checklist]
     secret_note = ""
     if org.secret_unavailable:
         secret_note = "\n" + secret_unavailable_note(org.secret_unavailable, app_name=org.app_name)
@@ -176,46 +192,49 @@ def org_connected(org: ConnectedOrg, *, proof: SignInProof | None = None) -> Sla
         "*Next step:* define this org in Quality Clouds (add a Salesforce instance) with the consumer key and "
         f"secret; <@{org.requester}> can reveal them privately."
     )
+    # The header shows the name as it is (plain text) and shortens only the name; the fallback the escaped one.
     if failures:
-        heading = f"❌ Salesforce org {org.org_name} is connected, but {count(failures, 'setting')} still wrong"
+        before, after = "❌ Salesforce org ", f" is connected, but {count(failures, 'setting')} still wrong"
     elif proof is not None and proof.status == "failed":
-        heading = f"❌ Salesforce org {org.org_name} is connected, but Quality Clouds' credentials do not sign in"
+        before, after = "❌ Salesforce org ", " is connected, but Quality Clouds' credentials do not sign in"
     else:
         suffix = f" ({count(warnings, 'warning')})" if warnings else ""
-        heading = f"✅ Salesforce org {org.org_name} is connected to Quality Clouds{suffix}"
+        before, after = "✅ Salesforce org ", f" is connected to Quality Clouds{suffix}"
+    heading = before + short_name + after
     fields_ = [
-        {"type": "mrkdwn", "text": f"*Org*\n{org.org_name}\n`{org.org_id}`"},
-        {"type": "mrkdwn", "text": f"*Environment*\n{environment}"},
-        {"type": "mrkdwn", "text": f"*Instance*\n{org.instance_url}"},
-        {"type": "mrkdwn", "text": f"*App*\n{org.app_kind_label} `{org.app_name}` ({action})"},
-        {"type": "mrkdwn", "text": f"*Consumer key*\n`{key_text}`"},
-        {"type": "mrkdwn", "text": f"*Consumer secret*\n`{secret_text}`"},
-        {"type": "mrkdwn", "text": f"*Requested by*\n<@{org.requester}>"},
+        f"*Org*\n{name}\n`{org_id}`",
+        f"*Environment*\n{environment}",
+        f"*Instance*\n{instance_url}",
+        f"*App*\n{escape_mrkdwn(org.app_kind_label)} `{app_name}` ({action})",
+        f"*Consumer key*\n`{key_text}`",
+        f"*Consumer secret*\n`{secret_text}`",
+        f"*Requested by*\n<@{org.requester}>",
     ]
-    proof_text = sign_in_line(proof, org_name=org.org_name) if proof is not None else None
+    proof_text = sign_in_line(proof, org_name=short_name) if proof is not None else None
     # The fields do not read as sentences, so the fallback says the same in its own order.
     text = (
-        f"{heading}. Org {org.org_name} ({org.org_id}), {environment}, {org.instance_url}. "
-        f"{org.app_kind_label} {org.app_name} {action}. Consumer key {key_text}, consumer secret {secret_text}. "
+        f"{heading}. Org {short_name} ({org_id}), {environment}, {instance_url}. "
+        f"{escape_mrkdwn(org.app_kind_label)} {app_name} {action}. Consumer key {key_text}, consumer secret "
+        f"{secret_text}. "
         + " ".join(line.replace("*", "") for line in checklist_lines)
         + secret_note.replace("\n", " ")
         + (f" {plain(proof_text)}" if proof_text else "")
         + f" Next step: define this org in Quality Clouds; <@{org.requester}> can reveal the credentials."
     )
     blocks = [
-        header(heading),
-        {"type": "section", "fields": fields_},
-        section("*Settings checklist*\n" + "\n".join(checklist_lines) + secret_note),
+        named_header(before=before, name=org.org_name, after=after),
+        fields_section(fields_),
+        *sections(["*Settings checklist*", *checklist_lines, *([secret_note.strip()] if secret_note else [])]),
     ]
     if proof_text:
-        blocks.append(section(proof_text[:3000]))
+        blocks.append(section(proof_text))
     blocks.append(section(next_step))
     return SlackMessage(text=text, blocks=blocks)
 
 
 def sign_in_line(proof: SignInProof, *, org_name: str) -> str:
-    """The status message's line about the live sign-in (SPEC §2 "Live proof")."""
-    who = f"{org_name} (runs as {proof.run_as})"
+    """The status message's line about the live sign-in (SPEC §2 "Live proof"); `org_name` is already escaped."""
+    who = f"{org_name} (runs as {inert(proof.run_as)})"
     if proof.status == "proving":
         return (f"⏳ *Sign-in:* proving that Quality Clouds' credentials sign in to {who}… Salesforce can take a "
                 "few minutes to accept a new app; this message is updated when it does.")
@@ -224,9 +243,9 @@ def sign_in_line(proof: SignInProof, *, org_name: str) -> str:
     assert proof.problem is not None
     explanation = PROOF_EXPLANATIONS[proof.problem]
     mark = "⚠️" if proof.status == "not_run" else "❌"
-    said_line = f"\n{explanation.detail_label}: {proof.detail}" if proof.detail else ""
+    said_line = f"\n{explanation.detail_label}: {inert(proof.detail, 1500)}" if proof.detail else ""
     return f"{mark} *Sign-in:* {explanation.what}{said_line}\n*What to do:* {explanation.remedy}"
 
 
 def secret_unavailable_note(reason: SecretUnreadable, *, app_name: str) -> str:
-    return SECRET_NOTES[reason].format(app_name=app_name)
+    return SECRET_NOTES[reason].format(app_name=escape_mrkdwn(app_name))

@@ -13,12 +13,14 @@ from bot.messages.blocks import (
     SlackMessage,
     context,
     count,
+    escape_mrkdwn,
     header,
+    inert,
     plain,
     reauthorize_button,
     section,
     time_left,
-    when,
+    when_local,
 )
 from bot.messages.explanations import EXPLANATIONS
 
@@ -52,7 +54,8 @@ class OrgOverview:
 
 
 def _setup_line(org: OrgOverview) -> str:
-    app = f"{org.app_kind_label} `{org.app_name}`" if org.app_kind_label else f"`{org.app_name}`"
+    app_name = escape_mrkdwn(org.app_name)
+    app = f"{escape_mrkdwn(org.app_kind_label)} `{app_name}`" if org.app_kind_label else f"`{app_name}`"
     if org.setup == "provisioned":
         if org.checklist_failures:
             return f"❌ {app}: {count(org.checklist_failures, 'setting')} still wrong"
@@ -71,17 +74,22 @@ def _expiry_line(org: OrgOverview, now: datetime) -> str:
         if org.tokens_tracked:
             return "no token expires (valid until revoked)"
         return "not checked yet"
+    owner = inert(nearest.owner) if nearest.owner else "an unknown user"
     token = ("qc-bot's own token" if nearest.token_kind == "bot"
-             else f"{nearest.app_name} token of {nearest.owner or 'an unknown user'}")
+             else f"{escape_mrkdwn(nearest.app_name)} token of {owner}")
     if nearest.expires_at <= now:
-        return f"⛔ {token} expired {when(nearest.expires_at)}"
-    return f"{token}, {when(nearest.expires_at)} (in {time_left(nearest.expires_at - now)})"
+        return f"⛔ {token} expired {when_local(nearest.expires_at)}"
+    return f"{token}, {when_local(nearest.expires_at)} (in {time_left(nearest.expires_at - now)})"
+
+
+def _name(org: OrgOverview) -> str:
+    return inert(org.org_name)
 
 
 def _org_blocks(org: OrgOverview, now: datetime) -> list[dict[str, Any]]:
     environment = "Sandbox" if org.is_sandbox else "Production"
     connection = "⚠️ qc-bot's access is broken" if org.broken else "connected"
-    text = (f"*{org.org_name}* `{org.org_id}` · {environment} · {connection}\n"
+    text = (f"*{_name(org)}* `{escape_mrkdwn(org.org_id)}` · {environment} · {connection}\n"
             f"*App:* {_setup_line(org)}\n*Nearest expiry:* {_expiry_line(org, now)}")
     return [section(text, accessory=reauthorize_button(org.org_id))]
 
@@ -89,21 +97,24 @@ def _org_blocks(org: OrgOverview, now: datetime) -> list[dict[str, Any]]:
 def _org_plain(org: OrgOverview, now: datetime) -> str:
     environment = "Sandbox" if org.is_sandbox else "Production"
     connection = "qc-bot's access is broken" if org.broken else "connected"
-    return plain(f"{org.org_name} ({org.org_id}), {environment}, {connection}. App: {_setup_line(org)}. "
+    return plain(f"{_name(org)} ({escape_mrkdwn(org.org_id)}), {environment}, {connection}. App: {_setup_line(org)}. "
                  f"Nearest expiry: {_expiry_line(org, now)}.")
 
 
 def _dashboard_blocks(orgs: list[OrgOverview], *, now: datetime, limit: int) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [header("Salesforce orgs connected to Quality Clouds")]
     if not orgs:
-        blocks.append(section(f"No Salesforce org is connected in this workspace yet. A workspace admin runs "
-                              f"`{COMMAND} connect-org` in the channel that should hear about it."))
+        blocks.append(section(
+            "No Salesforce org is connected in this workspace yet.\n*To connect one:* in the channel that should "
+            f"hear about it, a workspace admin types `{COMMAND} connect-org` (or `{COMMAND} connect-org sandbox`) "
+            f"and authorizes in Salesforce through the private link qc-bot answers with. `{COMMAND} help` lists "
+            "the rest."))
         return blocks
     for org in orgs[:limit]:
         blocks.extend(_org_blocks(org, now))
     hidden = len(orgs) - limit
     more = f"…and {count(hidden, 'more org')} not shown. " if hidden > 0 else ""
-    blocks.append(context(f"{more}As of {when(now)}. *Re-authorize* (workspace admins) sends you a fresh "
+    blocks.append(context(f"{more}As of {when_local(now)}. *Re-authorize* (workspace admins) sends you a fresh "
                           "connect-org link for that org."))
     return blocks
 
@@ -114,7 +125,7 @@ def status(orgs: list[OrgOverview], *, now: datetime) -> SlackMessage:
         text = "Salesforce orgs connected to Quality Clouds: " + " ".join(_org_plain(org, now) for org in orgs)
     else:
         text = f"No Salesforce org is connected in this workspace yet. Run `{COMMAND} connect-org`."
-    return SlackMessage(text=text[:3900], blocks=_dashboard_blocks(orgs, now=now, limit=MESSAGE_MAX_ORGS))
+    return SlackMessage(text=text, blocks=_dashboard_blocks(orgs, now=now, limit=MESSAGE_MAX_ORGS))
 
 
 def home_view(orgs: list[OrgOverview], *, now: datetime) -> dict[str, Any]:

@@ -83,19 +83,19 @@ EXPLANATIONS: dict[Failure, Explanation] = {
     ),
     Failure.RUN_AS_NOT_FOUND: Explanation(
         "The run-as user does not exist in this org.",
-        f"Check the username in Setup → Users and run `{COMMAND} connect-org run-as=<username>` again, or leave "
+        f"Check the username in Setup → Users and run `{COMMAND} connect-org run-as=USERNAME` again, or leave "
         "run-as out to use yourself.",
         detail_label="Run-as user",
     ),
     Failure.RUN_AS_INACTIVE: Explanation(
         "The run-as user is deactivated in this org.",
-        "Activate the user (Setup → Users) or choose another one with run-as=<username>.",
+        "Activate the user (Setup → Users) or choose another one with run-as=USERNAME.",
         detail_label="Run-as user",
     ),
     Failure.RUN_AS_INVALID: Explanation(
         "Salesforce would not accept the run-as user for the client credentials flow.",
         "Use an active user of this org, ideally a dedicated API-only integration user: "
-        f"`{COMMAND} connect-org run-as=<username>`.",
+        f"`{COMMAND} connect-org run-as=USERNAME`.",
     ),
     Failure.CONSUMER_KEY_TAKEN: Explanation(
         "Salesforce reported that the generated consumer key is already taken, twice in a row.",
@@ -173,7 +173,7 @@ PROOF_EXPLANATIONS: dict[ProofProblem, Explanation] = {
     ProofProblem.RUN_AS_INACTIVE: Explanation(
         "The app's run-as user is deactivated, or not allowed to use the API.",
         "Activate the user in Setup → Users and give it *API Enabled* (ideally an API-only integration user), or "
-        f"name another user with `{COMMAND} connect-org run-as=<username>`.",
+        f"name another user with `{COMMAND} connect-org run-as=USERNAME`.",
     ),
     ProofProblem.CLIENT_CREDENTIALS_OFF: Explanation(
         "The app's client credentials flow is off, has no run-as user, or the run-as user is not API-only where "

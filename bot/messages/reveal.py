@@ -7,12 +7,22 @@ from typing import Any
 
 from bot.failures import RevealProblem
 from bot.messages.actions import ACTION_REVEAL, COMMAND
-from bot.messages.blocks import SlackMessage, button, call_to_action, context, said, said_plainly, section
+from bot.messages.blocks import (
+    SlackMessage,
+    button,
+    call_to_action,
+    context,
+    inert,
+    said,
+    said_plainly,
+    section,
+)
 from bot.messages.explanations import REVEAL_REFUSALS
 from bot.redaction import Secret
 
 
 def reveal_offer(*, reveal_id: str, org_name: str, expires_minutes: int) -> SlackMessage:
+    org_name = inert(org_name)
     return call_to_action(
         text=f"The QualityClouds app in {org_name} is ready. Reveal its consumer key and secret (only you can, "
              f"once, within {expires_minutes} minutes).",
@@ -25,6 +35,7 @@ def reveal_offer(*, reveal_id: str, org_name: str, expires_minutes: int) -> Slac
 def reveal_modal(*, org_name: str, consumer_key: Secret | None, consumer_secret: Secret | None,
                  secret_note: str | None) -> dict[str, Any]:
     """The one place a full key and secret are shown: a modal only the requester sees, gone when closed."""
+    org_name = inert(org_name)
     key = consumer_key.reveal() if consumer_key else "not available"
     secret = consumer_secret.reveal() if consumer_secret else "not available"
     blocks: list[dict[str, Any]] = [
@@ -52,5 +63,5 @@ def reveal_retry() -> SlackMessage:
 
 
 def revealed(*, org_name: str) -> SlackMessage:
-    return said(f"You revealed the QualityClouds credentials for {org_name}. For safety they cannot be shown "
+    return said(f"You revealed the QualityClouds credentials for {inert(org_name)}. For safety they cannot be shown "
                 f"again; run `{COMMAND} connect-org` again if you lose them.")

@@ -65,7 +65,7 @@ def find_drift(*, desired: DesiredApp, run_as: str, observed: ObservedApp) -> li
     check("Contact phone", observed.contact_phone == desired.contact_phone, observed.contact_phone)
     check("Description", observed.description == desired.description, observed.description)
     check("OAuth enabled", observed.oauth_enabled, "off")
-    check("Callback URL", desired.callback_url in observed.callback_urls, ", ".join(observed.callback_urls))
+    check("Callback URL", desired.callback_url in observed.callback_urls, _some(observed.callback_urls))
     check("OAuth scopes", desired.scopes <= observed.scopes, ", ".join(sorted(observed.scopes)))
     check("PKCE required", observed.pkce_required is not True, "required")
     check(
@@ -79,6 +79,12 @@ def find_drift(*, desired: DesiredApp, run_as: str, observed: ObservedApp) -> li
         observed.refresh_token_policy.describe() if observed.refresh_token_policy else None,
     )
     return drift
+
+
+def _some(values: tuple[str, ...] | list[str], shown: int = 3) -> str:
+    """A few of many values (an app may have dozens of callback URLs), then how many more."""
+    hidden = len(values) - shown
+    return ", ".join(values[:shown]) + (f", …and {hidden} more" if hidden > 0 else "")
 
 
 def build_checklist(
@@ -104,7 +110,7 @@ def build_checklist(
     scopes = "; ".join(SCOPE_LABELS.get(scope, scope) for scope in sorted(desired.scopes))
     run_as_warning = (
         "It runs as you, the authorizing admin; a dedicated API-only integration user is safer "
-        "(run `/qc connect-org run-as=<username>`)."
+        "(run `/qc connect-org run-as=USERNAME`)."
         if run_as_is_requester
         else None
     )

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from bot.errors import CommandSyntaxError
 
-_USERNAME = re.compile(r"^[^\s@<>|]+@[^\s@<>|]+\.[^\s@<>|]+$")
+COMMAND_TEXT_MAX = 500
+"""Longer than any real `/qc` command (an org name is at most 80 characters, a My Domain URL about 100)."""
+USERNAME_MAX = 80
+"""Salesforce usernames are at most 80 characters."""
+QUOTED_MAX = 60
+"""What is quoted back of a word the grammar refused."""
+
+_USERNAME = re.compile(r"^[^\s@<>|\"`,;()\[\]\\]+@[^\s@<>|\"`,;()\[\]\\]+\.[A-Za-z0-9-]{2,}$")
 # Slack may wrap links and e-mail addresses: <https://x|label>, <mailto:a@b.c|a@b.c>.
 _SLACK_LINK = re.compile(r"^<(?:mailto:)?([^|>]+)(?:\|[^>]*)?>$")
 
@@ -40,6 +48,10 @@ Command = ConnectOrg | Help | Status | DisconnectOrg
 
 
 def parse(text: str) -> Command:
+    if len(text) > COMMAND_TEXT_MAX:
+        # Not quoted back: nobody reads it, and it would not fit Slack's limits.
+        raise CommandSyntaxError(f"That is {len(text):,} characters; `/qc` commands are short (at most "
+                                 f"{COMMAND_TEXT_MAX}), so I did not read it.")
     words = [_unwrap(word) for word in text.split()]
     if not words or words[0].lower() in ("help", "-h", "--help"):
         return Help()
@@ -52,7 +64,7 @@ def parse(text: str) -> Command:
         return Status()
     if name in ("disconnect-org", "disconnect"):
         return _disconnect_org(arguments)
-    raise CommandSyntaxError(f"I don't know the command `{words[0]}`.")
+    raise CommandSyntaxError(f"I don't know the command `{_quoted(words[0])}`.")
 
 
 def _connect_org(arguments: list[str]) -> ConnectOrg:
@@ -64,19 +76,37 @@ def _connect_org(arguments: list[str]) -> ConnectOrg:
             value = _unwrap(value)
             if run_as is not None:
                 raise CommandSyntaxError("`run-as=` is given twice.")
-            if not _USERNAME.match(value):
-                raise CommandSyntaxError(
-                    f"`{value}` is not a Salesforce username; they look like an e-mail address, "
-                    "e.g. `run-as=integration@acme.com`."
-                )
+            _check_username(value)
             run_as = value
         elif separator:
-            raise CommandSyntaxError(f"I don't know the option `{key}=`; only `run-as=` is accepted.")
+            raise CommandSyntaxError(f"I don't know the option `{_quoted(key)}=`; only `run-as=` is accepted.")
         elif target is not None:
-            raise CommandSyntaxError(f"Give one org target, not both `{target}` and `{argument}`.")
+            raise CommandSyntaxError(f"Give one org target, not both `{_quoted(target)}` and `{_quoted(argument)}`.")
         else:
             target = argument
     return ConnectOrg(target=(target or "production"), run_as=run_as)
+
+
+def _check_username(value: str) -> None:
+    """A plausible Salesforce username, or a `CommandSyntaxError` saying what is wrong with it. Invisible and
+    direction characters are refused first (and not quoted back): `ad\u202enimda@x.example` reads as another
+    name than it is."""
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp") for char in value):
+        raise CommandSyntaxError("The `run-as=` username holds invisible or text-direction characters, which a "
+                                 "Salesforce username never does; type it again by hand.")
+    if len(value) > USERNAME_MAX:
+        raise CommandSyntaxError(f"The `run-as=` username is {len(value)} characters; Salesforce usernames have "
+                                 f"at most {USERNAME_MAX}.")
+    if not _USERNAME.match(value):
+        raise CommandSyntaxError(
+            f"`{_quoted(value)}` is not a Salesforce username; they look like an e-mail address, "
+            "e.g. `run-as=integration@acme.com`."
+        )
+
+
+def _quoted(word: str) -> str:
+    """Part of what was typed, short enough to quote back (`usage` makes it inert)."""
+    return word if len(word) <= QUOTED_MAX else word[:QUOTED_MAX - 1] + "…"
 
 
 def _disconnect_org(arguments: list[str]) -> DisconnectOrg:

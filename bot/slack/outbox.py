@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock
 from bot.failures import ChannelError
 from bot.messages.blocks import SlackMessage
-from bot.messages.delivery import channel_fallback
+from bot.messages.delivery import channel_fallback, compact, message_refused
 from bot.slack.clients import SlackClients, WorkspaceNotInstalled
 from bot.timings import Timings
 from storage import outbox_keys
@@ -40,6 +40,10 @@ PERMANENT_SLACK_ERRORS = frozenset({
     "msg_too_long", "no_text", "invalid_auth", "account_inactive", "token_revoked", "missing_scope",
     "restricted_action", "cannot_dm_bot", "user_not_found", "not_allowed_token_type", "team_access_not_granted",
 })
+
+INVALID_CONTENT_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long"})
+"""Slack's errors for a message it will never take as it is, but would as plain text: the builders keep every
+message within Slack's limits, so one of these is a bug, and the message goes out compact instead."""
 
 PERMANENT_EDIT_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 """`chat.update`'s errors for a message that can no longer be edited (deleted, or not the bot's)."""
@@ -172,8 +176,9 @@ class SlackDelivery:
         channel, ts = original.message_channel or original.channel_id, original.message_ts
 
         async def edit() -> tuple[str | None, str | None]:
+            # `blocks: []` (a compact edit) must reach Slack: an edit without blocks keeps the old ones.
             await client.chat_update(channel=channel, ts=ts, text=update.payload["text"],
-                                     blocks=update.payload.get("blocks") or None)
+                                     blocks=update.payload.get("blocks"))
             return ts, channel
 
         return await self._attempt(update, edit, permanent=PERMANENT_SLACK_ERRORS | PERMANENT_EDIT_ERRORS)
@@ -200,6 +205,9 @@ class SlackDelivery:
         return 1
 
     async def _failed(self, notification: Notification, error: str, *, permanent: bool) -> None:
+        if error in INVALID_CONTENT_ERRORS and notification.payload.get("blocks"):
+            await self._send_compact(notification, error)
+            return
         if permanent:
             logger.error("Slack refused message %s permanently (%s); it will not be retried",
                          notification.dedupe_key, error)
@@ -224,6 +232,30 @@ class SlackDelivery:
                        int(delay.total_seconds()))
         await self._store.run(lambda repos: repos.notifications.mark_retry(notification.id, error=error,
                                                                            next_attempt_at=next_attempt))
+
+    async def _send_compact(self, notification: Notification, error: str) -> None:
+        """Slack refused the message as invalid: it goes out again at once as plain text (the same outbox row,
+        so later edits still find it), and the person it concerns is told privately. Never dropped silently."""
+        logger.error("Slack refused message %s as invalid (%s); sending it as plain text instead",
+                     notification.dedupe_key, error)
+        now = self._clock.now()
+
+        def replace(repos: Repositories) -> None:
+            repos.notifications.replace_payload(notification.id, payload=compact(notification.payload), error=error,
+                                                next_attempt_at=now)
+            if notification.user_id is not None:
+                return  # a private message: its compact copy goes to the same person, who is told by it
+            original = (repos.notifications.get(notification.update_of) if notification.update_of is not None
+                        else notification)
+            requester = original.fallback_user_id if original is not None else None
+            if requester is not None:
+                repos.notifications.enqueue(
+                    dedupe_key=outbox_keys.refused(notification.dedupe_key), team_id=notification.team_id,
+                    channel_id=notification.channel_id, user_id=requester, now=now,
+                    payload=message_refused(channel_id=notification.channel_id, error=error).as_payload())
+
+        await self._store.run(replace)
+        self.wake()
 
     @staticmethod
     def _fallback(notification: Notification, error: str) -> tuple[str, SlackMessage] | None:

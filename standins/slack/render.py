@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .models import Ephemeral, Message, View
 
+_DATE = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
+
+
+def _shown(mrkdwn: str) -> str:
+    """mrkdwn as a Slack client shows it: a date in its fallback text (the reader here is in UTC), the three
+    escapes as the characters they stand for."""
+    text = _DATE.sub(r"\1", mrkdwn)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
 
 def _text(obj: Any) -> str:
-    return obj.get("text", "") if isinstance(obj, dict) else ""
+    if not isinstance(obj, dict):
+        return ""
+    text = obj.get("text", "")
+    return _shown(text) if obj.get("type") == "mrkdwn" else text
 
 
 def _element(element: dict[str, Any]) -> str:

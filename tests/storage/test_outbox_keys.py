@@ -35,6 +35,7 @@ def test_every_key_format_is_the_one_stored_databases_hold():
     assert outbox_keys.app_tokens_unreadable(team_id=TEAM, org_id=ORG, issued_at=EXPIRES, problem="why") == (
         "unreadable:T0123ABCD:00D5g000004AbCdEAB:1772323200:why")
     assert outbox_keys.direct("status:9f86d081884c7d65") == "status:9f86d081884c7d65:direct"
+    assert outbox_keys.refused("status:9f86d081884c7d65") == "status:9f86d081884c7d65:refused"
     first, second = (outbox_keys.org_disconnected(team_id=TEAM, org_id=ORG) for _ in range(2))
     assert re.fullmatch(r"disconnected:T0123ABCD:00D5g000004AbCdEAB:[0-9a-f]{32}", first)
     assert first != second, "every disconnection is its own message"

@@ -248,3 +248,57 @@ async def test_an_edit_of_a_message_that_went_out_directly_edits_the_direct_copy
     assert await delivery.deliver_due() == 1
     [update] = fake_slack.calls_to("chat.update")
     assert (update.params["channel"], update.params["ts"]) == (direct.message_channel, direct.message_ts)
+
+
+async def enqueue_for(store, *, requester="UADMIN"):
+    """The status message of a journey: a channel message whose requester is told if it cannot be shown."""
+    await store.run(lambda repos: repos.notifications.enqueue(
+        dedupe_key="status:1", team_id="T", channel_id="CQC", payload=said("*Acme* is connected"), now=NOW,
+        fallback_user_id=requester))
+
+
+async def test_a_message_refused_as_invalid_goes_out_as_plain_text_and_its_requester_is_told(
+        fake_slack, store, delivery):
+    fake_slack.fail_next("chat.postMessage", error="invalid_blocks")
+    await enqueue_for(store)
+    await delivery.deliver_due()
+    await delivery.deliver_due()
+    [message] = fake_slack.messages("CQC")
+    assert message.text == "*Acme* is connected" and message.blocks == []
+    sent = await notification(store)
+    assert sent.status == "sent" and sent.attempts == 2 and sent.message_ts == message.ts
+    assert sent.payload == {"text": "*Acme* is connected", "blocks": []}, "the compact copy took its place"
+    [note] = fake_slack.ephemerals("UADMIN")
+    assert "Slack refused a message" in note.text and "<#CQC>" in note.text
+
+
+async def test_an_edit_refused_as_invalid_replaces_the_message_with_plain_text(fake_slack, store, delivery):
+    await enqueue_for(store)
+    await delivery.deliver_due()
+    fake_slack.fail_next("chat.update", error="invalid_blocks")
+    await enqueue_update(store, text="edited, with blocks Slack refuses")
+    await delivery.deliver_due()
+    await delivery.deliver_due()
+    [message] = fake_slack.messages("CQC")
+    assert message.text == "edited, with blocks Slack refuses"
+    assert message.blocks == [], "the old blocks would still show the old state"
+    assert "Slack refused a message" in fake_slack.ephemerals("UADMIN")[0].text
+
+
+async def test_plain_text_slack_still_refuses_ends_undeliverable_without_a_loop(fake_slack, store, delivery):
+    fake_slack.fail_next("chat.postMessage", error="msg_too_long", count=2)
+    await enqueue_for(store)
+    await delivery.deliver_due()
+    await delivery.deliver_due()
+    assert await delivery.deliver_due() == 0
+    refused = await notification(store)
+    assert refused.status == "undeliverable" and refused.last_error == "msg_too_long"
+    assert len(fake_slack.calls_to("chat.postMessage")) == 2
+
+
+async def test_a_private_message_refused_as_invalid_reaches_its_user_as_plain_text(fake_slack, store, delivery):
+    fake_slack.fail_next("chat.postEphemeral", error="invalid_blocks")
+    await enqueue(store, key="reveal:1", user_id="UADMIN")
+    await delivery.deliver_due()
+    await delivery.deliver_due()
+    assert [(e.text, e.blocks) for e in fake_slack.ephemerals("UADMIN")] == [("hello", [])]

@@ -360,3 +360,48 @@ async def test_second_team_is_isolated(fake: FakeSlack) -> None:
     ] == "channel_not_found"
     await client.chat_postMessage(channel="COTHER", text="hi")
     assert fake.messages("COTHER")[0].team_id == "T0OTHER01"
+
+
+def _section(text: str, **extra) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}, **extra}
+
+
+OVER_THE_LIMIT = {
+    "section text 3,001": [_section("x" * 3001)],
+    "header 151": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}],
+    "field 2,001": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
+    "button text 76": [_section("x", accessory={**BUTTON, "text": {"type": "plain_text", "text": "b" * 76}})],
+    "button value 2,001": [{"type": "actions", "elements": [{**BUTTON, "value": "v" * 2001}]}],
+    "context text 3,001": [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3001}]}],
+    "51 blocks": [_section("x")] * 51,
+}
+
+
+@pytest.mark.parametrize("blocks", OVER_THE_LIMIT.values(), ids=OVER_THE_LIMIT.keys())
+async def test_every_limit_is_refused_as_invalid_blocks_by_every_method_that_takes_blocks(
+    fake: FakeSlack, client: AsyncWebClient, blocks: list
+) -> None:
+    """Slack refuses a message over any Block Kit limit as a whole (`invalid_blocks`); so does the stand-in,
+    whichever method carries it, and a message exactly at the limits is taken."""
+    posted = await client.chat_postMessage(channel="CGENERAL", text="v1")
+    attempts = {
+        "chat.postMessage": client.chat_postMessage(channel="CGENERAL", text="t", blocks=blocks),
+        "chat.postEphemeral": client.chat_postEphemeral(channel="CGENERAL", user="UADMIN01", text="t",
+                                                        blocks=blocks),
+        "chat.update": client.chat_update(channel="CGENERAL", ts=posted["ts"], text="t", blocks=blocks),
+    }
+    for method, attempt in attempts.items():
+        assert (await error_of(attempt))["error"] == "invalid_blocks", method
+    assert [m.text for m in fake.messages("CGENERAL")] == ["v1"] and fake.ephemerals("UADMIN01") == []
+    at_the_limits = [_section("x" * 3000, accessory={**BUTTON, "text": {"type": "plain_text", "text": "b" * 75},
+                                                      "value": "v" * 2000}),
+                     {"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
+                     {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2000}]}]
+    at_the_limits += [_section("x")] * (50 - len(at_the_limits))
+    await client.chat_postMessage(channel="CGENERAL", text="t", blocks=at_the_limits)
+
+
+async def test_views_over_their_limits_are_refused(fake: FakeSlack, client: AsyncWebClient) -> None:
+    home = {"type": "home", "blocks": [_section("x")] * 101}
+    assert (await error_of(client.views_publish(user_id="UADMIN01", view=home)))["error"] == "invalid_arguments"
+    await client.views_publish(user_id="UADMIN01", view={**home, "blocks": [_section("x")] * 100})
