@@ -4,7 +4,8 @@ is older than the retention period, and nothing that still decides anything.
 - one-time values (links opened, OAuth states, Slack install states, reveal grants) once their expiry is older
   than the cutoff: used or not, they can no longer be used, and a link or state past its expiry is refused
   before its row is looked at;
-- outbox messages that were sent or given up, queued before the cutoff. An expiry warning's row is the last
+- outbox messages that were sent or given up, queued before the cutoff, except a status message that its
+  journey's live sign-in will still edit. An expiry warning's row is the last
   guard against sending it twice (the tracked token's `warned_days` is the first), so it stays until the expiry
   it warns about is older than the cutoff too;
 - journeys (connections) that ended before the cutoff once nothing refers to them, except each org's latest
@@ -63,9 +64,11 @@ class Retention:
                           [cutoff]).rowcount)
 
     def _prune_notifications(self, *, before: datetime) -> int:
+        # A status message whose journey is still proving its sign-in will be edited with the outcome: it stays.
         finished = self._db.execute(
-            "SELECT id, dedupe_key FROM notifications WHERE status IN ('sent', 'undeliverable') AND created_at < ?",
-            [to_db_time(before)]).fetchall()
+            "SELECT id, dedupe_key FROM notifications WHERE status IN ('sent', 'undeliverable') AND created_at < ?"
+            " AND dedupe_key NOT IN (SELECT ? || id FROM connections WHERE proof_status = 'proving')",
+            [to_db_time(before), outbox_keys.connection_status("")]).fetchall()
         prunable = [(row_id,) for row_id, key in finished
                     if (expiry := outbox_keys.expiry_named(key)) is None or expiry < before]
         self._db.conn.executemany("DELETE FROM notifications WHERE id = ?", prunable)

@@ -48,6 +48,7 @@ def seed(repos):
     make_connection(repos, "still-proving", at=OLD, status="provisioned", org_id="00D3")
     make_connection(repos, "org3-latest", at=OLD + timedelta(hours=1), status="provisioned", org_id="00D3")
     repos.connections.start_proof("still-proving", status="proving", now=OLD, status_view={})
+    queue(repos, "status:still-proving", at=OLD)
     # The journal of temporary org changes: closed long ago, closed recently, and one still to restore (which
     # keeps its journey: a restarted process restores it from there).
     for name, at, end in (("restored-old", OLD, "restored"), ("left-old", OLD, "left"),
@@ -95,7 +96,8 @@ async def test_pruning_deletes_exactly_what_ended_before_the_cutoff(store):
         assert await store.run(lambda repos, table=table: remaining(repos, table, "expires_at")) == [
             f"{RECENT:%Y-%m-%dT%H:%M:%S.%f}Z"], table
     assert await store.run(lambda repos: remaining(repos, "notifications", "dedupe_key")) == sorted([
-        "status:ended-recently", "status:ended-message-pending", expiry_key(NOW + 7 * DAY, 30)])
+        "status:ended-recently", "status:ended-message-pending", "status:still-proving",
+        expiry_key(NOW + 7 * DAY, 30)])
     assert pruned.counts() == {"oauth_links": 1, "oauth_states": 1, "install_states": 1, "reveals": 1,
                                "notifications": 4, "connections": 1, "temporary_org_changes": 2}
 
