@@ -16,6 +16,7 @@ def usage(problem: str | None = None) -> SlackMessage:
         f"`{COMMAND} connect-org run-as=integration.user@example.com` — the user the client credentials "
         "flow runs as (default: you)",
         f"`{COMMAND} status` — the orgs connected in this workspace, their app and the nearest token expiry",
+        f"`{COMMAND} check [org id or name]` — check every org (or one) now: settings, the app's sign-in, tokens",
         f"`{COMMAND} disconnect-org <org id or name> [delete-app]` — revoke qc-bot's tokens and forget the org "
         "(`delete-app` also removes the QualityClouds app from it)",
         f"`{COMMAND} help` — this message",
