@@ -2,6 +2,7 @@
 server running, the same check beside a running server (claims, never two refreshes or two messages), the
 sign-in watch, and `/qc check`."""
 
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 
@@ -167,3 +168,23 @@ async def test_qc_check_answers_privately_with_the_report(stack):
     await stack.slack.wait_for(lambda: [post for post in stack.slack.response_url_posts
                                         if "No connected org in this workspace is called" in str(post.body)],
                                what="the unknown org explained")
+
+
+async def test_one_check_of_one_org_costs_six_api_requests_and_two_token_requests(stack):
+    """The figures the README gives for the API cost of watching (one Quality Clouds user's token in the org)."""
+    await connected_and_proved(stack)
+    stack.org.issue_app_token("QualityClouds", user=stack.org.admin, created=stack.clock.now())
+    await stack.stop_bot()
+    before = len(stack.salesforce.requests)
+
+    code, _, errors = await qc_bot(stack, "check-expiry")
+    assert code == 0, errors
+    operations = Counter(record.operation for record in stack.salesforce.requests[before:])
+    assert operations == {
+        "token:refresh_token": 1,  # qc-bot's own token: still works?
+        "apps/oauth/usage": 1,  # the External Client App's id
+        "apps/oauth/usage/app/users": 2,  # its users, then the empty page after the last
+        "apps/oauth/usage/app/user/tokens": 2,  # per user: the tokens, then the empty page
+        "query": 1,  # OauthToken
+        "token:client_credentials": 1,  # the app's sign-in
+    }
