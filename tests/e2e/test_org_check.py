@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bot.timings import fast_timings
-
 from tests.support.cli import iso, qc_bot
 from tests.support.stack import CHANNEL, MEMBER
 
@@ -59,7 +58,8 @@ async def test_with_only_check_expiry_a_token_issued_after_the_connection_is_war
     code, output, errors = await qc_bot(stack, "check-expiry", "--at", iso(expires - 6 * DAY))
     assert code == 0, errors
     assert "Checked 1 org." in output
-    assert "sent: 7-day warning for Acme Corp" in output and "QualityClouds refresh token of admin@acme.example" in output
+    assert "sent: 7-day warning for Acme Corp" in output
+    assert "QualityClouds refresh token of admin@acme.example" in output
     assert stack.query("SELECT COUNT(*) FROM tracked_tokens WHERE kind = 'app'") == [(1,)]
 
     again = await qc_bot(stack, "check-expiry", "--at", iso(expires - 6 * DAY))
@@ -150,8 +150,8 @@ async def test_qc_check_answers_privately_with_the_report(stack):
     ack = await stack.slash("check acme corp", user=MEMBER)  # anyone may ask
     assert "Checking now" in str(ack.body)
     report = await stack.slack.wait_for(
-        lambda: next((post for post in stack.slack.response_url_posts if "Check of the Salesforce orgs" in str(post.body)),
-                     None), what="the report")
+        lambda: next((post for post in stack.slack.response_url_posts
+                      if "Check of the Salesforce orgs" in str(post.body)), None), what="the report")
     assert report.body["response_type"] == "ephemeral"
     text = str(report.body["blocks"])
     assert "*Acme Corp* `" in text and "qc-bot's access works" in text
