@@ -8,16 +8,7 @@ from datetime import datetime
 
 from bot.failures import ProofProblem, TokenReadProblem
 from bot.messages.actions import COMMAND
-from bot.messages.blocks import (
-    SlackMessage,
-    escape_mrkdwn,
-    header,
-    plain,
-    reauthorize_button,
-    section,
-    time_left,
-    when,
-)
+from bot.messages.blocks import SlackMessage, escape_mrkdwn, header, plain, reauthorize_button, section, time_left, when
 from bot.messages.explanations import PROOF_EXPLANATIONS, TOKEN_READ_EXPLANATIONS
 
 
