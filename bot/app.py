@@ -126,7 +126,7 @@ async def create_web_app(
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
     access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock)
     checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                          process="serve", refresh_always=False)
+                          process="serve", on_demand=False)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
                              delivery=delivery, slack_clients=slack_clients, timings=timings)
     scheduler = Scheduler(
@@ -144,11 +144,9 @@ async def create_web_app(
                                                   delivery=delivery),
                         reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey),
                         limiter=RateLimiter(limits=limits or RateLimits(), clock=clock),
-                        # Asked for now, so qc-bot's token is refreshed even if an authorization issued it moments
-                        # ago: the report says whether it still works.
                         check_report=CheckReport(store=store, clock=clock, checker=org_checker(
                             settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                            process="serve", refresh_always=True)))
+                            process="serve", on_demand=True)))
 
     bolt.use(CommandRateLimit(services.limiter))
     bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))

@@ -83,7 +83,7 @@ async def _check_orgs(
     """The periodic check of every org, then the messages it queued (lost access, the sign-in) sent at once."""
     access = org_access(settings, session=session, timings=timings, store=store, clock=clock)
     checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                          process="check-expiry", refresh_always=True)
+                          process="check-expiry", on_demand=True)
     results = await checker.check_all()
     skipped = sum(1 for result in results if not result.ran)
     print(f"Checked {len(results) - skipped} org{'' if len(results) - skipped == 1 else 's'}"

@@ -173,12 +173,14 @@ class OrgChecker:
 
 def org_checker(
     settings: Settings, *, store: Store, clock: Clock, access: OrgAccess, delivery: SlackDelivery, timings: Timings,
-    process: str, refresh_always: bool,
+    process: str, on_demand: bool,
 ) -> OrgChecker:
-    """The periodic check as `qc-bot serve` and `qc-bot check-expiry` run it."""
+    """The check as `qc-bot serve` runs it on its schedule, or `on_demand` (`qc-bot check-expiry`, `/qc check`):
+    then qc-bot's token is refreshed and the app signs in even if an authorization or a proof just did, because
+    whoever asks wants to know how things stand now."""
     sync = TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery)
     sign_in = SignInWatch(store=store, clock=clock, oauth=access.oauth, delivery=delivery, retry=timings.proof_retry,
-                          proof_fresh_for=timedelta(0) if refresh_always else settings.token_sync_interval)
+                          proof_fresh_for=timedelta(0) if on_demand else settings.token_sync_interval)
     return OrgChecker(store=store, clock=clock, steps=watch_steps(sync=sync, sign_in=sign_in,
-                                                                   refresh_always=refresh_always),
+                                                                   refresh_always=on_demand),
                       process=process, lease=timings.org_check_lease)

@@ -115,8 +115,12 @@ class SignInWatch:
         if state is None:
             return False
         now = self._clock.now()
-        # Before the first check, the connection's own proof is the last word: its failure was shown already.
-        before = state.status or ("failing" if connection.proof_status == "failed" else "ok")
+        # Until a check follows the connection's latest proof (a first connection, or a repair that proved again),
+        # that proof is the last word: the status message showed its outcome already.
+        proved_since = (connection.proof_started_at is not None and state.checked_at is not None
+                        and state.checked_at < connection.proof_started_at)
+        before = (state.status if state.status is not None and not proved_since
+                  else "failing" if connection.proof_status == "failed" else "ok")
         episode = state.episode + 1 if before == "ok" and result.status == "failing" else state.episode
         repos.orgs.save_sign_in(team_id=org.team_id, org_id=org.org_id, status=result.status,
                                 problem=result.problem, detail=result.detail, episode=episode, now=now)
