@@ -136,8 +136,9 @@ class TrackedTokenRepository:
                          " WHERE team_id = ? AND org_id = ? AND claimed_by = ?", [team_id, org_id, by])
 
     def watched_orgs(self) -> list[tuple[str, str]]:
-        """(team, org) of every org with a check schedule, paused ones too."""
-        rows = self._db.query("SELECT team_id, org_id FROM token_syncs ORDER BY team_id, org_id")
+        """(team, org) of every org whose checks are scheduled: not those paused by a broken connection."""
+        rows = self._db.query(
+            "SELECT team_id, org_id FROM token_syncs WHERE next_sync_at IS NOT NULL ORDER BY team_id, org_id")
         return [(row["team_id"], row["org_id"]) for row in rows]
 
     def sync_of(self, *, team_id: str, org_id: str) -> OrgSync | None:

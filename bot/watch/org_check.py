@@ -141,7 +141,8 @@ class OrgChecker:
         return await self._run_claimed(sync)
 
     async def check_all(self) -> list[OrgCheckResult]:
-        """Check every org with a check schedule, of every workspace."""
+        """Check every org of every workspace whose checks are scheduled, as `qc-bot serve` does over an interval
+        (an org whose connection broke waits for someone to authorize again; `/qc check` still checks it)."""
         return await self.check_orgs(await self._store.run(lambda repos: repos.tracked_tokens.watched_orgs()))
 
     async def check_orgs(self, orgs: Sequence[tuple[str, str]]) -> list[OrgCheckResult]:

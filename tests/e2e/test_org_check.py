@@ -82,7 +82,7 @@ async def test_a_token_revoked_in_setup_is_announced_once_by_the_next_check_expi
     assert len(refreshes(stack)) == before + 1, "the token issued minutes ago is refreshed all the same"
 
     again = await qc_bot(stack, "check-expiry")
-    assert again[0] == 0
+    assert again[0] == 0 and "Checked 0 orgs." in again[1], "a broken connection waits for a new authorization"
     assert len(channel_texts(stack, LOST)) == 1, "said once"
     assert len(refreshes(stack)) == before + 1, "a broken connection is not tried again"
 
@@ -106,7 +106,7 @@ async def test_check_expiry_beside_a_running_server_skips_the_org_the_server_is_
     held.release()
     await stack.slack.wait_for(lambda: channel_texts(stack, LOST), what="the lost access announced")
     again = await qc_bot(stack, "check-expiry")
-    assert again[0] == 0 and "Checked 1 org." in again[1]
+    assert again[0] == 0 and "Checked 0 orgs." in again[1], "the server found it broken: paused until re-authorized"
     await stack.settle()
     assert len(channel_texts(stack, LOST)) == 1
     assert len(refreshes(stack)) == before + 1
