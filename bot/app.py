@@ -30,12 +30,10 @@ from bot.connect.journey import ConnectJourney
 from bot.connect.reauthorize import Reauthorizer
 from bot.connect.reveal import CredentialReveal
 from bot.ops.retention import Pruner
-from bot.orgs.access import OrgAccess
+from bot.orgs.access import org_access
 from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
 from bot.redaction import install_log_redaction
-from bot.salesforce.http import SalesforceHttp
-from bot.salesforce.oauth import SalesforceOAuth
 from bot.server import run_until_stopped
 from bot.services import SERVICES_KEY, Services
 from bot.slack.authorize import InstallationAuthorize, single_workspace_authorize
@@ -49,8 +47,9 @@ from bot.slack.rate_limits import CommandRateLimit, RateLimiter, RateLimits
 from bot.slack.refusals import record_rate_limited
 from bot.timings import Timings
 from bot.watch.expiry import ExpiryScanner
+from bot.watch.org_check import org_checker
+from bot.watch.report import CheckReport
 from bot.watch.scheduler import Scheduler
-from bot.watch.token_sync import TokenSync
 from storage.crypto import SecretBox
 from storage.database import Store
 
@@ -124,17 +123,14 @@ async def create_web_app(
         process_before_response=False,
     )
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
-    http = SalesforceHttp(session=http_session, host_policy=settings.host_policy, retry=timings.salesforce_retry,
-                          timeout_seconds=timings.salesforce_timeout_seconds)
-    oauth = SalesforceOAuth(http=http, client_id=settings.salesforce_client_id,
-                            client_secret=settings.salesforce_client_secret,
-                            redirect_uri=settings.oauth_callback_url)
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
-    access = OrgAccess(http=http, oauth=oauth, store=store, clock=clock)
+    access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock)
+    checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
+                          process="serve", on_demand=False)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
                              delivery=delivery, slack_clients=slack_clients, timings=timings)
     scheduler = Scheduler(
-        sync=TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery),
+        checker=checker,
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
         pruner=Pruner(store=store, retention=settings.retention), prune_interval=timings.prune_interval,
@@ -147,7 +143,10 @@ async def create_web_app(
                         disconnector=Disconnector(settings=settings, store=store, clock=clock, access=access,
                                                   delivery=delivery),
                         reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey),
-                        limiter=RateLimiter(limits=limits or RateLimits(), clock=clock))
+                        limiter=RateLimiter(limits=limits or RateLimits(), clock=clock),
+                        check_report=CheckReport(store=store, clock=clock, checker=org_checker(
+                            settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
+                            process="serve", on_demand=True)))
 
     bolt.use(CommandRateLimit(services.limiter))
     bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))

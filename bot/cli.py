@@ -41,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
         description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "
-                    "GET /salesforce/oauth/callback, GET /healthz. It also checks each org's tokens every "
-                    "QC_TOKEN_SYNC_MINUTES, scans for expiry warnings every QC_EXPIRY_SCAN_MINUTES and prunes "
-                    "what outlived QC_RETENTION_DAYS every hour. Configuration comes from the environment and "
-                    "./.env.",
+                    "GET /salesforce/oauth/callback, GET /healthz. It also checks each org (tokens, the app's "
+                    "sign-in) every QC_TOKEN_SYNC_MINUTES, scans for expiry warnings every QC_EXPIRY_SCAN_MINUTES "
+                    "and prunes what outlived QC_RETENTION_DAYS every hour. Configuration comes from the "
+                    "environment and ./.env.",
     )
     commands.add_parser(
         "keygen", help="print a new encryption key for QC_ENCRYPTION_KEYS",
@@ -82,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.add_argument("--socket-mode", action="store_true",
                           help="a manifest for Socket Mode (default when SLACK_APP_TOKEN is set)")
     check_expiry = commands.add_parser(
-        "check-expiry", help="run one expiry scan now (or as of --at) and print what it sent or would send",
-        description="Run one expiry scan over the tokens qc-bot watches, as `qc-bot serve` does on its schedule, "
-                    "and print each warning it sends (or would send). Warnings already sent are never sent "
-                    "again. The tokens are as of the last sync by `qc-bot serve`.",
+        "check-expiry", help="check every org now, then scan for expiry warnings (for cron) and print them",
+        description="Check every org as `qc-bot serve` does on its schedule (refresh qc-bot's token, so a revoked "
+                    "connection is announced now; read the app's tokens; repeat the app's sign-in), skipping "
+                    "orgs another qc-bot process is checking at that moment; then run one expiry scan and print "
+                    "each warning it sends (or would send). Nothing is ever sent twice, also while `qc-bot "
+                    "serve` runs.",
     )
     check_expiry.add_argument(
         "--at", metavar="ISO-8601", type=_moment,
@@ -95,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check_expiry.add_argument(
         "--dry-run", action="store_true",
-        help="only print what would be sent: nothing is queued, recorded or posted to Slack",
+        help="only print what would be sent, from what the last check stored: no org is checked (a token "
+             "refresh is a write in Salesforce), nothing is queued, recorded or posted to Slack",
     )
     commands.add_parser(
         "prune", help="delete now what outlived QC_RETENTION_DAYS (qc-bot serve does it every hour)",

@@ -52,6 +52,9 @@ class Timings:
     scheduler_tick_seconds: float = 30.0
     """How often the scheduler looks for org syncs and an expiry scan that are due (by the bot's clock)."""
     prune_interval: timedelta = timedelta(hours=1)
+    org_check_lease: timedelta = timedelta(minutes=15)
+    """The longest a process's claim on one org's periodic check holds if it dies mid-check: longer than a check
+    takes with every Salesforce retry (`salesforce_retry` allows 90 s per request), so a live claim never lapses."""
     """How often `qc-bot serve` deletes what outlived QC_RETENTION_DAYS (by the bot's clock, also at start-up)."""
     request_body_seconds: float = 10.0
     """The longest a request's body may take to arrive (Slack sends a few kB at once): then 408 and closed."""

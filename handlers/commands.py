@@ -11,7 +11,7 @@ from bot.errors import CommandSyntaxError
 from bot.messages import SlackMessage
 from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
-from bot.slack.commands import ConnectOrg, DisconnectOrg, Help, Status, parse
+from bot.slack.commands import Check, ConnectOrg, DisconnectOrg, Help, Status, parse
 from handlers.checks import may_administer, record_refusal
 
 
@@ -28,6 +28,12 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         if isinstance(parsed, ConnectOrg):
             await _connect_org(parsed, ack=ack, command=command, respond=respond, client=client, services=services)
+            return
+        if isinstance(parsed, Check):
+            # A check talks to Salesforce for every org: acknowledge at once, report through response_url.
+            await ack(**messages.check_started().as_payload())
+            await respond(**(await _check(parsed, command=command, services=services)).as_payload(),
+                          response_type="ephemeral")
             return
         # The database (and for disconnect-org Slack's users.info) is read after the acknowledgement, well
         # inside Slack's 3 seconds; the answer follows through response_url.
@@ -79,6 +85,20 @@ def _connect_org_answer(parsed: ConnectOrg, *, allowed: bool, command: dict, ser
             message = messages.connect_link(link_url=begun.link_url, login_host=begun.login_url,
                                             run_as=begun.run_as, expires_at=begun.expires_at)
     return {**message.as_payload(), "response_type": "ephemeral"}
+
+
+async def _check(parsed: Check, *, command: dict, services: Services) -> SlackMessage:
+    """Anyone may ask: the report shows what `/qc status` shows, checked now, and no secret."""
+    team_id = command["team_id"]
+    if parsed.target is None:
+        return await services.check_report.run(team_id=team_id, org_ids=None)
+    found = await services.disconnector.find(team_id=team_id, target=parsed.target)
+    if found.problem == "ambiguous":
+        return messages.org_ambiguous(target=parsed.target,
+                                      matches=[(org.org_name, org.org_id) for org in found.candidates])
+    if found.org is None:
+        return messages.org_not_found(target=parsed.target, known=[org.org_name for org in found.candidates])
+    return await services.check_report.run(team_id=team_id, org_ids=[found.org.org_id])
 
 
 async def _disconnect_confirmation(parsed: DisconnectOrg, *, command: dict, services: Services) -> SlackMessage:

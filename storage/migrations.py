@@ -336,6 +336,26 @@ def _requester_confirmation(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA writable_schema = OFF")
 
 
+
+@MIGRATIONS(name="0010_org_checks")
+def _org_checks(db: sqlite_utils.Database) -> None:
+    """A claim per org on its periodic check, so `serve` and `check-expiry` never refresh the same rotating
+    token at once; and the last outcome of the repeated live sign-in, so a failure and its recovery are each
+    announced once. `sign_in_episode` counts failures: each one's announcement and resolution have keys of
+    their own."""
+    _execute_all(
+        db,
+        """
+        ALTER TABLE token_syncs ADD COLUMN claimed_by TEXT;
+        ALTER TABLE token_syncs ADD COLUMN claimed_until TEXT;
+        ALTER TABLE orgs ADD COLUMN sign_in_status TEXT CHECK (sign_in_status IN ('ok', 'failing'));
+        ALTER TABLE orgs ADD COLUMN sign_in_problem TEXT;
+        ALTER TABLE orgs ADD COLUMN sign_in_detail TEXT;
+        ALTER TABLE orgs ADD COLUMN sign_in_checked_at TEXT;
+        ALTER TABLE orgs ADD COLUMN sign_in_episode INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

@@ -47,6 +47,22 @@ class OrgRecord(OrgSummary):
     updated_at: datetime
 
 
+SignInStatus = Literal["ok", "failing"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignInState:
+    """The last outcome of the repeated live sign-in with the app's credentials (bot.watch.sign_in)."""
+
+    status: SignInStatus | None
+    """None: not checked since the connection (its proof stands)."""
+    problem: str | None
+    detail: str | None
+    checked_at: datetime | None
+    episode: int
+    """How many times the sign-in started failing: each failure's messages have keys of their own."""
+
+
 class OrgRepository:
     def __init__(self, db: sqlite_utils.Database, secret_box: SecretBox) -> None:
         self._db = db
@@ -141,6 +157,27 @@ class OrgRepository:
             [to_db_time(now), team_id, org_id],
         )
         return cursor.rowcount == 1
+
+    def sign_in_state(self, *, team_id: str, org_id: str) -> SignInState | None:
+        rows = list(self._db.query(
+            "SELECT sign_in_status, sign_in_problem, sign_in_detail, sign_in_checked_at, sign_in_episode FROM orgs"
+            " WHERE team_id = ? AND org_id = ?", [team_id, org_id]))
+        if not rows:
+            return None
+        row = rows[0]
+        return SignInState(status=row["sign_in_status"], problem=row["sign_in_problem"],
+                           detail=row["sign_in_detail"], checked_at=from_db_time_optional(row["sign_in_checked_at"]),
+                           episode=row["sign_in_episode"])
+
+    def save_sign_in(
+        self, *, team_id: str, org_id: str, status: SignInStatus, problem: str | None, detail: str | None,
+        episode: int, now: datetime,
+    ) -> None:
+        self._db.execute(
+            "UPDATE orgs SET sign_in_status = ?, sign_in_problem = ?, sign_in_detail = ?, sign_in_checked_at = ?,"
+            " sign_in_episode = ? WHERE team_id = ? AND org_id = ?",
+            [status, problem, detail, to_db_time(now), episode, team_id, org_id],
+        )
 
     def for_team(self, *, team_id: str) -> list[OrgSummary]:
         """The team's orgs that are not disconnected, by name."""

@@ -22,6 +22,8 @@ for one org is found by that beginning (Slack team ids and Salesforce org ids ho
     unreadable:<team>:<org>:<issued>:<problem>     the QualityClouds app's tokens could not be read through the
                                                    bot's refresh token issued at <issued> (Unix time), for
                                                    <problem> (bot.failures.TokenReadProblem)
+    signin:<team>:<org>:<episode>:<phase>          the app's live sign-in started failing (<phase> `failing`) or
+                                                   works again (`resolved`), the <episode>-th time it failed
     expiry:<team>:<org>:<token>:<expires>:<days>   a token expires at <expires> (Unix time) in <days> days
                                                    (0: it has expired); <token> is `bot` for the bot's
                                                    own refresh token, `app:<Salesforce user id>` for a
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Literal
 
 from storage.tracked_tokens import TrackedToken
 
@@ -49,8 +52,9 @@ BROKEN = "broken"
 DISCONNECTED = "disconnected"
 EXPIRY = "expiry"
 UNREADABLE = "unreadable"
+SIGN_IN = "signin"
 
-WARNINGS = (EXPIRY, BROKEN, UNREADABLE)
+WARNINGS = (EXPIRY, BROKEN, UNREADABLE, SIGN_IN)
 """The org-scoped kinds that warn about an org's tokens: pointless once the org is disconnected."""
 
 DIRECT_SUFFIX = ":direct"
@@ -86,6 +90,11 @@ def connection_broken(*, team_id: str, org_id: str, issued_at: datetime) -> str:
 def app_tokens_unreadable(*, team_id: str, org_id: str, issued_at: datetime, problem: str) -> str:
     """Once per authorization and problem: the remedy is the same until someone authorizes again."""
     return f"{org_scope(UNREADABLE, team_id=team_id, org_id=org_id)}{int(issued_at.timestamp())}:{problem}"
+
+
+def sign_in_changed(*, team_id: str, org_id: str, episode: int, phase: Literal["failing", "resolved"]) -> str:
+    """Once per failure and once per recovery from it: a later failure is a new episode, news again."""
+    return f"{org_scope(SIGN_IN, team_id=team_id, org_id=org_id)}{episode}:{phase}"
 
 
 def org_disconnected(*, team_id: str, org_id: str) -> str:

@@ -107,12 +107,39 @@ class TrackedTokenRepository:
             [team_id, org_id, app_name, app_policy, to_db_time(now)],
         )
 
-    def due_syncs(self, *, now: datetime, limit: int) -> list[OrgSync]:
-        rows = self._db.query(
-            "SELECT * FROM token_syncs WHERE next_sync_at <= ? ORDER BY next_sync_at LIMIT ?",
-            [to_db_time(now), limit],
-        )
+    def claim_due(self, *, now: datetime, limit: int, by: str, until: datetime) -> list[OrgSync]:
+        """Claim up to `limit` orgs whose check is due and that nobody else is checking (run in an immediate
+        transaction: the read and the claim are one step for every other process)."""
+        rows = list(self._db.query(
+            "SELECT * FROM token_syncs WHERE next_sync_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)"
+            " ORDER BY next_sync_at LIMIT ?",
+            [to_db_time(now), to_db_time(now), limit],
+        ))
+        for row in rows:
+            self._db.execute(
+                "UPDATE token_syncs SET claimed_by = ?, claimed_until = ? WHERE team_id = ? AND org_id = ?",
+                [by, to_db_time(until), row["team_id"], row["org_id"]])
         return [_to_sync(row) for row in rows]
+
+    def claim(self, *, team_id: str, org_id: str, now: datetime, by: str, until: datetime) -> OrgSync | None:
+        """Claim one org's check whenever it is due; None if another process holds the claim (or the org has no
+        schedule)."""
+        cursor = self._db.execute(
+            "UPDATE token_syncs SET claimed_by = ?, claimed_until = ? WHERE team_id = ? AND org_id = ?"
+            " AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?)",
+            [by, to_db_time(until), team_id, org_id, to_db_time(now), by],
+        )
+        return self.sync_of(team_id=team_id, org_id=org_id) if cursor.rowcount == 1 else None
+
+    def release(self, *, team_id: str, org_id: str, by: str) -> None:
+        self._db.execute("UPDATE token_syncs SET claimed_by = NULL, claimed_until = NULL"
+                         " WHERE team_id = ? AND org_id = ? AND claimed_by = ?", [team_id, org_id, by])
+
+    def watched_orgs(self) -> list[tuple[str, str]]:
+        """(team, org) of every org whose checks are scheduled: not those paused by a broken connection."""
+        rows = self._db.query(
+            "SELECT team_id, org_id FROM token_syncs WHERE next_sync_at IS NOT NULL ORDER BY team_id, org_id")
+        return [(row["team_id"], row["org_id"]) for row in rows]
 
     def sync_of(self, *, team_id: str, org_id: str) -> OrgSync | None:
         rows = list(self._db.query("SELECT * FROM token_syncs WHERE team_id = ? AND org_id = ?", [team_id, org_id]))

@@ -3,9 +3,10 @@
 - `actions` — the slash command and every button's action id;
 - `blocks` — `SlackMessage`, the shared Block Kit primitives and the plain-text fallback of mrkdwn;
 - `explanations` — what each failure of `bot.failures` means and what to do about it;
-- `commands` (usage, refusals), `connect` (the link and the journey's status message), `reveal` (the private
-  delivery of the credentials), `watch` (expiry warnings, lost access), `dashboard` (`/qc status` and the App
-  Home), `disconnect` (`/qc disconnect-org`), `delivery` (a channel that refuses a message);
+- `check` (`/qc check`'s private report), `commands` (usage, refusals), `connect` (the link and the journey's
+  status message), `reveal` (the private delivery of the credentials), `watch` (expiry warnings, lost access,
+  the app's sign-in failing and resolved), `dashboard` (`/qc status` and the App Home), `disconnect`
+  (`/qc disconnect-org`), `delivery` (a channel that refuses a message);
 - `pages` — the browser pages, outside Slack.
 
 Nothing here ever receives a full secret except `reveal.reveal_modal`, the one private delivery of SPEC §1
@@ -23,6 +24,7 @@ from bot.messages.actions import (
     COMMAND,
 )
 from bot.messages.blocks import SlackMessage, answer_modal
+from bot.messages.check import CheckedOrg, TokenLine, check_report, check_started
 from bot.messages.commands import not_allowed, org_gone, slow_down, usage
 from bot.messages.connect import (
     ConnectedOrg,
@@ -49,7 +51,14 @@ from bot.messages.disconnect import (
     org_not_found,
 )
 from bot.messages.reveal import reveal_modal, reveal_offer, reveal_refused, reveal_retry, revealed
-from bot.messages.watch import ExpiryNotice, app_tokens_unreadable, connection_broken, expiry_warning
+from bot.messages.watch import (
+    ExpiryNotice,
+    app_tokens_unreadable,
+    connection_broken,
+    expiry_warning,
+    sign_in_failing,
+    sign_in_resolved,
+)
 
 __all__ = [
     "ACTION_AUTHORIZATION_CANCEL",
@@ -60,12 +69,14 @@ __all__ = [
     "ACTION_REAUTHORIZE",
     "ACTION_REVEAL",
     "COMMAND",
+    "CheckedOrg",
     "ConnectedOrg",
     "ExpiryNotice",
     "NearestExpiry",
     "OrgOverview",
     "SignInProof",
     "SlackMessage",
+    "TokenLine",
     "WhoAuthorized",
     "answer_modal",
     "app_tokens_unreadable",
@@ -73,6 +84,8 @@ __all__ = [
     "authorization_confirmed",
     "authorization_expired",
     "authorization_to_confirm",
+    "check_report",
+    "check_started",
     "confirmation_refused",
     "connect_link",
     "connection_broken",
@@ -95,6 +108,8 @@ __all__ = [
     "reveal_retry",
     "revealed",
     "secret_unavailable_note",
+    "sign_in_failing",
+    "sign_in_resolved",
     "slow_down",
     "status",
     "usage",

@@ -22,6 +22,7 @@ def usage(problem: str | None = None) -> SlackMessage:
         f"`{COMMAND} connect-org run-as=integration.user@example.com` {ADMIN_ONLY} — the user the client "
         "credentials flow runs as (default: you)",
         f"`{COMMAND} status` — the orgs connected in this workspace, their app and the nearest token expiry",
+        f"`{COMMAND} check [org id or name]` — check every org (or one) now: settings, the app's sign-in, tokens",
         f"`{COMMAND} disconnect-org &lt;org id or name&gt; [delete-app]` {ADMIN_ONLY} — revoke qc-bot's tokens "
         "and forget the org (`delete-app` also removes the QualityClouds app from it)",
         f"`{COMMAND} help` — this message",

@@ -1,12 +1,12 @@
-"""The words of keeping watch (SPEC §4): a token about to expire or expired, and qc-bot's own access lost.
-Both go to the org's channel with a *Re-authorize* button."""
+"""The words of keeping watch (SPEC §4, §4a): a token about to expire or expired, and qc-bot's own access lost
+(both with a *Re-authorize* button); the app's sign-in failing, and working again."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.failures import TokenReadProblem
+from bot.failures import ProofProblem, TokenReadProblem
 from bot.messages.actions import COMMAND
 from bot.messages.blocks import (
     SlackMessage,
@@ -19,7 +19,7 @@ from bot.messages.blocks import (
     time_left,
     when_local,
 )
-from bot.messages.explanations import TOKEN_READ_EXPLANATIONS
+from bot.messages.explanations import PROOF_EXPLANATIONS, TOKEN_READ_EXPLANATIONS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,3 +114,27 @@ def app_tokens_unreadable(
     )
     return SlackMessage(text=f"{escape_mrkdwn(before)}{name}. {plain(body)}",
                         blocks=[named_header(before=before, name=org_name, after=""), section(body)])
+
+
+def sign_in_failing(
+    *, org_name: str, org_id: str, run_as: str, problem: ProofProblem, detail: str | None
+) -> SlackMessage:
+    """The app's credentials, which signed in before, no longer do: Quality Clouds' scans fail until fixed."""
+    explanation = PROOF_EXPLANATIONS[problem]
+    before = "❌ Quality Clouds' credentials no longer sign in to "
+    name = inert(org_name)
+    said_line = f"\n{explanation.detail_label}: {inert(detail, 1000)}" if detail else ""
+    body = (
+        f"*Org:* *{name}* (`{escape_mrkdwn(org_id)}`), runs as {inert(run_as)}\n"
+        f"*What happened:* {explanation.what}{said_line}\n"
+        "*What this means:* Quality Clouds cannot sign in to this org, so its scans fail.\n"
+        f"*What to do:* {explanation.remedy} This channel hears once more when the sign-in works again."
+    )
+    return SlackMessage(text=f"{escape_mrkdwn(before)}{name}. {plain(body)}",
+                        blocks=[named_header(before=before, name=org_name, after=""), section(body)])
+
+
+def sign_in_resolved(*, org_name: str, org_id: str, run_as: str) -> SlackMessage:
+    text = (f"✅ Resolved: Quality Clouds' credentials sign in to *{inert(org_name)}* (`{escape_mrkdwn(org_id)}`) "
+            f"again (runs as {inert(run_as)}).")
+    return SlackMessage(text=plain(text), blocks=[section(text)])

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
+
 from bot.clock import Clock
+from bot.config import Settings
 from bot.redaction import Secret
 from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.metadata import MetadataClient
 from bot.salesforce.oauth import SalesforceOAuth, TokenResponse
 from bot.salesforce.rest import RestClient
 from bot.salesforce.session import OrgSession
+from bot.timings import Timings
 from storage.database import Store
 from storage.orgs import OrgRecord
 
@@ -63,3 +67,15 @@ class OrgAccess:
     def rest_with(self, *, instance_url: str, access_token: Secret) -> RestClient:
         """REST on a token just issued (no refresh: it cannot have expired yet)."""
         return self.rest(OrgSession(instance_url=instance_url, access_token=access_token, refresh=None))
+
+
+def org_access(
+    settings: Settings, *, session: aiohttp.ClientSession, timings: Timings, store: Store, clock: Clock
+) -> OrgAccess:
+    """The bot's Salesforce clients as `qc-bot serve` and `qc-bot check-expiry` both use them: its own OAuth
+    client, the host policy and the retry policy of every request."""
+    http = SalesforceHttp(session=session, host_policy=settings.host_policy, retry=timings.salesforce_retry,
+                          timeout_seconds=timings.salesforce_timeout_seconds)
+    oauth = SalesforceOAuth(http=http, client_id=settings.salesforce_client_id,
+                            client_secret=settings.salesforce_client_secret, redirect_uri=settings.oauth_callback_url)
+    return OrgAccess(http=http, oauth=oauth, store=store, clock=clock)

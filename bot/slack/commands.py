@@ -44,7 +44,13 @@ class DisconnectOrg:
     delete_app: bool
 
 
-Command = ConnectOrg | Help | Status | DisconnectOrg
+@dataclass(frozen=True)
+class Check:
+    target: str | None
+    """An org id or name as typed (like `DisconnectOrg.target`); None: every org of the workspace."""
+
+
+Command = ConnectOrg | Help | Status | DisconnectOrg | Check
 
 
 def parse(text: str) -> Command:
@@ -64,6 +70,8 @@ def parse(text: str) -> Command:
         return Status()
     if name in ("disconnect-org", "disconnect"):
         return _disconnect_org(arguments)
+    if name == "check":
+        return Check(target=_org_target(arguments) or None)
     raise CommandSyntaxError(f"I don't know the command `{_quoted(words[0])}`.")
 
 
@@ -112,10 +120,15 @@ def _quoted(word: str) -> str:
 def _disconnect_org(arguments: list[str]) -> DisconnectOrg:
     delete_app = bool(arguments) and arguments[-1].lower() in ("delete-app", "--delete-app")
     words = arguments[:-1] if delete_app else arguments
-    target = " ".join(words).strip().strip("\"'“”‘’").strip()
+    target = _org_target(words)
     if not target:
         raise CommandSyntaxError("Name the org to disconnect: `/qc disconnect-org <org id or name> [delete-app]`.")
     return DisconnectOrg(target=target, delete_app=delete_app)
+
+
+def _org_target(words: list[str]) -> str:
+    """An org id or name as typed, without the quotes people put around names with spaces."""
+    return " ".join(words).strip().strip("\"'“”‘’").strip()
 
 
 def _unwrap(word: str) -> str:

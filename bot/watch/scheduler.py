@@ -1,7 +1,7 @@
-"""The periodic work of `qc-bot serve` (SPEC §4, §7): token syncs per org, the expiry scan, and pruning what
-outlived the retention period.
+"""The periodic work of `qc-bot serve` (SPEC §4, §7): the check of each org (bot.watch.org_check: token sync,
+sign-in), the expiry scan, and pruning what outlived the retention period.
 
-It wakes every `Timings.scheduler_tick_seconds` and asks the bot's clock what is due: the orgs whose sync
+It wakes every `Timings.scheduler_tick_seconds` and asks the bot's clock what is due: the orgs whose check
 time came (stored per org, so a restart keeps the rhythm), then the expiry scan when `QC_EXPIRY_SCAN_MINUTES`
 have passed since the last one, after any sync, and once at start-up (so downtime is caught up at once). Deciding by the
 clock rather than by sleeping means tests move a `ManualClock` and the real code runs.
@@ -17,7 +17,7 @@ from bot.clock import Clock
 from bot.ops.retention import Pruner
 from bot.slack.outbox import SlackDelivery
 from bot.watch.expiry import ExpiryScanner
-from bot.watch.token_sync import TokenSync
+from bot.watch.org_check import OrgChecker
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class Scheduler:
     def __init__(
         self,
         *,
-        sync: TokenSync,
+        checker: OrgChecker,
         scanner: ExpiryScanner,
         delivery: SlackDelivery,
         clock: Clock,
@@ -35,7 +35,7 @@ class Scheduler:
         pruner: Pruner,
         prune_interval: timedelta,
     ) -> None:
-        self._sync = sync
+        self._checker = checker
         self._scanner = scanner
         self._delivery = delivery
         self._clock = clock
@@ -57,12 +57,12 @@ class Scheduler:
             self._task = None
 
     async def run_due(self) -> None:
-        """Run whatever is due now: org syncs first, then the scan, also at once after any sync, so a token
+        """Run whatever is due now: org checks first, then the scan, also at once after any sync, so a token
         found already past a threshold is warned about without waiting for the next scan; and pruning, at
         start-up and then every `prune_interval`."""
         await self._prune_if_due()
         synced = 0
-        while batch := await self._sync.sync_due():
+        while batch := await self._checker.check_due():
             synced += batch
         now = self._clock.now()
         if not synced and self._next_scan_at is not None and now < self._next_scan_at:

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from bot import messages
 from bot.clock import Clock
@@ -50,6 +51,18 @@ logger = logging.getLogger(__name__)
 BOT_APP_NAME = "qc-bot"
 # Refresh errors that say the token itself is finished, as opposed to Salesforce or our client being unwell.
 BROKEN_TOKEN_ERRORS = frozenset({"invalid_grant", "inactive_user"})
+
+
+class SyncOutcome(StrEnum):
+    SYNCED = "synced"
+    PARTIAL = "partial"
+    """The bot's token works, but some of the app's tokens could not be read (what was known is kept)."""
+    BROKEN = "broken"
+    """Salesforce refused the bot's refresh token: the connection is broken (the channel is told once)."""
+    FAILED = "failed"
+    """Salesforce did not answer as it should; tried again at the next interval."""
+    PAUSED = "paused"
+    """Nothing to sync with: the org is broken or disconnected."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,33 +109,28 @@ class TokenSync:
         clock: Clock,
         access: OrgAccess,
         delivery: SlackDelivery,
-        batch_size: int = 10,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
         self._access = access
         self._delivery = delivery
-        self._batch_size = batch_size
         self._thresholds = thresholds_with_expiry(settings.expiry_warn_days)
 
-    async def sync_due(self) -> int:
-        """Sync the orgs whose turn it is (a bounded batch, side by side); return how many were synced."""
-        now = self._clock.now()
-        due = await self._store.run(lambda repos: repos.tracked_tokens.due_syncs(now=now, limit=self._batch_size))
-        await asyncio.gather(*(self.sync_org(sync) for sync in due))
-        return len(due)
-
-    async def sync_org(self, sync: OrgSync) -> None:
+    async def sync_org(self, sync: OrgSync, *, refresh_always: bool = False) -> SyncOutcome:
+        """Sync one org whose check the caller has claimed (bot.watch.org_check). `refresh_always` refreshes
+        the bot's token even when an authorization issued it moments ago: a one-off check must notice a token
+        revoked since."""
         try:
-            await self._sync(sync)
+            return await self._sync(sync, refresh_always=refresh_always)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("Syncing the tokens of org %s failed unexpectedly", sync.org_id)
             await self._retry_later(sync, "internal error")
+            return SyncOutcome.FAILED
 
-    async def _sync(self, sync: OrgSync) -> None:
+    async def _sync(self, sync: OrgSync, *, refresh_always: bool) -> SyncOutcome:
         def load(repos: Repositories) -> tuple[OrgRecord | None, dict[str, TrackedToken], str | None]:
             org = repos.orgs.get(team_id=sync.team_id, org_id=sync.org_id)
             known = {token.key: token for token in repos.tracked_tokens.for_org(team_id=sync.team_id,
@@ -138,9 +146,9 @@ class TokenSync:
             await self._store.run(lambda repos: repos.tracked_tokens.record_sync(
                 team_id=sync.team_id, org_id=sync.org_id, next_sync_at=None, now=now,
                 error=f"paused: the org is {org.status if org else 'unknown'}"))
-            return
+            return SyncOutcome.PAUSED
         issued_at = org.token_issued_at or org.created_at
-        if self._clock.now() - issued_at < self._settings.token_sync_interval:
+        if not refresh_always and self._clock.now() - issued_at < self._settings.token_sync_interval:
             # Issued moments ago by an authorization: it works, and refreshing would prove nothing.
             session = self._access.session(org)
             last_used = issued_at
@@ -150,12 +158,12 @@ class TokenSync:
             except OAuthError as exc:
                 if exc.error in BROKEN_TOKEN_ERRORS:
                     await self._broken(org, exc)
-                else:
-                    await self._retry_later(sync, f"token refresh: {exc.message}")
-                return
+                    return SyncOutcome.BROKEN
+                await self._retry_later(sync, f"token refresh: {exc.message}")
+                return SyncOutcome.FAILED
             except SalesforceError as exc:
                 await self._retry_later(sync, f"token refresh: {exc.message}")
-                return
+                return SyncOutcome.FAILED
             session = OrgSession(instance_url=org.instance_url, access_token=token.access_token, refresh=None)
             last_used = self._clock.now()
         app_name, app_policy = self._app_of(sync, provisioned=provisioned_kind is not None)
@@ -178,14 +186,14 @@ class TokenSync:
         )
         now = self._clock.now()
 
-        def save(repos: Repositories) -> None:
+        def save(repos: Repositories) -> bool:
             # Salesforce answered slowly: if the org was disconnected or authorized afresh meanwhile, what this
             # sync learned is stale and must not bring tokens or warnings back.
             latest = repos.orgs.get(team_id=org.team_id, org_id=org.org_id)
             if (latest is None or latest.status != "connected" or latest.token_issued_at != org.token_issued_at
                     or repos.tracked_tokens.sync_of(team_id=org.team_id, org_id=org.org_id) is None):
                 logger.info("The tokens of org %s changed during its sync; its results are dropped", org.org_id)
-                return
+                return False
             # Re-read inside the write: a warning the scan recorded since `load` must not be forgotten.
             current = {token.key: token for token in repos.tracked_tokens.for_org(team_id=org.team_id,
                                                                                   org_id=org.org_id)}
@@ -203,10 +211,13 @@ class TokenSync:
             if read.refused is not None and app_name is not None:
                 self._tell_unreadable(repos, org=org, app_name=app_name, problem=read.refused,
                                       detail=read.error or "", now=now)
+            return True
 
-        await self._store.run(save, immediate=True)
+        if not await self._store.run(save, immediate=True):
+            return SyncOutcome.PAUSED
         if read.refused is not None:
             self._delivery.wake()
+        return SyncOutcome.SYNCED if read.error is None else SyncOutcome.PARTIAL
 
     def _app_of(self, sync: OrgSync, *, provisioned: bool) -> tuple[str | None, RefreshTokenPolicy | None]:
         """The app whose tokens to read and its policy: as recorded when it was provisioned; for orgs provisioned

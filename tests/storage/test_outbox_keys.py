@@ -34,6 +34,10 @@ def test_every_key_format_is_the_one_stored_databases_hold():
         "expiry:T0123ABCD:00D5g000004AbCdEAB:app:005A:1772323200:0")
     assert outbox_keys.app_tokens_unreadable(team_id=TEAM, org_id=ORG, issued_at=EXPIRES, problem="why") == (
         "unreadable:T0123ABCD:00D5g000004AbCdEAB:1772323200:why")
+    assert outbox_keys.sign_in_changed(team_id=TEAM, org_id=ORG, episode=2, phase="failing") == (
+        "signin:T0123ABCD:00D5g000004AbCdEAB:2:failing")
+    assert outbox_keys.sign_in_changed(team_id=TEAM, org_id=ORG, episode=2, phase="resolved") == (
+        "signin:T0123ABCD:00D5g000004AbCdEAB:2:resolved")
     assert outbox_keys.direct("status:9f86d081884c7d65") == "status:9f86d081884c7d65:direct"
     assert outbox_keys.refused("status:9f86d081884c7d65") == "status:9f86d081884c7d65:refused"
     first, second = (outbox_keys.org_disconnected(team_id=TEAM, org_id=ORG) for _ in range(2))

@@ -239,7 +239,7 @@ def test_help_marks_the_commands_only_admins_may_run():
     admin_only = {line.split("`")[1] for line in lines if "*(admins)*" in line and line.startswith("`")}
     everyone = {line.split("`")[1] for line in lines if "*(admins)*" not in line and line.startswith("`")}
     assert "/qc connect-org" in admin_only and "/qc disconnect-org &lt;org id or name&gt; [delete-app]" in admin_only
-    assert everyone == {"/qc status", "/qc help"}
+    assert everyone == {"/qc status", "/qc check [org id or name]", "/qc help"}
 
 
 def test_an_empty_app_home_says_how_to_connect_an_org():

@@ -1,7 +1,7 @@
 import pytest
 
 from bot.errors import CommandSyntaxError
-from bot.slack.commands import ConnectOrg, DisconnectOrg, Help, Status, parse
+from bot.slack.commands import Check, ConnectOrg, DisconnectOrg, Help, Status, parse
 
 
 @pytest.mark.parametrize(
@@ -21,6 +21,10 @@ from bot.slack.commands import ConnectOrg, DisconnectOrg, Help, Status, parse
         ("disconnect-org 00D000000000001AAA", DisconnectOrg("00D000000000001AAA", delete_app=False)),
         ("disconnect-org Acme Corp delete-app", DisconnectOrg("Acme Corp", delete_app=True)),
         ('disconnect-org "Acme Corp"', DisconnectOrg("Acme Corp", delete_app=False)),
+        ("check", Check(None)),
+        ("CHECK Acme Corp", Check("Acme Corp")),
+        ("check “Acme Corp”", Check("Acme Corp")),
+        ("check 00D000000000001AAA", Check("00D000000000001AAA")),
     ],
 )
 def test_valid_commands(text, expected):
