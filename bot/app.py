@@ -48,6 +48,7 @@ from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import CommandRateLimit, RateLimiter, RateLimits
 from bot.slack.refusals import record_rate_limited
 from bot.timings import Timings
+from bot.watch.drift import DriftWatch
 from bot.watch.expiry import ExpiryScanner
 from bot.watch.scheduler import Scheduler
 from bot.watch.token_sync import TokenSync
@@ -133,8 +134,10 @@ async def create_web_app(
     access = OrgAccess(http=http, oauth=oauth, store=store, clock=clock)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
                              delivery=delivery, slack_clients=slack_clients, timings=timings)
+    drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=journey)
     scheduler = Scheduler(
-        sync=TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery),
+        sync=TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery,
+                       after_sync=drift.check_org),
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
         pruner=Pruner(store=store, retention=settings.retention), prune_interval=timings.prune_interval,
@@ -147,6 +150,7 @@ async def create_web_app(
                         disconnector=Disconnector(settings=settings, store=store, clock=clock, access=access,
                                                   delivery=delivery),
                         reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey),
+                        drift=drift,
                         limiter=RateLimiter(limits=limits or RateLimits(), clock=clock))
 
     bolt.use(CommandRateLimit(services.limiter))
@@ -192,6 +196,7 @@ async def create_web_app(
             task.cancel()
         await asyncio.gather(*maintenance, return_exceptions=True)
         await scheduler.stop()
+        await drift.close()
         await journey.close()
         await delivery.stop()
         await http_session.close()

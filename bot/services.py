@@ -16,6 +16,7 @@ from bot.orgs.disconnect import Disconnector
 from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import RateLimiter
+from bot.watch.drift import DriftWatch
 from storage.database import Store
 
 
@@ -32,6 +33,7 @@ class Services:
     disconnector: Disconnector
     reauthorizer: Reauthorizer
     limiter: RateLimiter
+    drift: DriftWatch
 
 
 SERVICES_KEY = web.AppKey("qc_bot_services", Services)

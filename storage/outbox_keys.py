@@ -22,6 +22,11 @@ for one org is found by that beginning (Slack team ids and Salesforce org ids ho
     unreadable:<team>:<org>:<issued>:<problem>     the QualityClouds app's tokens could not be read through the
                                                    bot's refresh token issued at <issued> (Unix time), for
                                                    <problem> (bot.failures.TokenReadProblem)
+    drift:<team>:<org>:<alert>                     the app drifted from SPEC §2: drift alert <alert> (the row of
+                                                   storage.drift_alerts; a drift that comes back is a new row)
+    drift-end:<team>:<org>:<alert>                 the short note that drift alert <alert> is resolved
+    drift-edit:<team>:<org>:<alert>:<step>         an edit of drift alert <alert>'s message: `repairing`, `failed`
+                                                   or `ended`
     expiry:<team>:<org>:<token>:<expires>:<days>   a token expires at <expires> (Unix time) in <days> days
                                                    (0: it has expired); <token> is `bot` for the bot's
                                                    own refresh token, `app:<Salesforce user id>` for a
@@ -48,9 +53,12 @@ BROKEN = "broken"
 DISCONNECTED = "disconnected"
 EXPIRY = "expiry"
 UNREADABLE = "unreadable"
+DRIFT = "drift"
+DRIFT_END = "drift-end"
+DRIFT_EDIT = "drift-edit"
 
-WARNINGS = (EXPIRY, BROKEN, UNREADABLE)
-"""The org-scoped kinds that warn about an org's tokens: pointless once the org is disconnected."""
+WARNINGS = (EXPIRY, BROKEN, UNREADABLE, DRIFT)
+"""The org-scoped kinds that warn about an org's tokens or app: pointless once the org is disconnected."""
 
 DIRECT_SUFFIX = ":direct"
 
@@ -84,6 +92,19 @@ def connection_broken(*, team_id: str, org_id: str, issued_at: datetime) -> str:
 def app_tokens_unreadable(*, team_id: str, org_id: str, issued_at: datetime, problem: str) -> str:
     """Once per authorization and problem: the remedy is the same until someone authorizes again."""
     return f"{org_scope(UNREADABLE, team_id=team_id, org_id=org_id)}{int(issued_at.timestamp())}:{problem}"
+
+
+def drift_alert(*, team_id: str, org_id: str, alert_id: int) -> str:
+    return f"{org_scope(DRIFT, team_id=team_id, org_id=org_id)}{alert_id}"
+
+
+def drift_resolved(*, team_id: str, org_id: str, alert_id: int) -> str:
+    return f"{org_scope(DRIFT_END, team_id=team_id, org_id=org_id)}{alert_id}"
+
+
+def drift_alert_edit(*, team_id: str, org_id: str, alert_id: int, step: str) -> str:
+    """One edit per alert and step; a repair that failed and is pressed again edits under a numbered step."""
+    return f"{org_scope(DRIFT_EDIT, team_id=team_id, org_id=org_id)}{alert_id}:{step}"
 
 
 def org_disconnected(*, team_id: str, org_id: str) -> str:

@@ -5,7 +5,8 @@
 - `explanations` — what each failure of `bot.failures` means and what to do about it;
 - `commands` (usage, refusals), `connect` (the link and the journey's status message), `reveal` (the private
   delivery of the credentials), `watch` (expiry warnings, lost access), `dashboard` (`/qc status` and the App
-  Home), `disconnect` (`/qc disconnect-org`), `delivery` (a channel that refuses a message);
+  Home), `disconnect` (`/qc disconnect-org`), `delivery` (a channel that refuses a message), `drift` (the app
+  changed in Setup, and its repair);
 - `pages` — the browser pages, outside Slack.
 
 Nothing here ever receives a full secret except `reveal.reveal_modal`, the one private delivery of SPEC §1
@@ -17,6 +18,8 @@ from bot.messages.actions import (
     ACTION_AUTHORIZATION_CONFIRM,
     ACTION_DISCONNECT_CANCEL,
     ACTION_DISCONNECT_CONFIRM,
+    ACTION_DRIFT_RECREATE,
+    ACTION_DRIFT_REPAIR,
     ACTION_OPEN_LINK,
     ACTION_REAUTHORIZE,
     ACTION_REVEAL,
@@ -56,6 +59,8 @@ __all__ = [
     "ACTION_AUTHORIZATION_CONFIRM",
     "ACTION_DISCONNECT_CANCEL",
     "ACTION_DISCONNECT_CONFIRM",
+    "ACTION_DRIFT_RECREATE",
+    "ACTION_DRIFT_REPAIR",
     "ACTION_OPEN_LINK",
     "ACTION_REAUTHORIZE",
     "ACTION_REVEAL",

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from bot import messages
 from bot.clock import Clock
@@ -50,6 +51,12 @@ logger = logging.getLogger(__name__)
 BOT_APP_NAME = "qc-bot"
 # Refresh errors that say the token itself is finished, as opposed to Salesforce or our client being unwell.
 BROKEN_TOKEN_ERRORS = frozenset({"invalid_grant", "inactive_user"})
+
+
+class AfterSync(Protocol):
+    """Work for one org right after its tokens synced (the drift watch's check of its app)."""
+
+    def __call__(self, *, team_id: str, org_id: str) -> Awaitable[object]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +104,7 @@ class TokenSync:
         access: OrgAccess,
         delivery: SlackDelivery,
         batch_size: int = 10,
+        after_sync: AfterSync | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -104,6 +112,7 @@ class TokenSync:
         self._access = access
         self._delivery = delivery
         self._batch_size = batch_size
+        self._after_sync = after_sync
         self._thresholds = thresholds_with_expiry(settings.expiry_warn_days)
 
     async def sync_due(self) -> int:
@@ -178,14 +187,14 @@ class TokenSync:
         )
         now = self._clock.now()
 
-        def save(repos: Repositories) -> None:
+        def save(repos: Repositories) -> bool:
             # Salesforce answered slowly: if the org was disconnected or authorized afresh meanwhile, what this
             # sync learned is stale and must not bring tokens or warnings back.
             latest = repos.orgs.get(team_id=org.team_id, org_id=org.org_id)
             if (latest is None or latest.status != "connected" or latest.token_issued_at != org.token_issued_at
                     or repos.tracked_tokens.sync_of(team_id=org.team_id, org_id=org.org_id) is None):
                 logger.info("The tokens of org %s changed during its sync; its results are dropped", org.org_id)
-                return
+                return False
             # Re-read inside the write: a warning the scan recorded since `load` must not be forgotten.
             current = {token.key: token for token in repos.tracked_tokens.for_org(team_id=org.team_id,
                                                                                   org_id=org.org_id)}
@@ -203,10 +212,14 @@ class TokenSync:
             if read.refused is not None and app_name is not None:
                 self._tell_unreadable(repos, org=org, app_name=app_name, problem=read.refused,
                                       detail=read.error or "", now=now)
+            return True
 
-        await self._store.run(save, immediate=True)
+        saved = await self._store.run(save, immediate=True)
         if read.refused is not None:
             self._delivery.wake()
+        if saved and provisioned_kind is not None and self._after_sync is not None:
+            # The org's own check of its app (the drift watch) on the same cadence and the same fresh token.
+            await self._after_sync(team_id=org.team_id, org_id=org.org_id)
 
     def _app_of(self, sync: OrgSync, *, provisioned: bool) -> tuple[str | None, RefreshTokenPolicy | None]:
         """The app whose tokens to read and its policy: as recorded when it was provisioned; for orgs provisioned

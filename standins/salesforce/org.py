@@ -795,6 +795,33 @@ class FakeOrg:
         self._secrets.pop((type_name, full_name), None)
         return None
 
+    # ----- Setup: what an admin changes by hand -----
+
+    def change_in_setup(self, type_name: str, full_name: str, changes: dict[str, Any], *, by: FakeUser) -> None:
+        """Change fields of one component as an admin saving it in Setup: no deploy, but listMetadata then names
+        `by` and now as its last modifier (``changes`` values of None remove a field)."""
+        data = self.component(type_name, full_name)
+        if data is None:
+            raise KeyError(f"no {type_name} named {full_name}")
+        for name, value in changes.items():
+            if value is None:
+                data.pop(name, None)
+            else:
+                data[name] = value
+        meta = self._meta[(type_name, full_name)]
+        meta.modified_by, meta.modified_date = by, self._fake.now()
+
+    def delete_app_in_setup(self, name: str) -> None:
+        """Delete the External Client App or Connected App `name` as Setup's Delete button does: the app with
+        everything that belongs to it, and the tokens it issued."""
+        if name in self.connected_apps:
+            assert self.delete_component("ConnectedApp", name) is None
+            return
+        for type_name, data in list(self.external_client_apps[name].items()):
+            if type_name != ECA_HEADER:
+                assert self.delete_component(type_name, data["fullName"]) is None
+        assert self.delete_component(ECA_HEADER, name) is None
+
     def _revoke_app_tokens(self, *, key: str | None, label: str) -> None:
         """An app that can no longer issue tokens takes the ones it issued with it."""
         tokens = self._fake.tokens

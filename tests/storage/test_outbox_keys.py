@@ -34,6 +34,11 @@ def test_every_key_format_is_the_one_stored_databases_hold():
         "expiry:T0123ABCD:00D5g000004AbCdEAB:app:005A:1772323200:0")
     assert outbox_keys.app_tokens_unreadable(team_id=TEAM, org_id=ORG, issued_at=EXPIRES, problem="why") == (
         "unreadable:T0123ABCD:00D5g000004AbCdEAB:1772323200:why")
+    assert outbox_keys.drift_alert(team_id=TEAM, org_id=ORG, alert_id=42) == "drift:T0123ABCD:00D5g000004AbCdEAB:42"
+    assert outbox_keys.drift_resolved(team_id=TEAM, org_id=ORG, alert_id=42) == (
+        "drift-end:T0123ABCD:00D5g000004AbCdEAB:42")
+    assert outbox_keys.drift_alert_edit(team_id=TEAM, org_id=ORG, alert_id=42, step="ended") == (
+        "drift-edit:T0123ABCD:00D5g000004AbCdEAB:42:ended")
     assert outbox_keys.direct("status:9f86d081884c7d65") == "status:9f86d081884c7d65:direct"
     first, second = (outbox_keys.org_disconnected(team_id=TEAM, org_id=ORG) for _ in range(2))
     assert re.fullmatch(r"disconnected:T0123ABCD:00D5g000004AbCdEAB:[0-9a-f]{32}", first)
