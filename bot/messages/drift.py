@@ -57,7 +57,9 @@ def drift_alert(notice: DriftNotice, *, outcome: str | None = None) -> SlackMess
     blocks = [header(heading), body_block]
     if outcome:
         blocks.append(context(outcome))
-    return SlackMessage(text=f"{heading}. {plain(body)}" + (f" {plain(outcome)}" if outcome else ""), blocks=blocks)
+    # The header block is plain text; the fallback is read as mrkdwn, so the org's name is made inert there.
+    fallback = f"{escape_mrkdwn(heading)}. {plain(body)}" + (f" {plain(outcome)}" if outcome else "")
+    return SlackMessage(text=fallback, blocks=blocks)
 
 
 def drift_repairing(user_id: str) -> str:

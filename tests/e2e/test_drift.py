@@ -1,0 +1,223 @@
+"""SPEC §4a "Drift" over HTTP: someone changes the QualityClouds app in Setup (the stand-in records who and when,
+as listMetadata reports it), the next periodic check tells the channel once, naming the setting, what it was
+and what it is now; an admin's Repair restores SPEC §2 in the org and proves the sign-in, a member's click
+changes nothing, and the drift once gone gets one short "resolved" note."""
+
+import time
+from datetime import UTC, timedelta
+
+import pytest
+
+from bot.messages.actions import ACTION_DRIFT_RECREATE, ACTION_DRIFT_REPAIR
+from tests.support.stack import ADMIN, CHANNEL, MEMBER
+
+SYNC = timedelta(minutes=60)  # QC_TOKEN_SYNC_MINUTES' default: the drift check runs at each token sync
+PROPAGATION = timedelta(minutes=2)  # the stand-in's default propagation of new credentials
+APP = "QualityClouds"
+GLOBAL = "ExtlClntAppGlobalOauthSettings"
+OAUTH = "ExtlClntAppOauthSettings"
+POLICIES = "ExtlClntAppOauthConfigurablePolicies"
+CALLBACK = "https://scan.qualityclouds.com/sf_instance/code_callback"
+
+
+def part(stack, type_name):
+    return stack.org.external_client_apps[APP][type_name]
+
+
+def change(stack, type_name, changes):
+    stack.org.change_in_setup(type_name, part(stack, type_name)["fullName"], changes, by=stack.setup_admin)
+
+
+def other_run_as(stack):
+    stack.org.add_user(username="someone.else@acme.example", first_name="Some", last_name="One")
+    change(stack, POLICIES, {"clientCredentialsFlowUser": "someone.else@acme.example"})
+
+
+# (setting, what the alert says it was, what it says it is now, how to change it in Setup)
+DRIFTS = {
+    "callback": ("Callback URL", CALLBACK, "https://evil.example/callback",
+                 lambda stack: change(stack, GLOBAL, {"callbackUrl": "https://evil.example/callback"})),
+    "pkce": ("PKCE required", "no", "required", lambda stack: change(stack, GLOBAL, {"isPkceRequired": True})),
+    "scope": ("OAuth scopes", "api (Manage user data via APIs); refresh_token, offline_access", "Api",
+              lambda stack: change(stack, OAUTH, {"commaSeparatedOauthScopes": "Api"})),
+    "client-credentials": ("Client credentials flow", "on, run as admin@acme.example", "off",
+                           lambda stack: change(stack, GLOBAL, {"isClientCredentialsFlowEnabled": False})),
+    "run-as": ("Client credentials flow", "on, run as admin@acme.example", "run as someone.else@acme.example",
+               other_run_as),
+    "policy": ("Refresh token policy", "expire after 90 days", "valid until revoked",
+               lambda stack: change(stack, POLICIES, {"refreshTokenPolicyType": "Infinite",
+                                                      "refreshTokenValidityPeriod": None,
+                                                      "refreshTokenValidityUnit": None})),
+    "deleted": ("App", "QualityClouds (External Client App)", "deleted",
+                lambda stack: stack.org.delete_app_in_setup(APP)),
+}
+
+
+async def connected_and_proved(stack):
+    await stack.connect()
+    await stack.status_message()
+    stack.clock.advance(PROPAGATION)
+    await stack.slack.wait_for(lambda: "✅ Sign-in:" in stack.slack.messages(CHANNEL)[0].text, what="the proof")
+    await stack.token_sync_done()
+    await quiet(stack)
+    stack.setup_admin = stack.org.add_user(username="sam.setup@acme.example", first_name="Sam", last_name="Setup",
+                                           permissions={"CustomizeApplication"})
+
+
+async def quiet(stack, *, seconds=0.5):
+    """Nothing in flight: neither Slack nor Salesforce heard from the bot for `seconds`, and the outbox is empty (a
+    drift check runs after its token sync is recorded, so waiting for the sync alone is not enough)."""
+    seen = {"calls": -1, "since": 0.0}
+
+    def settled():
+        pending = stack.query("SELECT COUNT(*) FROM notifications WHERE status = 'pending'")[0][0]
+        calls = len(stack.slack.calls) + len(stack.slack.response_url_posts) + len(stack.salesforce.requests)
+        if pending or calls != seen["calls"]:
+            seen.update(calls=calls, since=time.monotonic())
+            return False
+        return time.monotonic() - seen["since"] >= seconds
+
+    await stack.slack.wait_for(settled, what="the bot to be quiet")
+
+
+async def next_check(stack):
+    stack.clock.advance(SYNC)
+    await stack.token_sync_done()
+    await quiet(stack)
+
+
+def alerts(stack):
+    return [m for m in stack.slack.messages(CHANNEL) if "drift_re" in str(m.blocks) or "changed in" in m.text
+            or "was deleted from" in m.text]
+
+
+def resolved_notes(stack):
+    return [m for m in stack.slack.messages(CHANNEL) if m.text.startswith("✅ Resolved in")]
+
+
+def app_as_provisioned(stack):
+    """SPEC §2 as the stand-in's org holds it."""
+    parts = stack.org.external_client_apps.get(APP, {})
+    glob, oauth, policies = parts.get(GLOBAL, {}), parts.get(OAUTH, {}), parts.get(POLICIES, {})
+    return {
+        "callback": CALLBACK in str(glob.get("callbackUrl")),
+        "pkce": str(glob.get("isPkceRequired")).lower() == "false",
+        "scopes": {"Api", "RefreshToken"} <= {scope.strip() for scope in
+                                              str(oauth.get("commaSeparatedOauthScopes")).split(",")},
+        "client-credentials": str(glob.get("isClientCredentialsFlowEnabled")).lower() == "true"
+        and str(policies.get("isClientCredentialsFlowEnabled")).lower() == "true",
+        "run-as": policies.get("clientCredentialsFlowUser") == "admin@acme.example",
+        "policy": (policies.get("refreshTokenPolicyType"), str(policies.get("refreshTokenValidityPeriod")),
+                   policies.get("refreshTokenValidityUnit")) == ("SpecificLifetime", "90", "Days"),
+    }
+
+
+@pytest.mark.parametrize("drift", list(DRIFTS))
+async def test_a_drift_is_announced_once_and_an_admins_repair_restores_and_proves_the_app(stack, drift):
+    setting, was, now, make = DRIFTS[drift]
+    await connected_and_proved(stack)
+    assert all(app_as_provisioned(stack).values())
+    changed_at = stack.clock.now()
+    make(stack)
+    before = len(stack.slack.messages(CHANNEL))
+
+    await next_check(stack)
+    [alert] = alerts(stack)
+    assert len(stack.slack.messages(CHANNEL)) == before + 1
+    assert f"*Was:* {was}" in str(alert.blocks) or (drift == "deleted" and f"it was {was}" in str(alert.blocks))
+    assert f"*Now:* {now}" in str(alert.blocks) or drift == "deleted"
+    assert setting in alert.text or drift == "deleted"
+    if drift != "deleted":
+        assert f"Changed by: Sam Setup, {changed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" in alert.text
+    button = ACTION_DRIFT_RECREATE if drift == "deleted" else ACTION_DRIFT_REPAIR
+    assert button in str(alert.blocks)
+
+    await next_check(stack)
+    assert len(alerts(stack)) == 1, "the same drift is announced once"
+
+    # A member's click is refused privately and changes nothing.
+    deploys = len(stack.app_deploys())
+    posts = len(stack.slack.response_url_posts)
+    await stack.slack.click(stack.events_url, message=alert, action_id=button, user_id=MEMBER)
+    refusal = await stack.slack.wait_for(lambda: stack.slack.response_url_posts[posts:], what="the refusal")
+    assert "only Slack workspace admins" in str(refusal[0].body) and refusal[0].body["response_type"] == "ephemeral"
+    await quiet(stack)
+    assert len(stack.app_deploys()) == deploys
+    assert stack.query("SELECT COUNT(*) FROM connections") == [(1,)]
+    assert stack.query("SELECT outcome FROM audit_log WHERE action = 'drift_repair_requested'") == [("refused",)]
+
+    # An admin's click repairs through the provisioning path and proves the sign-in.
+    await stack.slack.click(stack.events_url, message=alert, action_id=button, user_id=ADMIN)
+    await stack.slack.wait_for(lambda: len(stack.app_deploys()) > deploys, what="the repair's deploy")
+    if drift == "deleted":
+        await stack.slack.wait_for(lambda: stack.query(
+            "SELECT COUNT(*) FROM connections WHERE proof_status = 'proving'") == [(1,)], what="the re-created app")
+        stack.clock.advance(PROPAGATION)  # a new app's credentials propagate first
+    await stack.slack.wait_for(lambda: resolved_notes(stack), what="the resolved note")
+    await quiet(stack)
+    assert all(app_as_provisioned(stack).values()), app_as_provisioned(stack)
+    assert stack.query("SELECT status, proof_status FROM connections ORDER BY created_at") == [
+        ("provisioned", "proved"), ("provisioned", "proved")]
+    [edited] = [m for m in stack.slack.messages(CHANNEL) if m.ts == alert.ts]
+    assert f"Repaired by <@{ADMIN}>" in str(edited.blocks) and button not in str(edited.blocks)
+    [note] = resolved_notes(stack)
+    assert f"repaired by <@{ADMIN}>" in note.text
+
+    messages = len(stack.slack.messages(CHANNEL))
+    await next_check(stack)
+    assert len(stack.slack.messages(CHANNEL)) == messages, "the next check is silent"
+    assert len(alerts(stack)) == 1 and len(resolved_notes(stack)) == 1
+
+
+async def test_a_drift_fixed_by_hand_gets_one_resolved_note(stack):
+    await connected_and_proved(stack)
+    change(stack, GLOBAL, {"isPkceRequired": True})
+    await next_check(stack)
+    [alert] = alerts(stack)
+    change(stack, GLOBAL, {"isPkceRequired": False})
+    await next_check(stack)
+    [note] = resolved_notes(stack)
+    assert "PKCE required of the QualityClouds app is back" in note.text and "repaired by" not in note.text
+    [edited] = [m for m in stack.slack.messages(CHANNEL) if m.ts == alert.ts]
+    assert "Resolved" in str(edited.blocks) and ACTION_DRIFT_REPAIR not in str(edited.blocks)
+    await next_check(stack)
+    assert len(resolved_notes(stack)) == 1 and len(alerts(stack)) == 1
+
+    # The same drift coming back later is news again.
+    change(stack, GLOBAL, {"isPkceRequired": True})
+    await next_check(stack)
+    assert len(alerts(stack)) == 2
+
+
+async def test_the_same_drift_across_checks_and_a_restart_is_one_alert(stack):
+    await connected_and_proved(stack)
+    change(stack, GLOBAL, {"callbackUrl": "https://evil.example/callback"})
+    await next_check(stack)
+    await next_check(stack)
+    await stack.restart_bot()
+    await next_check(stack)
+    assert len(alerts(stack)) == 1
+    assert stack.query("SELECT COUNT(*) FROM drift_alerts") == [(1,)]
+    # Changed again to another wrong value: that is a new drift.
+    change(stack, GLOBAL, {"callbackUrl": "https://other.example/callback"})
+    await next_check(stack)
+    assert len(alerts(stack)) == 2
+    assert "https://other.example/callback" in alerts(stack)[-1].text
+
+
+async def test_a_connected_apps_drift_is_announced_and_repaired(make_stack):
+    stack = await make_stack(env={"QC_APP_KIND": "connected-app"})
+    stack.org.connected_app_creation_allowed = True
+    await connected_and_proved(stack)
+    config = dict(stack.org.connected_apps[APP]["oauthConfig"], isPkceRequired=True)
+    stack.org.change_in_setup("ConnectedApp", APP, {"oauthConfig": config}, by=stack.setup_admin)
+    await next_check(stack)
+    [alert] = alerts(stack)
+    assert "*Setting:* PKCE required" in str(alert.blocks) and "*Now:* required" in str(alert.blocks)
+    assert "Changed by: Sam Setup" in alert.text
+    await stack.slack.click(stack.events_url, message=alert, action_id=ACTION_DRIFT_REPAIR, user_id=ADMIN)
+    await stack.slack.wait_for(lambda: resolved_notes(stack), what="the resolved note")
+    await quiet(stack)
+    assert stack.org.connected_apps[APP]["oauthConfig"]["isPkceRequired"] in (False, "false")
+    assert stack.query("SELECT status, proof_status FROM connections ORDER BY created_at") == [
+        ("provisioned", "proved"), ("provisioned", "proved")]
