@@ -137,7 +137,7 @@ async def create_web_app(
     drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=journey)
     scheduler = Scheduler(
         sync=TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery,
-                       after_sync=drift.check_org),
+                       after_sync=drift.check_after_sync),
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
         pruner=Pruner(store=store, retention=settings.retention), prune_interval=timings.prune_interval,

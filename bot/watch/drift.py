@@ -130,6 +130,21 @@ class DriftWatch:
         self._journey = journey
         self._tasks: set[asyncio.Task[None]] = set()
 
+    async def check_after_sync(self, *, team_id: str, org_id: str) -> DriftReport | None:
+        """The periodic check, run after each token sync of an org: skipped while a journey of the org is under way
+        or had just provisioned its app (it repairs, then reads the app back itself), so a deploy in progress or
+        just made is never taken for a change in Setup."""
+        since = self._clock.now() - self._settings.token_sync_interval
+
+        def busy(repos: Repositories) -> bool:
+            latest = repos.connections.latest_for_org(team_id=team_id, org_id=org_id)
+            return latest is not None and (latest.status in ("authorized", "provisioning") or (
+                latest.status == "provisioned" and latest.finished_at is not None and latest.finished_at > since))
+
+        if await self._store.run(busy):
+            return None
+        return await self.check_org(team_id=team_id, org_id=org_id)
+
     async def check_org(self, *, team_id: str, org_id: str) -> DriftReport | None:
         """Check one org and tell its channel what drifted or was resolved since the last check. None when the org
         has no provisioned app to check, or Salesforce did not answer (logged; the next check tries again)."""
