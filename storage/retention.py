@@ -10,7 +10,9 @@ is older than the retention period, and nothing that still decides anything.
 - journeys (connections) that ended before the cutoff once nothing refers to them, except each org's latest
   journey and latest successful one, which `/qc status` and Re-authorize read. The org itself (`orgs`), its
   tokens and the installations are durable and never pruned here; the audit log has its own retention
-  (storage.audit).
+  (storage.audit);
+- drift alerts (storage.drift_alerts) that ended before the cutoff: an open one is what keeps its drift from
+  being announced again, so it stays as long as the drift does.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Pruned:
     reveals: int = 0
     notifications: int = 0
     connections: int = 0
+    drift_alerts: int = 0
 
     def total(self) -> int:
         return sum(asdict(self).values())
@@ -54,7 +57,9 @@ class Retention:
         return Pruned(oauth_links=expired["oauth_links"], oauth_states=expired["oauth_states"],
                       install_states=expired["slack_install_states"], reveals=expired["reveals"],
                       notifications=self._prune_notifications(before=before),
-                      connections=self._prune_connections(cutoff=cutoff))
+                      connections=self._prune_connections(cutoff=cutoff),
+                      drift_alerts=self._db.execute("DELETE FROM drift_alerts WHERE resolved_at < ?",
+                                                    [cutoff]).rowcount)
 
     def _prune_notifications(self, *, before: datetime) -> int:
         finished = self._db.execute(

@@ -83,7 +83,7 @@ async def test_pruning_deletes_exactly_what_ended_before_the_cutoff(store):
     assert await store.run(lambda repos: remaining(repos, "notifications", "dedupe_key")) == sorted([
         "status:ended-recently", "status:ended-message-pending", expiry_key(NOW + 7 * DAY, 30)])
     assert pruned.counts() == {"oauth_links": 1, "oauth_states": 1, "install_states": 1, "reveals": 1,
-                               "notifications": 4, "connections": 2}
+                               "notifications": 4, "connections": 2, "drift_alerts": 0}
 
     again = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
     assert again.total() == 0
