@@ -189,10 +189,19 @@ async def test_a_drift_fixed_by_hand_gets_one_resolved_note(stack):
     assert len(alerts(stack)) == 2
 
 
+def metadata_calls(stack, since):
+    return [r.operation for r in stack.salesforce.requests[since:] if r.operation in ("readMetadata", "listMetadata")]
+
+
 async def test_the_same_drift_across_checks_and_a_restart_is_one_alert(stack):
     await connected_and_proved(stack)
-    change(stack, GLOBAL, {"callbackUrl": "https://evil.example/callback"})
+    before = len(stack.salesforce.requests)
     await next_check(stack)
+    assert len(metadata_calls(stack, before)) == 9, "the README's cost of a check of an External Client App"
+    change(stack, GLOBAL, {"callbackUrl": "https://evil.example/callback"})
+    before = len(stack.salesforce.requests)
+    await next_check(stack)
+    assert len(metadata_calls(stack, before)) == 11, "and of one that found a drift (who changed it)"
     await next_check(stack)
     await stack.restart_bot()
     await next_check(stack)
