@@ -31,8 +31,8 @@ class DriftNotice:
         return self.setting == APP_SETTING
 
 
-def drift_alert(notice: DriftNotice, *, outcome: str | None = None) -> SlackMessage:
-    """The channel alert; `outcome` (what became of it) replaces the button once there is one."""
+def drift_alert(notice: DriftNotice, *, outcome: str | None = None, actionable: bool = True) -> SlackMessage:
+    """The channel alert, with `outcome` (what became of it) below; its button only while `actionable`."""
     org = escape_mrkdwn(notice.org_name)
     app = escape_mrkdwn(notice.app_name)
     if notice.deleted:
@@ -53,7 +53,7 @@ def drift_alert(notice: DriftNotice, *, outcome: str | None = None) -> SlackMess
     at = when(notice.changed_at) if notice.changed_at else "not reported by Salesforce"
     body = (f"*Org:* *{org}* (`{notice.org_id}`)\n{change}\n*Changed by:* {who}, {at}\n"
             f"*What this means:* {effect}\n*What to do:* {remedy}")
-    body_block = section(body[:3000]) if outcome else section(body[:3000], accessory=action)
+    body_block = section(body[:3000], accessory=action) if actionable else section(body[:3000])
     blocks = [header(heading), body_block]
     if outcome:
         blocks.append(context(outcome))

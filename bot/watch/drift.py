@@ -276,7 +276,7 @@ class DriftWatch:
             repos.drift_alerts.end_repair(team_id=team_id, org_id=org_id)
             for alert in left:
                 self._edit(repos, org, alert, step=f"failed-{int(now.timestamp())}",
-                           outcome=words.drift_repair_failed(user_id), now=now)
+                           outcome=words.drift_repair_failed(user_id), now=now, actionable=True)
             return True
 
         if await self._store.run(release, immediate=True):
@@ -296,14 +296,15 @@ class DriftWatch:
                                  changed_at=alert.changed_at, alert_id=alert.id)
 
     def _edit(self, repos: Repositories, org: OrgRecord, alert: DriftAlert, *, step: str, outcome: str,
-              now: datetime) -> None:
+              now: datetime, actionable: bool = False) -> None:
         of = outbox_keys.drift_alert(team_id=org.team_id, org_id=org.org_id, alert_id=alert.id)
         if repos.notifications.get(of) is None:
             return  # cancelled with the org's other warnings when it was disconnected
         repos.notifications.enqueue_update(
             dedupe_key=outbox_keys.drift_alert_edit(team_id=org.team_id, org_id=org.org_id, alert_id=alert.id,
                                                     step=step),
-            of=of, payload=words.drift_alert(self._notice(org, alert), outcome=outcome).as_payload(), now=now)
+            of=of, payload=words.drift_alert(self._notice(org, alert), outcome=outcome,
+                                             actionable=actionable).as_payload(), now=now)
 
 
 def _post(repos: Repositories, org: OrgRecord, *, key: str, message: SlackMessage, now: datetime) -> None:

@@ -230,3 +230,28 @@ async def test_a_connected_apps_drift_is_announced_and_repaired(make_stack):
     assert stack.org.connected_apps[APP]["oauthConfig"]["isPkceRequired"] in (False, "false")
     assert stack.query("SELECT status, proof_status FROM connections ORDER BY created_at") == [
         ("provisioned", "proved"), ("provisioned", "proved")]
+
+
+async def test_a_repair_that_fails_says_so_and_can_be_pressed_again(stack):
+    await connected_and_proved(stack)
+    change(stack, GLOBAL, {"isPkceRequired": True})
+    await next_check(stack)
+    [alert] = alerts(stack)
+    stack.org.fail_next_deploy(status_code="INSUFFICIENT_ACCESS_OR_READONLY",
+                               message="insufficient access rights on object id")
+    await stack.slack.click(stack.events_url, message=alert, action_id=ACTION_DRIFT_REPAIR, user_id=ADMIN)
+
+    def edited():
+        [message] = [m for m in stack.slack.messages(CHANNEL) if m.ts == alert.ts]
+        return message if "did not fix this" in str(message.blocks) else None
+
+    failed = await stack.slack.wait_for(edited, what="the alert saying the repair failed")
+    assert ACTION_DRIFT_REPAIR in str(failed.blocks), "Repair can be pressed again"
+    assert str(part(stack, GLOBAL)["isPkceRequired"]).lower() == "true" and not resolved_notes(stack)
+    await quiet(stack)
+
+    await stack.slack.click(stack.events_url, message=failed, action_id=ACTION_DRIFT_REPAIR, user_id=ADMIN)
+    await stack.slack.wait_for(lambda: resolved_notes(stack), what="the resolved note")
+    assert str(part(stack, GLOBAL)["isPkceRequired"]).lower() == "false"
+    assert [row[0] for row in stack.query("SELECT status FROM connections ORDER BY created_at")] == [
+        "provisioned", "failed", "provisioned"]
