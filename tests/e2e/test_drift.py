@@ -3,12 +3,14 @@ as listMetadata reports it), the next periodic check tells the channel once, nam
 and what it is now; an admin's Repair restores SPEC §2 in the org and proves the sign-in, a member's click
 changes nothing, and the drift once gone gets one short "resolved" note."""
 
+import asyncio
 import time
 from datetime import UTC, timedelta
 
 import pytest
 
 from bot.messages.actions import ACTION_DRIFT_RECREATE, ACTION_DRIFT_REPAIR
+from bot.services import SERVICES_KEY
 from tests.support.stack import ADMIN, CHANNEL, MEMBER
 
 SYNC = timedelta(minutes=60)  # QC_TOKEN_SYNC_MINUTES' default: the drift check runs at each token sync
@@ -255,3 +257,29 @@ async def test_a_repair_that_fails_says_so_and_can_be_pressed_again(stack):
     assert str(part(stack, GLOBAL)["isPkceRequired"]).lower() == "false"
     assert [row[0] for row in stack.query("SELECT status FROM connections ORDER BY created_at")] == [
         "provisioned", "failed", "provisioned"]
+
+
+async def test_checks_racing_each_other_announce_a_drift_once(stack):
+    """The periodic check and `/qc check` (or a second process) may check one org at the same moment."""
+    await connected_and_proved(stack)
+    change(stack, GLOBAL, {"isPkceRequired": True})
+    drift = stack.app[SERVICES_KEY].drift
+    team_id, org_id = stack.query("SELECT team_id, org_id FROM orgs")[0]
+    reports = await asyncio.gather(*(drift.check_org(team_id=team_id, org_id=org_id) for _ in range(4)))
+    assert all([state.setting for state in report.drifted] == ["PKCE required"] for report in reports)
+    await quiet(stack)
+    assert len(alerts(stack)) == 1
+    assert stack.query("SELECT setting, observed FROM drift_alerts") == [("PKCE required", "required")]
+
+
+async def test_what_salesforce_says_cannot_mention_anyone(stack):
+    await connected_and_proved(stack)
+    stack.setup_admin.last_name = "<!channel>"
+    change(stack, GLOBAL, {"callbackUrl": "https://x.example/cb?<@U123>&<!here>"})
+    await next_check(stack)
+    [alert] = alerts(stack)
+    rendered = str(alert.blocks) + alert.text
+    assert "<!channel>" not in rendered and "<@U123>" not in rendered and "<!here>" not in rendered
+    assert "https://x.example/cb?&amp;lt;@U123&amp;gt;" not in rendered, "escaped once, not twice"
+    assert "https://x.example/cb?&lt;@U123&gt;&amp;&lt;!here&gt;" in str(alert.blocks)
+    assert "Sam &lt;!channel&gt;" in str(alert.blocks)
