@@ -1051,6 +1051,15 @@ async def test_listmetadata_names_who_changed_an_app_in_setup_and_when(
                                   ["QualityClouds_glbloauth"])
     assert tag(read, "isPkceRequired") == "true"
 
+    org.setup_edit_recorded_on = "header"  # the other reading: Setup stamps the app, not the settings it changed
+    clock.advance(timedelta(minutes=5))
+    org.change_in_setup("ExtlClntAppOauthSettings", "QualityClouds_oauth", {"commaSeparatedOauthScopes": "Api"},
+                        by=editor)
+    header = await listed("ExternalClientApplication")
+    assert tag(header, "lastModifiedByName") == "Sam Setup"
+    assert tag(header, "lastModifiedDate") == xsd_datetime(deployed_at + timedelta(minutes=35))
+    assert tag(await listed("ExtlClntAppOauthSettings"), "lastModifiedByName") == org.admin.name
+
     org.delete_app_in_setup("QualityClouds")
     assert org.external_client_apps == {}
     assert "<result>" not in await listed("ExtlClntAppGlobalOauthSettings")
