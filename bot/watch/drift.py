@@ -93,11 +93,13 @@ async def check_drift(*, metadata: MetadataClient, desired: DesiredApp, run_as: 
                 for setting, shown in expected_values(desired=desired, run_as=run_as).items()]
     changed_by, changed_at = None, None
     if drift:
-        listed = [properties for properties in await metadata.list_properties(sorted({t for t, _ in components}))
-                  if (properties.type_name, properties.full_name) in components and properties.last_modified_at]
-        if listed:
-            latest = max(listed, key=lambda properties: properties.last_modified_at or datetime.min)
-            changed_by, changed_at = latest.last_modified_by, latest.last_modified_at
+        stamps = [(at, properties.last_modified_by)
+                  for properties in await metadata.list_properties(sorted({type_name for type_name, _ in components}))
+                  if (properties.type_name, properties.full_name) in components
+                  and (at := properties.last_modified_at) is not None]
+        if stamps:
+            # Setup may stamp the component it changed or the app itself: the latest of them is the change.
+            changed_at, changed_by = max(stamps, key=lambda stamp: stamp[0])
     return DriftReport(kind=kind, app_exists=True, settings=settings, changed_by=changed_by, changed_at=changed_at)
 
 
