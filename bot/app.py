@@ -46,6 +46,7 @@ from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import CommandRateLimit, RateLimiter, RateLimits
 from bot.slack.refusals import record_rate_limited
 from bot.timings import Timings
+from bot.watch.drift import DriftWatch
 from bot.watch.expiry import ExpiryScanner
 from bot.watch.org_check import org_checker
 from bot.watch.report import CheckReport
@@ -125,10 +126,11 @@ async def create_web_app(
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
     access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock)
-    checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                          process="serve", on_demand=False)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
                              delivery=delivery, slack_clients=slack_clients, timings=timings)
+    drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=journey)
+    checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
+                          process="serve", on_demand=False, drift=drift)
     scheduler = Scheduler(
         checker=checker,
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
@@ -143,10 +145,11 @@ async def create_web_app(
                         disconnector=Disconnector(settings=settings, store=store, clock=clock, access=access,
                                                   delivery=delivery),
                         reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey),
+                        drift=drift,
                         limiter=RateLimiter(limits=limits or RateLimits(), clock=clock),
                         check_report=CheckReport(store=store, clock=clock, checker=org_checker(
                             settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                            process="serve", on_demand=True)))
+                            process="serve", on_demand=True, drift=drift)))
 
     bolt.use(CommandRateLimit(services.limiter))
     bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))
@@ -191,6 +194,7 @@ async def create_web_app(
             task.cancel()
         await asyncio.gather(*maintenance, return_exceptions=True)
         await scheduler.stop()
+        await drift.close()
         await journey.close()
         await delivery.stop()
         await http_session.close()

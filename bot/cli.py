@@ -42,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
         description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "
                     "GET /salesforce/oauth/callback, GET /healthz. It also checks each org (tokens, the app's "
-                    "sign-in) every QC_TOKEN_SYNC_MINUTES, scans for expiry warnings every QC_EXPIRY_SCAN_MINUTES "
-                    "and prunes what outlived QC_RETENTION_DAYS every hour. Configuration comes from the "
-                    "environment and ./.env.",
+                    "sign-in, the app's settings against changes made in Setup) every QC_TOKEN_SYNC_MINUTES, scans "
+                    "for expiry warnings every QC_EXPIRY_SCAN_MINUTES and prunes what outlived QC_RETENTION_DAYS "
+                    "every hour. Configuration comes from the environment and ./.env.",
     )
     commands.add_parser(
         "keygen", help="print a new encryption key for QC_ENCRYPTION_KEYS",

@@ -16,6 +16,7 @@ from bot.orgs.disconnect import Disconnector
 from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import RateLimiter
+from bot.watch.drift import DriftWatch
 from bot.watch.report import CheckReport
 from storage.database import Store
 
@@ -34,6 +35,7 @@ class Services:
     reauthorizer: Reauthorizer
     limiter: RateLimiter
     check_report: CheckReport
+    drift: DriftWatch
 
 
 SERVICES_KEY = web.AppKey("qc_bot_services", Services)

@@ -9,12 +9,13 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from handlers import actions, commands, health, home, salesforce_oauth, slack_install, workspace_events
+from handlers import actions, commands, drift, health, home, salesforce_oauth, slack_install, workspace_events
 
 
 def register(app: AsyncApp, web_app: web.Application, services: Services) -> None:
     commands.register(app, services)
     actions.register(app, services)
+    drift.register(app, services)
     home.register(app, services)
     workspace_events.register(app, services)
     if app.oauth_flow is not None:

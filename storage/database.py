@@ -22,6 +22,7 @@ import sqlite_utils
 from storage.audit import AuditLog
 from storage.connections import ConnectionRepository
 from storage.crypto import SecretBox
+from storage.drift_alerts import DriftAlertRepository
 from storage.installations import InstallationRepository
 from storage.key_rotation import rotate_encryption
 from storage.migrations import MIGRATIONS
@@ -75,6 +76,7 @@ class Repositories:
     tracked_tokens: TrackedTokenRepository
     retention: Retention
     temporary_changes: TemporaryChangeRepository
+    drift_alerts: DriftAlertRepository
 
 
 class DatabaseNotReady(Exception):
@@ -132,6 +134,7 @@ class Store:
             tracked_tokens=TrackedTokenRepository(db),
             retention=Retention(db),
             temporary_changes=TemporaryChangeRepository(db),
+            drift_alerts=DriftAlertRepository(db),
         )
 
     async def ping(self) -> None:

@@ -356,6 +356,38 @@ def _org_checks(db: sqlite_utils.Database) -> None:
         """,
     )
 
+
+
+@MIGRATIONS(name="0011_drift_alerts")
+def _drift_alerts(db: sqlite_utils.Database) -> None:
+    """Drift of a provisioned app from SPEC §2 (§4a), one row per distinct drift: an org, a setting and the value
+    the org has. At most one open row per org and setting (the partial unique index), so two checks racing, or a
+    check repeated after a restart, find the drift already announced; a drift that comes back after it was
+    resolved is a new row, announced again."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE drift_alerts (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            setting TEXT NOT NULL,
+            observed_digest TEXT NOT NULL,
+            expected TEXT NOT NULL,
+            observed TEXT NOT NULL,
+            changed_by TEXT,
+            changed_at TEXT,
+            opened_at TEXT NOT NULL,
+            repair_by TEXT,
+            repair_started_at TEXT,
+            resolved_at TEXT,
+            resolution TEXT CHECK (resolution IN ('resolved', 'repaired', 'superseded'))
+        );
+        CREATE UNIQUE INDEX drift_alerts_open ON drift_alerts (team_id, org_id, setting) WHERE resolved_at IS NULL;
+        """,
+    )
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

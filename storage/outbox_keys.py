@@ -24,6 +24,11 @@ for one org is found by that beginning (Slack team ids and Salesforce org ids ho
                                                    <problem> (bot.failures.TokenReadProblem)
     signin:<team>:<org>:<episode>:<phase>          the app's live sign-in started failing (<phase> `failing`) or
                                                    works again (`resolved`), the <episode>-th time it failed
+    drift:<team>:<org>:<alert>                     the app drifted from SPEC §2: drift alert <alert> (the row of
+                                                   storage.drift_alerts; a drift that comes back is a new row)
+    drift-end:<team>:<org>:<alert>                 the short note that drift alert <alert> is resolved
+    drift-edit:<team>:<org>:<alert>:<step>         an edit of drift alert <alert>'s message: `repairing`, `failed`
+                                                   or `ended`
     expiry:<team>:<org>:<token>:<expires>:<days>   a token expires at <expires> (Unix time) in <days> days
                                                    (0: it has expired); <token> is `bot` for the bot's
                                                    own refresh token, `app:<Salesforce user id>` for a
@@ -53,9 +58,12 @@ DISCONNECTED = "disconnected"
 EXPIRY = "expiry"
 UNREADABLE = "unreadable"
 SIGN_IN = "signin"
+DRIFT = "drift"
+DRIFT_END = "drift-end"
+DRIFT_EDIT = "drift-edit"
 
-WARNINGS = (EXPIRY, BROKEN, UNREADABLE, SIGN_IN)
-"""The org-scoped kinds that warn about an org's tokens: pointless once the org is disconnected."""
+WARNINGS = (EXPIRY, BROKEN, UNREADABLE, SIGN_IN, DRIFT)
+"""The org-scoped kinds that warn about an org's tokens or app: pointless once the org is disconnected."""
 
 DIRECT_SUFFIX = ":direct"
 REFUSED_SUFFIX = ":refused"
@@ -95,6 +103,19 @@ def app_tokens_unreadable(*, team_id: str, org_id: str, issued_at: datetime, pro
 def sign_in_changed(*, team_id: str, org_id: str, episode: int, phase: Literal["failing", "resolved"]) -> str:
     """Once per failure and once per recovery from it: a later failure is a new episode, news again."""
     return f"{org_scope(SIGN_IN, team_id=team_id, org_id=org_id)}{episode}:{phase}"
+
+
+def drift_alert(*, team_id: str, org_id: str, alert_id: int) -> str:
+    return f"{org_scope(DRIFT, team_id=team_id, org_id=org_id)}{alert_id}"
+
+
+def drift_resolved(*, team_id: str, org_id: str, alert_id: int) -> str:
+    return f"{org_scope(DRIFT_END, team_id=team_id, org_id=org_id)}{alert_id}"
+
+
+def drift_alert_edit(*, team_id: str, org_id: str, alert_id: int, step: str) -> str:
+    """One edit per alert and step; a repair that failed and is pressed again edits under a numbered step."""
+    return f"{org_scope(DRIFT_EDIT, team_id=team_id, org_id=org_id)}{alert_id}:{step}"
 
 
 def org_disconnected(*, team_id: str, org_id: str) -> str:

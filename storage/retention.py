@@ -14,6 +14,8 @@ is older than the retention period, and nothing that still decides anything.
   (storage.audit);
 - the journal of temporary org changes (storage.temporary_changes) once a change was restored, or reported as
   left behind, before the cutoff: a pending change is what a restarted process restores, so it always stays.
+- drift alerts (storage.drift_alerts) that ended before the cutoff: an open one is what keeps its drift from
+  being announced again, so it stays as long as the drift does.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Pruned:
     notifications: int = 0
     connections: int = 0
     temporary_org_changes: int = 0
+    drift_alerts: int = 0
 
     def total(self) -> int:
         return sum(asdict(self).values())
@@ -61,7 +64,9 @@ class Retention:
                       connections=self._prune_connections(cutoff=cutoff),
                       temporary_org_changes=self._db.execute(
                           "DELETE FROM temporary_org_changes WHERE state IN ('restored', 'left') AND updated_at < ?",
-                          [cutoff]).rowcount)
+                          [cutoff]).rowcount,
+                      drift_alerts=self._db.execute("DELETE FROM drift_alerts WHERE resolved_at < ?",
+                                                    [cutoff]).rowcount)
 
     def _prune_notifications(self, *, before: datetime) -> int:
         # A status message whose journey is still proving its sign-in will be edited with the outcome: it stays.

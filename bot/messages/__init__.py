@@ -6,7 +6,8 @@
 - `check` (`/qc check`'s private report), `commands` (usage, refusals), `connect` (the link and the journey's
   status message), `reveal` (the private delivery of the credentials), `watch` (expiry warnings, lost access,
   the app's sign-in failing and resolved), `dashboard` (`/qc status` and the App Home), `disconnect`
-  (`/qc disconnect-org`), `delivery` (a channel that refuses a message);
+  (`/qc disconnect-org`), `delivery` (a channel that refuses a message), `drift` (the app changed in Setup, and
+  its repair);
 - `pages` — the browser pages, outside Slack.
 
 Nothing here ever receives a full secret except `reveal.reveal_modal`, the one private delivery of SPEC §1
@@ -18,6 +19,8 @@ from bot.messages.actions import (
     ACTION_AUTHORIZATION_CONFIRM,
     ACTION_DISCONNECT_CANCEL,
     ACTION_DISCONNECT_CONFIRM,
+    ACTION_DRIFT_RECREATE,
+    ACTION_DRIFT_REPAIR,
     ACTION_OPEN_LINK,
     ACTION_REAUTHORIZE,
     ACTION_REVEAL,
@@ -65,6 +68,8 @@ __all__ = [
     "ACTION_AUTHORIZATION_CONFIRM",
     "ACTION_DISCONNECT_CANCEL",
     "ACTION_DISCONNECT_CONFIRM",
+    "ACTION_DRIFT_RECREATE",
+    "ACTION_DRIFT_REPAIR",
     "ACTION_OPEN_LINK",
     "ACTION_REAUTHORIZE",
     "ACTION_REVEAL",

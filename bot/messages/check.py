@@ -9,7 +9,18 @@ from typing import Any, Literal
 
 from bot.failures import ProofProblem
 from bot.messages.actions import COMMAND
-from bot.messages.blocks import SlackMessage, context, count, escape_mrkdwn, header, plain, section, time_left, when
+from bot.messages.blocks import (
+    SlackMessage,
+    context,
+    count,
+    escape_mrkdwn,
+    header,
+    inert,
+    plain,
+    section,
+    time_left,
+    when,
+)
 from bot.messages.explanations import PROOF_EXPLANATIONS
 
 MAX_ORGS = 20
@@ -40,6 +51,13 @@ class CheckedOrg:
     sign_in_detail: str | None
     run_as: str | None
     tokens: tuple[TokenLine, ...]
+
+
+def setting_state_line(*, setting: str, desired: str, actual: str, ok: bool) -> str:
+    """One setting of the app as the report shows it: its value, and what SPEC §2 wants where it differs."""
+    if ok:
+        return f"{inert(setting)}: {inert(actual)}"
+    return f"{inert(setting)}: {inert(actual)} (expected {inert(desired)})"
 
 
 def _settings_text(org: CheckedOrg) -> str:

@@ -98,6 +98,7 @@ def build_checklist(
     """One line per setting of SPEC §2, read from the org after provisioning."""
     remaining = {item.setting: item for item in find_drift(desired=desired, run_as=run_as, observed=observed)}
     was = {item.setting: item.was for item in repaired}
+    shown = expected_values(desired=desired, run_as=run_as)
 
     def line(setting: str, shown: str, *, warn: str | None = None) -> ChecklistItem:
         if setting in remaining:
@@ -107,7 +108,6 @@ def build_checklist(
             return ChecklistItem(setting, Mark.WARN, f"{detail}. {warn}")
         return ChecklistItem(setting, Mark.OK, detail)
 
-    scopes = "; ".join(SCOPE_LABELS.get(scope, scope) for scope in sorted(desired.scopes))
     run_as_warning = (
         "It runs as you, the authorizing admin; a dedicated API-only integration user is safer "
         "(run `/qc connect-org run-as=USERNAME`)."
@@ -115,18 +115,27 @@ def build_checklist(
         else None
     )
     return [
-        line("App name", desired.label),
+        line("App name", shown["App name"]),
         ChecklistItem("API name", Mark.OK if observed.api_name == desired.api_name else Mark.FAIL, observed.api_name),
-        line("Contact email", desired.contact_email),
-        line("Contact phone", desired.contact_phone),
-        line("Description", desired.description),
-        line("OAuth enabled", "on"),
-        line("Callback URL", desired.callback_url),
-        line("OAuth scopes", scopes),
-        line("PKCE required", "no"),
-        line("Client credentials flow", f"on, run as {run_as}", warn=run_as_warning),
-        line("Refresh token policy", desired.refresh_token_policy.describe()),
+        *(line(setting, shown[setting], warn=run_as_warning if setting == "Client credentials flow" else None)
+          for setting in list(shown)[1:]),
     ]
+
+
+def expected_values(*, desired: DesiredApp, run_as: str) -> dict[str, str]:
+    """What each setting `find_drift` compares should read, as the checklist and drift alerts show it."""
+    return {
+        "App name": desired.label,
+        "Contact email": desired.contact_email,
+        "Contact phone": desired.contact_phone,
+        "Description": desired.description,
+        "OAuth enabled": "on",
+        "Callback URL": desired.callback_url,
+        "OAuth scopes": "; ".join(SCOPE_LABELS.get(scope, scope) for scope in sorted(desired.scopes)),
+        "PKCE required": "no",
+        "Client credentials flow": f"on, run as {run_as}",
+        "Refresh token policy": desired.refresh_token_policy.describe(),
+    }
 
 
 def _shown(value: object) -> str:

@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 from bot.redaction import Secret
@@ -43,7 +44,19 @@ COMPONENT_FILES: dict[str, tuple[str, str]] = {
     "PermissionSet": ("permissionsets", "permissionset"),
 }
 
+_LIST_QUERIES = 3
+
 FieldValue = str | bool | int | Secret | list["FieldValue"] | list[tuple[str, "FieldValue"]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileProperties:
+    """One component as `listMetadata` describes it."""
+
+    type_name: str
+    full_name: str
+    last_modified_by: str | None
+    last_modified_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -172,12 +185,25 @@ class MetadataClient:
 
     async def list_names(self, type_name: str) -> list[str]:
         """`listMetadata`: the full names of every component of one type."""
-        body = await self._call(
-            f"<met:listMetadata><met:queries><met:type>{escape(type_name)}</met:type></met:queries>"
-            f"<met:asOfVersion>{self._api_version}</met:asOfVersion></met:listMetadata>"
-        )
-        return [name for result in body.iter(f"{{{METADATA_NS}}}result")
-                if (name := result.findtext(f"{{{METADATA_NS}}}fullName"))]
+        return [properties.full_name for properties in await self.list_properties([type_name])]
+
+    async def list_properties(self, type_names: Sequence[str]) -> list[FileProperties]:
+        """`listMetadata`: every component of these types, with who changed each last and when (three types per
+        call, the most one call takes)."""
+        found: list[FileProperties] = []
+        for start in range(0, len(type_names), _LIST_QUERIES):
+            queries = "".join(f"<met:queries><met:type>{escape(type_name)}</met:type></met:queries>"
+                              for type_name in type_names[start:start + _LIST_QUERIES])
+            body = await self._call(
+                f"<met:listMetadata>{queries}<met:asOfVersion>{self._api_version}</met:asOfVersion></met:listMetadata>")
+            for result in body.iter(f"{{{METADATA_NS}}}result"):
+                name = result.findtext(f"{{{METADATA_NS}}}fullName")
+                if name:
+                    found.append(FileProperties(
+                        type_name=result.findtext(f"{{{METADATA_NS}}}type") or "", full_name=name,
+                        last_modified_by=result.findtext(f"{{{METADATA_NS}}}lastModifiedByName") or None,
+                        last_modified_at=_xsd_datetime(result.findtext(f"{{{METADATA_NS}}}lastModifiedDate"))))
+        return found
 
     async def delete(self, type_name: str, full_names: Sequence[str]) -> list[DeleteResult]:
         """`deleteMetadata` (CRUD, synchronous): one result per name. Safe to retry: a name deleted by an
@@ -345,3 +371,8 @@ def _parse_deploy_result(result: ET.Element) -> DeployResult:
         error_message=text(result, "errorMessage"),
         failures=failures,
     )
+
+
+def _xsd_datetime(text: str | None) -> datetime | None:
+    """An xsd:dateTime as the Metadata API writes it (`2026-03-01T09:00:00.000Z`)."""
+    return datetime.fromisoformat(text) if text else None

@@ -24,9 +24,11 @@ from typing import Literal, Protocol
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.messages.check import setting_state_line
 from bot.orgs.access import OrgAccess
 from bot.slack.outbox import SlackDelivery
 from bot.timings import Timings
+from bot.watch.drift import DriftWatch
 from bot.watch.sign_in import SignInResult, SignInWatch
 from bot.watch.token_sync import SyncOutcome, TokenSync
 from storage.database import Store
@@ -104,9 +106,34 @@ class SignInStep:
         return await self._watch.check(team_id=sync.team_id, org_id=sync.org_id)
 
 
-def watch_steps(*, sync: TokenSync, sign_in: SignInWatch, refresh_always: bool) -> list[CheckStep]:
+class DriftStep:
+    """The app read back and compared with SPEC §2 (bot.watch.drift: its alerts), as the report's settings."""
+
+    def __init__(self, *, drift: DriftWatch, on_demand: bool) -> None:
+        self._drift = drift
+        self._on_demand = on_demand
+
+    async def run(self, sync: OrgSync) -> StepResult:
+        # On its schedule the watch leaves alone an org that a journey is setting up or just set up (a deploy in
+        # flight is no change in Setup); whoever asks now is answered now.
+        check = self._drift.check_org if self._on_demand else self._drift.check_after_sync
+        report = await check(team_id=sync.team_id, org_id=sync.org_id)
+        if report is None:
+            return SettingsResult(checked=False)
+        return SettingsResult(checked=True, lines=tuple(
+            SettingLine(mark="ok" if state.ok else "error", text=setting_state_line(
+                setting=state.setting, desired=state.desired, actual=state.actual, ok=state.ok))
+            for state in report.settings))
+
+
+def watch_steps(
+    *, sync: TokenSync, sign_in: SignInWatch, refresh_always: bool, drift: DriftWatch | None = None
+) -> list[CheckStep]:
     """The steps of every periodic check, in order (the token sync first: later steps use the fresh token)."""
-    return [TokenSyncStep(sync=sync, refresh_always=refresh_always), SignInStep(watch=sign_in)]
+    steps: list[CheckStep] = [TokenSyncStep(sync=sync, refresh_always=refresh_always), SignInStep(watch=sign_in)]
+    if drift is not None:
+        steps.append(DriftStep(drift=drift, on_demand=refresh_always))
+    return steps
 
 
 class OrgChecker:
@@ -174,7 +201,7 @@ class OrgChecker:
 
 def org_checker(
     settings: Settings, *, store: Store, clock: Clock, access: OrgAccess, delivery: SlackDelivery, timings: Timings,
-    process: str, on_demand: bool,
+    process: str, on_demand: bool, drift: DriftWatch | None = None,
 ) -> OrgChecker:
     """The check as `qc-bot serve` runs it on its schedule, or `on_demand` (`qc-bot check-expiry`, `/qc check`):
     then qc-bot's token is refreshed and the app signs in even if an authorization or a proof just did, because
@@ -183,5 +210,5 @@ def org_checker(
     sign_in = SignInWatch(store=store, clock=clock, oauth=access.oauth, delivery=delivery, retry=timings.proof_retry,
                           proof_fresh_for=timedelta(0) if on_demand else settings.token_sync_interval)
     return OrgChecker(store=store, clock=clock, steps=watch_steps(sync=sync, sign_in=sign_in,
-                                                                   refresh_always=on_demand),
+                                                                   refresh_always=on_demand, drift=drift),
                       process=process, lease=timings.org_check_lease)

@@ -271,6 +271,11 @@ class FakeOrg:
         invalid`` while Salesforce propagates them (reference §1.7: "wait a few minutes"; the length is
         UNCONFIRMED, 2 minutes is the conservative reading). ``timedelta(0)``: usable at once. Seeded apps
         existed before the test and are always propagated.
+    ``setup_edit_recorded_on`` ("component")
+        Which component's ``lastModifiedByName``/``lastModifiedDate`` (listMetadata) an edit in Setup
+        (``change_in_setup``) updates for an External Client App: "component", the one whose fields changed;
+        "header", the app's ExternalClientApplication (Setup edits the app as one page; which component
+        Salesforce stamps is UNCONFIRMED).
     ``client_credentials_refuse_pkce`` (True)
         a client-credentials request for an app that requires PKCE fails (``invalid_request`` / ``PKCE is
         required for this app``; reference §1.7 reports failures, the words are UNCONFIRMED). False: PKCE
@@ -327,6 +332,7 @@ class FakeOrg:
         self.query_batch_size = 2000
         self.credentials_propagation = timedelta(minutes=2)
         self.client_credentials_refuse_pkce = True
+        self.setup_edit_recorded_on = "component"
         self.query_locators: dict[str, list[dict[str, Any]]] = {}
         # internals
         self._secrets: dict[tuple[str, str], str] = {}
@@ -794,6 +800,37 @@ class FakeOrg:
         self._meta.pop((type_name, full_name), None)
         self._secrets.pop((type_name, full_name), None)
         return None
+
+    # ----- Setup: what an admin changes by hand -----
+
+    def change_in_setup(self, type_name: str, full_name: str, changes: dict[str, Any], *, by: FakeUser) -> None:
+        """Change fields of one component as an admin saving it in Setup: no deploy, but listMetadata then names
+        `by` and now as the last modifier (of the component, or of its app: ``setup_edit_recorded_on``);
+        ``changes`` values of None remove a field."""
+        data = self.component(type_name, full_name)
+        if data is None:
+            raise KeyError(f"no {type_name} named {full_name}")
+        for name, value in changes.items():
+            if value is None:
+                data.pop(name, None)
+            else:
+                data[name] = value
+        stamped = (type_name, full_name)
+        if self.setup_edit_recorded_on == "header" and "externalClientApplication" in data:
+            stamped = (ECA_HEADER, data["externalClientApplication"])
+        meta = self._meta[stamped]
+        meta.modified_by, meta.modified_date = by, self._fake.now()
+
+    def delete_app_in_setup(self, name: str) -> None:
+        """Delete the External Client App or Connected App `name` as Setup's Delete button does: the app with
+        everything that belongs to it, and the tokens it issued."""
+        if name in self.connected_apps:
+            assert self.delete_component("ConnectedApp", name) is None
+            return
+        for type_name, data in list(self.external_client_apps[name].items()):
+            if type_name != ECA_HEADER:
+                assert self.delete_component(type_name, data["fullName"]) is None
+        assert self.delete_component(ECA_HEADER, name) is None
 
     def _revoke_app_tokens(self, *, key: str | None, label: str) -> None:
         """An app that can no longer issue tokens takes the ones it issued with it."""

@@ -155,14 +155,17 @@ async def test_qc_check_answers_privately_with_the_report(stack):
     assert report.body["response_type"] == "ephemeral"
     text = str(report.body["blocks"])
     assert "*Acme Corp* `" in text and "qc-bot's access works" in text
-    assert "❔ *Settings:* not checked" in text, "no drift step in this build: said, not guessed"
+    # The drift step reads the app back: every setting of SPEC §2, the one switched off in Setup marked.
+    assert "✅ Callback URL: https://scan.qualityclouds.com/sf_instance/code_callback" in text
+    assert "❌ Client credentials flow: off (expected on, run as admin@acme.example)" in text
     assert "❌ *Sign-in:*" in text and "Enable Client Credentials Flow" in text
     assert "2 tracked tokens" in text and "QualityClouds token of admin@acme.example: expires" in text
     assert "next expiry" in text
-    # The report is private; the failing sign-in it found is the channel's news, once.
+    # The report is private; the failing sign-in and the drift it found are the channel's news, once each.
     await stack.slack.wait_for(lambda: channel_texts(stack, FAILING), what="the channel told")
     await stack.settle()
-    assert len(stack.slack.calls_to("chat.postMessage")) == posted + 1
+    news = [call.params["text"] for call in stack.slack.calls_to("chat.postMessage")[posted:]]
+    assert len(news) == 2 and sum("Client credentials flow" in text for text in news) == 1, news
 
     await stack.slash("check Nowhere Inc")
     await stack.slack.wait_for(lambda: [post for post in stack.slack.response_url_posts

@@ -38,6 +38,11 @@ def test_every_key_format_is_the_one_stored_databases_hold():
         "signin:T0123ABCD:00D5g000004AbCdEAB:2:failing")
     assert outbox_keys.sign_in_changed(team_id=TEAM, org_id=ORG, episode=2, phase="resolved") == (
         "signin:T0123ABCD:00D5g000004AbCdEAB:2:resolved")
+    assert outbox_keys.drift_alert(team_id=TEAM, org_id=ORG, alert_id=42) == "drift:T0123ABCD:00D5g000004AbCdEAB:42"
+    assert outbox_keys.drift_resolved(team_id=TEAM, org_id=ORG, alert_id=42) == (
+        "drift-end:T0123ABCD:00D5g000004AbCdEAB:42")
+    assert outbox_keys.drift_alert_edit(team_id=TEAM, org_id=ORG, alert_id=42, step="ended") == (
+        "drift-edit:T0123ABCD:00D5g000004AbCdEAB:42:ended")
     assert outbox_keys.direct("status:9f86d081884c7d65") == "status:9f86d081884c7d65:direct"
     assert outbox_keys.refused("status:9f86d081884c7d65") == "status:9f86d081884c7d65:refused"
     first, second = (outbox_keys.org_disconnected(team_id=TEAM, org_id=ORG) for _ in range(2))

@@ -99,7 +99,8 @@ async def test_pruning_deletes_exactly_what_ended_before_the_cutoff(store):
         "status:ended-recently", "status:ended-message-pending", "status:still-proving",
         expiry_key(NOW + 7 * DAY, 30)])
     assert pruned.counts() == {"oauth_links": 1, "oauth_states": 1, "install_states": 1, "reveals": 1,
-                               "notifications": 4, "connections": 1, "temporary_org_changes": 2}
+                               "notifications": 4, "connections": 1, "temporary_org_changes": 2,
+                               "drift_alerts": 0}
 
     again = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
     assert again.total() == 0

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from standins.salesforce import FakeOrg, FakeSalesforce, ManualClock
+from standins.salesforce.clock import xsd_datetime
 from standins.salesforce.driver import (
     SalesforceDriver,
     SoapReply,
@@ -1015,3 +1016,51 @@ async def test_delete_of_more_than_ten_names_is_refused(sf: SalesforceDriver, ad
     reply = await sf.soap(admin.instance_url, admin.access_token,
                           f"<met:deleteMetadata><met:type>ConnectedApp</met:type>{inner}</met:deleteMetadata>")
     assert reply.status == 500 and reply.fault == "sf:EXCEEDED_ID_LIMIT"
+
+
+# ------------------------------------------------------------------------------ changes made in Setup
+
+
+async def test_listmetadata_names_who_changed_an_app_in_setup_and_when(
+    fake: FakeSalesforce, sf: SalesforceDriver, org: FakeOrg, admin: Tokens, clock: ManualClock
+) -> None:
+    reply = await deploy(sf, org, admin, {("ExternalClientApplication", "QualityClouds"): eca_header(),
+                                          **satellites()})
+    assert tag(reply, "status") == "Succeeded", reply.text
+    deployed_at = fake.now()
+    clock.advance(timedelta(minutes=30))  # within the session's lifetime
+    editor = org.add_user(username="sam.setup@acme.example", first_name="Sam", last_name="Setup")
+    org.change_in_setup("ExtlClntAppGlobalOauthSettings", "QualityClouds_glbloauth", {"isPkceRequired": True},
+                        by=editor)
+
+    async def listed(type_name: str) -> str:
+        reply = await sf.soap(org.my_domain_url, admin.access_token,
+                              f"<met:listMetadata><met:queries><met:type>{type_name}</met:type></met:queries>"
+                              "<met:asOfVersion>63.0</met:asOfVersion></met:listMetadata>")
+        assert reply.status == 200, reply.text
+        return reply.text
+
+    changed = await listed("ExtlClntAppGlobalOauthSettings")
+    assert tag(changed, "lastModifiedByName") == "Sam Setup" and tag(changed, "createdByName") == org.admin.name
+    assert tag(changed, "lastModifiedDate") == xsd_datetime(deployed_at + timedelta(minutes=30))
+    assert tag(changed, "createdDate") == xsd_datetime(deployed_at)
+    untouched = await listed("ExternalClientApplication")
+    assert tag(untouched, "lastModifiedByName") == org.admin.name
+    assert tag(untouched, "lastModifiedDate") == xsd_datetime(deployed_at)
+    read = await sf.read_metadata(org.my_domain_url, admin.access_token, "ExtlClntAppGlobalOauthSettings",
+                                  ["QualityClouds_glbloauth"])
+    assert tag(read, "isPkceRequired") == "true"
+
+    org.setup_edit_recorded_on = "header"  # the other reading: Setup stamps the app, not the settings it changed
+    clock.advance(timedelta(minutes=5))
+    org.change_in_setup("ExtlClntAppOauthSettings", "QualityClouds_oauth", {"commaSeparatedOauthScopes": "Api"},
+                        by=editor)
+    header = await listed("ExternalClientApplication")
+    assert tag(header, "lastModifiedByName") == "Sam Setup"
+    assert tag(header, "lastModifiedDate") == xsd_datetime(deployed_at + timedelta(minutes=35))
+    assert tag(await listed("ExtlClntAppOauthSettings"), "lastModifiedByName") == org.admin.name
+
+    org.delete_app_in_setup("QualityClouds")
+    assert org.external_client_apps == {}
+    assert "<result>" not in await listed("ExtlClntAppGlobalOauthSettings")
+    assert "<result>" not in await listed("ExternalClientApplication")
