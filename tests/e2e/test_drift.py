@@ -98,7 +98,8 @@ def alerts(stack):
 
 def channel_news(stack):
     """The channel's messages, less what the sign-in watch says: a drift that breaks the app's sign-in (client
-    credentials off, PKCE required, the app deleted) is also announced, once, as a failing sign-in, and resolved by the repair."""
+    credentials off, PKCE required, the app deleted) is also announced, once, as a failing sign-in, and
+    resolved by the repair."""
     return [m for m in stack.slack.messages(CHANNEL) if not m.text.startswith(SIGN_IN_NEWS)]
 
 
