@@ -132,7 +132,9 @@ async def create_web_app(
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
     access = OrgAccess(http=http, oauth=oauth, store=store, clock=clock)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
-                             delivery=delivery, slack_clients=slack_clients, timings=timings)
+                             delivery=delivery, slack_clients=slack_clients, timings=timings,
+                             reply_to=lambda url: ResponseUrlReply(response_url=url, session=slack_session,
+                                                                   retry_handlers=retry_handlers))
     scheduler = Scheduler(
         sync=TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery),
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
