@@ -125,13 +125,15 @@ class NotificationRepository:
             "SELECT COUNT(*) FROM notifications WHERE update_of = ? AND id < ? AND status = 'pending'",
             [update.update_of, update.id]).fetchone()[0]
         original = self.get(update.update_of)
+        refused_by = None
         if original is not None and original.status == "undeliverable":
+            refused_by = original.last_error
             original = self.get(outbox_keys.direct(update.update_of)) or original
         if original is None or original.status == "undeliverable":
             return UpdateTarget(gone=True)
         if older or original.status == "pending":
             return UpdateTarget()
-        return UpdateTarget(original=original)
+        return UpdateTarget(original=original, channel_refused=refused_by)
 
     def thread_target(self, reply: Notification) -> UpdateTarget:
         """Where a reply stands: the message whose thread it goes in (`original`), or that it must wait for it
@@ -266,3 +268,5 @@ class UpdateTarget:
     original: Notification | None = None
     superseded: bool = False
     gone: bool = False
+    channel_refused: str | None = None
+    """Slack's error when `original` is the direct copy of a message its channel refused: an edit keeps saying so."""

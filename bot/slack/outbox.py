@@ -194,10 +194,13 @@ class SlackDelivery:
         if original is None or original.message_ts is None:
             return await self._wait_for_original(update)
         channel, ts = original.message_channel or original.channel_id, original.message_ts
+        payload = update.payload
+        channel_error = ChannelError.of(target.channel_refused) if target.channel_refused else None
+        if channel_error is not None:
+            payload = channel_fallback(original=payload, channel_id=update.channel_id, error=channel_error).as_payload()
 
         async def edit() -> tuple[str | None, str | None]:
-            await client.chat_update(channel=channel, ts=ts, text=update.payload["text"],
-                                     blocks=update.payload.get("blocks") or None)
+            await client.chat_update(channel=channel, ts=ts, text=payload["text"], blocks=payload.get("blocks") or None)
             return ts, channel
 
         return await self._attempt(update, edit, permanent=PERMANENT_SLACK_ERRORS | PERMANENT_EDIT_ERRORS)

@@ -29,7 +29,7 @@ async def test_pruning_keeps_what_is_live_and_never_sends_a_warning_twice(make_s
     created, _ = await connect_with_quality_clouds_token(stack)
     expires = created + 90 * DAY  # QC_REFRESH_TOKEN_POLICY's default lifetime
     await stack.settle()
-    assert sorted(keys(stack)) == ["proof", "reveal", "status"]
+    assert sorted(keys(stack)) == ["outcome", "proof", "reveal", "status"]
     before = counts(stack)
     assert before["oauth_links"] == before["oauth_states"] == before["reveals"] == before["connections"] == 1
 
