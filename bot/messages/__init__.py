@@ -50,7 +50,7 @@ from bot.messages.disconnect import (
     org_disconnected_notice,
     org_not_found,
 )
-from bot.messages.reveal import reveal_modal, reveal_offer, reveal_refused, reveal_retry, revealed
+from bot.messages.reveal import HandOff, reveal_modal, reveal_offer, reveal_refused, reveal_retry, revealed
 from bot.messages.watch import ExpiryNotice, app_tokens_unreadable, connection_broken, expiry_warning
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "COMMAND",
     "ConnectedOrg",
     "ExpiryNotice",
+    "HandOff",
     "NearestExpiry",
     "OrgOverview",
     "SignInProof",
