@@ -57,8 +57,10 @@ class Retention:
                       connections=self._prune_connections(cutoff=cutoff))
 
     def _prune_notifications(self, *, before: datetime) -> int:
+        # An org's card stays while the org points at it: its row holds the ts that its thread replies need.
         finished = self._db.execute(
-            "SELECT id, dedupe_key FROM notifications WHERE status IN ('sent', 'undeliverable') AND created_at < ?",
+            "SELECT id, dedupe_key FROM notifications WHERE status IN ('sent', 'undeliverable') AND created_at < ?"
+            " AND dedupe_key NOT IN (SELECT card_key FROM orgs WHERE card_key IS NOT NULL)",
             [to_db_time(before)]).fetchall()
         prunable = [(row_id,) for row_id, key in finished
                     if (expiry := outbox_keys.expiry_named(key)) is None or expiry < before]
