@@ -10,14 +10,12 @@ made. No account, configuration or network is needed, and it ends by itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import html
 import re
 import secrets
 import shutil
 import socket
-import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable
@@ -37,11 +35,13 @@ from bot.config import Settings, load_settings
 from bot.messages import pages
 from bot.messages.actions import ACTION_REVEAL
 from bot.redaction import configure_logging, mask, redact
+from bot.services import SERVICES_KEY, Services
 from bot.slack.manifest import SLACK_EVENTS_PATH
 from bot.timings import fast_timings
 from bot.watch.expiry import warning_schedule
 from standins.salesforce import FakeOrg, FakeSalesforce
 from standins.slack import Ephemeral, FakeSlack, Message, View, render_blocks
+from storage.tracked_tokens import TrackedToken
 
 ADMIN = "UADA000001"
 ADMIN_NAME = "Ada Admin"
@@ -105,7 +105,8 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     settings = _demo_settings(slack=slack, salesforce=salesforce, bot_url=bot_url, folder=folder)
     salesforce.register_client(client_id=BOT_CLIENT_ID, client_secret=settings.salesforce_client_secret.reveal(),
                                redirect_uris=[settings.oauth_callback_url], label="qc-bot")
-    runner = web.AppRunner(await create_web_app(settings, clock=clock, timings=fast_timings()), access_log=None)
+    web_app = await create_web_app(settings, clock=clock, timings=fast_timings())
+    runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     running.push_async_callback(runner.cleanup)
     await web.SockSite(runner, listener).start()
@@ -169,25 +170,28 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     transcript.shown(_rendered(after[-1], names))
     say()
     await _warning_in_the_thread(transcript, slack=slack, clock=clock, org=org, card=card, names=names,
-                                 settings=settings)
+                                 services=web_app[SERVICES_KEY])
     say()
     _print_outlook(transcript, settings)
     say()
 
 
 async def _warning_in_the_thread(transcript: Transcript, *, slack: FakeSlack, clock: ManualClock, org: FakeOrg,
-                                 card: Message, names: dict[str, str], settings: Settings) -> None:
+                                 card: Message, names: dict[str, str], services: Services) -> None:
     """Quality Clouds signs in with the app; the demo skips to 30 days before that token expires, when its first
     warning arrives in the card's thread."""
+    settings = services.settings
     issued = clock.now()
     org.issue_app_token("QualityClouds", user=org.admin, created=issued)
     clock.advance(settings.token_sync_interval)  # qc-bot's next token sync finds the new token
 
-    def tracked() -> bool:
-        with contextlib.closing(sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)) as database:
-            return bool(database.execute("SELECT 1 FROM tracked_tokens WHERE kind = 'app'").fetchall())
+    async def app_tokens() -> list[TrackedToken]:
+        tokens = await services.store.run(lambda repos: repos.tracked_tokens.for_org(team_id=slack.team.team_id,
+                                                                                      org_id=org.id))
+        return [token for token in tokens if token.kind == "app"]
 
-    await _wait(slack, tracked, "the QualityClouds token tracked")
+    await slack.wait_for(app_tokens, timeout=WAIT_SECONDS,  # type: ignore[arg-type]  # T | Awaitable[T] confuses mypy
+                         what="the QualityClouds token tracked")
     policy = settings.desired_app.refresh_token_policy
     expires_at = policy.expires_at(issued_at=issued, last_used_at=None)
     if expires_at is None:

@@ -97,9 +97,9 @@ async def test_the_revealed_key_and_secret_sign_in(stack):
 def revealed_pair(view):
     """The consumer key and secret exactly as the modal shows them to the admin."""
     shown = json.dumps(view["blocks"])
-    values = {label: re.search(label + r"[^`]*```([^`]+)```", shown) for label in ("Consumer key", "Consumer secret")}
+    values = {label: re.search(label + r"[^`]*```([^`]+)```", shown) for label in ("Consumer Key", "Consumer Secret")}
     assert all(values.values()), shown
-    return values["Consumer key"].group(1), values["Consumer secret"].group(1)
+    return values["Consumer Key"].group(1), values["Consumer Secret"].group(1)
 
 
 async def test_an_inactive_run_as_user_ends_the_proof_with_the_remedy(stack):
