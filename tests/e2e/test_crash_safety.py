@@ -23,7 +23,8 @@ async def wait_card_recorded(stack):
 
 async def assert_one_app_and_one_status(stack):
     await stack.start_bot_process()
-    status = await stack.status_message()
+    # A card Slack kept refusing waits out the outbox's backoff (at most 5 s with the fast timings) after a restart.
+    status = await stack.status_message(timeout=30)
     assert "connected to Quality Clouds" in status.text
     await stack.slack.wait_for(lambda: stack.query("SELECT status FROM connections") == [("provisioned",)],
                                what="the connection to be provisioned")
@@ -98,7 +99,7 @@ async def test_killed_after_the_deploy_before_the_channel_post(tmp_path):
         await stack.browse(await stack.request_link())
         await stack.slack.wait_for(
             lambda: stack.query("SELECT status FROM connections") == [("provisioned",)]
-            and stack.slack.calls_to("chat.postMessage"), what="provisioned with the post failing")
+            and stack.slack.calls_to("chat.postMessage"), what="provisioned with the post failing", timeout=30)
         await stack.kill_bot_process()
         assert stack.slack.messages(CHANNEL) == []
         stack.slack.clear_faults()

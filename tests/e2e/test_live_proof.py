@@ -186,8 +186,10 @@ async def test_killed_during_the_proof_window_the_restarted_serve_finishes_it(tm
             what="the status posted while proving", timeout=30)
         await stack.slack.wait_for(lambda: sign_ins(stack), what="a first sign-in attempt", timeout=30)
         await stack.slack.wait_for(lambda: stack.query(
-            "SELECT status FROM notifications WHERE dedupe_key LIKE 'status:%'") == [("sent",)], timeout=30,
-            what="the post recorded (a kill between Slack's answer and the record is the outbox's own case)")
+            "SELECT status FROM notifications WHERE dedupe_key LIKE 'status:%' OR dedupe_key LIKE 'outcome:%'")
+            == [("sent",), ("sent",)], timeout=30,
+            what="the card and its set-up edit recorded (a kill between Slack's answer and the record is the "
+                 "outbox's own case)")
         await stack.kill_bot_process()
         assert proof_row(stack)[0] == "proving"
 

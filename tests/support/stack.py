@@ -282,7 +282,7 @@ class Stack:
         question = await self.question_about_authorization(user=requester)
         return await self.slack.click(self.events_url, message=question, action_id=action_id, user_id=user)
 
-    async def status_message(self, *, count: int = 1) -> Any:
+    async def status_message(self, *, count: int = 1, timeout: float = 5.0) -> Any:
         """Wait until the channel holds `count` messages, the last no longer a card still setting up (its journey
         ended: set up or failed), and return the last."""
 
@@ -292,7 +292,8 @@ class Stack:
                 return None
             return messages
 
-        messages = await self.slack.wait_for(settled, what=f"{count} channel message(s), the last settled")
+        messages = await self.slack.wait_for(settled, what=f"{count} channel message(s), the last settled",
+                                             timeout=timeout)
         return messages[-1]
 
     async def token_sync_done(self) -> None:
