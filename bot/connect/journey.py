@@ -17,7 +17,10 @@ message in place once it has an outcome.
 Every step is one transaction that moves the connection forward with a compare-and-set, so a step
 runs once even when requests race, and a restarted process picks up each unfinished connection
 (`resume_unfinished`). Results reach Slack only through the outbox, in the same transaction as the
-status change that produced them: one status message per connection, never zero, never two.
+status change that produced them. The channel hears of a journey through one card (SPEC §3), queued with
+the move to `authorized` and becoming the org's card; the journey's end and the proof's outcome are edits
+of it (`outbox_keys.journey_outcome`, `outbox_keys.proof_result`): one card per connection, never zero,
+never two. A journey that ends before any org was authorized tells only its requester.
 """
 
 from __future__ import annotations
