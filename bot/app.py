@@ -127,7 +127,9 @@ async def create_web_app(
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
     access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
-                             delivery=delivery, slack_clients=slack_clients, timings=timings)
+                             delivery=delivery, slack_clients=slack_clients, timings=timings,
+                             reply_to=lambda url: ResponseUrlReply(response_url=url, session=slack_session,
+                                                                   retry_handlers=retry_handlers))
     drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=journey)
     checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
                           process="serve", on_demand=False, drift=drift)

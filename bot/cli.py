@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rehearse /qc connect-org here, with built-in stand-ins for Slack and Salesforce",
         description="Run the real bot on 127.0.0.1 between built-in stand-ins for Slack and Salesforce, play a "
                     "workspace admin through /qc connect-org (slash command, browser, provisioning, reveal), print "
-                    "what the channel and the admin see and the expiry warnings of the next 90 days, then delete "
-                    "the temporary database. Reads no configuration and needs no network.",
+                    "what the channel and the admin see (the org's card through its stages, the hand-off to Quality "
+                    "Clouds, a first expiry warning in the card's thread) and the expiry warnings of the next 90 "
+                    "days, then delete the temporary database. Reads no configuration and needs no network.",
     )
     commands.add_parser(
         "doctor",

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.connect.journey import Decided, SlackNames
+from bot.failures import RevealProblem
 from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
 from handlers.checks import may_administer
@@ -34,11 +35,11 @@ def register(app: AsyncApp, services: Services) -> None:
         team_id = _team_of(body)
         reveal_id = body["actions"][0].get("value") or ""
         outcome = await services.reveals.reveal(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
-        if outcome.problem is not None:
-            await respond(**messages.reveal_refused(outcome.problem).as_payload(), response_type="ephemeral",
-                          replace_original=False)
+        if outcome.problem is not None or outcome.handoff is None:
+            await respond(**messages.reveal_refused(outcome.problem or RevealProblem.UNKNOWN).as_payload(),
+                          response_type="ephemeral", replace_original=False)
             return
-        view = messages.reveal_modal(org_name=outcome.org_name, consumer_key=outcome.consumer_key,
+        view = messages.reveal_modal(handoff=outcome.handoff, consumer_key=outcome.consumer_key,
                                      consumer_secret=outcome.consumer_secret, secret_note=outcome.secret_note)
         try:
             await client.views_open(trigger_id=body["trigger_id"], view=view)

@@ -78,6 +78,7 @@ def _connect_org_answer(parsed: ConnectOrg, *, allowed: bool, command: dict, ser
                 user_id=command["user_id"], channel_id=command["channel_id"], command=parsed,
                 names=SlackNames(team=command.get("team_domain"), channel=command.get("channel_name"),
                                  user=command.get("user_name")),
+                response_url=command.get("response_url") or None,
             )
         except CommandSyntaxError as exc:
             message = messages.usage(str(exc))

@@ -388,6 +388,20 @@ def _drift_alerts(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0012_org_card")
+def _org_card(db: sqlite_utils.Database) -> None:
+    """One living card per org: the org points at the outbox message that is its card (Slack's ts for it is
+    recorded there once posted), and a message may be a reply in such a card's thread, broadcast or not."""
+    _execute_all(
+        db,
+        """
+        ALTER TABLE orgs ADD COLUMN card_key TEXT;
+        ALTER TABLE notifications ADD COLUMN thread_of TEXT;
+        ALTER TABLE notifications ADD COLUMN broadcast INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

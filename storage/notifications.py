@@ -47,6 +47,10 @@ class Notification:
     """The channel Slack says it posted the message in (a direct message's is not the user id it was sent to)."""
     update_of: str | None = None
     """Set on an edit: the dedupe key of the message it edits."""
+    thread_of: str | None = None
+    """Set on a reply: the dedupe key of the message (an org's card) in whose thread it goes."""
+    broadcast: bool = False
+    """A reply that the whole channel should see too (`reply_broadcast`)."""
 
 
 class NotificationRepository:
@@ -63,17 +67,20 @@ class NotificationRepository:
         now: datetime,
         user_id: str | None = None,
         fallback_user_id: str | None = None,
+        thread_of: str | None = None,
+        broadcast: bool = False,
     ) -> bool:
-        """Store a message to send; False if one with this key exists already (it is not replaced)."""
+        """Store a message to send; False if one with this key exists already (it is not replaced). With
+        `thread_of` it is a reply in the thread of that message (see `thread_target`)."""
         payload_json = json.dumps(payload, sort_keys=True)
         if contains_secret(payload_json):
             raise ValueError(f"refusing to queue a Slack message that contains a secret ({dedupe_key})")
         cursor = self._db.execute(
             "INSERT INTO notifications (dedupe_key, team_id, channel_id, user_id, payload, status,"
-            " next_attempt_at, created_at, fallback_user_id) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
-            " ON CONFLICT (dedupe_key) DO NOTHING",
+            " next_attempt_at, created_at, fallback_user_id, thread_of, broadcast)"
+            " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
             [dedupe_key, team_id, channel_id, user_id, payload_json, to_db_time(now), to_db_time(now),
-             fallback_user_id],
+             fallback_user_id, thread_of, int(broadcast)],
         )
         return cursor.rowcount == 1
 
@@ -118,13 +125,29 @@ class NotificationRepository:
             "SELECT COUNT(*) FROM notifications WHERE update_of = ? AND id < ? AND status = 'pending'",
             [update.update_of, update.id]).fetchone()[0]
         original = self.get(update.update_of)
+        refused_by = None
         if original is not None and original.status == "undeliverable":
+            refused_by = original.last_error
             original = self.get(outbox_keys.direct(update.update_of)) or original
         if original is None or original.status == "undeliverable":
             return UpdateTarget(gone=True)
         if older or original.status == "pending":
             return UpdateTarget()
-        return UpdateTarget(original=original)
+        return UpdateTarget(original=original, channel_refused=refused_by)
+
+    def thread_target(self, reply: Notification) -> UpdateTarget:
+        """Where a reply stands: the message whose thread it goes in (`original`), or that it must wait for it
+        (nothing set: the card is still on its way), or that it goes top-level (`gone`: the card was never
+        posted in the reply's channel, a channel that refused it included)."""
+        assert reply.thread_of is not None
+        parent = self.get(reply.thread_of)
+        if parent is None or parent.status == "undeliverable":
+            return UpdateTarget(gone=True)
+        if parent.status == "pending":
+            return UpdateTarget()
+        if parent.message_ts is None or (parent.message_channel or parent.channel_id) != reply.channel_id:
+            return UpdateTarget(gone=True)
+        return UpdateTarget(original=parent)
 
     def due(self, *, now: datetime, limit: int = 50) -> list[Notification]:
         rows = self._db.query(
@@ -245,6 +268,8 @@ def _to_notification(row: dict[str, Any]) -> Notification:
         fallback_user_id=row["fallback_user_id"],
         message_channel=row["message_channel"],
         update_of=row["update_of"],
+        thread_of=row["thread_of"],
+        broadcast=bool(row["broadcast"]),
     )
 
 
@@ -256,3 +281,5 @@ class UpdateTarget:
     original: Notification | None = None
     superseded: bool = False
     gone: bool = False
+    channel_refused: str | None = None
+    """Slack's error when `original` is the direct copy of a message its channel refused: an edit keeps saying so."""

@@ -45,6 +45,9 @@ class OrgRecord(OrgSummary):
     consumer_secret: Secret | None
     created_at: datetime
     updated_at: datetime
+    card_key: str | None = None
+    """The outbox key of the org's living card (its latest journey's status message); None for an org connected
+    before cards existed. Later news about the org is threaded under it."""
 
 
 SignInStatus = Literal["ok", "failing"]
@@ -139,6 +142,15 @@ class OrgRepository:
              to_db_time(now), team_id, org_id],
         )
 
+    def set_card(self, *, team_id: str, org_id: str, card_key: str) -> None:
+        """A new journey's card becomes the org's: what happens to the org from now on is threaded under it."""
+        self._db.execute("UPDATE orgs SET card_key = ? WHERE team_id = ? AND org_id = ?", [card_key, team_id, org_id])
+
+    def card_key(self, *, team_id: str, org_id: str) -> str | None:
+        row = self._db.execute("SELECT card_key FROM orgs WHERE team_id = ? AND org_id = ?",
+                               [team_id, org_id]).fetchone()
+        return None if row is None else row[0]
+
     def mark_broken(self, *, team_id: str, org_id: str, now: datetime) -> bool:
         """The bot's refresh token stopped working; True if this call moved the org from connected."""
         cursor = self._db.execute(
@@ -214,4 +226,5 @@ class OrgRepository:
             status=row["status"],
             created_at=from_db_time(row["created_at"]),
             updated_at=from_db_time(row["updated_at"]),
+            card_key=row["card_key"],
         )

@@ -8,9 +8,13 @@ that rewrites the stored keys). `tests/storage/test_outbox_keys.py` pins each fo
 
 Connection-scoped keys (one connect journey; the connection id is a uuid4 hex):
 
-    status:<connection id>        the journey's one status message (connected, or why it failed)
+    status:<connection id>        the journey's one status message: its card in the channel, posted when the
+                                  authorization succeeded (or, for a journey that ended before, the requester's
+                                  private word why it failed)
+    outcome:<connection id>       the edit of the card with the journey's end: set up (the sign-in being proved)
+                                  or failed
     reveal:<connection id>        the journey's one-time offer to reveal the consumer key and secret
-    proof:<connection id>         the edit of the status message with the outcome of the live sign-in
+    proof:<connection id>         the edit of the card with the outcome of the live sign-in
     confirm:<connection id>       the requester's question whether an authorization made with their link is theirs
 
 Org-scoped keys begin with `<kind>:<team id>:<org id>:` (`org_scope`), so everything queued of one kind
@@ -50,6 +54,7 @@ from typing import Literal
 from storage.tracked_tokens import TrackedToken
 
 STATUS = "status"
+OUTCOME = "outcome"
 REVEAL = "reveal"
 PROOF = "proof"
 CONFIRM = "confirm"
@@ -71,6 +76,10 @@ REFUSED_SUFFIX = ":refused"
 
 def connection_status(connection_id: str) -> str:
     return f"{STATUS}:{connection_id}"
+
+
+def journey_outcome(connection_id: str) -> str:
+    return f"{OUTCOME}:{connection_id}"
 
 
 def reveal_offer(connection_id: str) -> str:

@@ -69,10 +69,12 @@ class Retention:
                                                     [cutoff]).rowcount)
 
     def _prune_notifications(self, *, before: datetime) -> int:
-        # A status message whose journey is still proving its sign-in will be edited with the outcome: it stays.
+        # A status message whose journey is still proving its sign-in will be edited with the outcome, and an
+        # org's card holds the ts its thread replies need: both stay.
         finished = self._db.execute(
             "SELECT id, dedupe_key FROM notifications WHERE status IN ('sent', 'undeliverable') AND created_at < ?"
-            " AND dedupe_key NOT IN (SELECT ? || id FROM connections WHERE proof_status = 'proving')",
+            " AND dedupe_key NOT IN (SELECT ? || id FROM connections WHERE proof_status = 'proving')"
+            " AND dedupe_key NOT IN (SELECT card_key FROM orgs WHERE card_key IS NOT NULL)",
             [to_db_time(before), outbox_keys.connection_status("")]).fetchall()
         prunable = [(row_id,) for row_id, key in finished
                     if (expiry := outbox_keys.expiry_named(key)) is None or expiry < before]

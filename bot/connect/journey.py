@@ -17,7 +17,10 @@ message in place once it has an outcome.
 Every step is one transaction that moves the connection forward with a compare-and-set, so a step
 runs once even when requests race, and a restarted process picks up each unfinished connection
 (`resume_unfinished`). Results reach Slack only through the outbox, in the same transaction as the
-status change that produced them: one status message per connection, never zero, never two.
+status change that produced them. The channel hears of a journey through one card (SPEC §3), queued with
+the move to `authorized` and becoming the org's card; the journey's end and the proof's outcome are edits
+of it (`outbox_keys.journey_outcome`, `outbox_keys.proof_result`): one card per connection, never zero,
+never two. A journey that ends before any org was authorized tells only its requester.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from bot.salesforce.errors import SalesforceError, SalesforceUnavailable
 from bot.salesforce.metadata import MetadataComponent
 from bot.salesforce.oauth import Identity, TokenResponse, new_code_verifier, new_state
 from bot.salesforce.rest import AppCredentials
-from bot.slack.clients import SlackClients
+from bot.slack.clients import ResponseUrlReply, SlackClients
 from bot.slack.commands import ConnectOrg
 from bot.slack.outbox import SlackDelivery
 from bot.slack.people import email_of
@@ -263,7 +266,9 @@ class ConnectJourney:
         delivery: SlackDelivery,
         slack_clients: SlackClients,
         timings: Timings,
+        reply_to: Callable[[str], ResponseUrlReply],
     ) -> None:
+        """`reply_to` answers through a slash command's response_url (to replace a used link's message)."""
         self._settings = settings
         self._store = store
         self._secret_box = secret_box
@@ -273,6 +278,7 @@ class ConnectJourney:
         self._delivery = delivery
         self._slack_clients = slack_clients
         self._timings = timings
+        self._reply_to = reply_to
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -283,15 +289,17 @@ class ConnectJourney:
 
     def begin(
         self, *, team_id: str, enterprise_id: str | None, user_id: str, channel_id: str, command: ConnectOrg,
-        names: SlackNames | None = None,
+        names: SlackNames | None = None, response_url: str | None = None,
     ) -> Begun:
-        """Mint the private link; nothing is written until it is opened, so the acknowledgement stays cheap."""
+        """Mint the private link; nothing is written until it is opened, so the acknowledgement stays cheap. The
+        slash command's `response_url` rides in the sealed link, so that opening it can retire the message that
+        offered it."""
         target = resolve_target(command.target, settings=self._settings)
         names = names or SlackNames()
         link = ConnectLink(team_id=team_id, enterprise_id=enterprise_id, user_id=user_id, channel_id=channel_id,
                            environment=target.environment, login_url=target.login_url, run_as=command.run_as,
                            expires_at=self._clock.now() + self._timings.link_ttl, team_name=names.team,
-                           channel_name=names.channel, user_name=names.user)
+                           channel_name=names.channel, user_name=names.user, response_url=response_url)
         token = link.seal(self._secret_box)
         return Begun(link_url=f"{self._settings.oauth_start_url}?link={token}", login_url=target.login_url,
                      run_as=link.run_as, expires_at=link.expires_at)
@@ -337,7 +345,19 @@ class ConnectJourney:
         except _LinkAlreadyUsed:
             logger.warning("An authorization link was opened a second time (replay or a shared link)")
             return LinkOpened(None, LinkProblem.USED)
+        if link.response_url:
+            task = asyncio.create_task(self._retire_link_message(link.response_url), name="link-used")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return LinkOpened(authorize_url, link=link)
+
+    async def _retire_link_message(self, response_url: str) -> None:
+        """Replace the requester's "Authorize in Salesforce" answer with a short "link used" note, so a used link
+        no longer looks clickable. Best effort and off the page's path: the link is single-use either way."""
+        try:
+            await self._reply_to(response_url)(**messages.link_used().as_payload(), replace_original=True)
+        except Exception as exc:  # Slack unreachable: the note is a courtesy, the link is refused anyway
+            logger.info("Could not mark the used link's message in Slack (%s)", exc.__class__.__name__)
 
     # -- step 3: Salesforce sends the browser back ---------------------------------------------------------
 
@@ -388,6 +408,7 @@ class ConnectJourney:
             # The journey ended meanwhile: the tokens just issued must not live on unused.
             await self._revoke(connection.login_url, authorization.revocable)
             return CallbackOutcome(kind="state_problem", problem=CallbackProblem.USED)
+        self._delivery.wake()
         self.schedule(connection.id)
         return CallbackOutcome(kind="authorized", team_id=connection.team_id, channel_id=connection.channel_id,
                                org_name=authorization.org_name)
@@ -451,6 +472,7 @@ class ConnectJourney:
         await self._record_decision(team_id=team_id, user_id=user_id, connection_id=connection_id,
                                     action="authorization_confirmed", problem=decided.problem, now=now)
         if decided.problem is None:
+            self._delivery.wake()
             self.schedule(connection_id)
         return decided
 
@@ -884,6 +906,16 @@ def _write_authorization(repos: Repositories, connection: Connection, authorizat
                        target=token.org_id, outcome="authorized",
                        detail={"connection": connection.id, "salesforce_user": identity.username})
     repos.tracked_tokens.watch_org(team_id=connection.team_id, org_id=token.org_id, now=now)
+    # The journey's card goes out now, in the transaction that authorized it, so it is queued exactly once; each
+    # stage after this edits it. A new journey of a known org gets a card of its own, which becomes the org's.
+    card = messages.org_card_setting_up(org_name=authorization.org_name, org_id=token.org_id,
+                                        is_sandbox=authorization.is_sandbox, instance_url=token.instance_url,
+                                        requester=connection.user_id)
+    repos.notifications.enqueue(dedupe_key=outbox_keys.connection_status(connection.id), team_id=connection.team_id,
+                                channel_id=connection.channel_id, payload=card.as_payload(), now=now,
+                                fallback_user_id=connection.user_id)
+    repos.orgs.set_card(team_id=connection.team_id, org_id=token.org_id,
+                        card_key=outbox_keys.connection_status(connection.id))
     return True
 
 
@@ -896,12 +928,17 @@ def _write_ending(repos: Repositories, ending: _Ending, *, now: datetime) -> boo
         return False
     if ending.also is not None:
         ending.also(repos)
-    repos.notifications.enqueue(
-        dedupe_key=outbox_keys.connection_status(connection.id), team_id=connection.team_id,
-        channel_id=connection.channel_id, payload=ending.message.as_payload(), now=now,
-        user_id=connection.user_id if ending.private else None,
-        fallback_user_id=None if ending.private else connection.user_id,
-    )
+    card = outbox_keys.connection_status(connection.id)
+    if not ending.private and repos.notifications.get(card) is not None:
+        repos.notifications.enqueue_update(dedupe_key=outbox_keys.journey_outcome(connection.id), of=card,
+                                           payload=ending.message.as_payload(), now=now)
+    else:
+        # A private ending (before any org was authorized), or a journey authorized before cards existed.
+        repos.notifications.enqueue(
+            dedupe_key=card, team_id=connection.team_id, channel_id=connection.channel_id,
+            payload=ending.message.as_payload(), now=now, user_id=connection.user_id if ending.private else None,
+            fallback_user_id=None if ending.private else connection.user_id,
+        )
     if ending.audit is not None:
         entry = ending.audit
         repos.audit.append(at=now, team_id=connection.team_id, actor=connection.user_id, action=entry.action,

@@ -42,6 +42,8 @@ class ConnectLink:
     user_name: str | None = None
     """Slack's names as the command carried them, for the page before Salesforce (links minted before names
     were sealed have none, and the page shows the ids)."""
+    response_url: str | None = None
+    """The slash command's response_url: opening the link replaces the message that offered it."""
 
     def seal(self, box: SecretBox) -> str:
         """The opaque token for the link's URL.

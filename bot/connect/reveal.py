@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 class RevealOutcome:
     problem: RevealProblem | None
     org_name: str = ""
+    handoff: messages.HandOff | None = None
     consumer_key: Secret | None = None
     consumer_secret: Secret | None = None
     secret_note: str | None = None
@@ -56,7 +57,10 @@ class CredentialReveal:
                 note = messages.secret_unavailable_note(
                     SecretUnreadable.CONNECTED_APP if org.app_kind == AppKind.CONNECTED_APP.value
                     else SecretUnreadable.EXTERNAL_CLIENT_APP, app_name=self._desired_app.api_name)
-            return RevealOutcome(problem=None, org_name=org.org_name, consumer_key=org.consumer_key,
+            assert connection is not None
+            handoff = messages.HandOff(org_name=org.org_name, is_sandbox=org.is_sandbox, org_url=org.instance_url,
+                                       login=connection.environment, login_url=connection.login_url)
+            return RevealOutcome(problem=None, org_name=org.org_name, handoff=handoff, consumer_key=org.consumer_key,
                                  consumer_secret=org.consumer_secret, secret_note=note)
 
         outcome = await self._store.run(use)

@@ -40,6 +40,8 @@ from bot.messages.connect import (
     confirmation_refused,
     connect_link,
     connection_failed,
+    link_used,
+    org_card_setting_up,
     org_connected,
     secret_unavailable_note,
 )
@@ -53,7 +55,7 @@ from bot.messages.disconnect import (
     org_disconnected_notice,
     org_not_found,
 )
-from bot.messages.reveal import reveal_modal, reveal_offer, reveal_refused, reveal_retry, revealed
+from bot.messages.reveal import HandOff, reveal_modal, reveal_offer, reveal_refused, reveal_retry, revealed
 from bot.messages.watch import (
     ExpiryNotice,
     app_tokens_unreadable,
@@ -77,6 +79,7 @@ __all__ = [
     "CheckedOrg",
     "ConnectedOrg",
     "ExpiryNotice",
+    "HandOff",
     "NearestExpiry",
     "OrgOverview",
     "SignInProof",
@@ -101,8 +104,10 @@ __all__ = [
     "disconnected",
     "expiry_warning",
     "home_view",
+    "link_used",
     "not_allowed",
     "org_ambiguous",
+    "org_card_setting_up",
     "org_connected",
     "org_disconnected_notice",
     "org_gone",

@@ -48,6 +48,34 @@ def connect_link(*, link_url: str, login_host: str, run_as: str | None, expires_
     )
 
 
+def link_used() -> SlackMessage:
+    """Replaces the private "Authorize in Salesforce" answer once its link was opened: it cannot work again."""
+    return said("You opened this authorization link; it works only once. Finish in your browser: the result "
+                "appears in this channel.")
+
+
+def org_card_setting_up(*, org_name: str, org_id: str, is_sandbox: bool, instance_url: str,
+                        requester: str) -> SlackMessage:
+    """The org's living card as the authorization succeeded; later stages edit it in place."""
+    before, after = "⏳ Setting up QualityClouds in ", "…"
+    environment = "Sandbox" if is_sandbox else "Production"
+    note = (f"Requested by <@{requester}>. This message is updated as the set-up goes on; later news about this "
+            "org (expiry warnings, a broken connection) is posted in its thread.")
+    return SlackMessage(
+        text=f"{before}{inert(org_name)}{after} Org {inert(org_name)} ({org_id}), {environment}, "
+             f"{inert(instance_url)}. {note}",
+        blocks=[
+            named_header(before=before, name=org_name, after=after),
+            {"type": "section", "fields": [
+                {"type": "mrkdwn", "text": f"*Org*\n{inert(org_name)}\n`{org_id}`"},
+                {"type": "mrkdwn", "text": f"*Environment*\n{environment}"},
+                {"type": "mrkdwn", "text": f"*Instance*\n{inert(instance_url)}"},
+            ]},
+            context(note),
+        ],
+    )
+
+
 def connection_failed(
     *, code: Failure, detail: str | None, org_label: str | None, requester: str, connection_id: str
 ) -> SlackMessage:

@@ -10,6 +10,7 @@ made. No account, configuration or network is needed, and it ends by itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import re
 import secrets
@@ -34,11 +35,13 @@ from bot.config import Settings, load_settings
 from bot.messages import pages
 from bot.messages.actions import ACTION_REVEAL
 from bot.redaction import configure_logging, mask, redact
+from bot.services import SERVICES_KEY, Services
 from bot.slack.manifest import SLACK_EVENTS_PATH
 from bot.timings import fast_timings
 from bot.watch.expiry import warning_schedule
-from standins.salesforce import FakeSalesforce
+from standins.salesforce import FakeOrg, FakeSalesforce
 from standins.slack import Ephemeral, FakeSlack, Message, View, render_blocks
+from storage.tracked_tokens import TrackedToken
 
 ADMIN = "UADA000001"
 ADMIN_NAME = "Ada Admin"
@@ -102,7 +105,8 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     settings = _demo_settings(slack=slack, salesforce=salesforce, bot_url=bot_url, folder=folder)
     salesforce.register_client(client_id=BOT_CLIENT_ID, client_secret=settings.salesforce_client_secret.reveal(),
                                redirect_uris=[settings.oauth_callback_url], label="qc-bot")
-    runner = web.AppRunner(await create_web_app(settings, clock=clock, timings=fast_timings()), access_log=None)
+    web_app = await create_web_app(settings, clock=clock, timings=fast_timings())
+    runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     running.push_async_callback(runner.cleanup)
     await web.SockSite(runner, listener).start()
@@ -132,14 +136,17 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     transcript.shown(page)
 
     say()
-    status = (await _wait(slack, lambda: slack.messages(CHANNEL), "the status message"))[-1]
-    say(f"3. qc-bot sets up the QualityClouds app in {ORG_NAME} and posts in #{CHANNEL_NAME}.")
-    say("   Everyone in the channel sees this; the consumer key and secret are masked:")
-    transcript.shown(_rendered(status, names))
+    card = (await _wait(slack, lambda: slack.messages(CHANNEL), "the org's card"))[0]
+    status = await _wait(slack, lambda: [card] if "Sign-in:" in card.text else [], "the card set up")
+    say(f"3. As soon as the authorization succeeds, qc-bot posts the org's card in #{CHANNEL_NAME}:")
+    transcript.shown(_rendered(_first_version(card), names))
+    say(f"   It sets up the QualityClouds app in {ORG_NAME} and edits the same card in place. Everyone in the channel")
+    say("   sees this; the consumer key and secret are masked:")
+    transcript.shown(_rendered(status[0], names))
     say()
     say("   qc-bot now signs in with the app's own key and secret, as Quality Clouds will. Salesforce takes a few")
-    say(f"   minutes to accept a new app; the demo skips ahead {PROPAGATION_MINUTES} minutes. The same message, "
-        "edited in place:")
+    say(f"   minutes to accept a new app; the demo skips ahead {PROPAGATION_MINUTES} minutes. The same card, "
+        "edited in place again:")
     clock.advance(timedelta(minutes=PROPAGATION_MINUTES))
     proved = await _wait(slack, lambda: [m for m in slack.messages(CHANNEL) if "Sign-in:" in m.text
                                          and "⏳" not in m.text], "the proved sign-in")
@@ -162,8 +169,48 @@ async def _rehearse(transcript: Transcript, folder: Path, running: AsyncExitStac
     say("   Her private message now reads (the button is gone; a replayed click is refused and audited):")
     transcript.shown(_rendered(after[-1], names))
     say()
+    await _warning_in_the_thread(transcript, slack=slack, clock=clock, org=org, card=card, names=names,
+                                 services=web_app[SERVICES_KEY])
+    say()
     _print_outlook(transcript, settings)
     say()
+
+
+async def _warning_in_the_thread(transcript: Transcript, *, slack: FakeSlack, clock: ManualClock, org: FakeOrg,
+                                 card: Message, names: dict[str, str], services: Services) -> None:
+    """Quality Clouds signs in with the app; the demo skips to 30 days before that token expires, when its first
+    warning arrives in the card's thread."""
+    settings = services.settings
+    issued = clock.now()
+    org.issue_app_token("QualityClouds", user=org.admin, created=issued)
+    clock.advance(settings.token_sync_interval)  # qc-bot's next token sync finds the new token
+
+    async def app_tokens() -> list[TrackedToken]:
+        tokens = await services.store.run(lambda repos: repos.tracked_tokens.for_org(team_id=slack.team.team_id,
+                                                                                      org_id=org.id))
+        return [token for token in tokens if token.kind == "app"]
+
+    await slack.wait_for(app_tokens, timeout=WAIT_SECONDS,  # type: ignore[arg-type]  # T | Awaitable[T] confuses mypy
+                         what="the QualityClouds token tracked")
+    policy = settings.desired_app.refresh_token_policy
+    expires_at = policy.expires_at(issued_at=issued, last_used_at=None)
+    if expires_at is None:
+        return
+    first = max(settings.expiry_warn_days)
+    clock.set(expires_at - timedelta(days=first) + timedelta(minutes=1))
+    reply = (await _wait(slack, lambda: [m for m in slack.messages(CHANNEL) if m.thread_ts == card.ts],
+                         "the warning in the card's thread"))[0]
+    transcript.say(f"6. Quality Clouds signs in with those credentials. The demo skips ahead to {first} days before "
+                   "its")
+    transcript.say(f"   refresh token expires; the warning arrives as a reply in the thread of {ORG_NAME}'s card:")
+    transcript.shown(_rendered(reply, names))
+
+def _first_version(message: Message) -> Message:
+    """The message as it was first posted (`history` keeps each version an edit replaced)."""
+    if not message.history:
+        return message
+    first = message.history[0]
+    return dataclasses.replace(message, text=first["text"], blocks=first["blocks"])
 
 
 def _demo_settings(*, slack: FakeSlack, salesforce: FakeSalesforce, bot_url: str, folder: Path) -> Settings:
@@ -203,7 +250,8 @@ def _print_outlook(transcript: Transcript, settings: Settings) -> None:
     for warning in planned:
         days = warning.days_before
         when = "on expiry" if days == 0 else f"{days} day{'' if days == 1 else 's'} before"
-        transcript.say(f"   {warning.at:%Y-%m-%d}  {when:<18} → #{CHANNEL_NAME}: warning about {ORG_NAME}'s "
+        where = "the card's thread, and the channel" if days == 0 else "the card's thread"
+        transcript.say(f"   {warning.at:%Y-%m-%d}  {when:<18} → #{CHANNEL_NAME}, {where}: warning about {ORG_NAME}'s "
                        "QualityClouds token, with a Re-authorize button")
 
 

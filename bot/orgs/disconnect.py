@@ -107,7 +107,7 @@ class Disconnector:
                                                                reason="org disconnected")
             repos.notifications.enqueue(dedupe_key=outbox_keys.org_disconnected(team_id=team_id, org_id=org_id),
                                         team_id=team_id, channel_id=org.channel_id, payload=notice.as_payload(),
-                                        now=now)
+                                        now=now, thread_of=org.card_key)
             repos.audit.append(at=now, team_id=team_id, actor=user_id, action="disconnect", target=org_id,
                                outcome="disconnected",
                                detail={"delete_app": delete_app, "app_deleted": app_deleted, "revoked": revoked,

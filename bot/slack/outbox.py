@@ -8,7 +8,8 @@ outbox (`qc-bot serve` and `qc-bot check-expiry`) never post the same message at
 
 An edit (`NotificationRepository.enqueue_update`) is delivered the same way, as `chat.update` of the
 message Slack posted for its original; it waits while the original (or an earlier edit of it) is still on
-its way.
+its way. A reply (`thread_of`, an org's card) waits the same way for its card, then goes in the card's thread
+(`reply_broadcast` too when it is urgent), or top-level when the card never reached that channel.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -44,6 +46,9 @@ PERMANENT_SLACK_ERRORS = frozenset({
 INVALID_CONTENT_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long"})
 """Slack's errors for a message it will never take as it is, but would as plain text: the builders keep every
 message within Slack's limits, so one of these is a bug, and the message goes out compact instead."""
+THREAD_ERRORS = frozenset({"thread_not_found", "invalid_thread_ts"})
+"""`chat.postMessage`'s refusals of a reply whose parent is gone (Slack does not document what happens then;
+the stand-in refuses by default, see standins/slack)."""
 
 PERMANENT_EDIT_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 """`chat.update`'s errors for a message that can no longer be edited (deleted, or not the bot's)."""
@@ -144,6 +149,22 @@ class SlackDelivery:
         if notification.update_of is not None:
             return await self._deliver_update(client, notification)
         payload = notification.payload
+        thread: dict[str, Any] = {}
+        if notification.thread_of is not None and notification.user_id is None:
+            target = await self._store.run(lambda repos: repos.notifications.thread_target(notification))
+            if target.original is None and not target.gone:
+                return await self._wait_for_original(notification)
+            if target.original is not None:
+                thread = {"thread_ts": target.original.message_ts}
+                if notification.broadcast:
+                    thread["reply_broadcast"] = True
+
+        async def post_message(**in_thread: Any) -> tuple[str | None, str | None]:
+            response = await client.chat_postMessage(
+                channel=notification.channel_id, text=payload["text"], blocks=payload.get("blocks") or None,
+                unfurl_links=False, unfurl_media=False, **in_thread,
+            )
+            return response.get("ts"), response.get("channel")
 
         async def post() -> tuple[str | None, str | None]:
             if notification.user_id is not None:  # only its user sees it
@@ -152,11 +173,16 @@ class SlackDelivery:
                     blocks=payload.get("blocks") or None,
                 )
                 return response.get("message_ts"), None
-            response = await client.chat_postMessage(
-                channel=notification.channel_id, text=payload["text"], blocks=payload.get("blocks") or None,
-                unfurl_links=False, unfurl_media=False,
-            )
-            return response.get("ts"), response.get("channel")
+            if not thread:
+                return await post_message()
+            try:
+                return await post_message(**thread)
+            except SlackApiError as exc:
+                if exc.response.get("error") not in THREAD_ERRORS:
+                    raise
+                # The card's thread is gone (someone deleted the card): the news still reaches the channel.
+                logger.info("Posting %s top-level: its thread is gone", notification.dedupe_key)
+                return await post_message()
 
         return await self._attempt(notification, post, permanent=PERMANENT_SLACK_ERRORS)
 
@@ -169,19 +195,26 @@ class SlackDelivery:
             return 0
         original = target.original
         if original is None or original.message_ts is None:
-            # The original (or an earlier edit) is still on its way: look again soon, without counting a failure.
-            later = self._clock.now() + timedelta(seconds=self._timings.delivery_retry.delay(0))
-            await self._store.run(lambda repos: repos.notifications.postpone(update.id, until=later))
-            return 0
+            return await self._wait_for_original(update)
         channel, ts = original.message_channel or original.channel_id, original.message_ts
+        payload = update.payload
+        channel_error = ChannelError.of(target.channel_refused) if target.channel_refused else None
+        if channel_error is not None:
+            payload = channel_fallback(original=payload, channel_id=update.channel_id, error=channel_error).as_payload()
 
         async def edit() -> tuple[str | None, str | None]:
             # `blocks: []` (a compact edit) must reach Slack: an edit without blocks keeps the old ones.
-            await client.chat_update(channel=channel, ts=ts, text=update.payload["text"],
-                                     blocks=update.payload.get("blocks"))
+            await client.chat_update(channel=channel, ts=ts, text=payload["text"], blocks=payload.get("blocks"))
             return ts, channel
 
         return await self._attempt(update, edit, permanent=PERMANENT_SLACK_ERRORS | PERMANENT_EDIT_ERRORS)
+
+    async def _wait_for_original(self, notification: Notification) -> int:
+        """The message an edit or a reply refers to is still on its way: look again soon, without counting a
+        failure."""
+        later = self._clock.now() + timedelta(seconds=self._timings.delivery_retry.delay(0))
+        await self._store.run(lambda repos: repos.notifications.postpone(notification.id, until=later))
+        return 0
 
     async def _attempt(
         self, notification: Notification, send: Callable[[], Awaitable[tuple[str | None, str | None]]], *,

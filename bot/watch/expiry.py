@@ -231,9 +231,11 @@ class ExpiryScanner:
                 owner=token.salesforce_username, expires_at=token.expires_at, days_left=threshold,
                 policy=policy.describe(), as_of=as_of,
             ))
-            newly_queued = repos.notifications.enqueue(dedupe_key=key, team_id=token.team_id,
-                                                       channel_id=entry.channel_id, payload=message.as_payload(),
-                                                       now=now, fallback_user_id=entry.connected_by)
+            # In the org's card's thread; an expired token needs everyone's attention, so it is broadcast too.
+            newly_queued = repos.notifications.enqueue(
+                dedupe_key=key, team_id=token.team_id, channel_id=entry.channel_id, payload=message.as_payload(),
+                now=now, fallback_user_id=entry.connected_by,
+                thread_of=repos.orgs.card_key(team_id=token.team_id, org_id=token.org_id), broadcast=threshold == 0)
             repos.tracked_tokens.record_warning(
                 key=token.key, expires_at=token.expires_at, warned_days=threshold,
                 next_warning_at=next_warning_at(thresholds=self._thresholds, expires_at=token.expires_at,

@@ -286,7 +286,8 @@ class TokenSync:
         message = messages.app_tokens_unreadable(org_name=org.org_name, org_id=org.org_id, app_name=app_name,
                                                  username=org.salesforce_username, problem=problem, detail=detail)
         repos.notifications.enqueue(dedupe_key=key, team_id=org.team_id, channel_id=org.channel_id,
-                                    payload=message.as_payload(), now=now, fallback_user_id=org.connected_by)
+                                    payload=message.as_payload(), now=now, fallback_user_id=org.connected_by,
+                                    thread_of=org.card_key)
 
     async def _broken(self, org: OrgRecord, exc: OAuthError) -> None:
         now = self._clock.now()
@@ -302,7 +303,8 @@ class TokenSync:
             key = outbox_keys.connection_broken(team_id=org.team_id, org_id=org.org_id,
                                                 issued_at=org.token_issued_at or org.created_at)
             repos.notifications.enqueue(dedupe_key=key, team_id=org.team_id, channel_id=org.channel_id,
-                                        payload=message.as_payload(), now=now, fallback_user_id=org.connected_by)
+                                        payload=message.as_payload(), now=now, fallback_user_id=org.connected_by,
+                                        thread_of=org.card_key, broadcast=True)
             repos.audit.append(at=now, team_id=org.team_id, actor=BOT_APP_NAME, action="token_check",
                                target=org.org_id, outcome="broken", detail={"error": exc.error})
             return True

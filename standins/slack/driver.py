@@ -319,9 +319,11 @@ class Driver:
         if response_type == "in_channel":
             self.state.post_message(team, channel, text=text, blocks=blocks, attachments=None, via="ack")
         else:
-            self.state.post_ephemeral(
+            answer = self.state.post_ephemeral(
                 team, channel, fields["user_id"], text=text, blocks=blocks, attachments=None, via="ack"
             )
+            if fields.get("response_url"):
+                self.hooks.answered_with(fields["response_url"], answer)
         return None
 
     @staticmethod

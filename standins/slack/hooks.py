@@ -11,8 +11,9 @@ documented, so these are the fake's choices):
   neither text nor blocks (and not a delete): HTTP 400 ``no_text``.
 
 Effects: ``delete_original`` deletes the source message; ``replace_original`` replaces it (for a slash
-command: the last ephemeral this URL posted); otherwise ``response_type: in_channel`` posts a channel
-message and anything else (the default) an ephemeral message to the user.
+command: the last ephemeral this URL posted, else the acknowledgement's ephemeral answer); otherwise
+``response_type: in_channel`` posts a channel message and anything else (the default) an ephemeral message to
+the user.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class ResponseUrls:
             source=source,
         )
         return url
+
+    def answered_with(self, url: str, ephemeral: Ephemeral) -> None:
+        """A slash command's acknowledgement showed `ephemeral`: its response URL replaces that one."""
+        hook = self.by_path.get(url.removeprefix(self.state.base_url))
+        if hook is not None:
+            hook.last_ephemeral = ephemeral
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()

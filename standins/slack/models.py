@@ -156,7 +156,10 @@ class Message(_HasBlocks):
     via: str
     posted_at: float
     thread_ts: str | None = None
+    """The parent's ts for a reply in a thread (never a reply's own ts: Slack threads one level deep)."""
     params: dict[str, Any] = field(default_factory=dict)
+    reply_broadcast: bool = False
+    """A reply also shown in the channel."""
     deleted: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
 

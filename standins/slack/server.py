@@ -142,6 +142,15 @@ class FakeSlack:
         return self._state.verification_token
 
     @property
+    def orphan_replies(self) -> str:
+        """``refuse`` (default) or ``top_level``: see ``SlackState.orphan_replies``."""
+        return self._state.orphan_replies
+
+    @orphan_replies.setter
+    def orphan_replies(self, value: Literal["refuse", "top_level"]) -> None:
+        self._state.orphan_replies = value
+
+    @property
     def teams(self) -> dict[str, Team]:
         return self._state.teams
 

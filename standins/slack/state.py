@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .blocks import normalise_blocks
 from .clock import Clock
@@ -62,6 +62,10 @@ class SlackState:
         self.socket_acks: list[SocketAck] = []
         self.raw_log: list[bytes] = []
         self.base_url = ""
+        self.orphan_replies: Literal["refuse", "top_level"] = "refuse"
+        """What ``chat.postMessage`` does with a ``thread_ts`` naming no message of the channel. Slack does not
+        document it; the fake refuses (``thread_not_found``) by default, the conservative reading, and can post
+        such a message top-level instead."""
 
     # --- time and raw traffic -------------------------------------------------------------------
 
@@ -235,6 +239,7 @@ class SlackState:
         via: str,
         thread_ts: str | None = None,
         params: dict[str, Any] | None = None,
+        reply_broadcast: bool = False,
     ) -> Message:
         now = self.now()
         message = Message(
@@ -251,6 +256,7 @@ class SlackState:
             posted_at=now,
             thread_ts=thread_ts,
             params=dict(params or {}),
+            reply_broadcast=reply_broadcast and thread_ts is not None,
         )
         self.channel_messages.append(message)
         return message

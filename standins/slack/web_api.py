@@ -348,7 +348,7 @@ class WebApi:
         assert team is not None
         channel = self._postable_channel(call)
         text, blocks, attachments = self._message_content(call)
-        thread_ts = call.params.get("thread_ts") or None
+        thread_ts = self._thread_of(channel.channel_id, call.params.get("thread_ts") or None)
         message = self.state.post_message(
             team,
             channel,
@@ -358,8 +358,20 @@ class WebApi:
             via="chat.postMessage",
             thread_ts=thread_ts,
             params=call.params,
+            reply_broadcast=_truthy(call.params.get("reply_broadcast")),
         )
         return {"channel": channel.channel_id, "ts": message.ts, "message": message.to_payload()}
+
+    def _thread_of(self, channel_id: str, thread_ts: Any) -> str | None:
+        """The thread a reply goes in: its parent's ts (a reply to a reply joins the parent's thread)."""
+        if thread_ts is None:
+            return None
+        parent = self.state.find_message(channel_id, str(thread_ts))
+        if parent is None or parent.deleted:
+            if self.state.orphan_replies == "refuse":
+                raise ApiError("thread_not_found")
+            return None
+        return parent.thread_ts or parent.ts
 
     async def chat_post_ephemeral(self, call: ApiCall) -> dict[str, Any]:
         team = call.team
@@ -638,3 +650,4 @@ def _raw_request(request: web.Request, body: bytes) -> bytes:
         f"{name}: {value}\r\n" for name, value in request.headers.items()
     )
     return head.encode("utf-8", "replace") + b"\r\n" + body
+

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.support.cli import iso, qc_bot
-from tests.support.stack import ADMIN, CHANNEL, Stack, query_of
+from tests.support.stack import ADMIN, CARD_SETTING_UP, CHANNEL, Stack, query_of
 
 CLIENT_ID = "1111111111.2222222222"
 CLIENT_SECRET = "slack-client-secret-0123456789abcdef"
@@ -42,7 +42,9 @@ async def connect_in(stack, *, team, user, channel, org):
     stack.salesforce.sign_in(org)
     visit = await stack.browse(link)
     assert visit.final.status == 200, visit.final.body
-    return (await slack.wait_for(lambda: slack.messages(channel), what=f"the status in {channel}"))[-1]
+    return (await slack.wait_for(
+        lambda: [m for m in slack.messages(channel) if not m.text.startswith(CARD_SETTING_UP)],
+        what=f"the status in {channel}"))[-1]
 
 
 async def test_two_workspaces_are_served_each_with_its_own_token_and_see_only_their_orgs(multi):

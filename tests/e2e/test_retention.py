@@ -29,24 +29,27 @@ async def test_pruning_keeps_what_is_live_and_never_sends_a_warning_twice(make_s
     created, _ = await connect_with_quality_clouds_token(stack)
     expires = created + 90 * DAY  # QC_REFRESH_TOKEN_POLICY's default lifetime
     await stack.settle()
-    assert sorted(keys(stack)) == ["proof", "reveal", "status"]
+    assert sorted(keys(stack)) == ["outcome", "proof", "reveal", "status"]
     before = counts(stack)
     assert before["oauth_links"] == before["oauth_states"] == before["reveals"] == before["connections"] == 1
 
     stack.clock.set(expires - 30 * DAY + MINUTE)
     assert "expires in 30 days" in (await wait_for_channel_messages(stack, 2))[-1]
     await wait_until_sent(stack, 1)
+    await stack.slack.wait_for(lambda: counts(stack)["oauth_links"] == 0, what="the used link pruned")
     # Someone opens a link and leaves at Salesforce's login page: a link, a state and a journey that lapses.
     await stack.browse(await stack.request_link(), max_hops=1)
     assert counts(stack)["oauth_links"] == 1
 
     # Two days on, the one-time values and the journey's sent messages are gone; the org, its tokens, its journey
-    # (the dashboard reads it) and the 30-day warning (its expiry is still ahead) stay. The lapsed journey ended
-    # just now (and told its requester so): it stays for the retention period.
+    # (the dashboard reads it), its card (the warning's thread) and the 30-day warning (its expiry is still ahead)
+    # stay. The lapsed journey ended just now (and told its requester so): it stays for the retention period.
     stack.clock.advance(2 * DAY)
-    expected = {**before, "oauth_links": 0, "oauth_states": 0, "reveals": 0, "connections": 2, "notifications": 2}
+    expected = {**before, "oauth_links": 0, "oauth_states": 0, "reveals": 0, "connections": 2, "notifications": 3}
     await stack.slack.wait_for(lambda: counts(stack) == expected, what=f"pruned down to {expected}")
-    assert sorted(keys(stack)) == ["expiry", "status"]
+    assert sorted(keys(stack)) == ["expiry", "status", "status"]
+    assert stack.query("SELECT card_key FROM orgs")[0][0] in [row[0] for row in stack.query(
+        "SELECT dedupe_key FROM notifications")]
     await stack.slash("status")
     assert "QualityClouds" in str((await private_answer(stack, "Nearest expiry")).body)
 

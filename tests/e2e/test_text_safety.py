@@ -91,8 +91,10 @@ async def test_a_message_slack_refuses_is_followed_by_a_fallback_and_a_private_n
     assert posts[0].error == "invalid_blocks"
     fallback = posts[1]
     assert fallback.ok and not fallback.params.get("blocks"), "plain text, no blocks"
-    assert "is connected to Quality Clouds" in fallback.params["text"] and "Consumer key" in fallback.params["text"]
+    assert "Setting up QualityClouds in" in fallback.params["text"], "the card, as first posted"
     assert fallback.params["channel"] == CHANNEL
+    status = await stack.status_message()
+    assert "is connected to Quality Clouds" in status.text and "Consumer key" in status.text, "edited as usual"
     await stack.settle()
     assert len(stack.slack.messages(CHANNEL)) == 1, "the fallback took the status's place, once"
     assert [key.split(":")[-1] for (key,) in stack.query(

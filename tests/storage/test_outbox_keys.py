@@ -25,6 +25,7 @@ def tracked(*, kind="bot", user=None, expires_at=EXPIRES):
 def test_every_key_format_is_the_one_stored_databases_hold():
     assert outbox_keys.connection_status("9f86d081884c7d65") == "status:9f86d081884c7d65"
     assert outbox_keys.reveal_offer("9f86d081884c7d65") == "reveal:9f86d081884c7d65"
+    assert outbox_keys.journey_outcome("9f86d081884c7d65") == "outcome:9f86d081884c7d65"
     assert outbox_keys.proof_result("9f86d081884c7d65") == "proof:9f86d081884c7d65"
     assert outbox_keys.authorization_question("9f86d081884c7d65") == "confirm:9f86d081884c7d65"
     assert outbox_keys.connection_broken(team_id=TEAM, org_id=ORG, issued_at=EXPIRES) == (

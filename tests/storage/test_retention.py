@@ -112,3 +112,22 @@ async def test_the_one_time_values_kept_still_work(store):
     live = await store.run(lambda repos: repos.oauth_states.consume_state(state="state-link-recent", now=OLD))
     assert live.problem is None and live.code_verifier.reveal() == "verifier-link-recent"
     assert await store.run(lambda repos: repos.installations.consume_state(state="install-link-recent", now=OLD))
+
+
+async def test_an_orgs_card_is_kept_while_it_is_the_orgs(store):
+    """Its row holds the ts its thread replies need; a card another journey's replaced is pruned like any post."""
+
+    def seed_cards(repos):
+        repos.orgs.save_authorization(
+            team_id="T1", org_id="00D1", org_name="Acme", is_sandbox=False, instance_url="https://acme.example",
+            login_url="https://login.salesforce.com", channel_id="C1", connected_by="U1", salesforce_user_id="005",
+            salesforce_username="admin@acme.example", access_token=Secret("access-token-value"), refresh_token=None,
+            issued_at=OLD, now=OLD)
+        queue(repos, "status:old-card", at=OLD - DAY)
+        queue(repos, "status:card", at=OLD)
+        repos.orgs.set_card(team_id="T1", org_id="00D1", card_key="status:card")
+
+    await store.run(seed_cards)
+    await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
+    assert await store.run(lambda repos: remaining(repos, "notifications", "dedupe_key")) == ["status:card"]
+    assert await store.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D1").card_key) == "status:card"

@@ -45,6 +45,8 @@ BOT_CLIENT_SECRET = "QCBOTCLIENTSECRET0123456789ABCDEF"
 ADMIN = "UADMIN0001"
 MEMBER = "UMEMBER001"
 CHANNEL = "CQCCHAN001"
+CARD_SETTING_UP = "⏳ Setting up QualityClouds in"
+"""How the text of an org's card begins while its journey is under way (bot.messages.org_card_setting_up)."""
 
 
 @dataclass
@@ -280,16 +282,19 @@ class Stack:
         question = await self.question_about_authorization(user=requester)
         return await self.slack.click(self.events_url, message=question, action_id=action_id, user_id=user)
 
-    async def status_message(self, *, count: int = 1) -> Any:
-        """Wait until the channel holds `count` messages and return the last.
+    async def status_message(self, *, count: int = 1, timeout: float = 30.0) -> Any:
+        """Wait until the channel holds `count` messages, the last no longer a card still setting up (its journey
+        ended: set up or failed), and return the last. The deadline is generous because a restarted `qc-bot serve`
+        process runs production timings on a machine the parallel suite keeps busy; a passing test waits no longer."""
 
-        The deadline is generous because a restarted `qc-bot serve` process runs production timings (deploy
-        polling, the credentials read) on a machine the parallel suite keeps busy; a passing test waits no longer.
-        """
-        messages = await self.slack.wait_for(
-            lambda: self.slack.messages(CHANNEL) if len(self.slack.messages(CHANNEL)) >= count else None,
-            timeout=30, what=f"{count} channel message(s)",
-        )
+        def settled() -> list[Any] | None:
+            messages = self.slack.messages(CHANNEL)
+            if len(messages) < count or messages[-1].text.startswith(CARD_SETTING_UP):
+                return None
+            return messages
+
+        messages = await self.slack.wait_for(settled, what=f"{count} channel message(s), the last settled",
+                                             timeout=timeout)
         return messages[-1]
 
     async def token_sync_done(self) -> None:

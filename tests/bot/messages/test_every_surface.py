@@ -132,7 +132,9 @@ def every_view(name: str) -> list[tuple[str, dict]]:
     return [
         ("home", messages.home_view(orgs, now=NOW)),
         ("home, empty", messages.home_view([], now=NOW)),
-        ("reveal", messages.reveal_modal(org_name=name, consumer_key=Secret("K" * 200),
+        ("reveal", messages.reveal_modal(handoff=messages.HandOff(
+            org_name=name, is_sandbox=False, org_url=f"https://{name}.my.salesforce.com", login="my_domain",
+            login_url=f"https://{name}.my.salesforce.com"), consumer_key=Secret("K" * 200),
                                          consumer_secret=Secret("S" * 200),
                                          secret_note=messages.secret_unavailable_note(
                                              failures.SecretUnreadable.CONNECTED_APP, app_name=name))),

@@ -25,11 +25,14 @@ def test_the_demo_runs_the_journey_and_leaves_nothing_behind(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
 
-    steps = [out.index(marker) for marker in ("1. Ada Admin", "2. Ada Admin clicks", "3. qc-bot sets up",
-                                             "4. Only Ada Admin", "5. Ada Admin clicks", "Expiry warnings")]
+    steps = [out.index(marker) for marker in ("1. Ada Admin", "2. Ada Admin clicks", "3. As soon as the authorization",
+                                             "4. Only Ada Admin", "5. Ada Admin clicks", "6. Quality Clouds signs in",
+                                             "Expiry warnings")]
     assert steps == sorted(steps)
     assert "Authorized — you can return to Slack" in out
     channel = out[steps[2]:steps[3]]
+    card_posted, set_up = channel.index("⏳ Setting up QualityClouds in Acme Corp…"), channel.index("is connected")
+    assert card_posted < set_up and "edits the same card in place" in channel
     assert "Acme Corp is connected to Quality Clouds" in channel and "External Client App" in channel
     assert "⏳ Sign-in: proving" in channel and "edited in place" in channel
     assert "✅ Sign-in: Quality Clouds' credentials sign in to Acme Corp (runs as ada@acme.example)" in channel
@@ -37,6 +40,13 @@ def test_the_demo_runs_the_journey_and_leaves_nothing_behind(tmp_path):
     assert len(masked) == 2 and all(value.startswith(MASK) for value in masked)
     revealed = out[steps[4]:steps[5]]
     assert "private window opens for her alone" in revealed
+    hand_off = [line.split("│ ")[1] for line in revealed.splitlines() if "│ " in line]
+    for label, value in (("Description", "Acme Corp (Production)"), ("Login URL", "Production"),
+                         ("Environment", "Production")):
+        assert hand_off[hand_off.index(label) + 1] == value, label
+    assert {"Org URL", "Consumer Key", "Consumer Secret"} <= set(hand_off) and "allow-list" in revealed
+    thread = out[steps[5]:steps[6]]
+    assert "reply in the thread of Acme Corp's card" in thread and "expires in 30 days" in thread
     full_values = [line.split("│ ")[1] for line in revealed.splitlines()
                    if "│ " in line and len(line.split("│ ")[1]) >= 40 and " " not in line.split("│ ")[1]]
     assert len(full_values) == 2
@@ -45,7 +55,7 @@ def test_the_demo_runs_the_journey_and_leaves_nothing_behind(tmp_path):
     assert "?link=" + MASK in out and "code=" + MASK in out  # one-time values are masked in the transcript
 
     outlook_lines = re.findall(r"^   (\d{4}-\d{2}-\d{2})  (30 days before|7 days before|1 day before|on expiry)",
-                               out[steps[5]:], flags=re.MULTILINE)
+                               out[steps[6]:], flags=re.MULTILINE)
     assert [when for _, when in outlook_lines] == ["30 days before", "7 days before", "1 day before", "on expiry"]
 
     database_folder = Path(re.search(r"deleted (\S+) \(the demo's database\)", out).group(1))

@@ -248,6 +248,7 @@ async def test_an_edit_of_a_message_that_went_out_directly_edits_the_direct_copy
     assert await delivery.deliver_due() == 1
     [update] = fake_slack.calls_to("chat.update")
     assert (update.params["channel"], update.params["ts"]) == (direct.message_channel, direct.message_ts)
+    assert "couldn't post this in <#CQC>" in update.params["text"], "the edit keeps saying why it came directly"
 
 
 async def enqueue_for(store, *, requester="UADMIN"):
@@ -302,3 +303,51 @@ async def test_a_private_message_refused_as_invalid_reaches_its_user_as_plain_te
     await delivery.deliver_due()
     await delivery.deliver_due()
     assert [(e.text, e.blocks) for e in fake_slack.ephemerals("UADMIN")] == [("hello", [])]
+
+
+# -- replies in a card's thread -----------------------------------------------------------------------------
+
+
+async def enqueue_reply(store, *, key="expiry:T:00D:bot:1:30", thread_of="status:1", broadcast=False):
+    return await store.run(lambda repos: repos.notifications.enqueue(
+        dedupe_key=key, team_id="T", channel_id="CQC", payload=said("a warning"), now=NOW, thread_of=thread_of,
+        broadcast=broadcast))
+
+
+async def test_a_reply_waits_for_its_card_then_goes_in_its_thread(fake_slack, store, delivery, clock):
+    await enqueue(store)
+    assert await store.run(lambda repos: repos.notifications.claim(
+        1, now=NOW, until=NOW + timedelta(seconds=30), by="check-expiry"))  # the card is on its way elsewhere
+    await enqueue_reply(store, broadcast=True)
+    assert await delivery.deliver_due() == 0
+    waiting = await notification(store, "expiry:T:00D:bot:1:30")
+    assert waiting.status == "pending" and waiting.attempts == 0, "waiting for the card is not a failed attempt"
+    clock.advance(timedelta(seconds=31))
+    await delivery.deliver_due()
+    clock.advance(timedelta(seconds=2))
+    await delivery.deliver_due()
+    card, reply = fake_slack.messages("CQC")
+    assert (reply.text, reply.thread_ts, reply.reply_broadcast) == ("a warning", card.ts, True)
+
+
+async def test_a_reply_whose_card_never_reached_the_channel_goes_top_level(fake_slack, store, delivery):
+    fake_slack.fail_next("chat.postMessage", error="is_archived")
+    await enqueue(store)
+    await delivery.deliver_due()
+    await enqueue_reply(store)
+    await delivery.deliver_due()
+    [reply] = fake_slack.messages("CQC")
+    assert reply.text == "a warning" and reply.thread_ts is None
+
+
+@pytest.mark.parametrize("orphan_replies", ["refuse", "top_level"])
+async def test_a_reply_whose_card_was_deleted_in_slack_goes_top_level_once(fake_slack, store, delivery,
+                                                                           orphan_replies):
+    fake_slack.orphan_replies = orphan_replies
+    await enqueue(store)
+    await delivery.deliver_due()
+    fake_slack.messages("CQC")[0].deleted = True
+    await enqueue_reply(store)
+    assert await delivery.deliver_due() == 1
+    [reply] = fake_slack.messages("CQC")
+    assert reply.thread_ts is None and (await notification(store, "expiry:T:00D:bot:1:30")).status == "sent"

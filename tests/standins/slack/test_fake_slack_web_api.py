@@ -193,6 +193,27 @@ async def test_ephemeral_and_update(fake: FakeSlack, client: AsyncWebClient) -> 
     assert (await error_of(missing))["error"] == "message_not_found"
 
 
+async def test_replies_join_their_parents_thread_and_orphans_follow_the_switch(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    parent = await client.chat_postMessage(channel="CGENERAL", text="card")
+    reply = await client.chat_postMessage(channel="CGENERAL", text="r1", thread_ts=parent["ts"], reply_broadcast=True)
+    nested = await client.chat_postMessage(channel="CGENERAL", text="r2", thread_ts=reply["ts"])
+    card, first, second = fake.messages("CGENERAL")
+    assert (first.thread_ts, first.reply_broadcast) == (parent["ts"], True)
+    assert (second.thread_ts, second.reply_broadcast) == (parent["ts"], False), "threads are one level deep"
+    assert nested["message"]["thread_ts"] == parent["ts"]
+
+    card.deleted = True
+    orphan = client.chat_postMessage(channel="CGENERAL", text="r3", thread_ts=parent["ts"])
+    assert (await error_of(orphan))["error"] == "thread_not_found", "refused by default: Slack does not say"
+    elsewhere = client.chat_postMessage(channel="COUTSIDE", text="r4", thread_ts=reply["ts"])
+    assert (await error_of(elsewhere))["error"] in ("not_in_channel", "thread_not_found")
+    fake.orphan_replies = "top_level"
+    await client.chat_postMessage(channel="CGENERAL", text="r5", thread_ts=parent["ts"])
+    assert fake.messages("CGENERAL")[-1].thread_ts is None
+
+
 async def test_users_info_and_conversations_info(fake: FakeSlack, client: AsyncWebClient) -> None:
     user = (await client.users_info(user="UADMIN01"))["user"]
     assert {k: user[k] for k in ("id", "team_id", "name", "is_admin", "is_owner", "is_bot", "deleted")} == {
