@@ -30,6 +30,7 @@ from storage.oauth_states import OAuthStateRepository
 from storage.orgs import OrgRepository
 from storage.retention import Retention
 from storage.reveals import RevealRepository
+from storage.rotations import RotationRepository
 from storage.temporary_changes import TemporaryChangeRepository
 from storage.tracked_tokens import TrackedTokenRepository
 
@@ -75,6 +76,7 @@ class Repositories:
     tracked_tokens: TrackedTokenRepository
     retention: Retention
     temporary_changes: TemporaryChangeRepository
+    rotations: RotationRepository
 
 
 class DatabaseNotReady(Exception):
@@ -132,6 +134,7 @@ class Store:
             tracked_tokens=TrackedTokenRepository(db),
             retention=Retention(db),
             temporary_changes=TemporaryChangeRepository(db),
+            rotations=RotationRepository(db, box),
         )
 
     async def ping(self) -> None:

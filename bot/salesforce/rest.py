@@ -33,6 +33,34 @@ class AppCredentials:
     consumer_secret: Secret | None
 
 
+@dataclass(frozen=True)
+class EcaConsumer:
+    """An External Client App's OAuth consumer as Connect REST lists it."""
+
+    app_id: str
+    url: str
+    """`/services/data/vNN.0/apps/oauth/credentials/<appId>/<consumerId>`."""
+    key: str | None
+    staged_url: str | None
+    """Its staged credentials (API 65.0+)."""
+
+
+@dataclass(frozen=True)
+class StagedCredentials:
+    """The consumer's one staged set: new credentials (`Active`), or the former ones a rotation left behind
+    (`Rotated`, valid until `expires_at`), or `Expired`."""
+
+    url: str
+    key: Secret
+    secret: Secret | None
+    state: str
+    expires_at: datetime | None
+
+
+STAGED_API_VERSION = "65.0"
+"""Staged credentials exist from API 65.0 (Winter '26); everything else stays on the pinned version."""
+
+
 class RestClient:
     def __init__(self, *, http: SalesforceHttp, session: OrgSession, api_version: str = API_VERSION) -> None:
         self._http = http
@@ -83,6 +111,51 @@ class RestClient:
             return AppCredentials(Secret(key_after) if isinstance(key_after, str) and key_after else Secret(key), None)
         return AppCredentials(Secret(key), Secret(secret))
 
+    async def eca_consumer(self, *, developer_name: str) -> EcaConsumer | None:
+        """The External Client App's consumer (usage → the app's identifier → its first consumer), or None when
+        the org lists no such app."""
+        usage = await self._get(f"{self._base}/apps/oauth/usage", what="External Client App list")
+        app_id = next(
+            (app.get("identifier") for app in usage.get("apps", []) if app.get("developerName") == developer_name),
+            None,
+        )
+        if not app_id:
+            return None
+        app_path = f"{self._base}/apps/oauth/credentials/{quote(str(app_id))}"
+        consumers = await self._get(app_path, what="External Client App credentials")
+        consumer = next(iter(consumers.get("consumers", [])), None)
+        if not consumer or not consumer.get("id"):
+            return None
+        staged = consumer.get("stagedCredentialsUrl")
+        return EcaConsumer(app_id=str(app_id), url=f"{app_path}/{quote(str(consumer['id']))}",
+                           key=consumer.get("key") if isinstance(consumer.get("key"), str) else None,
+                           staged_url=staged if isinstance(staged, str) and staged.startswith("/services/") else None)
+
+    async def staged_credentials(self, staged_url: str) -> list[StagedCredentials]:
+        payload = await self._get(staged_url, what="staged credentials")
+        return [_staged(entry) for entry in payload.get("stagedCredentials", []) if isinstance(entry, dict)]
+
+    async def stage_credentials(self, staged_url: str) -> StagedCredentials:
+        """New credentials in the consumer's staged slot. The body is `{}`: an empty POST is reported to hang."""
+        payload = await self._send("POST", staged_url, what="staged credentials", json_body={}) or {}
+        entries = [entry for entry in payload.get("stagedCredentials", []) if isinstance(entry, dict)]
+        if not entries:
+            raise SalesforceError("Salesforce staged credentials but returned none.")
+        return _staged(entries[0])
+
+    async def promote_staged(self, url: str) -> None:
+        """`rotate`: the staged set becomes the consumer's key and secret; the former ones take the staged slot.
+        Never repeated on a lost answer: a second `rotate` would promote the former set back."""
+        await self._send("PATCH", url, what="credentials rotation", json_body={"command": "rotate"})
+
+    async def delete_staged(self, url: str) -> None:
+        """End a staged set at once (for a `Rotated` one: the former credentials stop working)."""
+        try:
+            await self._send("DELETE", url, what="staged credentials deletion")
+        except SalesforceError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
+
     async def create(self, sobject: str, fields: dict[str, Any]) -> str:
         """Insert one record (`POST /sobjects/<type>`); returns its id."""
         payload = await self._send("POST", f"{self._base}/sobjects/{sobject}", what=f"{sobject} insert",
@@ -122,12 +195,21 @@ class RestClient:
                 headers["Content-Type"] = "application/json"
                 data = json.dumps(json_body).encode()
             response = await self._http.request(method, self._session.instance_url + path, what=what,
-                                                headers=headers, data=data, idempotent=method != "POST")
+                                                headers=headers, data=data,
+                                                idempotent=method in ("GET", "DELETE"))
             if response.status == 204:
                 return None
             return _rest_payload(response, what=what)
 
         return await self._session.call(send)
+
+
+def _staged(entry: dict[str, Any]) -> StagedCredentials:
+    secret = entry.get("secret")
+    return StagedCredentials(url=str(entry.get("url") or ""), key=Secret(str(entry.get("key") or "")),
+                             secret=Secret(secret) if isinstance(secret, str) and secret else None,
+                             state=str(entry.get("state") or ""),
+                             expires_at=parse_datetime(entry.get("expirationDate")))
 
 
 def _rest_payload(response: HttpResponse, *, what: str) -> dict[str, Any]:
