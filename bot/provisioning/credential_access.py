@@ -23,11 +23,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from bot.clock import Clock
 from bot.failures import ProvisioningFailed, SecretUnreadable
 from bot.provisioning.checklist import ChecklistItem, Mark
 from bot.salesforce.errors import SalesforceError
 from bot.salesforce.metadata import METADATA_NS, FieldValue, MetadataClient, MetadataComponent
 from bot.salesforce.rest import AppCredentials, RestClient, soql_string
+from storage.database import Store
 from storage.temporary_changes import ChangeEnd, ChangeKind, TemporaryChange
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,30 @@ class ChangeJournal(Protocol):
     async def pending(self) -> list[TemporaryChange]: ...
 
     async def close(self, change: TemporaryChange, *, end: ChangeEnd) -> None: ...
+
+
+class StoredChangeJournal:
+    """The temporary org changes of one piece of work (a connection, a rotation), kept in storage."""
+
+    def __init__(self, *, store: Store, clock: Clock, owner_id: str, team_id: str, org_id: str) -> None:
+        self._store = store
+        self._clock = clock
+        self._owner_id = owner_id
+        self._team_id = team_id
+        self._org_id = org_id
+
+    async def record(self, *, kind: ChangeKind, name: str, old_value: str | None) -> TemporaryChange:
+        now = self._clock.now()
+        return await self._store.run(lambda repos: repos.temporary_changes.record(
+            connection_id=self._owner_id, team_id=self._team_id, org_id=self._org_id, kind=kind, name=name,
+            old_value=old_value, now=now))
+
+    async def pending(self) -> list[TemporaryChange]:
+        return await self._store.run(lambda repos: repos.temporary_changes.pending(self._owner_id))
+
+    async def close(self, change: TemporaryChange, *, end: ChangeEnd) -> None:
+        now = self._clock.now()
+        await self._store.run(lambda repos: repos.temporary_changes.close(change.id, end=end, now=now))
 
 
 Deploy = Callable[[list[MetadataComponent]], Awaitable[None]]

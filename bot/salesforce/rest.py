@@ -151,7 +151,7 @@ class RestClient:
     async def delete_staged(self, url: str) -> None:
         """End a staged set at once (for a `Rotated` one: the former credentials stop working)."""
         try:
-            await self._send("DELETE", url, what="staged credentials deletion")
+            await self.delete_resource(url, what="staged credentials deletion")
         except SalesforceError as exc:
             if exc.code != "NOT_FOUND":
                 raise
@@ -181,6 +181,10 @@ class RestClient:
     async def get(self, path: str, *, what: str) -> dict[str, Any]:
         """A REST resource by its path on the instance (`/services/data/...`), as JSON."""
         return await self._get(path, what=what)
+
+    async def delete_resource(self, path: str, *, what: str) -> None:
+        """DELETE a REST resource by its path on the instance (`/services/data/...`)."""
+        await self._send("DELETE", path, what=what)
 
     async def _get(self, path: str, *, what: str) -> dict[str, Any]:
         return await self._send("GET", path, what=what) or {}
