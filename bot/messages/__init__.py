@@ -5,7 +5,8 @@
 - `explanations` — what each failure of `bot.failures` means and what to do about it;
 - `commands` (usage, refusals), `connect` (the link and the journey's status message), `reveal` (the private
   delivery of the credentials), `watch` (expiry warnings, lost access), `dashboard` (`/qc status` and the App
-  Home), `disconnect` (`/qc disconnect-org`), `delivery` (a channel that refuses a message);
+  Home), `disconnect` (`/qc disconnect-org`),
+  `rotation` (`/qc rotate-secret`, `/qc revoke-tokens`), `delivery` (a channel that refuses a message);
 - `pages` — the browser pages, outside Slack.
 
 Nothing here ever receives a full secret except `reveal.reveal_modal`, the one private delivery of SPEC §1
@@ -19,7 +20,10 @@ from bot.messages.actions import (
     ACTION_DISCONNECT_CONFIRM,
     ACTION_OPEN_LINK,
     ACTION_REAUTHORIZE,
+    ACTION_RETIRE_OLD_CREDENTIALS,
     ACTION_REVEAL,
+    ACTION_REVOKE_TOKENS_CANCEL,
+    ACTION_REVOKE_TOKENS_CONFIRM,
     COMMAND,
 )
 from bot.messages.blocks import SlackMessage, answer_modal
@@ -49,6 +53,18 @@ from bot.messages.disconnect import (
     org_not_found,
 )
 from bot.messages.reveal import reveal_modal, reveal_offer, reveal_refused, reveal_retry, revealed
+from bot.messages.rotation import (
+    connected_app_rotation_steps,
+    credentials_failed,
+    old_credentials_retired,
+    retire_answer,
+    revoke_cancelled,
+    revoke_confirmation,
+    rotation_done,
+    rotation_reveal_offer,
+    rotation_started,
+    tokens_revoked,
+)
 from bot.messages.watch import ExpiryNotice, app_tokens_unreadable, connection_broken, expiry_warning
 
 __all__ = [
@@ -58,7 +74,10 @@ __all__ = [
     "ACTION_DISCONNECT_CONFIRM",
     "ACTION_OPEN_LINK",
     "ACTION_REAUTHORIZE",
+    "ACTION_RETIRE_OLD_CREDENTIALS",
     "ACTION_REVEAL",
+    "ACTION_REVOKE_TOKENS_CANCEL",
+    "ACTION_REVOKE_TOKENS_CONFIRM",
     "COMMAND",
     "ConnectedOrg",
     "ExpiryNotice",
@@ -75,8 +94,10 @@ __all__ = [
     "authorization_to_confirm",
     "confirmation_refused",
     "connect_link",
+    "connected_app_rotation_steps",
     "connection_broken",
     "connection_failed",
+    "credentials_failed",
     "disconnect_cancelled",
     "disconnect_confirmation",
     "disconnect_failed",
@@ -84,18 +105,26 @@ __all__ = [
     "expiry_warning",
     "home_view",
     "not_allowed",
+    "old_credentials_retired",
     "org_ambiguous",
     "org_connected",
     "org_disconnected_notice",
     "org_gone",
     "org_not_found",
+    "retire_answer",
     "reveal_modal",
     "reveal_offer",
     "reveal_refused",
     "reveal_retry",
     "revealed",
+    "revoke_cancelled",
+    "revoke_confirmation",
+    "rotation_done",
+    "rotation_reveal_offer",
+    "rotation_started",
     "secret_unavailable_note",
     "slow_down",
     "status",
+    "tokens_revoked",
     "usage",
 ]

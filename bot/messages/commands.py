@@ -18,6 +18,10 @@ def usage(problem: str | None = None) -> SlackMessage:
         f"`{COMMAND} status` — the orgs connected in this workspace, their app and the nearest token expiry",
         f"`{COMMAND} disconnect-org <org id or name> [delete-app]` — revoke qc-bot's tokens and forget the org "
         "(`delete-app` also removes the QualityClouds app from it)",
+        f"`{COMMAND} rotate-secret <org id or name> [incident]` — new consumer key and secret for the "
+        "QualityClouds External Client App, revealed to you; `incident` stops the old ones at once",
+        f"`{COMMAND} revoke-tokens <org id or name> [username]` — revoke the QualityClouds app's refresh tokens "
+        "(everyone's, or one user's)",
         f"`{COMMAND} help` — this message",
     ]
     intro = f"{problem}\n\n" if problem else ""
@@ -26,7 +30,8 @@ def usage(problem: str | None = None) -> SlackMessage:
 
 def not_allowed() -> SlackMessage:
     return said("Sorry, only Slack workspace admins and owners (or people your qc-bot operator listed in "
-                "QC_ADMIN_USERS) can connect or disconnect Salesforce orgs. Ask one of them to run the command.")
+                "QC_ADMIN_USERS) can connect, disconnect or change the credentials of Salesforce orgs. Ask one of "
+                "them to run the command.")
 
 
 def org_gone() -> SlackMessage:

@@ -34,6 +34,9 @@ def test_every_key_format_is_the_one_stored_databases_hold():
         "expiry:T0123ABCD:00D5g000004AbCdEAB:app:005A:1772323200:0")
     assert outbox_keys.app_tokens_unreadable(team_id=TEAM, org_id=ORG, issued_at=EXPIRES, problem="why") == (
         "unreadable:T0123ABCD:00D5g000004AbCdEAB:1772323200:why")
+    assert outbox_keys.rotation_message("9f86d081884c7d65", event="reveal") == "rotation:9f86d081884c7d65:reveal"
+    assert re.fullmatch(r"revoked:T0123ABCD:00D5g000004AbCdEAB:[0-9a-f]{32}",
+                        outbox_keys.tokens_revoked(team_id=TEAM, org_id=ORG))
     assert outbox_keys.direct("status:9f86d081884c7d65") == "status:9f86d081884c7d65:direct"
     first, second = (outbox_keys.org_disconnected(team_id=TEAM, org_id=ORG) for _ in range(2))
     assert re.fullmatch(r"disconnected:T0123ABCD:00D5g000004AbCdEAB:[0-9a-f]{32}", first)
