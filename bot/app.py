@@ -33,6 +33,8 @@ from bot.ops.retention import Pruner
 from bot.orgs.access import OrgAccess
 from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
+from bot.orgs.revocation import TokenRevoker
+from bot.orgs.rotation import Rotator
 from bot.redaction import install_log_redaction
 from bot.salesforce.http import SalesforceHttp
 from bot.salesforce.oauth import SalesforceOAuth
@@ -133,6 +135,7 @@ async def create_web_app(
     access = OrgAccess(http=http, oauth=oauth, store=store, clock=clock)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
                              delivery=delivery, slack_clients=slack_clients, timings=timings)
+    rotator = Rotator(settings=settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings)
     scheduler = Scheduler(
         sync=TokenSync(settings=settings, store=store, clock=clock, access=access, delivery=delivery),
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
@@ -147,7 +150,10 @@ async def create_web_app(
                         disconnector=Disconnector(settings=settings, store=store, clock=clock, access=access,
                                                   delivery=delivery),
                         reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey),
-                        limiter=RateLimiter(limits=limits or RateLimits(), clock=clock))
+                        limiter=RateLimiter(limits=limits or RateLimits(), clock=clock),
+                        rotator=rotator,
+                        revoker=TokenRevoker(settings=settings, store=store, clock=clock, access=access,
+                                             delivery=delivery))
 
     bolt.use(CommandRateLimit(services.limiter))
     bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))
@@ -175,6 +181,8 @@ async def create_web_app(
         resumed = await journey.resume_unfinished()
         if resumed:
             logger.info("Resumed %d unfinished connection(s)", resumed)
+        if await rotator.resume_unfinished():
+            logger.info("Resumed unfinished credential rotations")
         maintenance.append(asyncio.create_task(_maintain(services, timings), name="maintenance"))
         scheduler.start()
         if socket_mode is not None:
@@ -193,6 +201,7 @@ async def create_web_app(
         await asyncio.gather(*maintenance, return_exceptions=True)
         await scheduler.stop()
         await journey.close()
+        await rotator.close()
         await delivery.stop()
         await http_session.close()
         await slack_session.close()
