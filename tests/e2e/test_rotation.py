@@ -117,7 +117,7 @@ async def test_incident_retires_the_old_credentials_at_once(stack):
     assert (key, secret) == current_credentials(stack)
 
 
-async def test_a_member_cannot_rotate_and_a_connected_app_gets_setup_steps(stack):
+async def test_a_member_cannot_rotate(stack):
     old = await connected_and_proved(stack)
     await stack.slash("rotate-secret Acme Corp", user=MEMBER)
     await private_answer(stack, "only Slack workspace admins")
@@ -176,3 +176,34 @@ async def test_revoke_tokens_confirm_cancel_and_non_admin(stack):
     assert stack.org.usage_tokens(ECA) == []
     assert [outcome for (outcome,) in stack.query(
         "SELECT outcome FROM audit_log WHERE action = 'revoke_tokens' ORDER BY id")] == ["revoked", "revoked"]
+
+
+async def test_a_connected_app_gets_setup_steps_and_its_tokens_are_revoked_through_oauth_token(make_stack):
+    stack = await make_stack(env={"QC_APP_KIND": "connected-app"})
+    stack.org.connected_app_creation_allowed = True
+    await stack.connect()
+    await stack.status_message()
+    key = stack.org.connected_apps[ECA]["oauthConfig"]["consumerKey"]
+
+    await stack.slash("rotate-secret Acme Corp")
+    steps = await private_answer(stack, "staged consumer details")
+    text = json.dumps(steps.body["blocks"])
+    assert f"{stack.org.my_domain_url}/lightning/setup/ConnectedApplication/home" in text
+    assert "reveal" not in text.lower() and "retire" not in text.lower(), "nothing offered that qc-bot cannot do"
+    assert stack.org.connected_apps[ECA]["oauthConfig"]["consumerKey"] == key
+    assert stack.query("SELECT COUNT(*) FROM rotations") == [(0,)]
+    assert stack.query("SELECT outcome FROM audit_log WHERE action = 'rotate_secret'") == [("setup_steps",)]
+
+    other = stack.org.add_user(username="analyst@acme.example")
+    refresh = {user.username: stack.org.issue_app_token(ECA, user=user, created=stack.clock.now())
+               for user in (stack.org.admin, other)}
+    await stack.slash("revoke-tokens Acme Corp analyst@acme.example")
+    [asked] = await stack.slack.wait_for(
+        lambda: [e for e in stack.slack.ephemerals(ADMIN) if "revoke_tokens_confirm" in str(e.blocks)],
+        what="the confirmation")
+    await stack.slack.click(stack.events_url, message=asked, action_id="revoke_tokens_confirm", user_id=ADMIN)
+    await channel_message(stack, "held by: analyst@acme.example")
+    assert [row.user_id for row in stack.org.oauth_tokens if row.app_name == ECA] == [stack.org.admin.id]
+    assert stack.salesforce.tokens.refresh[refresh["analyst@acme.example"]].revoked
+    assert not stack.salesforce.tokens.refresh[refresh[stack.org.admin.username]].revoked
+    assert [r.operation for r in stack.salesforce.requests if r.operation == "revoke"] == ["revoke"]
