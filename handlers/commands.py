@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -13,7 +15,6 @@ from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
 from bot.slack.commands import ConnectOrg, DisconnectOrg, Help, RevokeTokens, RotateSecret, Status, parse
 from handlers.checks import may_administer, record_refusal
-from storage.orgs import OrgSummary
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -93,14 +94,20 @@ def _connect_org_answer(parsed: ConnectOrg, *, allowed: bool, command: dict, ser
     return {**message.as_payload(), "response_type": "ephemeral"}
 
 
-async def _find_org(target: str, *, command: dict, services: Services) -> OrgSummary | SlackMessage:
+async def _find_org(target: str, *, command: dict, services: Services) -> _Org | SlackMessage:
     """The org the admin named, or the answer saying why there is none (unknown, or several of that name)."""
     found = await services.disconnector.find(team_id=command["team_id"], target=target)
     if found.problem == "ambiguous":
         return messages.org_ambiguous(target=target, matches=[(org.org_name, org.org_id) for org in found.candidates])
     if found.org is None:
         return messages.org_not_found(target=target, known=[org.org_name for org in found.candidates])
-    return found.org
+    return _Org(org_name=found.org.org_name, org_id=found.org.org_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Org:
+    org_name: str
+    org_id: str
 
 
 async def _disconnect_confirmation(parsed: DisconnectOrg, *, command: dict, services: Services) -> SlackMessage:
