@@ -186,17 +186,7 @@ class Rotator:
 
     async def _in_salesforce(self, rotation: Rotation, org: OrgRecord) -> Rotation:
         """Every step that talks to Salesforce, with the access it needs turned on for it and restored after."""
-        session = self._access.session(org)
-        metadata = self._access.metadata(session)
-        rest = RestClient(http=self._access.http, session=session, api_version=STAGED_API_VERSION)
-
-        async def deploy(components: list[MetadataComponent]) -> None:
-            await metadata.deploy(components, poll=self._timings.deploy_poll)
-
-        reader = CredentialReader(metadata=metadata, rest=rest, deploy=deploy, user_id=org.salesforce_user_id,
-                                  journal=StoredChangeJournal(store=self._store, clock=self._clock,
-                                                              owner_id=rotation.id, team_id=rotation.team_id,
-                                                              org_id=rotation.org_id))
+        rest, reader = self._clients(rotation, org)
         turned_on: list[ChangeKind] = []
         try:
             return await self._steps(rotation, rest, reader, turned_on)
@@ -204,6 +194,21 @@ class Rotator:
             left = await reader.restore_pending()
             if left:
                 logger.warning("Rotation %s left %d temporary org change(s) behind", rotation.id, len(left))
+
+    def _clients(self, rotation: Rotation, org: OrgRecord) -> tuple[RestClient, CredentialReader]:
+        """REST on the staged-credentials API version, and the reader that opens the org up for it (journaled
+        under the rotation's id)."""
+        session = self._access.session(org)
+        metadata = self._access.metadata(session)
+        rest = RestClient(http=self._access.http, session=session, api_version=STAGED_API_VERSION)
+
+        async def deploy(components: list[MetadataComponent]) -> None:
+            await metadata.deploy(components, poll=self._timings.deploy_poll)
+
+        return rest, CredentialReader(metadata=metadata, rest=rest, deploy=deploy, user_id=org.salesforce_user_id,
+                                      journal=StoredChangeJournal(store=self._store, clock=self._clock,
+                                                                  owner_id=rotation.id, team_id=rotation.team_id,
+                                                                  org_id=rotation.org_id))
 
     async def _steps(
         self, rotation: Rotation, rest: RestClient, reader: CredentialReader, turned_on: list[ChangeKind]
@@ -365,17 +370,7 @@ class Rotator:
     async def _retire_in_salesforce(self, rotation: Rotation, org: OrgRecord) -> None:
         if org.status != "connected" or org.access_token is None:
             raise _Stop(CredentialsProblem.NO_ACCESS)
-        session = self._access.session(org)
-        metadata = self._access.metadata(session)
-        rest = RestClient(http=self._access.http, session=session, api_version=STAGED_API_VERSION)
-
-        async def deploy(components: list[MetadataComponent]) -> None:
-            await metadata.deploy(components, poll=self._timings.deploy_poll)
-
-        reader = CredentialReader(metadata=metadata, rest=rest, deploy=deploy, user_id=org.salesforce_user_id,
-                                  journal=StoredChangeJournal(store=self._store, clock=self._clock,
-                                                              owner_id=rotation.id, team_id=rotation.team_id,
-                                                              org_id=rotation.org_id))
+        rest, reader = self._clients(rotation, org)
         turned_on: list[ChangeKind] = []
         try:
             consumer = await reader.with_access(

@@ -88,19 +88,10 @@ class RestClient:
         secrets via REST API" and the External Client App user permissions; a refusal raises `SalesforceError`
         with Salesforce's code and text.
         """
-        usage = await self._get(f"{self._base}/apps/oauth/usage", what="External Client App list")
-        app_id = next(
-            (app.get("identifier") for app in usage.get("apps", []) if app.get("developerName") == developer_name),
-            None,
-        )
-        if not app_id:
+        consumer = await self.eca_consumer(developer_name=developer_name)
+        if consumer is None:
             return None
-        app_path = f"{self._base}/apps/oauth/credentials/{quote(str(app_id))}"
-        consumers = await self._get(app_path, what="External Client App credentials")
-        consumer = next(iter(consumers.get("consumers", [])), None)
-        if not consumer or not consumer.get("id"):
-            return None
-        consumer_path = f"{app_path}/{quote(str(consumer['id']))}"
+        consumer_path = consumer.url
         key = (await self._get(f"{consumer_path}?part=key", what="External Client App credentials")).get("key")
         if not isinstance(key, str) or not key:
             return None
