@@ -295,6 +295,12 @@ class FakeOrg:
         invalid`` while Salesforce propagates them (reference §1.7: "wait a few minutes"; the length is
         UNCONFIRMED, 2 minutes is the conservative reading). ``timedelta(0)``: usable at once. Seeded apps
         existed before the test and are always propagated.
+    ``staged_states_lowercase`` (False)
+        the ``state`` of staged credentials as the Connect REST reference spells it (``Active``, ``Rotated``,
+        ``Expired``); True: lower case, as sfdx-hardis and Infisical write it (``rotated``). UNCONFIRMED which.
+    ``rotation_renews_staged_id`` (False)
+        after ``rotate`` the former credentials keep the staged set's id in the slot; True: they get a new id
+        (UNCONFIRMED; a client must list the slot again rather than reuse the id).
     ``client_credentials_refuse_pkce`` (True)
         a client-credentials request for an app that requires PKCE fails (``invalid_request`` / ``PKCE is
         required for this app``; reference §1.7 reports failures, the words are UNCONFIRMED). False: PKCE
@@ -351,6 +357,8 @@ class FakeOrg:
         self.query_batch_size = 2000
         self.credentials_propagation = timedelta(minutes=2)
         self.client_credentials_refuse_pkce = True
+        self.staged_states_lowercase = False
+        self.rotation_renews_staged_id = False
         self.query_locators: dict[str, list[dict[str, Any]]] = {}
         # internals
         self._secrets: dict[tuple[str, str], str] = {}
@@ -807,7 +815,8 @@ class FakeOrg:
         if staged is None or glob is None or staged.state(now) != "Active":
             return None
         slot = ("ExtlClntAppGlobalOauthSettings", glob["fullName"])
-        former = StagedCredential(id=staged.id, key=glob["consumerKey"], secret=self._secrets.get(slot, ""),
+        former_id = self._fake.ids.new(PREFIX_STAGED_CREDENTIAL) if self.rotation_renews_staged_id else staged.id
+        former = StagedCredential(id=former_id, key=glob["consumerKey"], secret=self._secrets.get(slot, ""),
                                   rotated=True, created=now, created_by=user, expires=now + STAGED_LIFETIME)
         glob["consumerKey"], self._secrets[slot] = staged.key, staged.secret
         self.staged[app_name] = former

@@ -389,8 +389,8 @@ async def _staged(
             if staged is None:
                 return rest_error(400, "DUPLICATE_VALUE", "Staged credentials already exist for this consumer. "
                                                           "Delete them before you create new ones.")
-            return json_response({"stagedCredentials": [_staged_body(staged, base, now)]}, status=201)
-        return json_response({"stagedCredentials": [_staged_body(staged, base, now)] if staged else []})
+            return json_response({"stagedCredentials": [_staged_body(staged, base, now, org)]}, status=201)
+        return json_response({"stagedCredentials": [_staged_body(staged, base, now, org)] if staged else []})
     if staged is None or not same_id(staged.id, parts[6]):
         return not_found()
     if request.method == "DELETE":
@@ -407,10 +407,10 @@ async def _staged(
         if former is None:
             return rest_error(400, "INVALID_OPERATION", "Only active staged credentials can be rotated.")
         staged = former
-    return json_response(_staged_body(staged, base, now))
+    return json_response(_staged_body(staged, base, now, org))
 
 
-def _staged_body(staged: StagedCredential, base: str, now: datetime) -> dict[str, Any]:
+def _staged_body(staged: StagedCredential, base: str, now: datetime, org: FakeOrg) -> dict[str, Any]:
     return {
         "createdBy": staged.created_by.username,
         "createdDate": xsd_datetime(staged.created),
@@ -419,7 +419,7 @@ def _staged_body(staged: StagedCredential, base: str, now: datetime) -> dict[str
         "key": staged.key,
         "secret": staged.secret,
         "stagedCredentialsUrl": base,
-        "state": staged.state(now),
+        "state": staged.state(now).lower() if org.staged_states_lowercase else staged.state(now),
         "url": f"{base}/{staged.id}",
     }
 

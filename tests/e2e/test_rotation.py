@@ -7,6 +7,8 @@ import json
 import re
 from datetime import timedelta
 
+import pytest
+
 from bot.messages import ACTION_RETIRE_OLD_CREDENTIALS, ACTION_REVEAL
 from tests.support.stack import ADMIN, CHANNEL, MEMBER
 
@@ -104,8 +106,11 @@ async def test_rotation_reveals_once_keeps_the_old_credentials_until_retire(stac
     assert stack.org.permission_sets == {} and stack.org.permission_set_assignments == []
 
 
-async def test_incident_retires_the_old_credentials_at_once(stack):
+@pytest.mark.parametrize("other_reading", [False, True], ids=["documented", "lowercase_states_and_new_id"])
+async def test_incident_retires_the_old_credentials_at_once(stack, other_reading):
     old_key, old_secret = await connected_and_proved(stack)
+    # Where the evidence differs (the states' spelling; the former set's id after `rotate`), either way works.
+    stack.org.staged_states_lowercase = stack.org.rotation_renews_staged_id = other_reading
     await stack.slash("rotate-secret Acme Corp incident")
     await private_answer(stack, "Quality Clouds stops working for this org until")
     key, secret = await reveal_new_credentials(stack)
