@@ -29,6 +29,7 @@ from bot.slack.outbox import SlackDelivery
 from storage import outbox_keys
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
+from storage.tracked_tokens import token_key
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,9 @@ class TokenRevoker:
                 raise _Refused(CredentialsProblem.NO_ACCESS)
             rest = self._access.rest(self._access.session(org))
             if org.app_kind == AppKind.CONNECTED_APP.value:
-                usernames = await self._revoke_connected_app(org, rest, username)
+                revoked = await self._revoke_connected_app(org, rest, username)
             else:
-                usernames = await self._revoke_external_client_app(rest, username)
+                revoked = await self._revoke_external_client_app(rest, username)
         except _Refused as refused:
             return await self._refused(team_id, user_id, org_id, name, refused.code, None, username)
         except SalesforceError as exc:
@@ -78,6 +79,7 @@ class TokenRevoker:
                     else CredentialsProblem.SALESFORCE_REFUSED)
             return await self._refused(team_id, user_id, org_id, name, code, detail, username)
         assert org is not None
+        usernames = [name for _, name in revoked]
         holders = sorted(set(usernames))
         now = self._clock.now()
         app_name = self._settings.desired_app.api_name
@@ -91,13 +93,17 @@ class TokenRevoker:
             repos.audit.append(at=now, team_id=team_id, actor=user_id, action="revoke_tokens", target=org_id,
                                outcome="revoked", detail={"username": username, "count": len(usernames),
                                                           "holders": holders, "app_kind": org.app_kind})
+            # Revoked tokens expire no more: stop their warnings now rather than at the next token sync.
+            repos.tracked_tokens.remove(keys={token_key(team_id=team_id, org_id=org_id, kind="app",
+                                                        salesforce_user_id=holder) for holder, _ in revoked})
 
         await self._store.run(record, immediate=True)
         self._delivery.wake()
         logger.info("Revoked %d token(s) of the app in org %s for %s", len(usernames), org_id, user_id)
         return RevokeOutcome(problem=None, org_name=org.org_name, count=len(usernames), usernames=holders)
 
-    async def _revoke_external_client_app(self, rest: RestClient, username: str | None) -> list[str]:
+    async def _revoke_external_client_app(self, rest: RestClient, username: str | None) -> list[tuple[str, str]]:
+        """(Salesforce user id, username) of each token revoked."""
         usage = OAuthUsageClient(rest=rest)
         app_id = await usage.app_identifier(self._settings.desired_app.api_name)
         if app_id is None:
@@ -108,14 +114,16 @@ class TokenRevoker:
         if username is None:
             if tokens:
                 await usage.delete_tokens(app_id=app_id)
-            return [token.username or token.user_id for token in tokens]
+            return [(token.user_id, token.username or token.user_id) for token in tokens]
         mine = [token for token in tokens if (token.username or "").casefold() == username.casefold()]
         if not mine:
             raise _Refused(CredentialsProblem.USER_NOT_FOUND)
         await usage.delete_tokens(app_id=app_id, user_id=mine[0].user_id)
-        return [username for _ in mine]
+        return [(token.user_id, username) for token in mine]
 
-    async def _revoke_connected_app(self, org: OrgRecord, rest: RestClient, username: str | None) -> list[str]:
+    async def _revoke_connected_app(
+        self, org: OrgRecord, rest: RestClient, username: str | None
+    ) -> list[tuple[str, str]]:
         soql = (f"SELECT UserId, DeleteToken FROM OauthToken WHERE AppName = "
                 f"{soql_string(self._settings.desired_app.label)}")
         users: dict[str, str] = {}
@@ -131,13 +139,13 @@ class TokenRevoker:
         for missing in sorted({str(row["UserId"]) for row in rows} - set(users)):
             for user in await rest.query(f"SELECT Id, Username FROM User WHERE Id = {soql_string(missing)}"):
                 users[missing] = str(user["Username"])
-        revoked: list[str] = []
+        revoked: list[tuple[str, str]] = []
         for row in rows:
             token = row.get("DeleteToken")
             if not isinstance(token, str) or not token:
                 continue
             await self._access.oauth.revoke(login_url=org.instance_url, token=Secret(token))
-            revoked.append(users.get(str(row["UserId"]), str(row["UserId"])))
+            revoked.append((str(row["UserId"]), users.get(str(row["UserId"]), str(row["UserId"]))))
         return revoked
 
     async def _refused(self, team_id: str, user_id: str, org_id: str, org_name: str, code: CredentialsProblem,

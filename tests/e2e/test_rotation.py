@@ -144,12 +144,20 @@ async def test_the_bots_own_client_is_never_rotated(stack):
     assert stack.query("SELECT step, failure FROM rotations") == [("failed", "own_client")]
 
 
+def watched_app_tokens(stack):
+    return [name for (name,) in stack.query("SELECT salesforce_username FROM tracked_tokens WHERE kind = 'app'"
+                                            " ORDER BY salesforce_username")]
+
+
 async def test_revoke_tokens_confirm_cancel_and_non_admin(stack):
     await connected_and_proved(stack)
     other = stack.org.add_user(username="analyst@acme.example")
     for user in (stack.org.admin, other):
         stack.org.issue_app_token(ECA, user=user, created=stack.clock.now())
     assert len(stack.org.usage_tokens(ECA)) == 2
+    stack.clock.advance(timedelta(minutes=60))  # the next token sync watches both
+    await stack.slack.wait_for(lambda: watched_app_tokens(stack) == ["admin@acme.example", "analyst@acme.example"],
+                               what="both tokens watched")
 
     await stack.slash("revoke-tokens Acme Corp", user=MEMBER)
     await private_answer(stack, "only Slack workspace admins")
@@ -173,6 +181,7 @@ async def test_revoke_tokens_confirm_cancel_and_non_admin(stack):
     notice = await channel_message(stack, "revoked 1 refresh token")
     assert "analyst@acme.example" in notice.text
     assert [family.user.username for family in stack.org.usage_tokens(ECA)] == [stack.org.admin.username]
+    assert watched_app_tokens(stack) == ["admin@acme.example"], "no expiry warnings for a revoked token"
 
     await stack.slash("revoke-tokens Acme Corp")
     asked = (await confirmation())[-1]
