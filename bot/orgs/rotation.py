@@ -48,7 +48,7 @@ from bot.timings import Timings
 from storage import outbox_keys
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
-from storage.rotations import Rotation, RotationStep, RotationUnderWay
+from storage.rotations import UNDER_WAY, Rotation, RotationStep, RotationUnderWay
 from storage.temporary_changes import ChangeKind
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,6 @@ class Rotator:
         self._prover = SignInProver(oauth=access.oauth, clock=clock, retry=timings.proof_retry,
                                     window=timings.proof_window)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
         self._closing = False
 
     # -- the command ---------------------------------------------------------------------------------------
@@ -137,13 +136,21 @@ class Rotator:
             return
         task = asyncio.create_task(self.run(rotation_id), name=f"rotate-{rotation_id}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A rotation task that crashed (the database refused a write, say) stays where it stopped, and is
+        resumed by the next start."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("Rotation task %s crashed", task.get_name(), exc_info=task.exception())
 
     async def resume_unfinished(self) -> int:
         """Pick up every rotation a previous process left before its outcome."""
         unfinished = await self._store.run(lambda repos: repos.rotations.under_way())
         for rotation in unfinished:
-            if await self._count_resume(rotation.id) > MAX_RESUMES:
+            # A promoted rotation is always finished: its new credentials are in place and must be proven and told.
+            if await self._count_resume(rotation.id) > MAX_RESUMES and rotation.step != "promoted":
                 await self._fail(rotation, CredentialsProblem.INTERRUPTED, None)
                 continue
             logger.info("Resuming rotation %s (%s)", rotation.id, rotation.step)
@@ -162,27 +169,27 @@ class Rotator:
     # -- the steps -----------------------------------------------------------------------------------------
 
     async def run(self, rotation_id: str) -> None:
-        async with self._locks.setdefault(rotation_id, asyncio.Lock()):
-            rotation = await self._load(rotation_id)
-            if rotation is None or rotation.step not in ("started", "staging", "staged", "revealed", "promoted"):
-                return
-            team_id, org_id = rotation.team_id, rotation.org_id
-            org = await self._store.run(lambda repos: repos.orgs.get(team_id=team_id, org_id=org_id))
-            try:
-                if org is None or org.status != "connected" or org.access_token is None:
-                    raise _Stop(CredentialsProblem.NO_ACCESS)
-                rotation = await self._in_salesforce(rotation, org)
-            except _Stop as stop:
-                await self._fail(rotation, stop.code, stop.detail)
-                return
-            except AccessRefused as refused:
-                await self._fail(rotation, CredentialsProblem.ACCESS_NOT_GRANTABLE, refused.detail)
-                return
-            except SalesforceError as exc:
-                await self._fail(rotation, *_problem_of(exc))
-                return
-            assert org is not None
-            await self._prove(rotation, org)
+        """Take the rotation's remaining steps (each process runs one task per rotation: begun, or resumed)."""
+        rotation = await self._load(rotation_id)
+        if rotation is None or rotation.step not in UNDER_WAY:
+            return
+        team_id, org_id = rotation.team_id, rotation.org_id
+        org = await self._store.run(lambda repos: repos.orgs.get(team_id=team_id, org_id=org_id))
+        try:
+            if org is None or org.status != "connected" or org.access_token is None:
+                raise _Stop(CredentialsProblem.NO_ACCESS)
+            rotation = await self._in_salesforce(rotation, org)
+        except _Stop as stop:
+            await self._fail(rotation, stop.code, stop.detail)
+            return
+        except AccessRefused as refused:
+            await self._fail(rotation, CredentialsProblem.ACCESS_NOT_GRANTABLE, refused.detail)
+            return
+        except SalesforceError as exc:
+            await self._fail(rotation, *_problem_of(exc))
+            return
+        assert org is not None
+        await self._prove(rotation, org)
 
     async def _in_salesforce(self, rotation: Rotation, org: OrgRecord) -> Rotation:
         """Every step that talks to Salesforce, with the access it needs turned on for it and restored after."""

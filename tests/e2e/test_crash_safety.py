@@ -170,7 +170,7 @@ async def test_a_rotation_killed_at_each_step_resumes_once_without_losing_the_se
         stack.org.credentials_propagation = timedelta(0)
         await stack.browse(await stack.request_link())
         await stack.slack.wait_for(lambda: stack.query("SELECT proof_status FROM connections") == [("proved",)],
-                                   what="the connection proved")
+                                   what="the connection proved", timeout=30)
         glob = stack.org.external_client_apps[ECA]["ExtlClntAppGlobalOauthSettings"]
         old_key, old_secret = glob["consumerKey"], stack.org.consumer_secret(ECA)
         staged_path = (f"/services/data/v65.0/apps/oauth/credentials/{stack.org.eca_id(ECA)}/"
@@ -179,7 +179,7 @@ async def test_a_rotation_killed_at_each_step_resumes_once_without_losing_the_se
         prefix, body = held(staged_path)
         hold = stack.salesforce.inject_hold(prefix, body_contains=body)
         await stack.slash("rotate-secret Acme Corp")
-        await hold.wait_arrived()
+        await hold.wait_arrived(timeout=30)
         await stack.kill_bot_process()
         assert stack.query("SELECT step FROM rotations") == [(step,)]
         hold.release()
@@ -187,7 +187,9 @@ async def test_a_rotation_killed_at_each_step_resumes_once_without_losing_the_se
 
         done = await stack.slack.wait_for(
             lambda: next((m for m in stack.slack.messages(CHANNEL) if "rotated the consumer key" in m.text), None),
-            what="the rotation's account in the channel")
+            # A real process polls deploys on production timings (1 s first): opening the org up and restoring it
+            # takes three of them after the restart.
+            what="the rotation's account in the channel", timeout=30)
         new_key, new_secret = glob["consumerKey"], stack.org.consumer_secret(ECA)
         assert new_key != old_key and new_secret != old_secret
         requests = [r for r in stack.salesforce.requests if r.path.startswith(staged_path)]
