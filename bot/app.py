@@ -33,6 +33,8 @@ from bot.ops.retention import Pruner
 from bot.orgs.access import org_access
 from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
+from bot.orgs.revocation import TokenRevoker
+from bot.orgs.rotation import Rotator
 from bot.redaction import install_log_redaction
 from bot.server import run_until_stopped
 from bot.services import SERVICES_KEY, Services
@@ -133,6 +135,7 @@ async def create_web_app(
     drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=journey)
     checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
                           process="serve", on_demand=False, drift=drift)
+    rotator = Rotator(settings=settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings)
     scheduler = Scheduler(
         checker=checker,
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
@@ -151,7 +154,10 @@ async def create_web_app(
                         limiter=RateLimiter(limits=limits or RateLimits(), clock=clock),
                         check_report=CheckReport(store=store, clock=clock, checker=org_checker(
                             settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                            process="serve", on_demand=True, drift=drift)))
+                            process="serve", on_demand=True, drift=drift)),
+                        rotator=rotator,
+                        revoker=TokenRevoker(settings=settings, store=store, clock=clock, access=access,
+                                             delivery=delivery))
 
     bolt.use(CommandRateLimit(services.limiter))
     bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))
@@ -179,6 +185,8 @@ async def create_web_app(
         resumed = await journey.resume_unfinished()
         if resumed:
             logger.info("Resumed %d unfinished connection(s)", resumed)
+        if await rotator.resume_unfinished():
+            logger.info("Resumed unfinished credential rotations")
         maintenance.append(asyncio.create_task(_maintain(services, timings), name="maintenance"))
         scheduler.start()
         if socket_mode is not None:
@@ -198,6 +206,7 @@ async def create_web_app(
         await scheduler.stop()
         await drift.close()
         await journey.close()
+        await rotator.close()
         await delivery.stop()
         await http_session.close()
         await slack_session.close()

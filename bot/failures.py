@@ -177,6 +177,26 @@ class DisconnectProblem(StrEnum):
         return cls.DELETE_APP_FAILED
 
 
+class CredentialsProblem(StrEnum):
+    """Why `/qc rotate-secret` or `/qc revoke-tokens` stopped short (audited as `failed:<code>`)."""
+
+    NO_ACCESS = "no_access"
+    """qc-bot's own access to the org no longer works."""
+    NO_APP = "no_app"
+    """The org has no QualityClouds app qc-bot knows of (or Salesforce does not list it)."""
+    OWN_CLIENT = "own_client"
+    """The app's consumer key is the one qc-bot itself signs in with."""
+    UNDER_WAY = "under_way"
+    ACCESS_NOT_GRANTABLE = "access_not_grantable"
+    """Connect REST refused, and the admin may not turn on the setting or grant the permissions it needs."""
+    SALESFORCE_REFUSED = "salesforce_refused"
+    SALESFORCE_UNAVAILABLE = "salesforce_unavailable"
+    USER_NOT_FOUND = "user_not_found"
+    """`revoke-tokens <username>`: that Salesforce user holds no token of the app."""
+    INTERRUPTED = "interrupted"
+    """A rotation interrupted more than `MAX_RESUMES` times."""
+
+
 class LinkProblem(StrEnum):
     """Why the one-time authorization link from Slack did not lead to Salesforce."""
 

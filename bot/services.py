@@ -13,6 +13,8 @@ from bot.connect.reauthorize import Reauthorizer
 from bot.connect.reveal import CredentialReveal
 from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
+from bot.orgs.revocation import TokenRevoker
+from bot.orgs.rotation import Rotator
 from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import RateLimiter
@@ -36,6 +38,8 @@ class Services:
     limiter: RateLimiter
     check_report: CheckReport
     drift: DriftWatch
+    rotator: Rotator
+    revoker: TokenRevoker
 
 
 SERVICES_KEY = web.AppKey("qc_bot_services", Services)

@@ -1,6 +1,6 @@
 """Button clicks: the authorize link (a URL button, acknowledged only), "Reveal credentials", "Re-authorize",
-the confirmation of `/qc disconnect-org`, and the requester's answer about an authorization made with their
-link."""
+the confirmations of `/qc disconnect-org` and `/qc revoke-tokens`, "Retire old credentials", and the
+requester's answer about an authorization made with their link."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.connect.journey import Decided, SlackNames
 from bot.failures import RevealProblem
+from bot.orgs.rotation import RetireFailed
 from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
 from handlers.checks import may_administer
@@ -101,6 +102,50 @@ def register(app: AsyncApp, services: Services) -> None:
         await respond(**messages.disconnect_cancelled(org_id=org_id).as_payload(), response_type="ephemeral",
                       replace_original=True)
 
+
+    @app.action(messages.ACTION_RETIRE_OLD_CREDENTIALS)
+    async def retire_old_credentials(ack: AsyncAck, body: dict, respond: ResponseUrlReply,
+                                     client: AsyncWebClient) -> None:
+        await ack()
+        user_id, team_id = body["user"]["id"], _team_of(body)
+        if not await may_administer(action="retire_requested", team_id=team_id, user_id=user_id, client=client,
+                                    services=services):
+            await respond(**messages.not_allowed().as_payload(), response_type="ephemeral", replace_original=False)
+            return
+        try:
+            retired, org_name = await services.rotator.retire(team_id=team_id, user_id=user_id,
+                                                              rotation_id=body["actions"][0].get("value") or "")
+        except RetireFailed as failed:
+            answer = messages.credentials_failed(code=failed.code, detail=failed.detail, org_name=failed.org_name)
+        else:
+            answer = messages.retire_answer(retired=retired, org_name=org_name)
+        await respond(**answer.as_payload(), response_type="ephemeral", replace_original=False)
+
+    @app.action(messages.ACTION_REVOKE_TOKENS_CONFIRM)
+    async def confirm_revoke(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
+        await ack()
+        user_id, team_id = body["user"]["id"], _team_of(body)
+        if not await may_administer(action="revoke_requested", team_id=team_id, user_id=user_id, client=client,
+                                    services=services):
+            await respond(**messages.not_allowed().as_payload(), response_type="ephemeral", replace_original=True)
+            return
+        choice = json.loads(body["actions"][0].get("value") or "{}")
+        outcome = await services.revoker.revoke(team_id=team_id, user_id=user_id,
+                                                org_id=str(choice.get("org_id") or ""),
+                                                username=choice.get("username") or None)
+        if outcome.problem is not None:
+            answer = messages.credentials_failed(code=outcome.problem, detail=outcome.detail, org_name=outcome.org_name)
+        else:
+            answer = messages.tokens_revoked(org_name=outcome.org_name, org_id=str(choice.get("org_id") or ""),
+                                             user_id=None, count=outcome.count, usernames=outcome.usernames,
+                                             app_name=services.settings.desired_app.api_name)
+        await respond(**answer.as_payload(), response_type="ephemeral", replace_original=True)
+
+    @app.action(messages.ACTION_REVOKE_TOKENS_CANCEL)
+    async def cancel_revoke(ack: AsyncAck, body: dict, respond: ResponseUrlReply) -> None:
+        await ack()
+        await respond(**messages.revoke_cancelled(org_id=body["actions"][0].get("value") or "").as_payload(),
+                      response_type="ephemeral", replace_original=True)
 
     @app.action(messages.ACTION_AUTHORIZATION_CONFIRM)
     async def confirm_authorization(ack: AsyncAck, body: dict, respond: ResponseUrlReply) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -11,7 +13,7 @@ from bot.errors import CommandSyntaxError
 from bot.messages import SlackMessage
 from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
-from bot.slack.commands import Check, ConnectOrg, DisconnectOrg, Help, Status, parse
+from bot.slack.commands import Check, ConnectOrg, DisconnectOrg, Help, RevokeTokens, RotateSecret, Status, parse
 from handlers.checks import may_administer, record_refusal
 
 
@@ -41,12 +43,23 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(parsed, Status):
             orgs = await services.dashboard.overview(team_id=command["team_id"])
             await respond(**messages.status(orgs, now=services.clock.now()).as_payload(), response_type="ephemeral")
-        elif not await may_administer(action="disconnect_requested", team_id=command["team_id"],
-                                      user_id=command["user_id"], client=client, services=services):
+            return
+        if not await may_administer(action=_REQUESTED[type(parsed)], team_id=command["team_id"],
+                                    user_id=command["user_id"], client=client, services=services):
             await respond(**messages.not_allowed().as_payload(), response_type="ephemeral")
+            return
+        if isinstance(parsed, DisconnectOrg):
+            answer = await _disconnect_confirmation(parsed, command=command, services=services)
+        elif isinstance(parsed, RotateSecret):
+            answer = await _rotate_secret(parsed, command=command, services=services)
         else:
-            await respond(**(await _disconnect_confirmation(parsed, command=command, services=services)).as_payload(),
-                          response_type="ephemeral")
+            answer = await _revoke_confirmation(parsed, command=command, services=services)
+        await respond(**answer.as_payload(), response_type="ephemeral")
+
+
+_REQUESTED = {DisconnectOrg: "disconnect_requested", RotateSecret: "rotate_requested",
+              RevokeTokens: "revoke_requested"}
+"""The audited action of each admin command, when someone who may not administer asks for it."""
 
 
 async def _connect_org(
@@ -93,23 +106,55 @@ async def _check(parsed: Check, *, command: dict, services: Services) -> SlackMe
     team_id = command["team_id"]
     if parsed.target is None:
         return await services.check_report.run(team_id=team_id, org_ids=None)
-    found = await services.disconnector.find(team_id=team_id, target=parsed.target)
+    found = await _find_org(parsed.target, command=command, services=services)
+    if isinstance(found, SlackMessage):
+        return found
+    return await services.check_report.run(team_id=team_id, org_ids=[found.org_id])
+
+
+async def _find_org(target: str, *, command: dict, services: Services) -> _Org | SlackMessage:
+    """The org the admin named, or the answer saying why there is none (unknown, or several of that name)."""
+    found = await services.disconnector.find(team_id=command["team_id"], target=target)
     if found.problem == "ambiguous":
-        return messages.org_ambiguous(target=parsed.target,
-                                      matches=[(org.org_name, org.org_id) for org in found.candidates])
+        return messages.org_ambiguous(target=target, matches=[(org.org_name, org.org_id) for org in found.candidates])
     if found.org is None:
-        return messages.org_not_found(target=parsed.target, known=[org.org_name for org in found.candidates])
-    return await services.check_report.run(team_id=team_id, org_ids=[found.org.org_id])
+        return messages.org_not_found(target=target, known=[org.org_name for org in found.candidates])
+    return _Org(org_name=found.org.org_name, org_id=found.org.org_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Org:
+    org_name: str
+    org_id: str
 
 
 async def _disconnect_confirmation(parsed: DisconnectOrg, *, command: dict, services: Services) -> SlackMessage:
     """Which org is meant, and a Confirm/Cancel step before anything is revoked or deleted."""
-    found = await services.disconnector.find(team_id=command["team_id"], target=parsed.target)
-    if found.problem == "ambiguous":
-        return messages.org_ambiguous(target=parsed.target,
-                                      matches=[(org.org_name, org.org_id) for org in found.candidates])
-    if found.org is None:
-        return messages.org_not_found(target=parsed.target, known=[org.org_name for org in found.candidates])
-    return messages.disconnect_confirmation(org_name=found.org.org_name, org_id=found.org.org_id,
-                                            delete_app=parsed.delete_app,
+    org = await _find_org(parsed.target, command=command, services=services)
+    if isinstance(org, SlackMessage):
+        return org
+    return messages.disconnect_confirmation(org_name=org.org_name, org_id=org.org_id, delete_app=parsed.delete_app,
                                             app_name=services.settings.desired_app.api_name)
+
+
+async def _rotate_secret(parsed: RotateSecret, *, command: dict, services: Services) -> SlackMessage:
+    org = await _find_org(parsed.target, command=command, services=services)
+    if isinstance(org, SlackMessage):
+        return org
+    begun = await services.rotator.begin(team_id=command["team_id"], user_id=command["user_id"], org_id=org.org_id,
+                                         incident=parsed.incident)
+    if begun.connected_app is not None:
+        return messages.connected_app_rotation_steps(org_name=org.org_name,
+                                                     instance_url=begun.connected_app.instance_url,
+                                                     app_name=services.settings.desired_app.api_name)
+    if begun.problem is not None:
+        return messages.credentials_failed(code=begun.problem, detail=None, org_name=org.org_name)
+    return messages.rotation_started(org_name=org.org_name, incident=parsed.incident)
+
+
+async def _revoke_confirmation(parsed: RevokeTokens, *, command: dict, services: Services) -> SlackMessage:
+    org = await _find_org(parsed.target, command=command, services=services)
+    if isinstance(org, SlackMessage):
+        return org
+    return messages.revoke_confirmation(org_name=org.org_name, org_id=org.org_id, username=parsed.username,
+                                        app_name=services.settings.desired_app.api_name)

@@ -31,6 +31,7 @@ from storage.oauth_states import OAuthStateRepository
 from storage.orgs import OrgRepository
 from storage.retention import Retention
 from storage.reveals import RevealRepository
+from storage.rotations import RotationRepository
 from storage.temporary_changes import TemporaryChangeRepository
 from storage.tracked_tokens import TrackedTokenRepository
 
@@ -77,6 +78,7 @@ class Repositories:
     retention: Retention
     temporary_changes: TemporaryChangeRepository
     drift_alerts: DriftAlertRepository
+    rotations: RotationRepository
 
 
 class DatabaseNotReady(Exception):
@@ -135,6 +137,7 @@ class Store:
             retention=Retention(db),
             temporary_changes=TemporaryChangeRepository(db),
             drift_alerts=DriftAlertRepository(db),
+            rotations=RotationRepository(db, box),
         )
 
     async def ping(self) -> None:

@@ -19,6 +19,7 @@ ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
     "orgs": ("access_token_enc", "refresh_token_enc", "consumer_key_enc", "consumer_secret_enc"),
     "oauth_states": ("code_verifier_enc",),
     "slack_installations": ("bot_token_enc", "bot_refresh_token_enc"),
+    "rotations": ("new_key_enc", "new_secret_enc", "old_key_enc"),
 }
 
 

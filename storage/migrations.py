@@ -402,6 +402,44 @@ def _org_card(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0013_rotations")
+def _rotations(db: sqlite_utils.Database) -> None:
+    """`/qc rotate-secret` (SPEC §4b): one row per rotation of an org's External Client App credentials, moved
+    step by step (started → staging → staged → revealed → promoted → proven → retired, or failed) so a process
+    that dies mid-rotation resumes it without staging twice. The new key and secret are stored encrypted the
+    moment Salesforce hands them out, before anything is shown. At most one rotation per org is under way.
+    A reveal grant may belong to a rotation instead of a journey (it still names the org's journey)."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE rotations (
+            id TEXT PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            connection_id TEXT NOT NULL,
+            incident INTEGER NOT NULL DEFAULT 0,
+            step TEXT NOT NULL CHECK (step IN ('started', 'staging', 'staged', 'revealed', 'promoted', 'proven',
+                                               'retired', 'failed')),
+            staged_url TEXT,
+            new_key_enc TEXT,
+            new_secret_enc TEXT,
+            old_key_enc TEXT,
+            old_valid_until TEXT,
+            proof_problem TEXT,
+            failure TEXT,
+            failure_detail TEXT,
+            resumes INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX rotations_one_under_way ON rotations (team_id, org_id)
+            WHERE step IN ('started', 'staging', 'staged', 'revealed', 'promoted');
+        ALTER TABLE reveals ADD COLUMN rotation_id TEXT REFERENCES rotations (id);
+        """,
+    )
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     """Run each statement of `script` inside the migration's transaction.
 

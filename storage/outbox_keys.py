@@ -17,12 +17,19 @@ Connection-scoped keys (one connect journey; the connection id is a uuid4 hex):
     proof:<connection id>         the edit of the card with the outcome of the live sign-in
     confirm:<connection id>       the requester's question whether an authorization made with their link is theirs
 
+Rotation-scoped keys (one `/qc rotate-secret`; the rotation id is a uuid4 hex):
+
+    rotation:<rotation id>:<event>   <event> is `reveal` (the requester's offer to reveal the new credentials),
+                                     `done` (the channel's account, once proven), `retired` (old ones retired)
+                                     or `failed` (the requester is told why it stopped)
+
 Org-scoped keys begin with `<kind>:<team id>:<org id>:` (`org_scope`), so everything queued of one kind
 for one org is found by that beginning (Slack team ids and Salesforce org ids hold no `:`):
 
     broken:<team>:<org>:<issued>                   the bot's refresh token issued at <issued> (Unix time)
                                                    stopped working
     disconnected:<team>:<org>:<nonce>              the org was disconnected (every disconnection is news)
+    revoked:<team>:<org>:<nonce>                   the app's refresh tokens were revoked (`/qc revoke-tokens`)
     unreadable:<team>:<org>:<issued>:<problem>     the QualityClouds app's tokens could not be read through the
                                                    bot's refresh token issued at <issued> (Unix time), for
                                                    <problem> (bot.failures.TokenReadProblem)
@@ -66,6 +73,8 @@ SIGN_IN = "signin"
 DRIFT = "drift"
 DRIFT_END = "drift-end"
 DRIFT_EDIT = "drift-edit"
+ROTATION = "rotation"
+REVOKED = "revoked"
 
 WARNINGS = (EXPIRY, BROKEN, UNREADABLE, SIGN_IN, DRIFT)
 """The org-scoped kinds that warn about an org's tokens or app: pointless once the org is disconnected."""
@@ -92,6 +101,10 @@ def proof_result(connection_id: str) -> str:
 
 def authorization_question(connection_id: str) -> str:
     return f"{CONFIRM}:{connection_id}"
+
+
+def rotation_message(rotation_id: str, *, event: str) -> str:
+    return f"{ROTATION}:{rotation_id}:{event}"
 
 
 def org_scope(kind: str, *, team_id: str, org_id: str) -> str:
@@ -129,6 +142,10 @@ def drift_alert_edit(*, team_id: str, org_id: str, alert_id: int, step: str) -> 
 
 def org_disconnected(*, team_id: str, org_id: str) -> str:
     return f"{org_scope(DISCONNECTED, team_id=team_id, org_id=org_id)}{uuid.uuid4().hex}"
+
+
+def tokens_revoked(*, team_id: str, org_id: str) -> str:
+    return f"{org_scope(REVOKED, team_id=team_id, org_id=org_id)}{uuid.uuid4().hex}"
 
 
 def expiry_warning(token: TrackedToken, *, threshold: int) -> str:

@@ -19,6 +19,8 @@ from storage.timestamps import from_db_time, to_db_time
 class RevealGrant:
     connection_id: str | None
     problem: RevealProblem | None = None
+    rotation_id: str | None = None
+    """Set when the grant reveals a rotation's new credentials rather than the journey's."""
 
 
 class RevealRepository:
@@ -26,32 +28,34 @@ class RevealRepository:
         self._db = db
 
     def create(
-        self, *, reveal_id: str, connection_id: str, team_id: str, user_id: str, now: datetime, expires_at: datetime
+        self, *, reveal_id: str, connection_id: str, team_id: str, user_id: str, now: datetime, expires_at: datetime,
+        rotation_id: str | None = None,
     ) -> None:
         self._db.execute(
-            "INSERT INTO reveals (id, connection_id, team_id, user_id, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [reveal_id, connection_id, team_id, user_id, to_db_time(now), to_db_time(expires_at)],
+            "INSERT INTO reveals (id, connection_id, team_id, user_id, created_at, expires_at, rotation_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [reveal_id, connection_id, team_id, user_id, to_db_time(now), to_db_time(expires_at), rotation_id],
         )
 
     def consume(self, *, reveal_id: str, team_id: str, user_id: str, now: datetime) -> RevealGrant:
         """Use the grant once; a click by anyone else is refused without using it up."""
         row = self._db.execute(
-            "SELECT connection_id, team_id, user_id, expires_at, used_at FROM reveals WHERE id = ?", [reveal_id]
+            "SELECT connection_id, team_id, user_id, expires_at, used_at, rotation_id FROM reveals WHERE id = ?",
+            [reveal_id],
         ).fetchone()
         if row is None:
             return RevealGrant(None, RevealProblem.UNKNOWN)
-        connection_id, grant_team, grant_user, expires_at, used_at = row
+        connection_id, grant_team, grant_user, expires_at, used_at, rotation_id = row
         if (grant_team, grant_user) != (team_id, user_id):
-            return RevealGrant(connection_id, RevealProblem.WRONG_USER)
+            return RevealGrant(connection_id, RevealProblem.WRONG_USER, rotation_id)
         if used_at is not None:
-            return RevealGrant(connection_id, RevealProblem.USED)
+            return RevealGrant(connection_id, RevealProblem.USED, rotation_id)
         if from_db_time(expires_at) <= now:
-            return RevealGrant(connection_id, RevealProblem.EXPIRED)
+            return RevealGrant(connection_id, RevealProblem.EXPIRED, rotation_id)
         cursor = self._db.execute(
             "UPDATE reveals SET used_at = ? WHERE id = ? AND used_at IS NULL", [to_db_time(now), reveal_id]
         )
-        return RevealGrant(connection_id) if cursor.rowcount == 1 else RevealGrant(connection_id, RevealProblem.USED)
+        return RevealGrant(connection_id, None if cursor.rowcount == 1 else RevealProblem.USED, rotation_id)
 
     def release(self, *, reveal_id: str, team_id: str, user_id: str) -> None:
         """Undo a use whose credentials never reached the user (Slack refused to show them)."""

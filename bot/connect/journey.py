@@ -51,7 +51,7 @@ from bot.failures import (
     failure_of_authorize_error,
 )
 from bot.orgs.access import OrgAccess
-from bot.provisioning.credential_access import CredentialReader, left_behind_item
+from bot.provisioning.credential_access import CredentialReader, StoredChangeJournal, left_behind_item
 from bot.provisioning.provisioner import Provisioner, ProvisioningRequest, ProvisioningResult
 from bot.provisioning.settings import AppKind
 from bot.redaction import Secret, mask, redact
@@ -69,7 +69,7 @@ from storage.connections import Connection, ConnectionStatus, Environment
 from storage.crypto import SecretBox
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
-from storage.temporary_changes import ChangeEnd, ChangeKind, TemporaryChange
+from storage.temporary_changes import TemporaryChange
 
 logger = logging.getLogger(__name__)
 
@@ -85,27 +85,11 @@ class _Journal:
     credentials: AppCredentials | None
 
 
-class _StoredChangeJournal:
-    """The temporary org changes of one connection, kept in storage (`ChangeJournal`)."""
-
-    def __init__(self, *, store: Store, clock: Clock, connection: Connection) -> None:
-        self._store = store
-        self._clock = clock
-        self._connection = connection
-
-    async def record(self, *, kind: ChangeKind, name: str, old_value: str | None) -> TemporaryChange:
-        now, connection, org_id = self._clock.now(), self._connection, self._connection.org_id
-        assert org_id is not None
-        return await self._store.run(lambda repos: repos.temporary_changes.record(
-            connection_id=connection.id, team_id=connection.team_id, org_id=org_id, kind=kind, name=name,
-            old_value=old_value, now=now))
-
-    async def pending(self) -> list[TemporaryChange]:
-        return await self._store.run(lambda repos: repos.temporary_changes.pending(self._connection.id))
-
-    async def close(self, change: TemporaryChange, *, end: ChangeEnd) -> None:
-        now = self._clock.now()
-        await self._store.run(lambda repos: repos.temporary_changes.close(change.id, end=end, now=now))
+def _change_journal(*, store: Store, clock: Clock, connection: Connection) -> StoredChangeJournal:
+    """The temporary org changes of one connection."""
+    assert connection.org_id is not None
+    return StoredChangeJournal(store=store, clock=clock, owner_id=connection.id, team_id=connection.team_id,
+                               org_id=connection.org_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -691,7 +675,7 @@ class ConnectJourney:
                 remember_credentials=remember_credentials,
                 record_deploy=record_deploy,
                 admin_user_id=org.salesforce_user_id,
-                journal=_StoredChangeJournal(store=self._store, clock=self._clock, connection=connection),
+                journal=_change_journal(store=self._store, clock=self._clock, connection=connection),
                 interrupted_deploy_id=journal.deploy_id,
             )
             try:
@@ -715,7 +699,7 @@ class ConnectJourney:
             await metadata.deploy(components, poll=self._timings.deploy_poll)
 
         reader = CredentialReader(metadata=metadata, rest=self._access.rest(session), deploy=deploy,
-                                  journal=_StoredChangeJournal(store=self._store, clock=self._clock,
+                                  journal=_change_journal(store=self._store, clock=self._clock,
                                                                connection=connection),
                                   user_id=org.salesforce_user_id)
         return await reader.restore_pending()

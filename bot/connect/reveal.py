@@ -49,17 +49,24 @@ class CredentialReveal:
             repos.audit.append(at=now, team_id=team_id, actor=user_id, action="reveal",
                                target=org.org_id if org else None,
                                outcome="revealed" if problem is None else f"refused:{problem}",
-                               detail={"connection": grant.connection_id})
-            if problem is not None or org is None:
+                               detail={"connection": grant.connection_id,
+                                       **({"rotation": grant.rotation_id} if grant.rotation_id else {})})
+            if problem is not None or org is None or connection is None:
                 return RevealOutcome(problem=problem or RevealProblem.UNKNOWN)
+            handoff = messages.HandOff(org_name=org.org_name, is_sandbox=org.is_sandbox, org_url=org.instance_url,
+                                       login=connection.environment, login_url=connection.login_url)
+            if grant.rotation_id is not None:
+                # A rotation's grant shows the new credentials it staged, whichever the org holds now.
+                rotation = repos.rotations.get(grant.rotation_id)
+                if rotation is None or rotation.new_key is None or rotation.new_secret is None:
+                    return RevealOutcome(problem=RevealProblem.UNAVAILABLE)
+                return RevealOutcome(problem=None, org_name=org.org_name, handoff=handoff,
+                                     consumer_key=rotation.new_key, consumer_secret=rotation.new_secret)
             note = None
             if org.consumer_secret is None:
                 note = messages.secret_unavailable_note(
                     SecretUnreadable.CONNECTED_APP if org.app_kind == AppKind.CONNECTED_APP.value
                     else SecretUnreadable.EXTERNAL_CLIENT_APP, app_name=self._desired_app.api_name)
-            assert connection is not None
-            handoff = messages.HandOff(org_name=org.org_name, is_sandbox=org.is_sandbox, org_url=org.instance_url,
-                                       login=connection.environment, login_url=connection.login_url)
             return RevealOutcome(problem=None, org_name=org.org_name, handoff=handoff, consumer_key=org.consumer_key,
                                  consumer_secret=org.consumer_secret, secret_note=note)
 

@@ -6,8 +6,8 @@
 - `check` (`/qc check`'s private report), `commands` (usage, refusals), `connect` (the link and the journey's
   status message), `reveal` (the private delivery of the credentials), `watch` (expiry warnings, lost access,
   the app's sign-in failing and resolved), `dashboard` (`/qc status` and the App Home), `disconnect`
-  (`/qc disconnect-org`), `delivery` (a channel that refuses a message), `drift` (the app changed in Setup, and
-  its repair);
+  (`/qc disconnect-org`), `rotation` (`/qc rotate-secret`, `/qc revoke-tokens`), `delivery` (a channel that
+  refuses a message), `drift` (the app changed in Setup, and its repair);
 - `pages` — the browser pages, outside Slack.
 
 Nothing here ever receives a full secret except `reveal.reveal_modal`, the one private delivery of SPEC §1
@@ -23,7 +23,10 @@ from bot.messages.actions import (
     ACTION_DRIFT_REPAIR,
     ACTION_OPEN_LINK,
     ACTION_REAUTHORIZE,
+    ACTION_RETIRE_OLD_CREDENTIALS,
     ACTION_REVEAL,
+    ACTION_REVOKE_TOKENS_CANCEL,
+    ACTION_REVOKE_TOKENS_CONFIRM,
     COMMAND,
 )
 from bot.messages.blocks import SlackMessage, answer_modal
@@ -56,6 +59,18 @@ from bot.messages.disconnect import (
     org_not_found,
 )
 from bot.messages.reveal import HandOff, reveal_modal, reveal_offer, reveal_refused, reveal_retry, revealed
+from bot.messages.rotation import (
+    connected_app_rotation_steps,
+    credentials_failed,
+    old_credentials_retired,
+    retire_answer,
+    revoke_cancelled,
+    revoke_confirmation,
+    rotation_done,
+    rotation_reveal_offer,
+    rotation_started,
+    tokens_revoked,
+)
 from bot.messages.watch import (
     ExpiryNotice,
     app_tokens_unreadable,
@@ -74,7 +89,10 @@ __all__ = [
     "ACTION_DRIFT_REPAIR",
     "ACTION_OPEN_LINK",
     "ACTION_REAUTHORIZE",
+    "ACTION_RETIRE_OLD_CREDENTIALS",
     "ACTION_REVEAL",
+    "ACTION_REVOKE_TOKENS_CANCEL",
+    "ACTION_REVOKE_TOKENS_CONFIRM",
     "COMMAND",
     "CheckedOrg",
     "ConnectedOrg",
@@ -96,8 +114,10 @@ __all__ = [
     "check_started",
     "confirmation_refused",
     "connect_link",
+    "connected_app_rotation_steps",
     "connection_broken",
     "connection_failed",
+    "credentials_failed",
     "disconnect_cancelled",
     "disconnect_confirmation",
     "disconnect_failed",
@@ -106,21 +126,29 @@ __all__ = [
     "home_view",
     "link_used",
     "not_allowed",
+    "old_credentials_retired",
     "org_ambiguous",
     "org_card_setting_up",
     "org_connected",
     "org_disconnected_notice",
     "org_gone",
     "org_not_found",
+    "retire_answer",
     "reveal_modal",
     "reveal_offer",
     "reveal_refused",
     "reveal_retry",
     "revealed",
+    "revoke_cancelled",
+    "revoke_confirmation",
+    "rotation_done",
+    "rotation_reveal_offer",
+    "rotation_started",
     "secret_unavailable_note",
     "sign_in_failing",
     "sign_in_resolved",
     "slow_down",
     "status",
+    "tokens_revoked",
     "usage",
 ]

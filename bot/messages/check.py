@@ -10,10 +10,12 @@ from typing import Any, Literal
 from bot.failures import ProofProblem
 from bot.messages.actions import COMMAND
 from bot.messages.blocks import (
+    SECTION_TEXT_MAX,
     SlackMessage,
     context,
     count,
     escape_mrkdwn,
+    fit,
     header,
     inert,
     plain,
@@ -114,7 +116,7 @@ def _org_text(org: CheckedOrg, now: datetime) -> str:
             "being set up). These are the latest results._")
     text = (f"*{escape_mrkdwn(org.org_name)}* `{org.org_id}` · {connection}{note}\n{_settings_text(org)}\n"
             f"{_sign_in_text(org)}\n{_tokens_text(org, now)}")
-    return text if len(text) <= 3000 else text[:2990] + " …"
+    return fit(text, SECTION_TEXT_MAX)
 
 
 def check_report(orgs: list[CheckedOrg], *, now: datetime) -> SlackMessage:
@@ -127,9 +129,10 @@ def check_report(orgs: list[CheckedOrg], *, now: datetime) -> SlackMessage:
     texts = [_org_text(org, now) for org in orgs[:MAX_ORGS]]
     blocks.extend(section(text) for text in texts)
     hidden = len(orgs) - MAX_ORGS
-    more = f"…and {count(hidden, 'more org')} not shown: `{COMMAND} check <org>` checks one. " if hidden > 0 else ""
+    more = (f"…and {count(hidden, 'more org')} not shown: `{COMMAND} check &lt;org&gt;` checks one. "
+            if hidden > 0 else "")
     blocks.append(context(f"{more}Checked {when(now)}."))
-    return SlackMessage(text=("Check: " + " ".join(plain(text) for text in texts))[:3900], blocks=blocks)
+    return SlackMessage(text="Check: " + " ".join(plain(text) for text in texts), blocks=blocks)
 
 
 def check_started() -> SlackMessage:

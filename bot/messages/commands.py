@@ -25,6 +25,10 @@ def usage(problem: str | None = None) -> SlackMessage:
         f"`{COMMAND} check [org id or name]` — check every org (or one) now: settings, the app's sign-in, tokens",
         f"`{COMMAND} disconnect-org &lt;org id or name&gt; [delete-app]` {ADMIN_ONLY} — revoke qc-bot's tokens "
         "and forget the org (`delete-app` also removes the QualityClouds app from it)",
+        f"`{COMMAND} rotate-secret &lt;org id or name&gt; [incident]` {ADMIN_ONLY} — new consumer key and secret "
+        "for the QualityClouds External Client App, revealed to you; `incident` stops the old ones at once",
+        f"`{COMMAND} revoke-tokens &lt;org id or name&gt; [username]` {ADMIN_ONLY} — revoke the QualityClouds "
+        "app's refresh tokens (everyone's, or one user's)",
         f"`{COMMAND} help` — this message",
         "*(admins)*: Slack workspace admins and owners, and the people your qc-bot operator lists in "
         "QC_ADMIN_USERS.",
@@ -35,7 +39,8 @@ def usage(problem: str | None = None) -> SlackMessage:
 
 def not_allowed() -> SlackMessage:
     return said("Sorry, only Slack workspace admins and owners (or people your qc-bot operator listed in "
-                "QC_ADMIN_USERS) can connect or disconnect Salesforce orgs. Ask one of them to run the command.")
+                "QC_ADMIN_USERS) can connect, disconnect or change the credentials of Salesforce orgs. Ask one of "
+                "them to run the command.")
 
 
 def org_gone() -> SlackMessage:

@@ -53,7 +53,7 @@ def drift_alert(notice: DriftNotice, *, outcome: str | None = None, actionable: 
     at = when(notice.changed_at) if notice.changed_at else "not reported by Salesforce"
     body = (f"*Org:* *{org}* (`{notice.org_id}`)\n{change}\n*Changed by:* {who}, {at}\n"
             f"*What this means:* {effect}\n*What to do:* {remedy}")
-    body_block = section(body[:3000], accessory=action) if actionable else section(body[:3000])
+    body_block = section(body, accessory=action) if actionable else section(body)
     blocks = [header(heading), body_block]
     if outcome:
         blocks.append(context(outcome))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.failures import (
     ChannelError,
     ConfirmProblem,
+    CredentialsProblem,
     DisconnectProblem,
     Failure,
     ProofProblem,
@@ -154,6 +155,48 @@ DISCONNECT_EXPLANATIONS: dict[DisconnectProblem, Explanation] = {
     DisconnectProblem.SALESFORCE_UNAVAILABLE: Explanation(
         "Salesforce did not answer, or kept failing, while qc-bot deleted the app.",
         "Nothing was disconnected. Run the command again later (see status.salesforce.com).",
+    ),
+}
+
+CREDENTIALS_EXPLANATIONS: dict[CredentialsProblem, Explanation] = {
+    CredentialsProblem.NO_ACCESS: Explanation(
+        "qc-bot's own access to the org no longer works.",
+        f"Nothing was changed. Run `{COMMAND} connect-org` to authorize again, then run the command again.",
+    ),
+    CredentialsProblem.NO_APP: Explanation(
+        "qc-bot knows no QualityClouds app in this org, or Salesforce does not list it.",
+        f"Run `{COMMAND} connect-org` to set the app up (or repair it), then run the command again.",
+    ),
+    CredentialsProblem.OWN_CLIENT: Explanation(
+        "The app's consumer key is the one qc-bot itself signs in with; rotating it would cut qc-bot off.",
+        "Nothing was changed. Rotate qc-bot's own credentials in Setup and update its configuration instead.",
+    ),
+    CredentialsProblem.UNDER_WAY: Explanation(
+        "A rotation of this org's credentials is already under way.",
+        "Wait for its message in the channel; run the command again after it if you still need to.",
+    ),
+    CredentialsProblem.ACCESS_NOT_GRANTABLE: Explanation(
+        "Salesforce refused the credentials resources, and qc-bot could not turn on the setting or grant you the "
+        "permissions they need.",
+        "Nothing was rotated. Have an admin turn on *Allow access to External Client App consumer secrets via REST "
+        "API* (Setup → External Client App Settings) and give you *View Client Secret* and the External Client App "
+        "permissions in a permission set, or rotate in Setup → External Client App Manager.",
+    ),
+    CredentialsProblem.SALESFORCE_REFUSED: Explanation(
+        "Salesforce refused the request.",
+        "Fix what Salesforce reports below, then run the command again; nothing was half done.",
+    ),
+    CredentialsProblem.SALESFORCE_UNAVAILABLE: Explanation(
+        "Salesforce did not answer, or kept failing, within the time allowed.",
+        "Run the command again later (see status.salesforce.com).",
+    ),
+    CredentialsProblem.USER_NOT_FOUND: Explanation(
+        "No user of that name holds a refresh token of the QualityClouds app in this org.",
+        "Check the Salesforce username (it looks like an e-mail address); nothing was revoked.",
+    ),
+    CredentialsProblem.INTERRUPTED: Explanation(
+        "qc-bot was restarted too many times during this rotation.",
+        "Check the app's credentials in Setup → External Client App Manager, then run the command again.",
     ),
 }
 

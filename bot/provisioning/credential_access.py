@@ -21,13 +21,15 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from bot.clock import Clock
 from bot.failures import ProvisioningFailed, SecretUnreadable
 from bot.provisioning.checklist import ChecklistItem, Mark
 from bot.salesforce.errors import SalesforceError
 from bot.salesforce.metadata import METADATA_NS, FieldValue, MetadataClient, MetadataComponent
 from bot.salesforce.rest import AppCredentials, RestClient, soql_string
+from storage.database import Store
 from storage.temporary_changes import ChangeEnd, ChangeKind, TemporaryChange
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ READ_PERMISSIONS = ("ExternalClientAppAdmin", "ExternalClientAppDeveloper", "Ext
 PERMISSION_SET_PREFIX = "QC_Bot_Credential_Read_"
 ASSIGNMENT = "PermissionSetAssignment"
 
+T = TypeVar("T")
+
 class ChangeJournal(Protocol):
     """Durable record of the temporary changes of one connection (kept by the journey in storage)."""
 
@@ -48,6 +52,30 @@ class ChangeJournal(Protocol):
     async def pending(self) -> list[TemporaryChange]: ...
 
     async def close(self, change: TemporaryChange, *, end: ChangeEnd) -> None: ...
+
+
+class StoredChangeJournal:
+    """The temporary org changes of one piece of work (a connection, a rotation), kept in storage."""
+
+    def __init__(self, *, store: Store, clock: Clock, owner_id: str, team_id: str, org_id: str) -> None:
+        self._store = store
+        self._clock = clock
+        self._owner_id = owner_id
+        self._team_id = team_id
+        self._org_id = org_id
+
+    async def record(self, *, kind: ChangeKind, name: str, old_value: str | None) -> TemporaryChange:
+        now = self._clock.now()
+        return await self._store.run(lambda repos: repos.temporary_changes.record(
+            connection_id=self._owner_id, team_id=self._team_id, org_id=self._org_id, kind=kind, name=name,
+            old_value=old_value, now=now))
+
+    async def pending(self) -> list[TemporaryChange]:
+        return await self._store.run(lambda repos: repos.temporary_changes.pending(self._owner_id))
+
+    async def close(self, change: TemporaryChange, *, end: ChangeEnd) -> None:
+        now = self._clock.now()
+        await self._store.run(lambda repos: repos.temporary_changes.close(change.id, end=end, now=now))
 
 
 Deploy = Callable[[list[MetadataComponent]], Awaitable[None]]
@@ -65,7 +93,10 @@ class CredentialRead:
     """Changes qc-bot could not restore (or could not verify as restored)."""
 
 
-class _NoAccess(Exception):
+class AccessRefused(Exception):
+    """Connect REST stayed refused: the setting or permissions could not be granted, or something else is
+    missing (`reason` says which; `detail` holds Salesforce's words)."""
+
     def __init__(self, reason: SecretUnreadable, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
@@ -116,29 +147,35 @@ class CredentialReader:
                               turned_on=tuple(turned_on), left=left)
 
     async def _read_with_access(self, developer_name: str, turned_on: list[ChangeKind]) -> CredentialRead:
+        try:
+            credentials = await self.with_access(
+                lambda: self._rest.external_client_app_credentials(developer_name=developer_name), turned_on)
+        except AccessRefused as refused:
+            return CredentialRead(credentials=None, unreadable=refused.reason, detail=refused.detail)
+        if credentials is None or credentials.consumer_secret is None:
+            return CredentialRead(credentials=credentials, unreadable=SecretUnreadable.EXTERNAL_CLIENT_APP)
+        return CredentialRead(credentials=credentials)
+
+    async def with_access(self, operation: Callable[[], Awaitable[T]], turned_on: list[ChangeKind]) -> T:
+        """Run Connect REST `operation`; when Salesforce refuses it for the org setting or the admin's External
+        Client App permissions, turn on what it names (journaled, appended to `turned_on`) and run it again.
+        Raises `AccessRefused` when it stays refused. The caller restores with `restore_pending`."""
         while True:
             try:
-                credentials = await self._rest.external_client_app_credentials(developer_name=developer_name)
+                return await operation()
             except SalesforceError as exc:
                 if exc.transient:
                     raise
                 missing = _missing(exc)
-                try:
-                    if missing == "org_setting" and missing not in turned_on and await self._turn_on_setting():
-                        turned_on.append(missing)
-                        continue
-                    if missing == "permission_set" and missing not in turned_on:
-                        await self._grant_permission_set()
-                        turned_on.append(missing)
-                        continue
-                except _NoAccess as refused:
-                    return CredentialRead(credentials=None, unreadable=refused.reason, detail=refused.detail)
-                logger.info("Connect REST refused the credentials read: %s", exc.code or exc)
-                return CredentialRead(credentials=None, unreadable=SecretUnreadable.EXTERNAL_CLIENT_APP,
-                                      detail=exc.message)
-            if credentials is None or credentials.consumer_secret is None:
-                return CredentialRead(credentials=credentials, unreadable=SecretUnreadable.EXTERNAL_CLIENT_APP)
-            return CredentialRead(credentials=credentials)
+                if missing == "org_setting" and missing not in turned_on and await self._turn_on_setting():
+                    turned_on.append(missing)
+                    continue
+                if missing == "permission_set" and missing not in turned_on:
+                    await self._grant_permission_set()
+                    turned_on.append(missing)
+                    continue
+                logger.info("Connect REST refused the credentials resource: %s", exc.code or exc)
+                raise AccessRefused(SecretUnreadable.EXTERNAL_CLIENT_APP, exc.message) from exc
 
     async def _turn_on_setting(self) -> bool:
         """False when the setting is on already (the refusal then has another cause)."""
@@ -148,7 +185,7 @@ class CredentialReader:
         try:
             await self._deploy([settings_component(enabled=True)])
         except ProvisioningFailed as failure:
-            raise _NoAccess(SecretUnreadable.REST_SETTING_NOT_CHANGEABLE, failure.detail) from failure
+            raise AccessRefused(SecretUnreadable.REST_SETTING_NOT_CHANGEABLE, failure.detail) from failure
         return True
 
     async def _grant_permission_set(self) -> None:
@@ -158,15 +195,15 @@ class CredentialReader:
             await self._deploy([permission_set_component(name)])
             permission_set_id = await self._permission_set_id(name)
             if permission_set_id is None:
-                raise _NoAccess(SecretUnreadable.REST_PERMISSION_NOT_GRANTABLE,
+                raise AccessRefused(SecretUnreadable.REST_PERMISSION_NOT_GRANTABLE,
                                 f"the permission set {name} was deployed but cannot be found")
             await self._rest.create(ASSIGNMENT, {"AssigneeId": self._user_id, "PermissionSetId": permission_set_id})
         except ProvisioningFailed as failure:
-            raise _NoAccess(SecretUnreadable.REST_PERMISSION_NOT_GRANTABLE, failure.detail) from failure
+            raise AccessRefused(SecretUnreadable.REST_PERMISSION_NOT_GRANTABLE, failure.detail) from failure
         except SalesforceError as exc:
             if exc.transient:
                 raise
-            raise _NoAccess(SecretUnreadable.REST_PERMISSION_NOT_GRANTABLE, exc.message) from exc
+            raise AccessRefused(SecretUnreadable.REST_PERMISSION_NOT_GRANTABLE, exc.message) from exc
 
     async def restore_pending(self) -> list[TemporaryChange]:
         """Undo every journaled change still pending, newest first; returns those that could not be undone."""

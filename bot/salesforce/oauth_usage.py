@@ -49,7 +49,7 @@ class OAuthUsageClient:
     async def tokens(self, *, developer_name: str) -> list[UsageToken]:
         """Every refresh token of the External Client App `developer_name` (none when Salesforce does not list
         the app: nobody has used it yet)."""
-        app_id = await self._app_identifier(developer_name)
+        app_id = await self.app_identifier(developer_name)
         if app_id is None:
             return []
         app = quote(app_id, safe="")
@@ -65,7 +65,14 @@ class OAuthUsageClient:
                     found.append(token)
         return found
 
-    async def _app_identifier(self, developer_name: str) -> str | None:
+    async def delete_tokens(self, *, app_id: str, user_id: str | None = None) -> None:
+        """Revoke the app's refresh tokens (204): every user's, or one user's."""
+        app = quote(app_id, safe="")
+        path = f"/apps/oauth/usage/{app}/tokens" if user_id is None else (
+            f"/apps/oauth/usage/{app}/{quote(user_id, safe='')}/tokens")
+        await self._rest.delete_resource(self._rest.base + path, what="OAuth usage tokens deletion")
+
+    async def app_identifier(self, developer_name: str) -> str | None:
         async for app in self._pages("/apps/oauth/usage", key="apps", what="External Client App list"):
             if app.get("developerName") == developer_name and isinstance(app.get("identifier"), str):
                 return str(app["identifier"])

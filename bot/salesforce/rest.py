@@ -33,6 +33,34 @@ class AppCredentials:
     consumer_secret: Secret | None
 
 
+@dataclass(frozen=True)
+class EcaConsumer:
+    """An External Client App's OAuth consumer as Connect REST lists it."""
+
+    app_id: str
+    url: str
+    """`/services/data/vNN.0/apps/oauth/credentials/<appId>/<consumerId>`."""
+    key: str | None
+    staged_url: str | None
+    """Its staged credentials (API 65.0+)."""
+
+
+@dataclass(frozen=True)
+class StagedCredentials:
+    """The consumer's one staged set: new credentials (`Active`), or the former ones a rotation left behind
+    (`Rotated`, valid until `expires_at`), or `Expired`."""
+
+    url: str
+    key: Secret
+    secret: Secret | None
+    state: str
+    expires_at: datetime | None
+
+
+STAGED_API_VERSION = "65.0"
+"""Staged credentials exist from API 65.0 (Winter '26); everything else stays on the pinned version."""
+
+
 class RestClient:
     def __init__(self, *, http: SalesforceHttp, session: OrgSession, api_version: str = API_VERSION) -> None:
         self._http = http
@@ -60,6 +88,23 @@ class RestClient:
         secrets via REST API" and the External Client App user permissions; a refusal raises `SalesforceError`
         with Salesforce's code and text.
         """
+        consumer = await self.eca_consumer(developer_name=developer_name)
+        if consumer is None:
+            return None
+        consumer_path = consumer.url
+        key = (await self._get(f"{consumer_path}?part=key", what="External Client App credentials")).get("key")
+        if not isinstance(key, str) or not key:
+            return None
+        secret = (await self._get(f"{consumer_path}?part=secret", what="External Client App credentials")).get("secret")
+        key_after = (await self._get(f"{consumer_path}?part=key", what="External Client App credentials")).get("key")
+        if key_after != key or not isinstance(secret, str) or not secret:
+            # Rotated between the reads: the secret cannot be matched to a key.
+            return AppCredentials(Secret(key_after) if isinstance(key_after, str) and key_after else Secret(key), None)
+        return AppCredentials(Secret(key), Secret(secret))
+
+    async def eca_consumer(self, *, developer_name: str) -> EcaConsumer | None:
+        """The External Client App's consumer (usage → the app's identifier → its first consumer), or None when
+        the org lists no such app."""
         usage = await self._get(f"{self._base}/apps/oauth/usage", what="External Client App list")
         app_id = next(
             (app.get("identifier") for app in usage.get("apps", []) if app.get("developerName") == developer_name),
@@ -72,16 +117,35 @@ class RestClient:
         consumer = next(iter(consumers.get("consumers", [])), None)
         if not consumer or not consumer.get("id"):
             return None
-        consumer_path = f"{app_path}/{quote(str(consumer['id']))}"
-        key = (await self._get(f"{consumer_path}?part=key", what="External Client App credentials")).get("key")
-        if not isinstance(key, str) or not key:
-            return None
-        secret = (await self._get(f"{consumer_path}?part=secret", what="External Client App credentials")).get("secret")
-        key_after = (await self._get(f"{consumer_path}?part=key", what="External Client App credentials")).get("key")
-        if key_after != key or not isinstance(secret, str) or not secret:
-            # Rotated between the reads: the secret cannot be matched to a key.
-            return AppCredentials(Secret(key_after) if isinstance(key_after, str) and key_after else Secret(key), None)
-        return AppCredentials(Secret(key), Secret(secret))
+        staged = consumer.get("stagedCredentialsUrl")
+        return EcaConsumer(app_id=str(app_id), url=f"{app_path}/{quote(str(consumer['id']))}",
+                           key=consumer.get("key") if isinstance(consumer.get("key"), str) else None,
+                           staged_url=staged if isinstance(staged, str) and staged.startswith("/services/") else None)
+
+    async def staged_credentials(self, staged_url: str) -> list[StagedCredentials]:
+        payload = await self._get(staged_url, what="staged credentials")
+        return [_staged(entry) for entry in payload.get("stagedCredentials", []) if isinstance(entry, dict)]
+
+    async def stage_credentials(self, staged_url: str) -> StagedCredentials:
+        """New credentials in the consumer's staged slot. The body is `{}`: an empty POST is reported to hang."""
+        payload = await self._send("POST", staged_url, what="staged credentials", json_body={}) or {}
+        entries = [entry for entry in payload.get("stagedCredentials", []) if isinstance(entry, dict)]
+        if not entries:
+            raise SalesforceError("Salesforce staged credentials but returned none.")
+        return _staged(entries[0])
+
+    async def promote_staged(self, url: str) -> None:
+        """`rotate`: the staged set becomes the consumer's key and secret; the former ones take the staged slot.
+        Never repeated on a lost answer: a second `rotate` would promote the former set back."""
+        await self._send("PATCH", url, what="credentials rotation", json_body={"command": "rotate"})
+
+    async def delete_staged(self, url: str) -> None:
+        """End a staged set at once (for a `Rotated` one: the former credentials stop working)."""
+        try:
+            await self.delete_resource(url, what="staged credentials deletion")
+        except SalesforceError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
 
     async def create(self, sobject: str, fields: dict[str, Any]) -> str:
         """Insert one record (`POST /sobjects/<type>`); returns its id."""
@@ -109,6 +173,10 @@ class RestClient:
         """A REST resource by its path on the instance (`/services/data/...`), as JSON."""
         return await self._get(path, what=what)
 
+    async def delete_resource(self, path: str, *, what: str) -> None:
+        """DELETE a REST resource by its path on the instance (`/services/data/...`)."""
+        await self._send("DELETE", path, what=what)
+
     async def _get(self, path: str, *, what: str) -> dict[str, Any]:
         return await self._send("GET", path, what=what) or {}
 
@@ -122,12 +190,21 @@ class RestClient:
                 headers["Content-Type"] = "application/json"
                 data = json.dumps(json_body).encode()
             response = await self._http.request(method, self._session.instance_url + path, what=what,
-                                                headers=headers, data=data, idempotent=method != "POST")
+                                                headers=headers, data=data,
+                                                idempotent=method in ("GET", "DELETE"))
             if response.status == 204:
                 return None
             return _rest_payload(response, what=what)
 
         return await self._session.call(send)
+
+
+def _staged(entry: dict[str, Any]) -> StagedCredentials:
+    secret = entry.get("secret")
+    return StagedCredentials(url=str(entry.get("url") or ""), key=Secret(str(entry.get("key") or "")),
+                             secret=Secret(secret) if isinstance(secret, str) and secret else None,
+                             state=str(entry.get("state") or ""),
+                             expires_at=parse_datetime(entry.get("expirationDate")))
 
 
 def _rest_payload(response: HttpResponse, *, what: str) -> dict[str, Any]:

@@ -50,7 +50,21 @@ class Check:
     """An org id or name as typed (like `DisconnectOrg.target`); None: every org of the workspace."""
 
 
-Command = ConnectOrg | Help | Status | DisconnectOrg | Check
+@dataclass(frozen=True)
+class RotateSecret:
+    target: str
+    incident: bool
+    """Retire the old credentials at once."""
+
+
+@dataclass(frozen=True)
+class RevokeTokens:
+    target: str
+    username: str | None
+    """Only this Salesforce user's tokens; None: everyone's."""
+
+
+Command = ConnectOrg | Help | Status | DisconnectOrg | Check | RotateSecret | RevokeTokens
 
 
 def parse(text: str) -> Command:
@@ -72,6 +86,10 @@ def parse(text: str) -> Command:
         return _disconnect_org(arguments)
     if name == "check":
         return Check(target=_org_target(arguments) or None)
+    if name in ("rotate-secret", "rotate"):
+        return _rotate_secret(arguments)
+    if name == "revoke-tokens":
+        return _revoke_tokens(arguments)
     raise CommandSyntaxError(f"I don't know the command `{_quoted(words[0])}`.")
 
 
@@ -124,6 +142,22 @@ def _disconnect_org(arguments: list[str]) -> DisconnectOrg:
     if not target:
         raise CommandSyntaxError("Name the org to disconnect: `/qc disconnect-org <org id or name> [delete-app]`.")
     return DisconnectOrg(target=target, delete_app=delete_app)
+
+
+def _rotate_secret(arguments: list[str]) -> RotateSecret:
+    incident = bool(arguments) and arguments[-1].lower() in ("incident", "--incident")
+    target = _org_target(arguments[:-1] if incident else arguments)
+    if not target:
+        raise CommandSyntaxError("Name the org: `/qc rotate-secret <org id or name> [incident]`.")
+    return RotateSecret(target=target, incident=incident)
+
+
+def _revoke_tokens(arguments: list[str]) -> RevokeTokens:
+    username = arguments[-1] if len(arguments) > 1 and _USERNAME.match(arguments[-1]) else None
+    target = _org_target(arguments[:-1] if username else arguments)
+    if not target:
+        raise CommandSyntaxError("Name the org: `/qc revoke-tokens <org id or name> [username]`.")
+    return RevokeTokens(target=target, username=username)
 
 
 def _org_target(words: list[str]) -> str:

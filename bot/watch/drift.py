@@ -185,7 +185,7 @@ class DriftWatch:
             if alert is None:
                 continue
             _post(repos, org, key=outbox_keys.drift_alert(team_id=org.team_id, org_id=org.org_id, alert_id=alert.id),
-                  message=words.drift_alert(self._notice(org, alert)), now=now)
+                  message=words.drift_alert(self._notice(org, alert)), now=now, broadcast=True)
             repos.audit.append(at=now, team_id=org.team_id, actor="qc-bot", action="drift", target=org.org_id,
                                outcome="found", detail={"setting": state.setting, "alert": alert.id})
             queued = True
@@ -309,11 +309,14 @@ class DriftWatch:
                                              actionable=actionable).as_payload(), now=now)
 
 
-def _post(repos: Repositories, org: OrgRecord, *, key: str, message: SlackMessage, now: datetime) -> None:
-    """Every drift message reaches the org's channel through here (the one place to thread them under the org's
-    card)."""
+def _post(
+    repos: Repositories, org: OrgRecord, *, key: str, message: SlackMessage, now: datetime, broadcast: bool = False
+) -> None:
+    """Every drift message reaches the org's channel through here: a reply in the thread of the org's card (SPEC
+    §3), an alert also broadcast to the channel (it needs everyone's attention now)."""
     repos.notifications.enqueue(dedupe_key=key, team_id=org.team_id, channel_id=org.channel_id,
-                                payload=message.as_payload(), now=now, fallback_user_id=org.connected_by)
+                                payload=message.as_payload(), now=now, fallback_user_id=org.connected_by,
+                                thread_of=org.card_key, broadcast=broadcast)
 
 
 def _watched(repos: Repositories, *, team_id: str, org_id: str) -> _Watched | None:

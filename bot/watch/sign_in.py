@@ -134,8 +134,10 @@ class SignInWatch:
             message = messages.sign_in_resolved(org_name=org.org_name, org_id=org.org_id, run_as=result.run_as)
         phase: Literal["failing", "resolved"] = "failing" if result.status == "failing" else "resolved"
         key = outbox_keys.sign_in_changed(team_id=org.team_id, org_id=org.org_id, episode=episode, phase=phase)
+        # In the thread of the org's card; a sign-in that starts failing breaks Quality Clouds' scans: broadcast.
         repos.notifications.enqueue(dedupe_key=key, team_id=org.team_id, channel_id=org.channel_id,
-                                    payload=message.as_payload(), now=now, fallback_user_id=org.connected_by)
+                                    payload=message.as_payload(), now=now, fallback_user_id=org.connected_by,
+                                    thread_of=org.card_key, broadcast=phase == "failing")
         repos.audit.append(at=now, team_id=org.team_id, actor="qc-bot", action="sign_in_check", target=org.org_id,
                            outcome=phase if result.problem is None else f"{phase}:{result.problem}",
                            detail={"episode": episode})

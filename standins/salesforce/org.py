@@ -15,7 +15,7 @@ an External Client App's global OAuth settings.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from .ids import (
     PREFIX_OAUTH_TOKEN,
     PREFIX_PERMISSION_SET,
     PREFIX_PERMISSION_SET_ASSIGNMENT,
+    PREFIX_STAGED_CREDENTIAL,
     PREFIX_USER,
     new_consumer_key,
     new_consumer_secret,
@@ -158,6 +159,29 @@ class FakeUser:
         return any(p in held for p in permissions)
 
 
+STAGED_LIFETIME = timedelta(days=30)
+"""Staged credentials, and the former ones a rotation leaves in the staged slot, live 30 days (reference §5)."""
+
+
+@dataclass(eq=False)
+class StagedCredential:
+    """The one staged credential set of an External Client App's consumer (Connect REST, API 65.0+)."""
+
+    id: str
+    key: str
+    secret: str
+    rotated: bool
+    """False: new credentials waiting to be promoted; True: the former primary, still valid until it expires."""
+    created: datetime
+    created_by: FakeUser
+    expires: datetime
+
+    def state(self, now: datetime) -> str:
+        if now >= self.expires:
+            return "Expired"
+        return "Rotated" if self.rotated else "Active"
+
+
 @dataclass(eq=False)
 class OauthTokenRow:
     """One row of the ``OauthToken`` object."""
@@ -276,6 +300,12 @@ class FakeOrg:
         (``change_in_setup``) updates for an External Client App: "component", the one whose fields changed;
         "header", the app's ExternalClientApplication (Setup edits the app as one page; which component
         Salesforce stamps is UNCONFIRMED).
+    ``staged_states_lowercase`` (False)
+        the ``state`` of staged credentials as the Connect REST reference spells it (``Active``, ``Rotated``,
+        ``Expired``); True: lower case, as sfdx-hardis and Infisical write it (``rotated``). UNCONFIRMED which.
+    ``rotation_renews_staged_id`` (False)
+        after ``rotate`` the former credentials keep the staged set's id in the slot; True: they get a new id
+        (UNCONFIRMED; a client must list the slot again rather than reuse the id).
     ``client_credentials_refuse_pkce`` (True)
         a client-credentials request for an app that requires PKCE fails (``invalid_request`` / ``PKCE is
         required for this app``; reference §1.7 reports failures, the words are UNCONFIRMED). False: PKCE
@@ -333,6 +363,8 @@ class FakeOrg:
         self.credentials_propagation = timedelta(minutes=2)
         self.client_credentials_refuse_pkce = True
         self.setup_edit_recorded_on = "component"
+        self.staged_states_lowercase = False
+        self.rotation_renews_staged_id = False
         self.query_locators: dict[str, list[dict[str, Any]]] = {}
         # internals
         self._secrets: dict[tuple[str, str], str] = {}
@@ -341,6 +373,8 @@ class FakeOrg:
         self._call_failures: list[CallFailure] = []
         self._deploy_failures: list[ForcedDeployFailure] = []
         self._credentials_issued: dict[str, datetime] = {}
+        self.staged: dict[str, StagedCredential] = {}
+        """External Client App name -> its consumer's staged set (only one may exist)."""
 
     def __repr__(self) -> str:
         return f"<FakeOrg {self.name} {self.id}{' sandbox' if self.is_sandbox else ''}>"
@@ -634,7 +668,16 @@ class FakeOrg:
         return out
 
     def app_client(self, key: str) -> OAuthClient | None:
-        """The OAuth client view of the app with consumer key ``key`` in this org."""
+        """The OAuth client view of the app with consumer key ``key`` in this org: its primary credentials, or
+        the former ones a rotation left valid (``Rotated`` and not yet expired)."""
+        for app_name, staged in self.staged.items():
+            if staged.key == key and staged.state(self._fake.now()) == "Rotated":
+                glob = self.external_client_apps.get(app_name, {}).get("ExtlClntAppGlobalOauthSettings", {})
+                primary = self._primary_client(glob.get("consumerKey") or "")
+                return None if primary is None else replace(primary, key=staged.key, secret=staged.secret)
+        return self._primary_client(key)
+
+    def _primary_client(self, key: str) -> OAuthClient | None:
         owner = self.consumer_keys().get(key)
         if owner is None:
             return None
@@ -755,6 +798,37 @@ class FakeOrg:
         if key and (key != old_key or changed_secret):
             self._credentials_issued[key] = now
 
+    # ----- staged credentials (Connect REST, API 65.0+) -----
+
+    def stage_credentials(self, app_name: str, *, user: FakeUser) -> StagedCredential | None:
+        """New credentials in the consumer's staged slot; None when the slot is taken (only one set may exist,
+        whatever its state, until it is deleted)."""
+        if app_name in self.staged:
+            return None
+        now = self._fake.now()
+        staged = StagedCredential(id=self._fake.ids.new(PREFIX_STAGED_CREDENTIAL), key=new_consumer_key(),
+                                  secret=new_consumer_secret(), rotated=False, created=now, created_by=user,
+                                  expires=now + STAGED_LIFETIME)
+        self.staged[app_name] = staged
+        return staged
+
+    def promote_staged(self, app_name: str, *, user: FakeUser) -> StagedCredential | None:
+        """``rotate``: the staged set becomes the primary, and the former primary takes the staged slot as
+        ``Rotated``, valid for 30 more days. None when the slot holds no ``Active`` set."""
+        staged = self.staged.get(app_name)
+        glob = self.external_client_apps.get(app_name, {}).get("ExtlClntAppGlobalOauthSettings")
+        now = self._fake.now()
+        if staged is None or glob is None or staged.state(now) != "Active":
+            return None
+        slot = ("ExtlClntAppGlobalOauthSettings", glob["fullName"])
+        former_id = self._fake.ids.new(PREFIX_STAGED_CREDENTIAL) if self.rotation_renews_staged_id else staged.id
+        former = StagedCredential(id=former_id, key=glob["consumerKey"], secret=self._secrets.get(slot, ""),
+                                  rotated=True, created=now, created_by=user, expires=now + STAGED_LIFETIME)
+        glob["consumerKey"], self._secrets[slot] = staged.key, staged.secret
+        self.staged[app_name] = former
+        self.credentials_changed(staged.key)
+        return former
+
     def credentials_changed(self, key: str) -> None:
         """Credentials changed outside a deploy (a rotation): they propagate again from now."""
         self._credentials_issued[key] = self._fake.now()
@@ -796,6 +870,7 @@ class FakeOrg:
             if type_name == "ExtlClntAppGlobalOauthSettings":
                 header = parts.get(ECA_HEADER, {})
                 self._revoke_app_tokens(key=data.get("consumerKey"), label=header.get("label", parent))
+                self.staged.pop(parent, None)
             del parts[type_name]
         self._meta.pop((type_name, full_name), None)
         self._secrets.pop((type_name, full_name), None)

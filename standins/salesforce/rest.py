@@ -5,7 +5,10 @@ Served: the version list, ``query``, and the Connect REST OAuth resources
 ``apps/oauth/credentials/<appId>/<consumerId>?part=key|secret|keyandsecret`` (60.0+), and an
 External Client App's OAuth Usage: ``apps/oauth/usage/<appId>/users``,
 ``apps/oauth/usage/<appId>/<userId>/tokens`` (GET, DELETE), ``apps/oauth/usage/<appId>/tokens`` and
-``apps/oauth/usage/tokens/<tokenId>`` (DELETE, 204).  Deleted tokens stop working at once.
+``apps/oauth/usage/tokens/<tokenId>`` (DELETE, 204).  Deleted tokens stop working at once.  Staged
+credentials (65.0+): ``apps/oauth/credentials/<appId>/<consumerId>/staged`` (GET; POST ``{}`` stages a new set)
+and ``.../staged/<stagedId>`` (GET; PATCH ``{"command": "rotate"}`` promotes it and leaves the former primary in
+the slot as ``Rotated``, valid 30 days; DELETE ends the set at once, 204).
 
 Choices where Salesforce is UNCONFIRMED:
 
@@ -26,6 +29,11 @@ Choices where Salesforce is UNCONFIRMED:
 * ``sobjects/PermissionSetAssignment`` (POST ``{"AssigneeId", "PermissionSetId"}`` -> 201
   ``{"id", "success": true, "errors": []}``; GET/DELETE ``.../<id>``) needs AssignPermissionSets or
   ManageUsers; without -> 400 ``INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY``.
+* Staged credentials: one set per consumer, whatever its state; a second POST -> 400 ``DUPLICATE_VALUE``
+  (``Staged credentials already exist for this consumer...``); an empty POST body -> 400 ``JSON_PARSER_ERROR``
+  (sfdx-hardis reports a hang; refusing is the conservative reading); PATCH of a set that is not ``Active`` ->
+  400 ``INVALID_OPERATION``. The same setting and permissions as ``part=secret`` (they return secrets).
+  ``stagedCredentialsUrl`` appears in credential bodies of 65.0+ only.
 * Tokens on a login host, of another org, expired or revoked -> 401 INVALID_SESSION_ID; a token
   without the ``api``/``full`` scope -> 403 INVALID_SESSION_ID ``This session is not valid for use
   with the REST API``.
@@ -34,6 +42,7 @@ Choices where Salesforce is UNCONFIRMED:
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -41,11 +50,11 @@ from aiohttp import web
 from .clock import xsd_datetime
 from .common import fake_of, json_response, rest_error, role_of, set_operation
 from .ids import same_id
-from .org import ECA_HEADER, ECA_VIEW_PERMISSIONS, FakeOrg, FakeUser
+from .org import ECA_HEADER, ECA_VIEW_PERMISSIONS, FakeOrg, FakeUser, StagedCredential
 from .soql import SoqlError, execute
 
 MIN_VERSION = 20
-MAX_VERSION = 63
+MAX_VERSION = 65
 _VERSION = re.compile(r"v(\d+)\.0")
 _SEASONS = ("Spring", "Summer", "Winter")
 
@@ -53,7 +62,7 @@ _SEASONS = ("Spring", "Summer", "Winter")
 def version_label(n: int) -> str:
     season = _SEASONS[n % 3]
     spring_version = n - n % 3 if season != "Winter" else n + 1
-    year = 25 - (MAX_VERSION - spring_version) // 3
+    year = 25 - (63 - spring_version) // 3  # v63 is Spring '25
     return f"{season} '{year:02d}"
 
 
@@ -103,6 +112,7 @@ async def data(request: web.Request) -> web.Response:
         route is None
         or (route.startswith("apps/oauth/usage") and version < 59)
         or (route.startswith("apps/oauth/credentials") and version < 60)
+        or (route.startswith("apps/oauth/credentials/consumer/staged") and version < 65)
     ):
         return not_found()
     set_operation(request, route)
@@ -161,7 +171,9 @@ async def data(request: web.Request) -> web.Response:
     if app_name is None:
         return not_found()
     if route == "apps/oauth/credentials":
-        return _consumers(org, app_name, parts[3], v)
+        return _consumers(org, app_name, parts[3], v, version=version)
+    if route.startswith("apps/oauth/credentials/consumer/staged"):
+        return await _staged(request, org, user, app_name, parts, v)
     return _credential(request, org, user, app_name, parts[3], parts[4], v)
 
 
@@ -184,6 +196,8 @@ def _route_name(parts: list[str]) -> str | None:
         return "apps/oauth/credentials"
     if parts[:3] == ["apps", "oauth", "credentials"] and len(parts) == 5:
         return "apps/oauth/credentials/consumer"
+    if parts[:3] == ["apps", "oauth", "credentials"] and len(parts) in (6, 7) and parts[5] == "staged":
+        return "apps/oauth/credentials/consumer/staged" + ("/id" if len(parts) == 7 else "")
     if parts[:2] == ["sobjects", "PermissionSetAssignment"] and len(parts) in (2, 3):
         return "/".join(parts[:2]) + ("/id" if len(parts) == 3 else "")
     return None
@@ -193,8 +207,10 @@ _METHODS = {
     "apps/oauth/usage/tokens/token": ("DELETE",),
     "apps/oauth/usage/app/tokens": ("DELETE",),
     "apps/oauth/usage/app/user/tokens": ("GET", "HEAD", "DELETE"),
+    "apps/oauth/credentials/consumer/staged": ("GET", "HEAD", "POST"),
+    "apps/oauth/credentials/consumer/staged/id": ("GET", "HEAD", "PATCH", "DELETE"),
 }
-_USAGE_ROUTES = ("apps/oauth/usage/app/users", *_METHODS)
+_USAGE_ROUTES = ("apps/oauth/usage/app/users", *(route for route in _METHODS if route.startswith("apps/oauth/usage")))
 
 
 async def _permission_set_assignment(
@@ -305,7 +321,7 @@ def _usage(request: web.Request, org: FakeOrg, v: str) -> web.Response:
     )
 
 
-def _consumers(org: FakeOrg, app_name: str, app_id: str, v: str) -> web.Response:
+def _consumers(org: FakeOrg, app_name: str, app_id: str, v: str, *, version: int) -> web.Response:
     parts = org.external_client_apps[app_name]
     glob = parts.get("ExtlClntAppGlobalOauthSettings")
     consumers = []
@@ -319,6 +335,8 @@ def _consumers(org: FakeOrg, app_name: str, app_id: str, v: str) -> web.Response
                 "url": f"/services/data/v{v}/apps/oauth/credentials/{app_id}/{consumer_id}",
             }
         )
+        if version >= 65:
+            consumers[-1]["stagedCredentialsUrl"] = consumers[-1]["url"] + "/staged"
     return json_response({"consumers": consumers})
 
 
@@ -344,7 +362,66 @@ def _credential(
     if part in ("secret", "keyandsecret"):
         out["secret"] = org.consumer_secret(app_name)
     out["url"] = f"/services/data/v{v}/apps/oauth/credentials/{app_id}/{consumer_id}"
+    if int(float(v)) >= 65:
+        out["stagedCredentialsUrl"] = f"{out['url']}/staged"
     return json_response(out)
+
+
+async def _staged(
+    request: web.Request, org: FakeOrg, user: FakeUser, app_name: str, parts: list[str], v: str
+) -> web.Response:
+    """A consumer's staged credentials: list, stage, promote (``rotate``), delete."""
+    consumer_id = org.eca_consumer_id(app_name)
+    if not consumer_id or not same_id(consumer_id, parts[4]):
+        return not_found()
+    if not user.has_any("ViewClientSecret"):
+        return rest_error(
+            403, "INSUFFICIENT_ACCESS", "You don't have permission to view consumer secrets of this app."
+        )
+    base = f"/services/data/v{v}/{'/'.join(parts[:6])}"
+    now = fake_of(request).now()
+    staged = org.staged.get(app_name)
+    if len(parts) == 6:
+        if request.method == "POST":
+            if not (await request.read()).strip():
+                return rest_error(400, "JSON_PARSER_ERROR", "The request body is empty")
+            staged = org.stage_credentials(app_name, user=user)
+            if staged is None:
+                return rest_error(400, "DUPLICATE_VALUE", "Staged credentials already exist for this consumer. "
+                                                          "Delete them before you create new ones.")
+            return json_response({"stagedCredentials": [_staged_body(staged, base, now, org)]}, status=201)
+        return json_response({"stagedCredentials": [_staged_body(staged, base, now, org)] if staged else []})
+    if staged is None or not same_id(staged.id, parts[6]):
+        return not_found()
+    if request.method == "DELETE":
+        del org.staged[app_name]
+        return web.Response(status=204)
+    if request.method == "PATCH":
+        try:
+            body = await request.json()
+        except ValueError:
+            return rest_error(400, "JSON_PARSER_ERROR", "The request body is not valid JSON")
+        if not isinstance(body, dict) or body.get("command") != "rotate":
+            return rest_error(400, "INVALID_INPUT", "command must be rotate")
+        former = org.promote_staged(app_name, user=user)
+        if former is None:
+            return rest_error(400, "INVALID_OPERATION", "Only active staged credentials can be rotated.")
+        staged = former
+    return json_response(_staged_body(staged, base, now, org))
+
+
+def _staged_body(staged: StagedCredential, base: str, now: datetime, org: FakeOrg) -> dict[str, Any]:
+    return {
+        "createdBy": staged.created_by.username,
+        "createdDate": xsd_datetime(staged.created),
+        "expirationDate": xsd_datetime(staged.expires),
+        "id": staged.id,
+        "key": staged.key,
+        "secret": staged.secret,
+        "stagedCredentialsUrl": base,
+        "state": staged.state(now).lower() if org.staged_states_lowercase else staged.state(now),
+        "url": f"{base}/{staged.id}",
+    }
 
 
 def _app_usage(request: web.Request, org: FakeOrg, route: str, parts: list[str], v: str) -> web.Response:

@@ -1,10 +1,15 @@
 """A real `qc-bot serve` process is SIGKILLed at three points of the journey and started again: each time the
-journey finishes, the channel gets exactly one status message and the org holds exactly one QualityClouds app."""
+journey finishes, the channel gets exactly one status message and the org holds exactly one QualityClouds app.
+The same for a `/qc rotate-secret` killed at each of its steps: one staged set, one promotion, one reveal, and
+the new secret never lost."""
 
 
 import sqlite3
+from datetime import timedelta
 
-from tests.support.stack import CARD_SETTING_UP, CHANNEL, Stack
+import pytest
+
+from tests.support.stack import ADMIN, CARD_SETTING_UP, CHANNEL, Stack
 
 ECA = "QualityClouds"
 
@@ -158,5 +163,68 @@ async def test_a_journey_ended_for_too_many_interruptions_still_undoes_the_tempo
         await stack.slack.wait_for(lambda: stack.query("SELECT status FROM connections") == [("failed",)],
                                    what="the connection to fail")
         assert_org_restored(stack)
+    finally:
+        await stack.stop()
+
+
+# -- /qc rotate-secret -------------------------------------------------------------------------------------------
+
+ROTATION_KILL_POINTS = {
+    # where the bot is killed: (the request held there, the rotation's step on record at the kill)
+    "before_staging": (lambda staged: (staged, None), "started"),
+    "while_staging": (lambda staged: (staged, "{}"), "staging"),
+    "while_promoting": (lambda staged: (staged, "rotate"), "revealed"),
+    "while_proving": (lambda staged: ("/services/oauth2/token", "client_credentials"), "promoted"),
+}
+
+
+@pytest.mark.parametrize("point", list(ROTATION_KILL_POINTS))
+async def test_a_rotation_killed_at_each_step_resumes_once_without_losing_the_secret(tmp_path, point):
+    stack = await started(tmp_path)
+    try:
+        stack.org.credentials_propagation = timedelta(0)
+        await stack.browse(await stack.request_link())
+        await stack.slack.wait_for(lambda: stack.query("SELECT proof_status FROM connections") == [("proved",)],
+                                   what="the connection proved", timeout=30)
+        glob = stack.org.external_client_apps[ECA]["ExtlClntAppGlobalOauthSettings"]
+        old_key, old_secret = glob["consumerKey"], stack.org.consumer_secret(ECA)
+        staged_path = (f"/services/data/v65.0/apps/oauth/credentials/{stack.org.eca_id(ECA)}/"
+                       f"{stack.org.eca_consumer_id(ECA)}/staged")
+        held, step = ROTATION_KILL_POINTS[point]
+        prefix, body = held(staged_path)
+        hold = stack.salesforce.inject_hold(prefix, body_contains=body)
+        await stack.slash("rotate-secret Acme Corp")
+        await hold.wait_arrived(timeout=30)
+        await stack.kill_bot_process()
+        assert stack.query("SELECT step FROM rotations") == [(step,)]
+        hold.release()
+        await stack.start_bot_process()
+
+        done = await stack.slack.wait_for(
+            lambda: next((m for m in stack.slack.messages(CHANNEL) if "rotated the consumer key" in m.text), None),
+            # A real process polls deploys on production timings (1 s first): opening the org up and restoring it
+            # takes three of them after the restart.
+            what="the rotation's account in the channel", timeout=30)
+        new_key, new_secret = glob["consumerKey"], stack.org.consumer_secret(ECA)
+        assert new_key != old_key and new_secret != old_secret
+        requests = [r for r in stack.salesforce.requests if r.path.startswith(staged_path)]
+        assert [r.method for r in requests].count("POST") == 1, "staged once"
+        assert [r.method for r in requests].count("PATCH") == 1, "promoted once"
+        assert len(stack.org.staged) == 1 and stack.org.staged[ECA].key == old_key, "one staged set: the former"
+        assert stack.query("SELECT step FROM rotations") == [("proven",)]
+        assert "✅ Sign-in" in done.text
+        offers = [e for e in stack.slack.ephemerals(ADMIN) if "New QualityClouds credentials" in e.text]
+        assert len(offers) == 1 and stack.query("SELECT COUNT(*) FROM reveals WHERE rotation_id IS NOT NULL") == [(1,)]
+        await stack.slack.click(stack.events_url, message=offers[0], action_id="reveal_credentials", user_id=ADMIN)
+        [view] = await stack.slack.wait_for(lambda: [v for v in stack.slack.opened_views
+                                                     if new_secret in str(v.view)] or None, what="the reveal")
+        assert new_key in str(view.view), "the revealed secret is the org's, with its key: nothing was lost"
+        for key, secret in ((new_key, new_secret), (old_key, old_secret)):
+            async with stack.browser.post(stack.org.my_domain_url + "/services/oauth2/token", data={
+                    "grant_type": "client_credentials", "client_id": key, "client_secret": secret}) as response:
+                assert response.status == 200, await response.text()
+        assert_org_restored(stack)
+        await stack.settle()
+        assert new_secret not in stack.process_log() and new_secret.encode() not in stack.database_bytes()
     finally:
         await stack.stop()

@@ -44,6 +44,9 @@ def test_every_key_format_is_the_one_stored_databases_hold():
         "drift-end:T0123ABCD:00D5g000004AbCdEAB:42")
     assert outbox_keys.drift_alert_edit(team_id=TEAM, org_id=ORG, alert_id=42, step="ended") == (
         "drift-edit:T0123ABCD:00D5g000004AbCdEAB:42:ended")
+    assert outbox_keys.rotation_message("9f86d081884c7d65", event="reveal") == "rotation:9f86d081884c7d65:reveal"
+    assert re.fullmatch(r"revoked:T0123ABCD:00D5g000004AbCdEAB:[0-9a-f]{32}",
+                        outbox_keys.tokens_revoked(team_id=TEAM, org_id=ORG))
     assert outbox_keys.direct("status:9f86d081884c7d65") == "status:9f86d081884c7d65:direct"
     assert outbox_keys.refused("status:9f86d081884c7d65") == "status:9f86d081884c7d65:refused"
     first, second = (outbox_keys.org_disconnected(team_id=TEAM, org_id=ORG) for _ in range(2))

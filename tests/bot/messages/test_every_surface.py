@@ -124,6 +124,53 @@ def every_message(name: str) -> list[tuple[str, messages.SlackMessage]]:
             surfaces.append((f"expiry {kind} {days}", messages.expiry_warning(messages.ExpiryNotice(
                 org_name=name, org_id=ORG_ID, token_kind=kind, app_name=name, owner=name,
                 expires_at=NOW + timedelta(days=days), days_left=days, policy=name, as_of=NOW))))
+    surfaces += watch_and_rotation_messages(name, detail)
+    return surfaces
+
+
+def watch_and_rotation_messages(name: str, detail: str) -> list[tuple[str, messages.SlackMessage]]:
+    """The card as first posted, the sign-in watch, drift alerts, `/qc check`'s report, rotation and revocation."""
+    from bot.messages import check, drift, rotation
+
+    notice = drift.DriftNotice(org_name=name, org_id=ORG_ID, app_name=name, setting=name, expected=name,
+                               observed=name, changed_by=name, changed_at=NOW, alert_id=7)
+    checked = check.CheckedOrg(
+        org_name=name, org_id=ORG_ID, ran=True, connection="works",
+        settings=(("error", check.setting_state_line(setting=name, desired=name, actual=name, ok=False)),),
+        sign_in="failing",
+        sign_in_problem=next(iter(failures.ProofProblem)), sign_in_detail=detail, run_as=name,
+        tokens=tuple(check.TokenLine(token_kind="app", app_name=name, owner=name, expires_at=NOW) for _ in range(40)))
+    surfaces: list[tuple[str, messages.SlackMessage]] = [
+        ("card setting up", messages.org_card_setting_up(org_name=name, org_id=ORG_ID, is_sandbox=True,
+                                                         instance_url=f"https://{name}", requester="U0ADA")),
+        ("sign-in resolved", messages.sign_in_resolved(org_name=name, org_id=ORG_ID, run_as=name)),
+        ("drift alert", drift.drift_alert(notice)),
+        ("drift alert, repaired", drift.drift_alert(notice, outcome=drift.drift_repaired("U0ADA"),
+                                                    actionable=False)),
+        ("drift resolved", drift.drift_resolved(org_name=name, setting=name, app_name=name, repaired_by=None)),
+        ("check report", check.check_report([checked] * 50, now=NOW)),
+        ("rotation started", rotation.rotation_started(org_name=name, incident=True)),
+        ("rotation offer", rotation.rotation_reveal_offer(reveal_id="r" * 32, org_name=name, expires_minutes=15)),
+        ("rotation done", rotation.rotation_done(
+            rotation_id="r" * 32, org_name=name, org_id=ORG_ID, user_id="U0ADA", new_key_mask="••••abcd",
+            new_secret_mask="••••wxyz", old_key_mask="••••old1", old_valid_until=NOW, retired=False, incident=False,
+            proof_problem=next(iter(failures.ProofProblem)), proof_detail=detail)),
+        ("old retired", rotation.old_credentials_retired(org_name=name, org_id=ORG_ID, user_id="U0ADA",
+                                                         old_key_mask="••••old1")),
+        ("retire answer", rotation.retire_answer(retired=True, org_name=name)),
+        ("retire answer, already", rotation.retire_answer(retired=False, org_name=name)),
+        ("connected app steps", rotation.connected_app_rotation_steps(org_name=name, instance_url=f"https://{name}",
+                                                                      app_name=name)),
+        ("revoke confirmation", rotation.revoke_confirmation(org_name=name, org_id=ORG_ID, username=name,
+                                                             app_name=name)),
+        ("tokens revoked", rotation.tokens_revoked(org_name=name, org_id=ORG_ID, user_id="U0ADA", count=40,
+                                                   usernames=[name] * 40, app_name=name)),
+    ]
+    surfaces += [(f"sign-in failing {problem}", messages.sign_in_failing(
+        org_name=name, org_id=ORG_ID, run_as=name, problem=problem, detail=detail))
+        for problem in failures.ProofProblem]
+    surfaces += [(f"credentials failed {code}", rotation.credentials_failed(code=code, detail=detail, org_name=name))
+                 for code in failures.CredentialsProblem]
     return surfaces
 
 

@@ -8,6 +8,7 @@ from bot.failures import (
     CallbackProblem,
     ChannelError,
     ConfirmProblem,
+    CredentialsProblem,
     DisconnectProblem,
     Failure,
     LinkProblem,
@@ -19,6 +20,7 @@ from bot.failures import (
 from bot.messages.explanations import (
     CHANNEL_ERRORS,
     CONFIRM_REFUSALS,
+    CREDENTIALS_EXPLANATIONS,
     DISCONNECT_EXPLANATIONS,
     EXPLANATIONS,
     PROOF_EXPLANATIONS,
@@ -31,6 +33,7 @@ from bot.messages.pages import CALLBACK_PROBLEMS, LINK_PROBLEMS
 TABLES: list[tuple[type[StrEnum], dict]] = [
     (Failure, EXPLANATIONS),
     (DisconnectProblem, DISCONNECT_EXPLANATIONS),
+    (CredentialsProblem, CREDENTIALS_EXPLANATIONS),
     (ProofProblem, PROOF_EXPLANATIONS),
     (RevealProblem, REVEAL_REFUSALS),
     (SecretUnreadable, SECRET_NOTES),

@@ -1,7 +1,7 @@
 import pytest
 
 from bot.errors import CommandSyntaxError
-from bot.slack.commands import Check, ConnectOrg, DisconnectOrg, Help, Status, parse
+from bot.slack.commands import Check, ConnectOrg, DisconnectOrg, Help, RevokeTokens, RotateSecret, Status, parse
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,10 @@ from bot.slack.commands import Check, ConnectOrg, DisconnectOrg, Help, Status, p
         ("CHECK Acme Corp", Check("Acme Corp")),
         ("check “Acme Corp”", Check("Acme Corp")),
         ("check 00D000000000001AAA", Check("00D000000000001AAA")),
+        ("rotate-secret Acme Corp", RotateSecret("Acme Corp", incident=False)),
+        ("rotate-secret 00D000000000001AAA incident", RotateSecret("00D000000000001AAA", incident=True)),
+        ("revoke-tokens Acme Corp", RevokeTokens("Acme Corp", username=None)),
+        ("revoke-tokens Acme Corp <mailto:ann@acme.com|ann@acme.com>", RevokeTokens("Acme Corp", "ann@acme.com")),
     ],
 )
 def test_valid_commands(text, expected):
@@ -42,6 +46,8 @@ def test_valid_commands(text, expected):
         ("status everything", "takes no arguments"),
         ("disconnect-org", "Name the org to disconnect"),
         ("disconnect-org delete-app", "Name the org to disconnect"),
+        ("rotate-secret incident", "Name the org"),
+        ("revoke-tokens", "Name the org"),
     ],
 )
 def test_malformed_commands_get_a_clear_message(text, fragment):

@@ -27,10 +27,11 @@ async def test_versions_and_unknown_resources(
     org = fake.orgs[0]
     async with sf.session.get(f"{org.my_domain_url}/services/data/") as resp:
         versions = await resp.json()
-    assert versions[-1] == {"label": "Spring '25", "url": "/services/data/v63.0", "version": "63.0"}
+    assert versions[-1] == {"label": "Winter '26", "url": "/services/data/v65.0", "version": "65.0"}
+    assert {"label": "Spring '25", "url": "/services/data/v63.0", "version": "63.0"} in versions
     assert {"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"} in versions
     not_found = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
-    for version in ("64.0", "63", "19.0"):
+    for version in ("66.0", "63", "19.0"):
         assert await sf.rest(org.my_domain_url, admin.access_token, "query", version=version) == (
             404,
             not_found,
@@ -351,3 +352,77 @@ async def test_a_held_request_waits_until_released(fake: FakeSalesforce, sf: Sal
     hold.release()
     assert (await parked)[0] == 200
     assert (await sf.query(org.my_domain_url, admin.access_token, soql))[0] == 200, "a hold is used once"
+
+
+# -------------------------------------------------------------------------------- staged credentials
+
+
+async def test_staged_credentials_rotate_and_the_grant_honours_exactly_the_valid_ones(
+    fake: FakeSalesforce, sf: SalesforceDriver, admin: Tokens, clock: ManualClock
+) -> None:
+    org = fake.orgs[0]
+    runner = org.add_user(username="runner@acme.example", api_only=True)
+    org.seed_external_client_app("QualityClouds", consumer_key="oldKey000001", consumer_secret="oldSecret0001",
+                                 pkce_required=False, client_credentials_user=runner.username)
+    org.client_secret_rest_access = True
+    org.seed_permission_set("QC_Read", permissions=ECA_CREDENTIAL_PERMISSIONS, assignee=org.admin)
+    base, token = org.my_domain_url, admin.access_token
+    app_id = org.eca_id("QualityClouds")
+
+    async def sign_in(key: str, secret: str) -> str:
+        status, body = await sf.token(base, {"grant_type": "client_credentials", "client_id": key,
+                                             "client_secret": secret})
+        return "ok" if status == 200 else body["error"]
+
+    status, body = await sf.rest(base, token, f"apps/oauth/credentials/{app_id}", version="65.0")
+    consumer = body["consumers"][0]
+    staged_path = consumer["stagedCredentialsUrl"].removeprefix("/services/data/v65.0/")
+    assert staged_path == f"apps/oauth/credentials/{app_id}/{consumer['id']}/staged"
+    assert (await sf.rest(base, token, staged_path, version="63.0"))[0] == 404  # staged: 65.0+
+    assert await sf.rest(base, token, staged_path, version="65.0") == (200, {"stagedCredentials": []})
+    status, body = await sf.rest(base, token, staged_path, version="65.0", method="POST", json={})
+    assert status == 201
+    [new] = body["stagedCredentials"]
+    assert new["state"] == "Active" and new["key"] != "oldKey000001"
+    # one staged set per consumer
+    status, body = await sf.rest(base, token, staged_path, version="65.0", method="POST", json={})
+    assert status == 400 and body[0]["errorCode"] == "DUPLICATE_VALUE"
+    # staged but not promoted: only the primary signs in
+    assert await sign_in(new["key"], new["secret"]) == "invalid_client_id"
+    assert await sign_in("oldKey000001", "oldSecret0001") == "ok"
+    one = f"{staged_path}/{new['id']}"
+    status, former = await sf.rest(base, token, one, version="65.0", method="PATCH", json={"command": "rotate"})
+    assert status == 200 and former["state"] == "Rotated" and former["key"] == "oldKey000001"
+    assert org.external_client_apps["QualityClouds"]["ExtlClntAppGlobalOauthSettings"]["consumerKey"] == new["key"]
+    assert (await sf.rest(base, token, one, version="65.0", method="PATCH", json={"command": "rotate"}))[0] == 400
+    # the new set propagates; the former stays valid; a wrong secret never works
+    assert await sign_in(new["key"], new["secret"]) == "invalid_client_id"
+    clock.advance(org.credentials_propagation)
+    assert await sign_in(new["key"], new["secret"]) == "ok"
+    assert await sign_in("oldKey000001", "oldSecret0001") == "ok"
+    assert await sign_in("oldKey000001", new["secret"]) == "invalid_client"
+    # ...for 30 days
+    clock.advance(timedelta(days=30))
+    assert await sign_in("oldKey000001", "oldSecret0001") == "invalid_client_id"
+    token = (await sf.login(fake.login_url)).access_token  # the admin's session ended meanwhile
+    status, body = await sf.rest(base, token, staged_path, version="65.0")
+    assert body["stagedCredentials"][0]["state"] == "Expired"
+    # DELETE ends a set at once
+    assert (await sf.rest(base, token, one, version="65.0", method="DELETE"))[0] == 204
+    status, body = await sf.rest(base, token, staged_path, version="65.0", method="POST", json={})
+    second = body["stagedCredentials"][0]
+    status, _ = await sf.rest(base, token, f"{staged_path}/{second['id']}", version="65.0", method="PATCH",
+                              json={"command": "rotate"})
+    clock.advance(org.credentials_propagation)
+    assert await sign_in(new["key"], new["secret"]) == "ok"
+    assert (await sf.rest(base, token, f"{staged_path}/{second['id']}", version="65.0", method="DELETE"))[0] == 204
+    assert await sign_in(new["key"], new["secret"]) == "invalid_client_id"
+    assert await sign_in(second["key"], second["secret"]) == "ok"
+    # the gating of the credentials resources applies
+    org.client_secret_rest_access = False
+    status, body = await sf.rest(base, token, staged_path, version="65.0", method="POST", json={})
+    assert status == 403 and body[0]["errorCode"] == "FUNCTIONALITY_NOT_ENABLED"
+    org.client_secret_rest_access = True
+    org.permission_sets["QC_Read"]["userPermissions"] = [{"enabled": True, "name": "ExternalClientAppViewer"}]
+    status, body = await sf.rest(base, token, staged_path, version="65.0", method="POST", json={})
+    assert status == 403 and body[0]["errorCode"] == "INSUFFICIENT_ACCESS"
