@@ -29,6 +29,7 @@ from bot.orgs.access import org_access
 from bot.slack.clients import outbox_clients, slack_retry_handlers
 from bot.slack.outbox import SlackDelivery, notification_by_key
 from bot.timings import Timings
+from bot.watch.drift import DriftWatch
 from bot.watch.expiry import ExpiryScanner, PlannedWarning
 from bot.watch.org_check import org_checker
 from storage.crypto import SecretBox
@@ -82,8 +83,9 @@ async def _check_orgs(
 ) -> None:
     """The periodic check of every org, then the messages it queued (lost access, the sign-in) sent at once."""
     access = org_access(settings, session=session, timings=timings, store=store, clock=clock)
+    drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=None)
     checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                          process="check-expiry", on_demand=True)
+                          process="check-expiry", on_demand=True, drift=drift)
     results = await checker.check_all()
     skipped = sum(1 for result in results if not result.ran)
     print(f"Checked {len(results) - skipped} org{'' if len(results) - skipped == 1 else 's'}"
@@ -92,7 +94,7 @@ async def _check_orgs(
     while batch := await delivery.deliver_due():
         sent += batch
     if sent:
-        print(f"{sent} other message{'' if sent == 1 else 's'} sent (lost access, sign-in).", file=out)
+        print(f"{sent} other message{'' if sent == 1 else 's'} sent (lost access, sign-in, drift).", file=out)
 
 
 async def _deliver(*, store: Store, delivery: SlackDelivery, planned: list[PlannedWarning], out: TextIO) -> int:

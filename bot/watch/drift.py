@@ -122,8 +122,10 @@ class _Watched:
 class DriftWatch:
     def __init__(
         self, *, settings: Settings, store: Store, clock: Clock, access: OrgAccess, delivery: SlackDelivery,
-        journey: ConnectJourney,
+        journey: ConnectJourney | None,
     ) -> None:
+        """`journey` runs repairs; None where no repair is ever started (`qc-bot check-expiry`: a click on Repair
+        reaches `qc-bot serve`)."""
         self._settings = settings
         self._store = store
         self._clock = clock
@@ -138,18 +140,26 @@ class DriftWatch:
         just made is never taken for a change in Setup."""
         since = self._clock.now() - self._settings.token_sync_interval
 
-        def busy(repos: Repositories) -> bool:
+        def just_provisioned(repos: Repositories) -> bool:
             latest = repos.connections.latest_for_org(team_id=team_id, org_id=org_id)
-            return latest is not None and (latest.status in ("authorized", "provisioning") or (
-                latest.status == "provisioned" and latest.finished_at is not None and latest.finished_at > since))
+            return latest is not None and latest.status == "provisioned" and latest.finished_at is not None \
+                and latest.finished_at > since
 
-        if await self._store.run(busy):
+        if await self._store.run(just_provisioned):
             return None
         return await self.check_org(team_id=team_id, org_id=org_id)
 
     async def check_org(self, *, team_id: str, org_id: str) -> DriftReport | None:
         """Check one org and tell its channel what drifted or was resolved since the last check. None when the org
-        has no provisioned app to check, or Salesforce did not answer (logged; the next check tries again)."""
+        has no provisioned app to check, a journey of it is under way (a deploy in flight is no change in Setup, in
+        this process or another), or Salesforce did not answer (logged; the next check tries again)."""
+
+        def in_flight(repos: Repositories) -> bool:
+            latest = repos.connections.latest_for_org(team_id=team_id, org_id=org_id)
+            return latest is not None and latest.status in ("authorized", "provisioning")
+
+        if await self._store.run(in_flight):
+            return None
         watched = await self._store.run(lambda repos: _watched(repos, team_id=team_id, org_id=org_id))
         if watched is None:
             return None
@@ -254,6 +264,8 @@ class DriftWatch:
     async def _run_repair(self, *, team_id: str, user_id: str, connection_id: str) -> None:
         org_id = ""
         try:
+            if self._journey is None:
+                raise RuntimeError("a repair was started where no journey runs")
             await self._journey.provision(connection_id)
             connection = await self._store.run(lambda repos: repos.connections.get(connection_id))
             org_id = connection.org_id if connection is not None and connection.org_id else ""

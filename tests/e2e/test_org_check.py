@@ -173,7 +173,7 @@ async def test_qc_check_answers_privately_with_the_report(stack):
                                what="the unknown org explained")
 
 
-async def test_one_check_of_one_org_costs_six_api_requests_and_two_token_requests(stack):
+async def test_one_check_of_one_org_costs_six_api_requests_nine_metadata_calls_and_two_token_requests(stack):
     """The figures the README gives for the API cost of watching (one Quality Clouds user's token in the org)."""
     await connected_and_proved(stack)
     stack.org.issue_app_token("QualityClouds", user=stack.org.admin, created=stack.clock.now())
@@ -190,4 +190,6 @@ async def test_one_check_of_one_org_costs_six_api_requests_and_two_token_request
         "apps/oauth/usage/app/user/tokens": 2,  # per user: the tokens, then the empty page
         "query": 1,  # OauthToken
         "token:client_credentials": 1,  # the app's sign-in
+        "readMetadata": 5,  # the drift watch: the app, then each of its four settings components
+        "listMetadata": 4,  # ... found by their parent app, whatever their names
     }
