@@ -14,6 +14,8 @@ is older than the retention period, and nothing that still decides anything.
   (storage.audit);
 - the journal of temporary org changes (storage.temporary_changes) once a change was restored, or reported as
   left behind, before the cutoff: a pending change is what a restarted process restores, so it always stays.
+- credential rotations (storage.rotations) that ended before the cutoff: retired, failed, or proven with their
+  old credentials' overlap over (an encrypted copy of a secret the org record holds anyway);
 - drift alerts (storage.drift_alerts) that ended before the cutoff: an open one is what keeps its drift from
   being announced again, so it stays as long as the drift does.
 """
@@ -39,6 +41,7 @@ class Pruned:
     connections: int = 0
     temporary_org_changes: int = 0
     drift_alerts: int = 0
+    rotations: int = 0
 
     def total(self) -> int:
         return sum(asdict(self).values())
@@ -66,7 +69,21 @@ class Retention:
                           "DELETE FROM temporary_org_changes WHERE state IN ('restored', 'left') AND updated_at < ?",
                           [cutoff]).rowcount,
                       drift_alerts=self._db.execute("DELETE FROM drift_alerts WHERE resolved_at < ?",
-                                                    [cutoff]).rowcount)
+                                                    [cutoff]).rowcount,
+                      rotations=self._prune_rotations(cutoff=cutoff))
+
+    def _prune_rotations(self, *, cutoff: str) -> int:
+        # A proven rotation stays while its Retire button still decides something: until the old credentials'
+        # overlap ended. Its new secret is the org's now (kept on the org); the row's copy goes with the row.
+        return self._db.execute(
+            """
+            DELETE FROM rotations
+            WHERE updated_at < :cutoff
+              AND (step IN ('retired', 'failed') OR (step = 'proven' AND old_valid_until < :cutoff))
+              AND NOT EXISTS (SELECT 1 FROM reveals WHERE rotation_id = rotations.id)
+            """,
+            {"cutoff": cutoff},
+        ).rowcount
 
     def _prune_notifications(self, *, before: datetime) -> int:
         # A status message whose journey is still proving its sign-in will be edited with the outcome, and an

@@ -100,7 +100,7 @@ async def test_pruning_deletes_exactly_what_ended_before_the_cutoff(store):
         expiry_key(NOW + 7 * DAY, 30)])
     assert pruned.counts() == {"oauth_links": 1, "oauth_states": 1, "install_states": 1, "reveals": 1,
                                "notifications": 4, "connections": 1, "temporary_org_changes": 2,
-                               "drift_alerts": 0}
+                               "drift_alerts": 0, "rotations": 0}
 
     again = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
     assert again.total() == 0
@@ -131,3 +131,21 @@ async def test_an_orgs_card_is_kept_while_it_is_the_orgs(store):
     await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
     assert await store.run(lambda repos: remaining(repos, "notifications", "dedupe_key")) == ["status:card"]
     assert await store.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D1").card_key) == "status:card"
+
+
+async def test_ended_rotations_are_pruned_and_one_whose_retire_still_decides_something_stays(store):
+    def seed_rotations(repos):
+        make_connection(repos, "rotated-org", at=OLD, status="provisioned", org_id="00D9")
+        for name, step, valid_until in (("retired-old", "retired", None), ("failed-old", "failed", None),
+                                        ("proven-overlap-over", "proven", OLD), ("proven-overlap-on", "proven", NOW),
+                                        ("retired-recent", "retired", None)):
+            repos.rotations.create(rotation_id=name, team_id="T1", org_id=f"00D-{name}", user_id="U1",
+                                   channel_id="C1", connection_id="rotated-org", incident=False, now=OLD)
+            at = RECENT if name.endswith("recent") else OLD
+            repos.rotations.advance(name, expected="started", to=step, now=at, old_valid_until=valid_until)
+
+    await store.run(seed_rotations)
+    pruned = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
+    assert pruned.rotations == 3
+    assert await store.run(lambda repos: remaining(repos, "rotations", "id")) == [
+        "proven-overlap-on", "retired-recent"]
