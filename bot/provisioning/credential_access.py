@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from bot.clock import Clock
-from bot.failures import ProvisioningFailed, SecretUnreadable
+from bot.failures import PERMISSION_CODES, ProvisioningFailed, SecretUnreadable
 from bot.provisioning.checklist import ChecklistItem, Mark
 from bot.salesforce.errors import SalesforceError
 from bot.salesforce.metadata import METADATA_NS, FieldValue, MetadataClient, MetadataComponent
@@ -186,6 +186,11 @@ class CredentialReader:
             await self._deploy([settings_component(enabled=True)])
         except ProvisioningFailed as failure:
             raise AccessRefused(SecretUnreadable.REST_SETTING_NOT_CHANGEABLE, failure.detail) from failure
+        except SalesforceError as exc:
+            # A deploy function that is Salesforce's own (rotation, the journey's restore) raises DeployFailed.
+            if exc.transient:
+                raise
+            raise AccessRefused(SecretUnreadable.REST_SETTING_NOT_CHANGEABLE, exc.message) from exc
         return True
 
     async def _grant_permission_set(self) -> None:
@@ -294,6 +299,6 @@ def _missing(exc: SalesforceError) -> ChangeKind | None:
     text = exc.message.lower()
     if exc.code == "FUNCTIONALITY_NOT_ENABLED" or "not currently enabled" in text or "feature is not enabled" in text:
         return "org_setting"
-    if exc.code in ("INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY") or "permission" in text:
+    if exc.code in PERMISSION_CODES or "permission" in text:
         return "permission_set"
     return None
