@@ -175,21 +175,28 @@ class Rotator:
             return
         team_id, org_id = rotation.team_id, rotation.org_id
         org = await self._store.run(lambda repos: repos.orgs.get(team_id=team_id, org_id=org_id))
+        failure: tuple[CredentialsProblem, str | None] | None = None
         try:
             if org is None or org.status != "connected" or org.access_token is None:
                 raise _Stop(CredentialsProblem.NO_ACCESS)
             rotation = await self._in_salesforce(rotation, org)
         except _Stop as stop:
-            await self._fail(rotation, stop.code, stop.detail)
-            return
+            failure = stop.code, stop.detail
         except AccessRefused as refused:
-            await self._fail(rotation, CredentialsProblem.ACCESS_NOT_GRANTABLE, refused.detail)
-            return
+            failure = CredentialsProblem.ACCESS_NOT_GRANTABLE, refused.detail
         except SalesforceError as exc:
-            await self._fail(rotation, *_problem_of(exc))
-            return
+            failure = _problem_of(exc)
+        if failure is not None:
+            current = await self._load(rotation.id)
+            if org is None or current is None or current.step != "promoted":
+                await self._fail(rotation, *failure)
+                return
+            rotation = current
+            # Promoted already, so the new credentials are in place: only an incident's retirement of the old ones
+            # failed. The rotation still ends (proven, its message says the old ones still work and offers Retire).
+            logger.warning("Rotation %s could not retire the old credentials at once: %s", rotation.id, failure[0])
         assert org is not None
-        await self._prove(rotation, org)
+        await self._prove(rotation, org, old_retired=rotation.incident and failure is None)
 
     async def _in_salesforce(self, rotation: Rotation, org: OrgRecord) -> Rotation:
         """Every step that talks to Salesforce, with the access it needs turned on for it and restored after."""
@@ -306,12 +313,12 @@ class Rotator:
         self._delivery.wake()
         return await self._reload(rotation)
 
-    async def _prove(self, rotation: Rotation, org: OrgRecord) -> None:
+    async def _prove(self, rotation: Rotation, org: OrgRecord, *, old_retired: bool) -> None:
         assert rotation.new_key is not None and rotation.new_secret is not None
         outcome = await self._prover.prove(
             my_domain_url=org.instance_url, consumer_key=rotation.new_key, consumer_secret=rotation.new_secret,
             started_at=rotation.updated_at, attempts_before=0, on_attempt=_nothing)
-        retired = rotation.incident
+        retired = old_retired
         message = messages.rotation_done(
             rotation_id=rotation.id, org_name=org.org_name, org_id=org.org_id, user_id=rotation.user_id,
             new_key_mask=mask(rotation.new_key.reveal()), new_secret_mask=mask(rotation.new_secret.reveal()),
