@@ -225,17 +225,17 @@ class DriftWatch:
         open a journey on the org's stored authorization and run it in the background."""
         now = self._clock.now()
 
-        def claim(repos: Repositories) -> tuple[RepairStart, str | None]:
+        def claim(repos: Repositories) -> tuple[RepairStart, str | None, str]:
             alert = repos.drift_alerts.get(alert_id)
             if alert is None or alert.team_id != team_id:
-                return RepairStart.GONE, None
+                return RepairStart.GONE, None, ""
             watched = _watched(repos, team_id=team_id, org_id=alert.org_id)
             if watched is None:
-                return RepairStart.GONE, None
+                return RepairStart.GONE, None, ""
             claimed = repos.drift_alerts.start_repair(team_id=team_id, org_id=alert.org_id, user_id=user_id, now=now,
                                                       stale_before=now - REPAIR_TIMEOUT)
             if not claimed:
-                return RepairStart.NOTHING_TO_DO, None
+                return RepairStart.NOTHING_TO_DO, None, ""
             org = watched.org
             connection_id = uuid.uuid4().hex
             repos.connections.create(connection_id=connection_id, team_id=team_id, enterprise_id=None,
@@ -250,32 +250,31 @@ class DriftWatch:
             repos.audit.append(at=now, team_id=team_id, actor=user_id, action="drift_repair", target=org.org_id,
                                outcome="started", detail={"connection": connection_id,
                                                           "settings": [each.setting for each in claimed]})
-            return RepairStart.STARTED, connection_id
+            return RepairStart.STARTED, connection_id, org.org_id
 
-        started, connection_id = await self._store.run(claim, immediate=True)
+        started, connection_id, org_id = await self._store.run(claim, immediate=True)
         if connection_id is not None:
             self._delivery.wake()
-            task = asyncio.create_task(self._run_repair(team_id=team_id, user_id=user_id, connection_id=connection_id),
+            task = asyncio.create_task(self._run_repair(team_id=team_id, org_id=org_id, user_id=user_id,
+                                                        connection_id=connection_id),
                                        name=f"drift-repair-{connection_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return started
 
-    async def _run_repair(self, *, team_id: str, user_id: str, connection_id: str) -> None:
-        org_id = ""
+    async def _run_repair(self, *, team_id: str, org_id: str, user_id: str, connection_id: str) -> None:
         try:
             if self._journey is None:
                 raise RuntimeError("a repair was started where no journey runs")
             await self._journey.provision(connection_id)
             connection = await self._store.run(lambda repos: repos.connections.get(connection_id))
-            org_id = connection.org_id if connection is not None and connection.org_id else ""
             if connection is not None and connection.status == "provisioned":
                 await self.check_org(team_id=team_id, org_id=org_id)
         except Exception:
             logger.exception("The drift repair of connection %s failed unexpectedly", connection_id)
         finally:
-            if org_id:
-                await self._repair_ended(team_id=team_id, org_id=org_id, user_id=user_id)
+            # Also when the repair itself crashed: its alerts are released, so Repair can be pressed again.
+            await self._repair_ended(team_id=team_id, org_id=org_id, user_id=user_id)
 
     async def _repair_ended(self, *, team_id: str, org_id: str, user_id: str) -> None:
         """What the repair did not fix is released, and its alerts say so, so Repair can be pressed again."""
