@@ -113,16 +113,16 @@ def _connect_org(arguments: list[str]) -> ConnectOrg:
     return ConnectOrg(target=(target or "production"), run_as=run_as)
 
 
-def _check_username(value: str) -> None:
+def _check_username(value: str, *, named: str = "The `run-as=` username") -> None:
     """A plausible Salesforce username, or a `CommandSyntaxError` saying what is wrong with it. Invisible and
     direction characters are refused first (and not quoted back): `ad\u202enimda@x.example` reads as another
     name than it is."""
     if any(unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp") for char in value):
-        raise CommandSyntaxError("The `run-as=` username holds invisible or text-direction characters, which a "
-                                 "Salesforce username never does; type it again by hand.")
+        raise CommandSyntaxError(f"{named} holds invisible or text-direction characters, which a Salesforce "
+                                 "username never does; type it again by hand.")
     if len(value) > USERNAME_MAX:
-        raise CommandSyntaxError(f"The `run-as=` username is {len(value)} characters; Salesforce usernames have "
-                                 f"at most {USERNAME_MAX}.")
+        raise CommandSyntaxError(f"{named} is {len(value)} characters; Salesforce usernames have at most "
+                                 f"{USERNAME_MAX}.")
     if not _USERNAME.match(value):
         raise CommandSyntaxError(
             f"`{_quoted(value)}` is not a Salesforce username; they look like an e-mail address, "
@@ -154,6 +154,9 @@ def _rotate_secret(arguments: list[str]) -> RotateSecret:
 
 def _revoke_tokens(arguments: list[str]) -> RevokeTokens:
     username = arguments[-1] if len(arguments) > 1 and _USERNAME.match(arguments[-1]) else None
+    if username is not None:
+        # It is quoted back in the confirmation: the same rules as `run-as=`, or it could read as someone else.
+        _check_username(username, named="The username")
     target = _org_target(arguments[:-1] if username else arguments)
     if not target:
         raise CommandSyntaxError("Name the org: `/qc revoke-tokens <org id or name> [username]`.")

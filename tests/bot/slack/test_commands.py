@@ -48,6 +48,7 @@ def test_valid_commands(text, expected):
         ("disconnect-org delete-app", "Name the org to disconnect"),
         ("rotate-secret incident", "Name the org"),
         ("revoke-tokens", "Name the org"),
+        ("revoke-tokens Acme ad\u202enimda@x.example", "The username holds invisible or text-direction characters"),
     ],
 )
 def test_malformed_commands_get_a_clear_message(text, fragment):
