@@ -18,7 +18,7 @@ from bot.failures import RevealProblem
 from bot.orgs.rotation import RetireFailed
 from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
-from handlers.checks import may_administer
+from handlers.checks import may_administer, team_of
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def reveal(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
         await ack()
         user_id = body["user"]["id"]
-        team_id = _team_of(body)
+        team_id = team_of(body)
         reveal_id = body["actions"][0].get("value") or ""
         outcome = await services.reveals.reveal(reveal_id=reveal_id, team_id=team_id, user_id=user_id)
         if outcome.problem is not None or outcome.handoff is None:
@@ -57,7 +57,7 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(messages.ACTION_REAUTHORIZE)
     async def reauthorize(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
         await ack()
-        user_id, team_id = body["user"]["id"], _team_of(body)
+        user_id, team_id = body["user"]["id"], team_of(body)
         if not await may_administer(action="connect_requested", team_id=team_id, user_id=user_id, client=client,
                                     services=services):
             await _answer(body, respond, client, messages.not_allowed())
@@ -76,7 +76,7 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(messages.ACTION_DISCONNECT_CONFIRM)
     async def confirm_disconnect(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
         await ack()
-        user_id, team_id = body["user"]["id"], _team_of(body)
+        user_id, team_id = body["user"]["id"], team_of(body)
         if not await may_administer(action="disconnect_requested", team_id=team_id, user_id=user_id,
                                     client=client, services=services):
             await respond(**messages.not_allowed().as_payload(), response_type="ephemeral", replace_original=True)
@@ -107,7 +107,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def retire_old_credentials(ack: AsyncAck, body: dict, respond: ResponseUrlReply,
                                      client: AsyncWebClient) -> None:
         await ack()
-        user_id, team_id = body["user"]["id"], _team_of(body)
+        user_id, team_id = body["user"]["id"], team_of(body)
         if not await may_administer(action="retire_requested", team_id=team_id, user_id=user_id, client=client,
                                     services=services):
             await respond(**messages.not_allowed().as_payload(), response_type="ephemeral", replace_original=False)
@@ -124,7 +124,7 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(messages.ACTION_REVOKE_TOKENS_CONFIRM)
     async def confirm_revoke(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
         await ack()
-        user_id, team_id = body["user"]["id"], _team_of(body)
+        user_id, team_id = body["user"]["id"], team_of(body)
         if not await may_administer(action="revoke_requested", team_id=team_id, user_id=user_id, client=client,
                                     services=services):
             await respond(**messages.not_allowed().as_payload(), response_type="ephemeral", replace_original=True)
@@ -150,7 +150,7 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(messages.ACTION_AUTHORIZATION_CONFIRM)
     async def confirm_authorization(ack: AsyncAck, body: dict, respond: ResponseUrlReply) -> None:
         await ack()
-        decided = await services.journey.confirm(team_id=_team_of(body), user_id=body["user"]["id"],
+        decided = await services.journey.confirm(team_id=team_of(body), user_id=body["user"]["id"],
                                                  connection_id=body["actions"][0].get("value") or "")
         await _decision_answer(respond, decided, done=messages.authorization_confirmed(
             org_name=decided.org_name or "the org"))
@@ -158,7 +158,7 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(messages.ACTION_AUTHORIZATION_CANCEL)
     async def cancel_authorization(ack: AsyncAck, body: dict, respond: ResponseUrlReply) -> None:
         await ack()
-        decided = await services.journey.cancel(team_id=_team_of(body), user_id=body["user"]["id"],
+        decided = await services.journey.cancel(team_id=team_of(body), user_id=body["user"]["id"],
                                                 connection_id=body["actions"][0].get("value") or "")
         await _decision_answer(respond, decided, done=messages.authorization_cancelled())
 
@@ -170,10 +170,6 @@ async def _decision_answer(respond: ResponseUrlReply, decided: Decided, *, done:
                       replace_original=False)
         return
     await respond(**done.as_payload(), response_type="ephemeral", replace_original=True)
-
-
-def _team_of(body: dict) -> str:
-    return (body.get("team") or {}).get("id") or body["user"].get("team_id")
 
 
 async def _answer(

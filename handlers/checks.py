@@ -22,3 +22,8 @@ async def record_refusal(*, action: str, team_id: str, user_id: str, services: S
     """Log and audit that someone who may not administer asked for `action`."""
     await refusals.record_refusal(store=services.store, clock=services.clock, action=action, team_id=team_id,
                                   user_id=user_id)
+
+
+def team_of(body: dict) -> str:
+    """The workspace of a button click (`team`, or the clicking user's for some enterprise payloads)."""
+    return (body.get("team") or {}).get("id") or body["user"].get("team_id")

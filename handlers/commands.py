@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -11,6 +9,7 @@ from bot import messages
 from bot.connect.journey import SlackNames
 from bot.errors import CommandSyntaxError
 from bot.messages import SlackMessage
+from bot.orgs.disconnect import OrgSummary
 from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
 from bot.slack.commands import Check, ConnectOrg, DisconnectOrg, Help, RevokeTokens, RotateSecret, Status, parse
@@ -112,20 +111,14 @@ async def _check(parsed: Check, *, command: dict, services: Services) -> SlackMe
     return await services.check_report.run(team_id=team_id, org_ids=[found.org_id])
 
 
-async def _find_org(target: str, *, command: dict, services: Services) -> _Org | SlackMessage:
+async def _find_org(target: str, *, command: dict, services: Services) -> OrgSummary | SlackMessage:
     """The org the admin named, or the answer saying why there is none (unknown, or several of that name)."""
     found = await services.disconnector.find(team_id=command["team_id"], target=target)
     if found.problem == "ambiguous":
         return messages.org_ambiguous(target=target, matches=[(org.org_name, org.org_id) for org in found.candidates])
     if found.org is None:
         return messages.org_not_found(target=target, known=[org.org_name for org in found.candidates])
-    return _Org(org_name=found.org.org_name, org_id=found.org.org_id)
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Org:
-    org_name: str
-    org_id: str
+    return found.org
 
 
 async def _disconnect_confirmation(parsed: DisconnectOrg, *, command: dict, services: Services) -> SlackMessage:

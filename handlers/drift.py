@@ -11,14 +11,14 @@ from bot.messages import drift as words
 from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
 from bot.watch.drift import RepairStart
-from handlers.checks import may_administer
+from handlers.checks import may_administer, team_of
 
 
 def register(app: AsyncApp, services: Services) -> None:
     async def repair(ack: AsyncAck, body: dict, respond: ResponseUrlReply, client: AsyncWebClient) -> None:
         await ack()
         user_id = body["user"]["id"]
-        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+        team_id = team_of(body)
         if not await may_administer(action="drift_repair_requested", team_id=team_id, user_id=user_id, client=client,
                                     services=services):
             await respond(**words.repair_not_allowed().as_payload(), response_type="ephemeral",

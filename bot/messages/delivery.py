@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.failures import ChannelError
 from bot.messages.actions import COMMAND
-from bot.messages.blocks import MESSAGE_MAX_BLOCKS, SlackMessage, context, escape_mrkdwn, fit, said
+from bot.messages.blocks import SlackMessage, context, escape_mrkdwn, fit, said
 from bot.messages.explanations import CHANNEL_ERRORS
 
 
@@ -16,7 +16,7 @@ def channel_fallback(*, original: dict[str, Any], channel_id: str, error: Channe
     note = (f"I couldn't post this in <#{channel_id}>: {CHANNEL_ERRORS[error]}. Invite me there with "
             "`/invite @qc-bot` so the team sees future updates.")
     return SlackMessage(text=f"{note}\n{original.get('text', '')}",
-                        blocks=[context(note), *(original.get("blocks") or [])][:MESSAGE_MAX_BLOCKS])
+                        blocks=[context(note), *(original.get("blocks") or [])])
 
 
 COMPACT_TEXT_MAX = 3000

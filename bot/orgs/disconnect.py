@@ -25,7 +25,8 @@ from bot.salesforce.errors import SalesforceError
 from bot.slack.outbox import SlackDelivery
 from storage import outbox_keys
 from storage.database import Repositories, Store
-from storage.orgs import OrgRecord, OrgSummary
+from storage.orgs import OrgRecord
+from storage.orgs import OrgSummary as OrgSummary  # what a lookup finds, for the handlers
 
 logger = logging.getLogger(__name__)
 
