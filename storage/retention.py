@@ -74,12 +74,14 @@ class Retention:
 
     def _prune_rotations(self, *, cutoff: str) -> int:
         # A proven rotation stays while its Retire button still decides something: until the old credentials'
-        # overlap ended. Its new secret is the org's now (kept on the org); the row's copy goes with the row.
+        # overlap ended (no former set listed: nothing to retire). Its new secret is the org's now (kept on the
+        # org); the row's copy goes with the row.
         return self._db.execute(
             """
             DELETE FROM rotations
             WHERE updated_at < :cutoff
-              AND (step IN ('retired', 'failed') OR (step = 'proven' AND old_valid_until < :cutoff))
+              AND (step IN ('retired', 'failed')
+                   OR (step = 'proven' AND (old_valid_until IS NULL OR old_valid_until < :cutoff)))
               AND NOT EXISTS (SELECT 1 FROM reveals WHERE rotation_id = rotations.id)
             """,
             {"cutoff": cutoff},

@@ -138,6 +138,7 @@ async def test_ended_rotations_are_pruned_and_one_whose_retire_still_decides_som
         make_connection(repos, "rotated-org", at=OLD, status="provisioned", org_id="00D9")
         for name, step, valid_until in (("retired-old", "retired", None), ("failed-old", "failed", None),
                                         ("proven-overlap-over", "proven", OLD), ("proven-overlap-on", "proven", NOW),
+                                        ("proven-nothing-former", "proven", None),
                                         ("retired-recent", "retired", None)):
             repos.rotations.create(rotation_id=name, team_id="T1", org_id=f"00D-{name}", user_id="U1",
                                    channel_id="C1", connection_id="rotated-org", incident=False, now=OLD)
@@ -146,6 +147,6 @@ async def test_ended_rotations_are_pruned_and_one_whose_retire_still_decides_som
 
     await store.run(seed_rotations)
     pruned = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
-    assert pruned.rotations == 3
+    assert pruned.rotations == 4
     assert await store.run(lambda repos: remaining(repos, "rotations", "id")) == [
         "proven-overlap-on", "retired-recent"]
