@@ -116,6 +116,9 @@ async def data(request: web.Request) -> web.Response:
     ):
         return not_found()
     set_operation(request, route)
+    failure = org.take_call_failure(tail)
+    if failure is not None:  # injected faults reach every resource, the permission set assignments included
+        return rest_error(403, failure.fault, failure.message)
     if route.startswith("sobjects/PermissionSetAssignment"):
         return await _permission_set_assignment(request, org, user, parts, v=f"{version}.0")
     allowed = _METHODS.get(route, ("GET", "HEAD"))
@@ -123,9 +126,6 @@ async def data(request: web.Request) -> web.Response:
         return rest_error(
             405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(allowed)}"
         )
-    failure = org.take_call_failure(tail)
-    if failure is not None:
-        return rest_error(403, failure.fault, failure.message)
     v = f"{version}.0"
     if route == "resources":
         base = f"/services/data/v{v}"
