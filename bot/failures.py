@@ -196,6 +196,15 @@ class CredentialsProblem(StrEnum):
     INTERRUPTED = "interrupted"
     """A rotation interrupted more than `MAX_RESUMES` times."""
 
+    @classmethod
+    def of(cls, failure: Failure) -> CredentialsProblem:
+        """What a Salesforce failure means for a rotation or a revocation."""
+        if failure is Failure.SESSION_EXPIRED:
+            return cls.NO_ACCESS
+        if failure is Failure.SALESFORCE_UNAVAILABLE:
+            return cls.SALESFORCE_UNAVAILABLE
+        return cls.SALESFORCE_REFUSED
+
 
 class LinkProblem(StrEnum):
     """Why the one-time authorization link from Slack did not lead to Salesforce."""

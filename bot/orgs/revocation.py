@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
-from bot.failures import CredentialsProblem, Failure, failure_of
+from bot.failures import CredentialsProblem, failure_of
 from bot.orgs.access import OrgAccess
 from bot.provisioning.settings import AppKind
 from bot.redaction import Secret, redact
@@ -74,10 +74,8 @@ class TokenRevoker:
             return await self._refused(team_id, user_id, org_id, name, refused.code, None, username)
         except SalesforceError as exc:
             failure, detail = failure_of(exc)
-            code = (CredentialsProblem.NO_ACCESS if failure is Failure.SESSION_EXPIRED
-                    else CredentialsProblem.SALESFORCE_UNAVAILABLE if failure is Failure.SALESFORCE_UNAVAILABLE
-                    else CredentialsProblem.SALESFORCE_REFUSED)
-            return await self._refused(team_id, user_id, org_id, name, code, detail, username)
+            return await self._refused(team_id, user_id, org_id, name, CredentialsProblem.of(failure), detail,
+                                       username)
         assert org is not None
         usernames = [name for _, name in revoked]
         holders = sorted(set(usernames))

@@ -35,7 +35,7 @@ from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
 from bot.connect.proof import SignInProver
-from bot.failures import CredentialsProblem, Failure, failure_of
+from bot.failures import CredentialsProblem, failure_of
 from bot.orgs.access import OrgAccess
 from bot.provisioning.credential_access import AccessRefused, CredentialReader, StoredChangeJournal
 from bot.provisioning.settings import AppKind
@@ -460,11 +460,7 @@ class RetireFailed(Exception):
 
 def _problem_of(exc: SalesforceError) -> tuple[CredentialsProblem, str | None]:
     failure, detail = failure_of(exc)
-    if failure is Failure.SESSION_EXPIRED:
-        return CredentialsProblem.NO_ACCESS, detail
-    if failure is Failure.SALESFORCE_UNAVAILABLE:
-        return CredentialsProblem.SALESFORCE_UNAVAILABLE, detail
-    return CredentialsProblem.SALESFORCE_REFUSED, detail
+    return CredentialsProblem.of(failure), detail
 
 
 async def _nothing() -> None:
