@@ -262,6 +262,7 @@ async def test_an_org_connected_before_tokens_were_tracked_is_picked_up_with_the
 
 async def test_a_warning_the_channel_refuses_reaches_whoever_connected_the_org(stack):
     created, _ = await connect_with_quality_clouds_token(stack)
+    await stack.settle()  # the refusal must meet the warning, not a message of the connection still on its way
     stack.slack.fail_next("chat.postMessage", error="is_archived")
     stack.clock.set(created + 60 * DAY + MINUTE)
     direct = await stack.slack.wait_for(
