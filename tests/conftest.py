@@ -1,9 +1,65 @@
 import os
 import random
+from collections.abc import Iterator
 
 import pytest
 
+from tests.support.postgres import HOME_VARIABLE, Cluster, PostgresHome, PostgresUnavailable, server_binaries
 from tests.support.stack import Stack
+
+
+def pytest_configure(config):
+    """The controlling process (not an xdist worker) names the run's one PostgreSQL folder; the workers inherit it
+    and the first that needs PostgreSQL starts the cluster there."""
+    if hasattr(config, "workerinput"):
+        return
+    try:
+        server_binaries()
+    except PostgresUnavailable:
+        return  # the fixtures below say so to each test that asks
+    os.environ[HOME_VARIABLE] = str(PostgresHome.create().path)
+
+
+def pytest_unconfigure(config):
+    """The run is over (passed, failed or interrupted): the controlling process stops the cluster."""
+    home = PostgresHome.of_this_run()
+    if home is not None and not hasattr(config, "workerinput"):
+        home.remove()
+        del os.environ[HOME_VARIABLE]
+
+
+def require_postgres() -> None:
+    """Skip the test where PostgreSQL's server binaries are missing; fail it under CI, which must run it."""
+    try:
+        server_binaries()
+    except PostgresUnavailable as missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}; CI must run the PostgreSQL tests")
+        pytest.skip(str(missing))
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Cluster:
+    """The run's throwaway PostgreSQL: a skip where Debian's server binaries are missing, a failure under CI."""
+    require_postgres()
+    home = PostgresHome.of_this_run()
+    assert home is not None, "pytest_configure names the cluster's folder wherever the binaries are installed"
+    return home.cluster()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Cluster) -> Iterator[str]:
+    """The SQLAlchemy URL of a new empty PostgreSQL database of the test's own, dropped after it."""
+    with postgres_cluster.fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """The bot's database on each engine in turn: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'qc-bot.db'}"
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
