@@ -4,7 +4,6 @@ The same for a `/qc rotate-secret` killed at each of its steps: one staged set, 
 the new secret never lost."""
 
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -152,10 +151,7 @@ async def test_a_journey_ended_for_too_many_interruptions_still_undoes_the_tempo
     stack = await started(tmp_path)
     try:
         hold = await killed_during_the_credentials_read(stack)
-        connection = sqlite3.connect(stack.db_path)
-        connection.execute("UPDATE connections SET resumes = 3")
-        connection.commit()
-        connection.close()
+        stack.query("UPDATE connections SET resumes = 3")
         hold.release()
         await stack.start_bot_process()
         status = await stack.status_message()

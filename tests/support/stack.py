@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,8 +25,10 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
+import sqlalchemy
 from aiohttp import web
 from cryptography.fernet import Fernet
+from sqlalchemy.pool import NullPool
 
 from bot.app import create_web_app
 from bot.clock import ManualClock
@@ -67,9 +68,14 @@ class BrowserVisit:
 
 
 class Stack:
-    def __init__(self, tmp_path: Path, *, env: dict[str, str] | None = None, timings: Timings | None = None) -> None:
+    def __init__(self, tmp_path: Path, *, database_url: str | None = None, env: dict[str, str] | None = None,
+                 timings: Timings | None = None) -> None:
         self.tmp_path = tmp_path
         self.db_path = tmp_path / "qc-bot.db"
+        self.database_url = database_url or f"sqlite:///{self.db_path}"  # a SQLAlchemy URL
+        # No pool: the test's own connections are opened for each statement and never linger, so a SQLite file
+        # is not held open across a bot restart and a PostgreSQL database can be dropped when the test ends.
+        self._database = sqlalchemy.create_engine(self.database_url, poolclass=NullPool)
         self.encryption_key = Fernet.generate_key().decode()
         self.extra_env = env or {}
         self.timings = timings or fast_timings()
@@ -122,6 +128,7 @@ class Stack:
             "SALESFORCE_SANDBOX_LOGIN_URL": self.salesforce.sandbox_login_url,
             "SALESFORCE_ALLOWED_HOSTS": ",".join(self.salesforce.allowed_hosts),
             "QC_DB_PATH": str(self.db_path),
+            "DATABASE_URL": self.database_url,
             "QC_ENCRYPTION_KEYS": self.encryption_key,
             **self.extra_env,
         }
@@ -214,6 +221,7 @@ class Stack:
             await self.browser.close()
         await self.salesforce.stop()
         await self.slack.stop()
+        self._database.dispose()
         root = logging.getLogger()
         root.removeHandler(self._log_handler)
         root.setLevel(self._previous_level)
@@ -303,7 +311,8 @@ class Stack:
         now = self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         await self.slack.wait_for(
             lambda: self.query("SELECT COUNT(*) FROM token_syncs") != [(0,)] and self.query(
-                "SELECT COUNT(*) FROM token_syncs WHERE next_sync_at IS NOT NULL AND next_sync_at <= ?", now)
+                "SELECT COUNT(*) FROM token_syncs WHERE next_sync_at IS NOT NULL AND next_sync_at <= :now",
+                {"now": now})
             == [(0,)], what="the token syncs due now")
 
     # -- evidence ------------------------------------------------------------------------------------------------
@@ -311,13 +320,12 @@ class Stack:
     def log_text(self) -> str:
         return self._log.getvalue()
 
-    def query(self, sql: str, *parameters: Any) -> list[tuple[Any, ...]]:
-        """Rows of the bot's database, read through a connection of the test's own."""
-        connection = sqlite3.connect(self.db_path)
-        try:
-            return connection.execute(sql, parameters).fetchall()
-        finally:
-            connection.close()
+    def query(self, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run `statement` (SQL both engines understand, with `:named` parameters) on the bot's database through a
+        connection of the test's own, committed; its rows, which compare equal to tuples (none for a write)."""
+        with self._database.begin() as connection:
+            result = connection.execute(sqlalchemy.text(statement), params or {})
+            return list(result) if result.returns_rows else []
 
     async def settle(self, *, quiet_seconds: float = 0.5) -> None:
         """Wait until nothing more is on its way to Slack: no journey mid-flight, no message waiting in the
@@ -350,7 +358,15 @@ class Stack:
         return [record for record in self.salesforce.calls("deploy") if carries_app(record)]
 
     def database_bytes(self) -> bytes:
-        return b"".join(path.read_bytes() for path in sorted(self.tmp_path.glob("qc-bot.db*")))
+        """The database as stored on disk, where a secret must never be in plaintext: the SQLite file with its
+        journal, or the PostgreSQL database's files once a checkpoint has written everything out (old row
+        versions not yet vacuumed included, as free pages are in the SQLite file)."""
+        if self._database.dialect.name == "sqlite":
+            return b"".join(path.read_bytes() for path in sorted(self.tmp_path.glob("qc-bot.db*")))
+        self.query("CHECKPOINT")
+        [(data, oid)] = self.query("SELECT current_setting('data_directory'), oid FROM pg_database"
+                                   " WHERE datname = current_database()")
+        return b"".join(path.read_bytes() for path in sorted(Path(data, "base", str(oid)).iterdir()))
 
     def salesforce_tokens(self) -> list[str]:
         """Every access and refresh token Salesforce issued to the bot."""
