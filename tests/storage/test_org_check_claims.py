@@ -63,3 +63,23 @@ async def test_two_processes_claiming_at_once_share_the_orgs_without_overlap(tmp
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_failed_sync_keeps_the_time_of_the_last_one_that_worked(store):
+    await watch(store, "00DA")
+
+    def record(at, error):
+        return lambda repos: repos.tracked_tokens.record_sync(team_id="T1", org_id="00DA", next_sync_at=at + LEASE,
+                                                              now=at, error=error)
+
+    def sync_of(repos):
+        return repos.tracked_tokens.sync_of(team_id="T1", org_id="00DA")
+
+    await store.run(record(NOW, None))
+    await store.run(record(NOW + LEASE, "token_read_failed"))
+    failed = await store.run(sync_of)
+    assert (failed.last_synced_at, failed.last_error, failed.next_sync_at) == (
+        NOW, "token_read_failed", NOW + 2 * LEASE)
+    await store.run(record(NOW + 2 * LEASE, None))
+    recovered = await store.run(sync_of)
+    assert (recovered.last_synced_at, recovered.last_error) == (NOW + 2 * LEASE, None)

@@ -20,8 +20,10 @@ def test_the_migration_watches_every_org_connected_before_it(tmp_path):
         db.execute(
             "INSERT INTO orgs (team_id, org_id, org_name, is_sandbox, instance_url, login_url, channel_id,"
             " connected_by, salesforce_user_id, salesforce_username, status, created_at, updated_at)"
-            " VALUES ('T1', ?, 'Acme', 0, 'https://a', 'https://l', 'C1', 'U1', '005', 'a@b.c', ?, ?, ?)",
-            [org_id, status, "2026-01-01T00:00:00.000000Z", "2026-01-02T00:00:00.000000Z"])
+            " VALUES ('T1', :org_id, 'Acme', 0, 'https://a', 'https://l', 'C1', 'U1', '005', 'a@b.c', :status,"
+            " :created_at, :updated_at)",
+            {"org_id": org_id, "status": status, "created_at": "2026-01-01T00:00:00.000000Z",
+             "updated_at": "2026-01-02T00:00:00.000000Z"})
     MIGRATIONS.apply(db)
     assert db.execute("SELECT org_id, app_policy, next_sync_at FROM token_syncs").fetchall() == [
         ("00D000000000001AAA", None, "2026-01-02T00:00:00.000000Z")]
