@@ -97,7 +97,7 @@ async def create_web_app(
     clock = clock or SystemClock()
     timings = timings or Timings()
     secret_box = SecretBox(keys=settings.encryption_keys)
-    store = Store(path=settings.db_path, secret_box=secret_box)
+    store = Store(url=settings.database, secret_box=secret_box)
     # One HTTP session for every Slack Web API call (Bolt hands it to each request's client too): a new
     # session per call would pay for a new connection each time. The template client has no token: each
     # request's client gets its workspace's token from the authorization.

@@ -149,7 +149,7 @@ def _print_manifest(arguments: argparse.Namespace) -> int:
 
 async def _rotate_keys(settings: Settings) -> int:
     box = SecretBox(keys=settings.encryption_keys)
-    store = Store(path=settings.db_path, secret_box=box)
+    store = Store(url=settings.database, secret_box=box)
     await store.open()
     try:
         return await store.rotate_encryption()
@@ -158,7 +158,7 @@ async def _rotate_keys(settings: Settings) -> int:
 
 
 async def _prune(settings: Settings) -> Pruned:
-    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    store = Store(url=settings.database, secret_box=SecretBox(keys=settings.encryption_keys))
     await store.open()
     try:
         return await Pruner(store=store, retention=settings.retention).prune(now=SystemClock().now())
@@ -167,7 +167,7 @@ async def _prune(settings: Settings) -> Pruned:
 
 
 async def _export_audit(settings: Settings, *, before: datetime, destination: Path) -> int:
-    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys))
+    store = Store(url=settings.database, secret_box=SecretBox(keys=settings.encryption_keys))
     await store.open()
     try:
         export = await export_audit(store=store, clock=SystemClock(), before=before, destination=destination)

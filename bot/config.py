@@ -21,6 +21,7 @@ from bot.errors import ConfigError, LoginHostError
 from bot.provisioning.settings import DesiredApp, RefreshTokenPolicy
 from bot.redaction import Secret
 from bot.salesforce.hosts import HostPolicy
+from storage.database import sqlite_url
 
 AppKindSetting = Literal["auto", "external-client-app", "connected-app"]
 
@@ -66,6 +67,8 @@ class Settings:
     salesforce_sandbox_login_url: str = DEFAULT_SANDBOX_LOGIN_URL
     host_policy: HostPolicy = field(default_factory=HostPolicy)
     db_path: Path = Path("qc-bot.db")
+    database_url: str | None = field(default=None, repr=False)
+    """PostgreSQL (DATABASE_URL, may hold a password); None keeps everything in the SQLite file at `db_path`."""
     admin_users: frozenset[str] = frozenset()
     app_kind: AppKindSetting = "auto"
     desired_app: DesiredApp = field(default_factory=DesiredApp)
@@ -86,6 +89,11 @@ class Settings:
     @property
     def oauth_start_url(self) -> str:
         return self.public_url + "/salesforce/oauth/start"
+
+    @property
+    def database(self) -> str:
+        """The URL of the database the bot keeps its state in."""
+        return self.database_url or sqlite_url(self.db_path)
 
     @property
     def socket_mode(self) -> bool:
@@ -183,6 +191,7 @@ class _Reader:
             retention=self._days("QC_RETENTION_DAYS", 30),
             port=self._port(),
             db_path=Path(self._get("QC_DB_PATH") or "qc-bot.db"),
+            database_url=self._get("DATABASE_URL") or None,
             log_level=self._log_level(),
         )
         if self.problems:

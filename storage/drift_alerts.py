@@ -44,31 +44,32 @@ class DriftAlertRepository:
         self._db = db
 
     def open_for_org(self, *, team_id: str, org_id: str) -> list[DriftAlert]:
-        rows = self._db.query("SELECT * FROM drift_alerts WHERE team_id = ? AND org_id = ? AND resolved_at IS NULL"
-                              " ORDER BY id", [team_id, org_id])
+        rows = self._db.query("SELECT * FROM drift_alerts WHERE team_id = :team_id AND org_id = :org_id"
+                              " AND resolved_at IS NULL ORDER BY id", {"team_id": team_id, "org_id": org_id})
         return [_to_alert(row) for row in rows]
 
     def get(self, alert_id: int) -> DriftAlert | None:
-        rows = list(self._db.query("SELECT * FROM drift_alerts WHERE id = ?", [alert_id]))
+        rows = list(self._db.query("SELECT * FROM drift_alerts WHERE id = :id", {"id": alert_id}))
         return _to_alert(rows[0]) if rows else None
 
     def open(self, *, team_id: str, org_id: str, setting: str, observed_digest: str, expected: str, observed: str,
              changed_by: str | None, changed_at: datetime | None, now: datetime) -> DriftAlert | None:
         """Open a drift; None when one is open for this setting already (a racing check opened it)."""
-        cursor = self._db.execute(
+        opened = self._db.execute(
             "INSERT INTO drift_alerts (team_id, org_id, setting, observed_digest, expected, observed, changed_by,"
-            " changed_at, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [team_id, org_id, setting, observed_digest, expected, observed, changed_by,
-             to_db_time_optional(changed_at), to_db_time(now)])
-        if cursor.rowcount != 1:
-            return None
-        return self.get(int(cursor.lastrowid or 0))
+            " changed_at, opened_at) VALUES (:team_id, :org_id, :setting, :observed_digest, :expected, :observed,"
+            " :changed_by, :changed_at, :now) ON CONFLICT DO NOTHING RETURNING id",
+            {"team_id": team_id, "org_id": org_id, "setting": setting, "observed_digest": observed_digest,
+             "expected": expected, "observed": observed, "changed_by": changed_by,
+             "changed_at": to_db_time_optional(changed_at), "now": to_db_time(now)}).fetchall()
+        return self.get(opened[0][0]) if opened else None
 
     def close(self, alert_id: int, *, resolution: Resolution, now: datetime) -> bool:
         """End an open drift; False if it had ended already."""
         cursor = self._db.execute(
-            "UPDATE drift_alerts SET resolved_at = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL",
-            [to_db_time(now), resolution, alert_id])
+            "UPDATE drift_alerts SET resolved_at = :now, resolution = :resolution WHERE id = :id"
+            " AND resolved_at IS NULL",
+            {"now": to_db_time(now), "resolution": resolution, "id": alert_id})
         return cursor.rowcount == 1
 
     def start_repair(self, *, team_id: str, org_id: str, user_id: str, now: datetime,
@@ -76,10 +77,12 @@ class DriftAlertRepository:
         """Claim the org's open drifts for one repair; empty when there are none, or another repair started after
         `stale_before` holds them."""
         cursor = self._db.execute(
-            "UPDATE drift_alerts SET repair_by = ?, repair_started_at = ? WHERE team_id = ? AND org_id = ?"
-            " AND resolved_at IS NULL AND NOT EXISTS (SELECT 1 FROM drift_alerts WHERE team_id = ? AND org_id = ?"
-            " AND resolved_at IS NULL AND repair_started_at > ?)",
-            [user_id, to_db_time(now), team_id, org_id, team_id, org_id, to_db_time(stale_before)])
+            "UPDATE drift_alerts SET repair_by = :user_id, repair_started_at = :now WHERE team_id = :team_id"
+            " AND org_id = :org_id AND resolved_at IS NULL AND NOT EXISTS (SELECT 1 FROM drift_alerts"
+            " WHERE team_id = :team_id AND org_id = :org_id AND resolved_at IS NULL"
+            " AND repair_started_at > :stale_before)",
+            {"user_id": user_id, "now": to_db_time(now), "team_id": team_id, "org_id": org_id,
+             "stale_before": to_db_time(stale_before)})
         if cursor.rowcount == 0:
             return []
         return self.open_for_org(team_id=team_id, org_id=org_id)
@@ -87,7 +90,8 @@ class DriftAlertRepository:
     def end_repair(self, *, team_id: str, org_id: str) -> None:
         """Release the open drifts a repair that did not fix them claimed, so Repair can be pressed again."""
         self._db.execute("UPDATE drift_alerts SET repair_by = NULL, repair_started_at = NULL"
-                         " WHERE team_id = ? AND org_id = ? AND resolved_at IS NULL", [team_id, org_id])
+                         " WHERE team_id = :team_id AND org_id = :org_id AND resolved_at IS NULL",
+                         {"team_id": team_id, "org_id": org_id})
 
 
 def _to_alert(row: dict[str, Any]) -> DriftAlert:

@@ -78,9 +78,11 @@ class NotificationRepository:
         cursor = self._db.execute(
             "INSERT INTO notifications (dedupe_key, team_id, channel_id, user_id, payload, status,"
             " next_attempt_at, created_at, fallback_user_id, thread_of, broadcast)"
-            " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-            [dedupe_key, team_id, channel_id, user_id, payload_json, to_db_time(now), to_db_time(now),
-             fallback_user_id, thread_of, int(broadcast)],
+            " VALUES (:dedupe_key, :team_id, :channel_id, :user_id, :payload, 'pending', :now, :now,"
+            " :fallback_user_id, :thread_of, :broadcast) ON CONFLICT (dedupe_key) DO NOTHING",
+            {"dedupe_key": dedupe_key, "team_id": team_id, "channel_id": channel_id, "user_id": user_id,
+             "payload": payload_json, "now": to_db_time(now), "fallback_user_id": fallback_user_id,
+             "thread_of": thread_of, "broadcast": int(broadcast)},
         )
         return cursor.rowcount == 1
 
@@ -95,18 +97,18 @@ class NotificationRepository:
         if original is None:
             raise ValueError(f"no message {of} to update ({dedupe_key})")
         folded = self._db.execute(
-            "UPDATE notifications SET payload = ? WHERE dedupe_key = ? AND status = 'pending'"
-            " AND (claimed_until IS NULL OR claimed_until <= ?)"
-            " AND NOT EXISTS (SELECT 1 FROM notifications WHERE dedupe_key = ?)",
-            [payload_json, of, to_db_time(now), dedupe_key],
+            "UPDATE notifications SET payload = :payload WHERE dedupe_key = :original AND status = 'pending'"
+            " AND (claimed_until IS NULL OR claimed_until <= :now)"
+            " AND NOT EXISTS (SELECT 1 FROM notifications WHERE dedupe_key = :edit)",
+            {"payload": payload_json, "original": of, "now": to_db_time(now), "edit": dedupe_key},
         ).rowcount == 1
         cursor = self._db.execute(
             "INSERT INTO notifications (dedupe_key, team_id, channel_id, user_id, payload, status,"
-            " next_attempt_at, created_at, sent_at, update_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (dedupe_key) DO NOTHING",
-            [dedupe_key, original.team_id, original.channel_id, original.user_id, payload_json,
-             "sent" if folded else "pending", to_db_time(now), to_db_time(now), to_db_time(now) if folded else None,
-             of],
+            " next_attempt_at, created_at, sent_at, update_of) VALUES (:dedupe_key, :team_id, :channel_id,"
+            " :user_id, :payload, :status, :now, :now, :sent_at, :update_of) ON CONFLICT (dedupe_key) DO NOTHING",
+            {"dedupe_key": dedupe_key, "team_id": original.team_id, "channel_id": original.channel_id,
+             "user_id": original.user_id, "payload": payload_json, "status": "sent" if folded else "pending",
+             "now": to_db_time(now), "sent_at": to_db_time(now) if folded else None, "update_of": of},
         )
         return cursor.rowcount == 1
 
@@ -117,13 +119,14 @@ class NotificationRepository:
         message go out in the order they were queued; one that a later edit already superseded is skipped."""
         assert update.update_of is not None
         newer = self._db.execute(
-            "SELECT COUNT(*) FROM notifications WHERE update_of = ? AND id > ? AND status != 'undeliverable'",
-            [update.update_of, update.id]).fetchone()[0]
+            "SELECT COUNT(*) FROM notifications WHERE update_of = :original AND id > :id"
+            " AND status != 'undeliverable'",
+            {"original": update.update_of, "id": update.id}).fetchone()[0]
         if newer:
             return UpdateTarget(superseded=True)
         older = self._db.execute(
-            "SELECT COUNT(*) FROM notifications WHERE update_of = ? AND id < ? AND status = 'pending'",
-            [update.update_of, update.id]).fetchone()[0]
+            "SELECT COUNT(*) FROM notifications WHERE update_of = :original AND id < :id AND status = 'pending'",
+            {"original": update.update_of, "id": update.id}).fetchone()[0]
         original = self.get(update.update_of)
         refused_by = None
         if original is not None and original.status == "undeliverable":
@@ -151,9 +154,9 @@ class NotificationRepository:
 
     def due(self, *, now: datetime, limit: int = 50) -> list[Notification]:
         rows = self._db.query(
-            "SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= ?"
-            " AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY next_attempt_at, id LIMIT ?",
-            [to_db_time(now), to_db_time(now), limit],
+            "SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= :now"
+            " AND (claimed_until IS NULL OR claimed_until <= :now) ORDER BY next_attempt_at, id LIMIT :limit",
+            {"now": to_db_time(now), "limit": limit},
         )
         return [_to_notification(row) for row in rows]
 
@@ -164,14 +167,15 @@ class NotificationRepository:
         return None if row[0] is None else from_db_time(row[0])
 
     def get(self, dedupe_key: str) -> Notification | None:
-        rows = list(self._db.query("SELECT * FROM notifications WHERE dedupe_key = ?", [dedupe_key]))
+        rows = list(self._db.query("SELECT * FROM notifications WHERE dedupe_key = :dedupe_key",
+                                   {"dedupe_key": dedupe_key}))
         return _to_notification(rows[0]) if rows else None
 
     def claim_fresh(self, notification_id: int, *, now: datetime, until: datetime, by: str) -> Notification | None:
         """`claim`, and the message as it is now (an edit may have been folded into it since it was read)."""
         if not self.claim(notification_id, now=now, until=until, by=by):
             return None
-        row = list(self._db.query("SELECT * FROM notifications WHERE id = ?", [notification_id]))
+        row = list(self._db.query("SELECT * FROM notifications WHERE id = :id", {"id": notification_id}))
         return _to_notification(row[0])
 
     def claim(self, notification_id: int, *, now: datetime, until: datetime, by: str) -> bool:
@@ -181,9 +185,9 @@ class NotificationRepository:
         mid-attempt never keeps a message from being sent (and a restarted server releases its own claims).
         """
         cursor = self._db.execute(
-            "UPDATE notifications SET claimed_until = ?, claimed_by = ? WHERE id = ? AND status = 'pending'"
-            " AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)",
-            [to_db_time(until), by, notification_id, to_db_time(now), to_db_time(now)],
+            "UPDATE notifications SET claimed_until = :until, claimed_by = :by WHERE id = :id AND status = 'pending'"
+            " AND next_attempt_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now)",
+            {"until": to_db_time(until), "by": by, "id": notification_id, "now": to_db_time(now)},
         )
         return cursor.rowcount == 1
 
@@ -192,7 +196,7 @@ class NotificationRepository:
         senders, such as a `qc-bot check-expiry` posting right now, are left to run their course."""
         return self._db.execute(
             "UPDATE notifications SET claimed_until = NULL, claimed_by = NULL"
-            " WHERE claimed_until IS NOT NULL AND claimed_by = ?", [by]).rowcount
+            " WHERE claimed_until IS NOT NULL AND claimed_by = :by", {"by": by}).rowcount
 
     def cancel_org_warnings(self, *, team_id: str, org_id: str, reason: str) -> int:
         """Give up every unsent warning about one org (it was disconnected: what they warn about is gone),
@@ -202,9 +206,9 @@ class NotificationRepository:
 
     def _cancel_pending(self, *, key_prefix: str, reason: str) -> int:
         cursor = self._db.execute(
-            "UPDATE notifications SET status = 'undeliverable', last_error = ?"
-            " WHERE status = 'pending' AND substr(dedupe_key, 1, ?) = ?",
-            [reason, len(key_prefix), key_prefix],
+            "UPDATE notifications SET status = 'undeliverable', last_error = :reason"
+            " WHERE status = 'pending' AND substr(dedupe_key, 1, :prefix_length) = :prefix",
+            {"reason": reason, "prefix_length": len(key_prefix), "prefix": key_prefix},
         )
         return cursor.rowcount
 
@@ -212,23 +216,24 @@ class NotificationRepository:
         self, notification_id: int, *, message_ts: str | None, now: datetime, message_channel: str | None = None
     ) -> None:
         self._db.execute(
-            "UPDATE notifications SET status = 'sent', message_ts = ?, message_channel = ?, sent_at = ?,"
-            " attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE id = ?",
-            [message_ts, message_channel, to_db_time(now), notification_id],
+            "UPDATE notifications SET status = 'sent', message_ts = :message_ts, message_channel = :message_channel,"
+            " sent_at = :now, attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE id = :id",
+            {"message_ts": message_ts, "message_channel": message_channel, "now": to_db_time(now),
+             "id": notification_id},
         )
 
     def postpone(self, notification_id: int, *, until: datetime) -> None:
         """Put a message back unclaimed, to be looked at again at `until`; not a failed attempt."""
         self._db.execute(
-            "UPDATE notifications SET next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
-            [to_db_time(until), notification_id],
+            "UPDATE notifications SET next_attempt_at = :until, claimed_until = NULL WHERE id = :id",
+            {"until": to_db_time(until), "id": notification_id},
         )
 
     def mark_retry(self, notification_id: int, *, error: str, next_attempt_at: datetime) -> None:
         self._db.execute(
-            "UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
-            " claimed_until = NULL WHERE id = ?",
-            [error, to_db_time(next_attempt_at), notification_id],
+            "UPDATE notifications SET attempts = attempts + 1, last_error = :error, next_attempt_at = :next_attempt_at,"
+            " claimed_until = NULL WHERE id = :id",
+            {"error": error, "next_attempt_at": to_db_time(next_attempt_at), "id": notification_id},
         )
 
     def replace_payload(self, notification_id: int, *, payload: dict[str, Any], error: str,
@@ -239,16 +244,17 @@ class NotificationRepository:
         if contains_secret(payload_json):
             raise ValueError(f"refusing to queue a Slack message that contains a secret ({notification_id})")
         self._db.execute(
-            "UPDATE notifications SET payload = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
-            " claimed_until = NULL WHERE id = ?",
-            [payload_json, error, to_db_time(next_attempt_at), notification_id],
+            "UPDATE notifications SET payload = :payload, attempts = attempts + 1, last_error = :error,"
+            " next_attempt_at = :next_attempt_at, claimed_until = NULL WHERE id = :id",
+            {"payload": payload_json, "error": error, "next_attempt_at": to_db_time(next_attempt_at),
+             "id": notification_id},
         )
 
     def mark_undeliverable(self, notification_id: int, *, error: str) -> None:
         self._db.execute(
-            "UPDATE notifications SET status = 'undeliverable', attempts = attempts + 1, last_error = ?,"
-            " claimed_until = NULL WHERE id = ?",
-            [error, notification_id],
+            "UPDATE notifications SET status = 'undeliverable', attempts = attempts + 1, last_error = :error,"
+            " claimed_until = NULL WHERE id = :id",
+            {"error": error, "id": notification_id},
         )
 
 

@@ -58,7 +58,7 @@ class Retention:
         """Delete what ended before `before` (now minus the retention period); return how many rows of each."""
         cutoff = to_db_time(before)
         expired = {
-            table: self._db.execute(f"DELETE FROM {table} WHERE expires_at < ?", [cutoff]).rowcount
+            table: self._db.execute(f"DELETE FROM {table} WHERE expires_at < :cutoff", {"cutoff": cutoff}).rowcount
             for table in ("oauth_links", "oauth_states", "slack_install_states", "reveals")
         }
         return Pruned(oauth_links=expired["oauth_links"], oauth_states=expired["oauth_states"],
@@ -66,10 +66,10 @@ class Retention:
                       notifications=self._prune_notifications(before=before),
                       connections=self._prune_connections(cutoff=cutoff),
                       temporary_org_changes=self._db.execute(
-                          "DELETE FROM temporary_org_changes WHERE state IN ('restored', 'left') AND updated_at < ?",
-                          [cutoff]).rowcount,
-                      drift_alerts=self._db.execute("DELETE FROM drift_alerts WHERE resolved_at < ?",
-                                                    [cutoff]).rowcount,
+                          "DELETE FROM temporary_org_changes WHERE state IN ('restored', 'left')"
+                          " AND updated_at < :cutoff", {"cutoff": cutoff}).rowcount,
+                      drift_alerts=self._db.execute("DELETE FROM drift_alerts WHERE resolved_at < :cutoff",
+                                                    {"cutoff": cutoff}).rowcount,
                       rotations=self._prune_rotations(cutoff=cutoff))
 
     def _prune_rotations(self, *, cutoff: str) -> int:
@@ -91,21 +91,25 @@ class Retention:
         # A status message whose journey is still proving its sign-in will be edited with the outcome, and an
         # org's card holds the ts its thread replies need: both stay.
         finished = self._db.execute(
-            "SELECT id, dedupe_key FROM notifications WHERE status IN ('sent', 'undeliverable') AND created_at < ?"
-            " AND dedupe_key NOT IN (SELECT ? || id FROM connections WHERE proof_status = 'proving')"
+            "SELECT id, dedupe_key FROM notifications WHERE status IN ('sent', 'undeliverable')"
+            " AND created_at < :cutoff"
+            " AND dedupe_key NOT IN (SELECT :status || id FROM connections WHERE proof_status = 'proving')"
             " AND dedupe_key NOT IN (SELECT card_key FROM orgs WHERE card_key IS NOT NULL)",
-            [to_db_time(before), outbox_keys.connection_status("")]).fetchall()
-        prunable = [(row_id,) for row_id, key in finished
+            {"cutoff": to_db_time(before), "status": outbox_keys.connection_status("")}).fetchall()
+        prunable = [row_id for row_id, key in finished
                     if (expiry := outbox_keys.expiry_named(key)) is None or expiry < before]
-        self._db.conn.executemany("DELETE FROM notifications WHERE id = ?", prunable)
+        for row_id in prunable:
+            self._db.execute("DELETE FROM notifications WHERE id = :id", {"id": row_id})
         return len(prunable)
 
     def _prune_connections(self, *, cutoff: str) -> int:
+        # An org's latest journey, and its latest successful one, are those no later one (of that kind) follows:
+        # journeys begun at the same instant all stay, whichever of them `/qc status` takes for the latest.
         return self._db.execute(
             """
             DELETE FROM connections
             WHERE status IN ('provisioned', 'failed') AND finished_at < :cutoff
-              AND proof_status IS NOT 'proving'
+              AND proof_status IS DISTINCT FROM 'proving'
               AND NOT EXISTS (SELECT 1 FROM temporary_org_changes
                               WHERE connection_id = connections.id AND state = 'pending')
               AND NOT EXISTS (SELECT 1 FROM oauth_links WHERE connection_id = connections.id)
@@ -114,13 +118,13 @@ class Retention:
               AND NOT EXISTS (SELECT 1 FROM notifications WHERE status = 'pending'
                               AND dedupe_key IN (:status || connections.id, :reveal || connections.id))
               AND (org_id IS NULL OR (
-                  rowid != (SELECT latest.rowid FROM connections AS latest
-                            WHERE latest.team_id = connections.team_id AND latest.org_id = connections.org_id
-                            ORDER BY latest.created_at DESC, latest.rowid DESC LIMIT 1)
-                  AND rowid IS NOT (SELECT latest.rowid FROM connections AS latest
-                                    WHERE latest.team_id = connections.team_id AND latest.org_id = connections.org_id
-                                      AND latest.status = 'provisioned'
-                                    ORDER BY latest.created_at DESC, latest.rowid DESC LIMIT 1)))
+                  EXISTS (SELECT 1 FROM connections AS later
+                          WHERE later.team_id = connections.team_id AND later.org_id = connections.org_id
+                            AND later.created_at > connections.created_at)
+                  AND (status != 'provisioned'
+                       OR EXISTS (SELECT 1 FROM connections AS later
+                                  WHERE later.team_id = connections.team_id AND later.org_id = connections.org_id
+                                    AND later.status = 'provisioned' AND later.created_at > connections.created_at))))
             """,
             {"cutoff": cutoff, "status": outbox_keys.connection_status(""), "reveal": outbox_keys.reveal_offer("")},
         ).rowcount

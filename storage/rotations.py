@@ -19,6 +19,8 @@ from storage.timestamps import from_db_time, from_db_time_optional, to_db_time, 
 
 RotationStep = Literal["started", "staging", "staged", "revealed", "promoted", "proven", "retired", "failed"]
 UNDER_WAY: tuple[RotationStep, ...] = ("started", "staging", "staged", "revealed", "promoted")
+_UNDER_WAY_PARAMS = {f"under_way_{index}": step for index, step in enumerate(UNDER_WAY)}
+_UNDER_WAY_IN = ", ".join(f":{name}" for name in _UNDER_WAY_PARAMS)
 
 
 class RotationUnderWay(Exception):
@@ -59,25 +61,26 @@ class RotationRepository:
     ) -> None:
         """Raises `RotationUnderWay` when the org has one under way already."""
         if self._db.execute(
-            "SELECT 1 FROM rotations WHERE team_id = ? AND org_id = ? AND step IN (?, ?, ?, ?, ?)",
-            [team_id, org_id, *UNDER_WAY],
-        ).fetchone():
+            f"SELECT 1 FROM rotations WHERE team_id = :team_id AND org_id = :org_id AND step IN ({_UNDER_WAY_IN})",
+            {"team_id": team_id, "org_id": org_id, **_UNDER_WAY_PARAMS},
+        ).fetchall():
             raise RotationUnderWay(org_id)
         self._db.execute(
             "INSERT INTO rotations (id, team_id, org_id, user_id, channel_id, connection_id, incident, step,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?, ?)",
-            [rotation_id, team_id, org_id, user_id, channel_id, connection_id, int(incident), to_db_time(now),
-             to_db_time(now)],
+            " created_at, updated_at) VALUES (:id, :team_id, :org_id, :user_id, :channel_id, :connection_id,"
+            " :incident, 'started', :now, :now)",
+            {"id": rotation_id, "team_id": team_id, "org_id": org_id, "user_id": user_id, "channel_id": channel_id,
+             "connection_id": connection_id, "incident": int(incident), "now": to_db_time(now)},
         )
 
     def get(self, rotation_id: str) -> Rotation | None:
-        rows = list(self._db.query("SELECT * FROM rotations WHERE id = ?", [rotation_id]))
+        rows = list(self._db.query("SELECT * FROM rotations WHERE id = :id", {"id": rotation_id}))
         return self._to_rotation(rows[0]) if rows else None
 
     def under_way(self) -> list[Rotation]:
         """Every rotation a process left before its proof, oldest first."""
         rows = self._db.query(
-            "SELECT * FROM rotations WHERE step IN (?, ?, ?, ?, ?) ORDER BY created_at", list(UNDER_WAY))
+            f"SELECT * FROM rotations WHERE step IN ({_UNDER_WAY_IN}) ORDER BY created_at", _UNDER_WAY_PARAMS)
         return [self._to_rotation(row) for row in rows]
 
     def advance(self, rotation_id: str, *, expected: RotationStep, to: RotationStep, now: datetime,
@@ -89,18 +92,22 @@ class RotationRepository:
                 columns[f"{name}_enc"] = self._box.encrypt_optional(value)
             elif isinstance(value, datetime):
                 columns[name] = to_db_time_optional(value)
+            elif isinstance(value, bool):
+                columns[name] = int(value)
             else:
                 columns[name] = value
-        assignments = "".join(f", {column} = ?" for column in columns)
+        # Column values are bound as `set_<column>`, apart from the statement's own parameters.
+        assignments = "".join(f", {column} = :set_{column}" for column in columns)
         cursor = self._db.execute(
-            f"UPDATE rotations SET step = ?, updated_at = ?{assignments} WHERE id = ? AND step = ?",
-            [to, to_db_time(now), *columns.values(), rotation_id, expected],
+            f"UPDATE rotations SET step = :to, updated_at = :now{assignments} WHERE id = :id AND step = :expected",
+            {"to": to, "now": to_db_time(now), **{f"set_{column}": value for column, value in columns.items()},
+             "id": rotation_id, "expected": expected},
         )
         return cursor.rowcount == 1
 
     def count_resume(self, rotation_id: str) -> int:
-        self._db.execute("UPDATE rotations SET resumes = resumes + 1 WHERE id = ?", [rotation_id])
-        row = self._db.execute("SELECT resumes FROM rotations WHERE id = ?", [rotation_id]).fetchone()
+        self._db.execute("UPDATE rotations SET resumes = resumes + 1 WHERE id = :id", {"id": rotation_id})
+        row = self._db.execute("SELECT resumes FROM rotations WHERE id = :id", {"id": rotation_id}).fetchone()
         return int(row[0]) if row else 0
 
     def _to_rotation(self, row: dict[str, Any]) -> Rotation:

@@ -65,11 +65,11 @@ class OrgSync:
     last_error: str | None
 
 
-# What is due, in due order, one batch at a time. `INDEXED BY` makes SQLite refuse the query rather than
-# silently fall back to reading every token, should the index ever stop fitting it.
+# What is due, in due order, one batch at a time: written to fit the partial index `tracked_tokens_due` (the
+# range and the order are its columns), which tests/bot/watch/test_expiry.py checks the plan uses.
 DUE_TOKENS_SQL = """
     SELECT t.*, o.org_name AS org_name, o.channel_id AS channel_id, o.connected_by AS connected_by
-    FROM tracked_tokens AS t INDEXED BY tracked_tokens_due
+    FROM tracked_tokens AS t
     JOIN orgs AS o ON o.team_id = t.team_id AND o.org_id = t.org_id
     WHERE t.next_warning_at <= :as_of AND (t.next_warning_at, t.token_key) > (:after_at, :after_key)
       AND o.status != 'disconnected'
@@ -93,47 +93,52 @@ class TrackedTokenRepository:
     def watch_org(self, *, team_id: str, org_id: str, now: datetime) -> None:
         """Sync this org soon (after an authorization), keeping what is known about its app."""
         self._db.execute(
-            "INSERT INTO token_syncs (team_id, org_id, next_sync_at) VALUES (?, ?, ?)"
+            "INSERT INTO token_syncs (team_id, org_id, next_sync_at) VALUES (:team_id, :org_id, :now)"
             " ON CONFLICT (team_id, org_id) DO UPDATE SET next_sync_at = excluded.next_sync_at",
-            [team_id, org_id, to_db_time(now)],
+            {"team_id": team_id, "org_id": org_id, "now": to_db_time(now)},
         )
 
     def set_app(self, *, team_id: str, org_id: str, app_name: str, app_policy: str, now: datetime) -> None:
         """Record the app whose tokens to read and the policy set on it, and sync soon."""
         self._db.execute(
-            "INSERT INTO token_syncs (team_id, org_id, app_name, app_policy, next_sync_at) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO token_syncs (team_id, org_id, app_name, app_policy, next_sync_at)"
+            " VALUES (:team_id, :org_id, :app_name, :app_policy, :now)"
             " ON CONFLICT (team_id, org_id) DO UPDATE SET app_name = excluded.app_name,"
             " app_policy = excluded.app_policy, next_sync_at = excluded.next_sync_at",
-            [team_id, org_id, app_name, app_policy, to_db_time(now)],
+            {"team_id": team_id, "org_id": org_id, "app_name": app_name, "app_policy": app_policy,
+             "now": to_db_time(now)},
         )
 
     def claim_due(self, *, now: datetime, limit: int, by: str, until: datetime) -> list[OrgSync]:
         """Claim up to `limit` orgs whose check is due and that nobody else is checking (run in an immediate
         transaction: the read and the claim are one step for every other process)."""
         rows = list(self._db.query(
-            "SELECT * FROM token_syncs WHERE next_sync_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)"
-            " ORDER BY next_sync_at LIMIT ?",
-            [to_db_time(now), to_db_time(now), limit],
+            "SELECT * FROM token_syncs WHERE next_sync_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now)"
+            " ORDER BY next_sync_at LIMIT :limit",
+            {"now": to_db_time(now), "limit": limit},
         ))
-        for row in rows:
-            self._db.execute(
-                "UPDATE token_syncs SET claimed_by = ?, claimed_until = ? WHERE team_id = ? AND org_id = ?",
-                [by, to_db_time(until), row["team_id"], row["org_id"]])
-        return [_to_sync(row) for row in rows]
+        # Each claim repeats the read's condition, so an org another process claimed since the read (a database
+        # whose transactions do not lock the read, such as PostgreSQL's read committed) is not taken twice.
+        return [_to_sync(row) for row in rows if self._db.execute(
+            "UPDATE token_syncs SET claimed_by = :by, claimed_until = :until WHERE team_id = :team_id"
+            " AND org_id = :org_id AND next_sync_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now)",
+            {"by": by, "until": to_db_time(until), "team_id": row["team_id"], "org_id": row["org_id"],
+             "now": to_db_time(now)}).rowcount == 1]
 
     def claim(self, *, team_id: str, org_id: str, now: datetime, by: str, until: datetime) -> OrgSync | None:
         """Claim one org's check whenever it is due; None if another process holds the claim (or the org has no
         schedule)."""
         cursor = self._db.execute(
-            "UPDATE token_syncs SET claimed_by = ?, claimed_until = ? WHERE team_id = ? AND org_id = ?"
-            " AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?)",
-            [by, to_db_time(until), team_id, org_id, to_db_time(now), by],
+            "UPDATE token_syncs SET claimed_by = :by, claimed_until = :until WHERE team_id = :team_id"
+            " AND org_id = :org_id AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :by)",
+            {"by": by, "until": to_db_time(until), "team_id": team_id, "org_id": org_id, "now": to_db_time(now)},
         )
         return self.sync_of(team_id=team_id, org_id=org_id) if cursor.rowcount == 1 else None
 
     def release(self, *, team_id: str, org_id: str, by: str) -> None:
         self._db.execute("UPDATE token_syncs SET claimed_by = NULL, claimed_until = NULL"
-                         " WHERE team_id = ? AND org_id = ? AND claimed_by = ?", [team_id, org_id, by])
+                         " WHERE team_id = :team_id AND org_id = :org_id AND claimed_by = :by",
+                         {"team_id": team_id, "org_id": org_id, "by": by})
 
     def watched_orgs(self) -> list[tuple[str, str]]:
         """(team, org) of every org whose checks are scheduled: not those paused by a broken connection."""
@@ -142,18 +147,21 @@ class TrackedTokenRepository:
         return [(row["team_id"], row["org_id"]) for row in rows]
 
     def sync_of(self, *, team_id: str, org_id: str) -> OrgSync | None:
-        rows = list(self._db.query("SELECT * FROM token_syncs WHERE team_id = ? AND org_id = ?", [team_id, org_id]))
+        rows = list(self._db.query("SELECT * FROM token_syncs WHERE team_id = :team_id AND org_id = :org_id",
+                                   {"team_id": team_id, "org_id": org_id}))
         return _to_sync(rows[0]) if rows else None
 
     def record_sync(
         self, *, team_id: str, org_id: str, next_sync_at: datetime | None, now: datetime, error: str | None
     ) -> None:
         """Note a sync attempt; `next_sync_at` None pauses syncing until the org is authorized again."""
+        # A failed sync keeps the time of the last one that worked. Decided here rather than by testing the
+        # parameter in SQL: PostgreSQL cannot tell the type of a bare `:param IS NULL`.
         self._db.execute(
-            "UPDATE token_syncs SET next_sync_at = ?, last_synced_at = CASE WHEN ? IS NULL THEN ? ELSE"
-            " last_synced_at END, last_error = ? WHERE team_id = ? AND org_id = ?",
-            [to_db_time_optional(next_sync_at), error, to_db_time(now), error, team_id,
-             org_id],
+            "UPDATE token_syncs SET next_sync_at = :next_sync_at, last_synced_at = COALESCE(:synced_at,"
+            " last_synced_at), last_error = :error WHERE team_id = :team_id AND org_id = :org_id",
+            {"next_sync_at": to_db_time_optional(next_sync_at), "synced_at": to_db_time(now) if error is None else None,
+             "error": error, "team_id": team_id, "org_id": org_id},
         )
 
     # -- tokens ----------------------------------------------------------------------------------------
@@ -164,7 +172,8 @@ class TrackedTokenRepository:
             INSERT INTO tracked_tokens (token_key, team_id, org_id, kind, app_name, salesforce_user_id,
                 salesforce_username, policy, issued_at, last_used_at, expires_at, warned_days, next_warning_at,
                 synced_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (:token_key, :team_id, :org_id, :kind, :app_name, :salesforce_user_id, :salesforce_username,
+                :policy, :issued_at, :last_used_at, :expires_at, :warned_days, :next_warning_at, :synced_at)
             ON CONFLICT (token_key) DO UPDATE SET
                 app_name = excluded.app_name, salesforce_user_id = excluded.salesforce_user_id,
                 salesforce_username = excluded.salesforce_username, policy = excluded.policy,
@@ -172,35 +181,41 @@ class TrackedTokenRepository:
                 expires_at = excluded.expires_at, warned_days = excluded.warned_days,
                 next_warning_at = excluded.next_warning_at, synced_at = excluded.synced_at
             """,
-            [token.key, token.team_id, token.org_id, token.kind, token.app_name, token.salesforce_user_id,
-             token.salesforce_username, token.policy, to_db_time(token.issued_at),
-             to_db_time_optional(token.last_used_at), to_db_time_optional(token.expires_at), token.warned_days,
-             to_db_time_optional(token.next_warning_at), to_db_time(token.synced_at)],
+            {"token_key": token.key, "team_id": token.team_id, "org_id": token.org_id, "kind": token.kind,
+             "app_name": token.app_name, "salesforce_user_id": token.salesforce_user_id,
+             "salesforce_username": token.salesforce_username, "policy": token.policy,
+             "issued_at": to_db_time(token.issued_at), "last_used_at": to_db_time_optional(token.last_used_at),
+             "expires_at": to_db_time_optional(token.expires_at), "warned_days": token.warned_days,
+             "next_warning_at": to_db_time_optional(token.next_warning_at),
+             "synced_at": to_db_time(token.synced_at)},
         )
 
     def for_org(self, *, team_id: str, org_id: str) -> list[TrackedToken]:
-        rows = self._db.query("SELECT * FROM tracked_tokens WHERE team_id = ? AND org_id = ? ORDER BY token_key",
-                              [team_id, org_id])
+        rows = self._db.query(
+            "SELECT * FROM tracked_tokens WHERE team_id = :team_id AND org_id = :org_id ORDER BY token_key",
+            {"team_id": team_id, "org_id": org_id})
         return [_to_token(row) for row in rows]
 
     def for_team(self, *, team_id: str) -> list[TrackedToken]:
-        rows = self._db.query("SELECT * FROM tracked_tokens WHERE team_id = ? ORDER BY org_id, token_key",
-                              [team_id])
+        rows = self._db.query("SELECT * FROM tracked_tokens WHERE team_id = :team_id ORDER BY org_id, token_key",
+                              {"team_id": team_id})
         return [_to_token(row) for row in rows]
 
     def remove(self, *, keys: Iterable[str]) -> None:
         for key in keys:
-            self._db.execute("DELETE FROM tracked_tokens WHERE token_key = ?", [key])
+            self._db.execute("DELETE FROM tracked_tokens WHERE token_key = :token_key", {"token_key": key})
 
     def forget_org(self, *, team_id: str, org_id: str) -> int:
         """Stop watching an org entirely (it was disconnected); returns how many tokens were dropped."""
-        cursor = self._db.execute("DELETE FROM tracked_tokens WHERE team_id = ? AND org_id = ?", [team_id, org_id])
-        self._db.execute("DELETE FROM token_syncs WHERE team_id = ? AND org_id = ?", [team_id, org_id])
+        org = {"team_id": team_id, "org_id": org_id}
+        cursor = self._db.execute("DELETE FROM tracked_tokens WHERE team_id = :team_id AND org_id = :org_id", org)
+        self._db.execute("DELETE FROM token_syncs WHERE team_id = :team_id AND org_id = :org_id", org)
         return cursor.rowcount
 
     def silence(self, key: str) -> None:
         """No more warnings for this token (the bot's access broke: the channel was told once)."""
-        self._db.execute("UPDATE tracked_tokens SET next_warning_at = NULL WHERE token_key = ?", [key])
+        self._db.execute("UPDATE tracked_tokens SET next_warning_at = NULL WHERE token_key = :token_key",
+                         {"token_key": key})
 
     # -- the expiry scan -------------------------------------------------------------------------------
 
@@ -223,13 +238,15 @@ class TrackedTokenRepository:
     ) -> None:
         """Note that the warning for `warned_days` was queued (unless the token's expiry changed meanwhile)."""
         self._db.execute(
-            "UPDATE tracked_tokens SET warned_days = ?, next_warning_at = ? WHERE token_key = ? AND expires_at = ?",
-            [warned_days, to_db_time_optional(next_warning_at), key, to_db_time(expires_at)],
+            "UPDATE tracked_tokens SET warned_days = :warned_days, next_warning_at = :next_warning_at"
+            " WHERE token_key = :token_key AND expires_at = :expires_at",
+            {"warned_days": warned_days, "next_warning_at": to_db_time_optional(next_warning_at), "token_key": key,
+             "expires_at": to_db_time(expires_at)},
         )
 
     def reschedule(self, *, key: str, next_warning_at: datetime | None) -> None:
-        self._db.execute("UPDATE tracked_tokens SET next_warning_at = ? WHERE token_key = ?",
-                         [to_db_time_optional(next_warning_at), key])
+        self._db.execute("UPDATE tracked_tokens SET next_warning_at = :next_warning_at WHERE token_key = :token_key",
+                         {"next_warning_at": to_db_time_optional(next_warning_at), "token_key": key})
 
 
 def _to_token(row: dict[str, Any]) -> TrackedToken:

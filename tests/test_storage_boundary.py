@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from storage.migrations import MIGRATIONS
+from storage.migrations.legacy_sqlite import MIGRATIONS
 from tests.support.cli import REPO_ROOT
 
 DRIVERS = ("sqlite3", "sqlite_utils", "aiosqlite", "apsw", "psycopg", "psycopg2", "asyncpg", "sqlalchemy")

@@ -46,7 +46,7 @@ async def check_expiry(
     clock = clock or SystemClock()
     now = clock.now()
     as_of = at or now
-    store = Store(path=settings.db_path, secret_box=SecretBox(keys=settings.encryption_keys), read_only=dry_run)
+    store = Store(url=settings.database, secret_box=SecretBox(keys=settings.encryption_keys), read_only=dry_run)
     try:
         await store.open()
     except DatabaseNotReady as exc:

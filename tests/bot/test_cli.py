@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from bot.cli import main
 from bot.redaction import Secret
 from storage.crypto import SecretBox
-from storage.database import Store
+from storage.database import Store, sqlite_url
 from tests.storage.test_installations import installation
 from tests.support.cli import QC_BOT, clean_environment, run, run_async
 from tests.support.ports import free_port
@@ -69,7 +69,7 @@ async def test_serve_answers_healthz_and_stops_cleanly(tmp_path):
 
 async def test_rotate_keys_re_encrypts_every_stored_secret_with_the_first_key(tmp_path):
     old_key, new_key = (Secret(Fernet.generate_key().decode()) for _ in range(2))
-    store = Store(path=tmp_path / "qc.db", secret_box=SecretBox(keys=[old_key]))
+    store = Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=SecretBox(keys=[old_key]))
     await store.open()
     await store.run(lambda repos: repos.installations.save(installation(bot_refresh_token=Secret("xoxe-1-refresh"))))
     await store.close()
@@ -80,7 +80,7 @@ async def test_rotate_keys_re_encrypts_every_stored_secret_with_the_first_key(tm
     )
     result = await run_async(["rotate-keys"], environment, tmp_path)
     assert result[:2] == (0, "Re-encrypted 2 stored secret(s) with the first key of QC_ENCRYPTION_KEYS.\n"), result
-    only_new = Store(path=tmp_path / "qc.db", secret_box=SecretBox(keys=[new_key]))
+    only_new = Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=SecretBox(keys=[new_key]))
     await only_new.open()
     try:
         stored = await only_new.run(lambda repos: repos.installations.find(enterprise_id=None, team_id="T1"))
@@ -92,7 +92,7 @@ async def test_rotate_keys_re_encrypts_every_stored_secret_with_the_first_key(tm
 
 async def test_prune_and_audit_export_as_an_operator_runs_them(tmp_path):
     key = Secret(Fernet.generate_key().decode())
-    store = Store(path=tmp_path / "qc.db", secret_box=SecretBox(keys=[key]))
+    store = Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=SecretBox(keys=[key]))
     await store.open()
     old, recent = datetime(2025, 1, 10, tzinfo=UTC), datetime.now(UTC)
     await store.run(lambda repos: repos.installations.issue_state(state=Secret("install-state"), expires_at=old))

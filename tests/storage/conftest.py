@@ -5,7 +5,7 @@ from cryptography.fernet import Fernet
 
 from bot.redaction import Secret
 from storage.crypto import SecretBox
-from storage.database import Store
+from storage.database import Store, sqlite_url
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -22,7 +22,7 @@ def secret_box(encryption_key) -> SecretBox:
 
 @pytest.fixture
 async def store(tmp_path, secret_box):
-    store = Store(path=tmp_path / "qc-bot.db", secret_box=secret_box)
+    store = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=secret_box)
     await store.open()
     yield store
     await store.close()

@@ -4,7 +4,7 @@ from cryptography.fernet import Fernet
 
 from bot.redaction import Secret
 from storage.crypto import SecretBox
-from storage.database import Store
+from storage.database import Store, sqlite_url
 from storage.installations import SlackInstallation
 from storage.key_rotation import ENCRYPTED_COLUMNS
 from tests.storage.conftest import NOW
@@ -62,11 +62,11 @@ async def test_bot_tokens_rotate_with_the_encryption_key(tmp_path, encryption_ke
         bot_refresh_token=Secret("xoxe-1-refreshtokenvalue"))))
     await store.close()
     new_key = Secret(Fernet.generate_key().decode())
-    both = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key, encryption_key]))
+    both = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[new_key, encryption_key]))
     await both.open()
     assert await both.rotate_encryption() == 2
     await both.close()
-    only_new = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key]))
+    only_new = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[new_key]))
     await only_new.open()
     found = await only_new.run(lambda repos: repos.installations.find(enterprise_id=None, team_id="T1"))
     await only_new.close()

@@ -5,7 +5,7 @@ import asyncio
 from datetime import timedelta
 
 from bot.redaction import Secret
-from storage.database import Store
+from storage.database import Store, sqlite_url
 from tests.storage.conftest import NOW
 
 LEASE = timedelta(minutes=15)
@@ -49,7 +49,7 @@ async def test_an_org_claimed_by_one_process_is_skipped_by_another_until_release
 
 
 async def test_two_processes_claiming_at_once_share_the_orgs_without_overlap(tmp_path, secret_box):
-    stores = [Store(path=tmp_path / "qc.db", secret_box=secret_box) for _ in range(2)]
+    stores = [Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=secret_box) for _ in range(2)]
     for store in stores:
         await store.open()
     try:
@@ -63,3 +63,23 @@ async def test_two_processes_claiming_at_once_share_the_orgs_without_overlap(tmp
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_failed_sync_keeps_the_time_of_the_last_one_that_worked(store):
+    await watch(store, "00DA")
+
+    def record(at, error):
+        return lambda repos: repos.tracked_tokens.record_sync(team_id="T1", org_id="00DA", next_sync_at=at + LEASE,
+                                                              now=at, error=error)
+
+    def sync_of(repos):
+        return repos.tracked_tokens.sync_of(team_id="T1", org_id="00DA")
+
+    await store.run(record(NOW, None))
+    await store.run(record(NOW + LEASE, "token_read_failed"))
+    failed = await store.run(sync_of)
+    assert (failed.last_synced_at, failed.last_error, failed.next_sync_at) == (
+        NOW, "token_read_failed", NOW + 2 * LEASE)
+    await store.run(record(NOW + 2 * LEASE, None))
+    recovered = await store.run(sync_of)
+    assert (recovered.last_synced_at, recovered.last_error) == (NOW + 2 * LEASE, None)

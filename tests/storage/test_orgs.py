@@ -2,7 +2,7 @@ from cryptography.fernet import Fernet
 
 from bot.redaction import Secret
 from storage.crypto import SecretBox
-from storage.database import Store
+from storage.database import Store, sqlite_url
 
 from .conftest import NOW
 
@@ -49,13 +49,13 @@ async def test_keys_rotate_without_losing_secrets(tmp_path, encryption_key, stor
     await store.close()
     new_key = Secret(Fernet.generate_key().decode())
 
-    both = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key, encryption_key]))
+    both = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[new_key, encryption_key]))
     await both.open()
     rewritten = await both.rotate_encryption()
     await both.close()
     assert rewritten == 2
 
-    only_new = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key]))
+    only_new = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[new_key]))
     await only_new.open()
     org = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
     await only_new.close()
@@ -78,7 +78,7 @@ async def test_listing_orgs_decrypts_no_secret(tmp_path, store):
     secrets cannot be opened, because it never opens them."""
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
     await store.close()
-    other_key = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    other_key = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
     await other_key.open()
     try:
         listed = await other_key.run(lambda repos: repos.orgs.for_team(team_id="T1"))

@@ -150,3 +150,22 @@ async def test_ended_rotations_are_pruned_and_one_whose_retire_still_decides_som
     assert pruned.rotations == 4
     assert await store.run(lambda repos: remaining(repos, "rotations", "id")) == [
         "proven-overlap-on", "retired-recent"]
+
+
+async def test_journeys_begun_at_the_same_instant_as_an_orgs_latest_all_stay(store):
+    """Whichever of them `/qc status` takes for the org's latest journey, pruning has not deleted it."""
+
+    def seed_tie(repos):
+        make_connection(repos, "older", at=OLD - DAY, status="provisioned", org_id="00D1")
+        for connection_id in ("tied-a", "tied-b"):
+            make_connection(repos, connection_id, at=OLD, status="provisioned", org_id="00D1")
+
+    await store.run(seed_tie)
+    pruned = await store.run(lambda repos: repos.retention.prune(before=CUTOFF))
+
+    assert await store.run(lambda repos: remaining(repos, "connections", "id")) == ["tied-a", "tied-b"]
+    assert pruned.connections == 1
+    for status in (None, "provisioned"):
+        latest = await store.run(lambda repos, status=status: repos.connections.latest_for_org(
+            team_id="T1", org_id="00D1", status=status))
+        assert latest.id in ("tied-a", "tied-b")

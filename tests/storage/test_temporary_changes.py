@@ -1,7 +1,7 @@
 """The journal of temporary org changes: written before the change, pending until closed, per connection, and
 still there for a process that opens the same database after a crash."""
 
-from storage.database import Store
+from storage.database import Store, sqlite_url
 
 from .conftest import NOW
 
@@ -18,7 +18,7 @@ async def test_changes_stay_pending_until_closed_and_survive_a_reopen(tmp_path, 
     await record(store, "c2", "org_setting", "enableClientSecretInRestApiAccess", "false")
     await store.close()
 
-    reopened = Store(path=tmp_path / "qc-bot.db", secret_box=secret_box)
+    reopened = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=secret_box)
     await reopened.open()
     try:
         assert await reopened.run(lambda repos: repos.temporary_changes.pending("c1")) == [setting, permission_set]

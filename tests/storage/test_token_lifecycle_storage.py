@@ -5,9 +5,10 @@ from datetime import timedelta
 
 import pytest
 import sqlite_utils
+from sqlalchemy.exc import DatabaseError
 
-from storage.database import DatabaseNotReady, Store
-from storage.migrations import MIGRATIONS
+from storage.database import DatabaseNotReady, Store, sqlite_url
+from storage.migrations.legacy_sqlite import MIGRATIONS
 
 from .conftest import NOW
 
@@ -19,8 +20,10 @@ def test_the_migration_watches_every_org_connected_before_it(tmp_path):
         db.execute(
             "INSERT INTO orgs (team_id, org_id, org_name, is_sandbox, instance_url, login_url, channel_id,"
             " connected_by, salesforce_user_id, salesforce_username, status, created_at, updated_at)"
-            " VALUES ('T1', ?, 'Acme', 0, 'https://a', 'https://l', 'C1', 'U1', '005', 'a@b.c', ?, ?, ?)",
-            [org_id, status, "2026-01-01T00:00:00.000000Z", "2026-01-02T00:00:00.000000Z"])
+            " VALUES ('T1', :org_id, 'Acme', 0, 'https://a', 'https://l', 'C1', 'U1', '005', 'a@b.c', :status,"
+            " :created_at, :updated_at)",
+            {"org_id": org_id, "status": status, "created_at": "2026-01-01T00:00:00.000000Z",
+             "updated_at": "2026-01-02T00:00:00.000000Z"})
     MIGRATIONS.apply(db)
     assert db.execute("SELECT org_id, app_policy, next_sync_at FROM token_syncs").fetchall() == [
         ("00D000000000001AAA", None, "2026-01-02T00:00:00.000000Z")]
@@ -29,11 +32,11 @@ def test_the_migration_watches_every_org_connected_before_it(tmp_path):
 
 async def test_a_read_only_store_refuses_writes(tmp_path, secret_box, store, connection_id):
     await store.close()
-    reader = Store(path=tmp_path / "qc-bot.db", secret_box=secret_box, read_only=True)
+    reader = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=secret_box, read_only=True)
     await reader.open()
     try:
         assert (await reader.run(lambda repos: repos.connections.get(connection_id))).id == connection_id
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(DatabaseError, match="readonly|read-only"):
             await reader.run(lambda repos: repos.audit.append(at=NOW, team_id="T1", actor="U1", action="x",
                                                               outcome="y"))
     finally:
@@ -41,7 +44,7 @@ async def test_a_read_only_store_refuses_writes(tmp_path, secret_box, store, con
 
 
 async def test_a_read_only_store_neither_creates_nor_migrates_a_database(tmp_path, secret_box):
-    missing = Store(path=tmp_path / "missing.db", secret_box=secret_box, read_only=True)
+    missing = Store(url=sqlite_url(tmp_path / "missing.db"), secret_box=secret_box, read_only=True)
     with pytest.raises(DatabaseNotReady, match="no database"):
         await missing.open()
     assert not (tmp_path / "missing.db").exists()
@@ -49,7 +52,7 @@ async def test_a_read_only_store_neither_creates_nor_migrates_a_database(tmp_pat
     db = sqlite_utils.Database(sqlite3.connect(tmp_path / "old.db"))
     MIGRATIONS.apply(db, stop_before="0002_token_lifecycle")
     db.close()
-    old = Store(path=tmp_path / "old.db", secret_box=secret_box, read_only=True)
+    old = Store(url=sqlite_url(tmp_path / "old.db"), secret_box=secret_box, read_only=True)
     with pytest.raises(DatabaseNotReady, match="needs migrating"):
         await old.open()
 

@@ -15,7 +15,7 @@ from bot.redaction import Secret
 from standins.salesforce import FakeSalesforce
 from standins.slack import FakeSlack
 from storage.crypto import SecretBox
-from storage.database import Store
+from storage.database import Store, sqlite_url
 from tests.storage.test_installations import installation
 from tests.support.cli import clean_environment
 from tests.support.ports import free_port
@@ -154,7 +154,7 @@ async def test_an_unknown_consumer_key_or_wrong_secret_fails(world):
 
 async def test_stored_secrets_that_no_configured_key_decrypts_fail(world, tmp_path):
     old_key = Secret(Fernet.generate_key().decode())
-    store = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[old_key]))
+    store = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[old_key]))
     await store.open()
     await store.run(lambda repos: repos.installations.save(installation()))
     await store.close()
@@ -214,7 +214,7 @@ async def test_the_command_prints_one_line_per_check_and_exits_non_zero(world, t
 
 
 async def test_a_database_others_may_read_is_warned_with_the_fix(world, tmp_path):
-    store = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[Secret(world.values["QC_ENCRYPTION_KEYS"])]))
+    store = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[Secret(world.values["QC_ENCRYPTION_KEYS"])]))
     await store.open()
     await store.close()
     tmp_path.chmod(0o700)

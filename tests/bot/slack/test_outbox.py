@@ -12,7 +12,7 @@ from bot.slack.outbox import SlackDelivery
 from bot.timings import fast_timings
 from standins.slack import FakeSlack
 from storage.crypto import SecretBox
-from storage.database import Store
+from storage.database import Store, sqlite_url
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -27,7 +27,7 @@ async def fake_slack():
 
 @pytest.fixture
 async def store(tmp_path):
-    store = Store(path=tmp_path / "qc.db", secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    store = Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
     await store.open()
     yield store
     await store.close()

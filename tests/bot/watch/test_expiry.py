@@ -18,7 +18,7 @@ from bot.watch.expiry import (
     warning_schedule,
 )
 from storage.crypto import SecretBox
-from storage.database import Store
+from storage.database import Store, sqlite_url
 from storage.tracked_tokens import DUE_TOKENS_SQL
 
 DAY = timedelta(days=1)
@@ -112,7 +112,7 @@ KEY = Secret(Fernet.generate_key().decode())
 
 
 async def open_store(path, **options):
-    store = Store(path=path, secret_box=SecretBox(keys=[KEY]), **options)
+    store = Store(url=sqlite_url(path), secret_box=SecretBox(keys=[KEY]), **options)
     await store.open()
     return store
 

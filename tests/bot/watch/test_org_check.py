@@ -10,7 +10,7 @@ from bot.redaction import Secret
 from bot.watch.org_check import OrgChecker, SettingLine, SettingsResult
 from bot.watch.report import CheckReport
 from storage.crypto import SecretBox
-from storage.database import Store
+from storage.database import Store, sqlite_url
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -31,7 +31,7 @@ class BrokenStep:
 
 
 async def connected_store(tmp_path):
-    store = Store(path=tmp_path / "qc.db", secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    store = Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
     await store.open()
 
     def add(repos):

@@ -1,16 +1,32 @@
-"""Ordered schema migrations (sqlite-utils `Migrations`, recorded in `_sqlite_migrations`).
-
-Append new migrations at the end; never edit one that has shipped.
-Columns ending in `_enc` hold Fernet tokens (storage.crypto); `*_digest` columns hold SHA-256 of
-one-time tokens. Nothing else in the schema may hold a secret.
+"""The SQLite-only migrations qc-bot shipped before it ran on PostgreSQL too (sqlite-utils `Migrations`,
+recorded in `_sqlite_migrations`), kept unchanged so that a SQLite database made by any earlier release is
+brought to their last step, 0013, in place; the Alembic revision `0013` starts from exactly that schema (see
+`storage.migrations`). Never add a migration here.
 """
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from storage.migrations.ddl import split_statements
+
 MIGRATIONS = Migrations("qc-bot")
+TABLE = "_sqlite_migrations"
+"""Where sqlite-utils recorded the legacy migrations; dropped once the database is stamped with the baseline."""
+
+
+def finish(path: str) -> None:
+    """Apply what is left of the legacy history to the SQLite file at `path`, if it was made by it."""
+    connection = sqlite3.connect(path, timeout=30)
+    try:
+        db = sqlite_utils.Database(connection)
+        if db[TABLE].exists():
+            MIGRATIONS.apply(db)
+    finally:
+        connection.close()
 
 
 @MIGRATIONS(name="0001_connect_org")
@@ -445,21 +461,5 @@ def _execute_all(db: sqlite_utils.Database, script: str) -> None:
 
     `executescript` would commit first, so a failed migration could leave half a schema behind.
     """
-    for statement in _split_statements(script):
+    for statement in split_statements(script):
         db.execute(statement)
-
-
-def _split_statements(block: str) -> list[str]:
-    statements: list[str] = []
-    current: list[str] = []
-    for line in block.strip().splitlines():
-        if not line.strip():
-            continue
-        current.append(line)
-        joined = "\n".join(current).strip()
-        if joined.endswith(";") and (not joined.upper().startswith("CREATE TRIGGER") or joined.endswith("END;")):
-            statements.append(joined)
-            current = []
-    if current and "\n".join(current).strip():
-        statements.append("\n".join(current).strip())
-    return statements

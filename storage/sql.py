@@ -1,0 +1,47 @@
+"""How repositories reach the database: SQL text with named `:parameters`, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Literal
+
+from sqlalchemy import Connection, CursorResult, TextClause, text
+
+EngineName = Literal["sqlite", "postgresql"]
+
+
+@lru_cache(maxsize=1024)
+def _statement(sql: str) -> TextClause:
+    return text(sql)
+
+
+class Db:
+    """The open transaction's connection, as the repositories use it: SQL with named `:parameters`."""
+
+    def __init__(self, *, engine: EngineName) -> None:
+        self.engine: EngineName = engine
+        self._connection: Connection | None = None
+
+    def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> CursorResult[Any]:
+        if isinstance(params, Sequence) and not isinstance(params, str):
+            if self.engine != "sqlite":
+                raise TypeError("positional parameters are SQLite-only; name them")
+            return self.connection.exec_driver_sql(sql, tuple(params))
+        return self.connection.execute(_statement(sql), dict(params or {}))
+
+    def execute_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run `sql` once per parameter set in `rows` (one round trip where the driver allows)."""
+        if rows:
+            self.connection.execute(_statement(sql), [dict(row) for row in rows])
+
+    def query(self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> Iterator[dict[str, Any]]:
+        """The rows of `sql` as dicts."""
+        for row in self.execute(sql, params).mappings():
+            yield dict(row)
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("the database is only reachable inside Store.run")
+        return self._connection
