@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from storage.database import sqlite_url
 from tests.support.postgres import HOME_VARIABLE, Cluster, PostgresHome, PostgresUnavailable, server_binaries
 from tests.support.stack import Stack
 
@@ -54,28 +55,59 @@ def postgres_url(postgres_cluster: Cluster) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    """Every test that uses the bot's database (`database_url`, so also `stack`, `make_stack` and the storage
+    tests' `store`) runs once per engine, ids `sqlite` and `postgresql`; one marked `sqlite_only` on SQLite alone."""
+    if "database_url" in metafunc.fixturenames:
+        engines = ENGINES[:1] if metafunc.definition.get_closest_marker("sqlite_only") else ENGINES
+        metafunc.parametrize("database_url", engines, indirect=True, ids=engines)
+
+
+UNPORTED_STORAGE = "positional parameters are SQLite-only"
+"""What storage/sql.py raises on PostgreSQL where a repository still binds positional parameters. Until the last
+repositories are converted (issue 14 point 1, on another branch), a PostgreSQL variant that fails for that reason
+alone, in its own traceback or in the bot's log, is reported as an expected failure; every other failure fails."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    on_postgresql = getattr(item, "callspec", None) is not None and item.callspec.params.get("database_url") == (
+        "postgresql")
+    if report.failed and on_postgresql and call.when in ("setup", "call"):
+        evidence = report.longreprtext + "".join(content for _, content in report.sections)
+        if UNPORTED_STORAGE in evidence:
+            report.outcome = "skipped"
+            report.wasxfail = f"storage/ not yet portable here: {UNPORTED_STORAGE}"
+    return report
+
+
+@pytest.fixture
 def database_url(request, tmp_path) -> str:
-    """The bot's database on each engine in turn: a new SQLite file, or a new PostgreSQL database."""
+    """The bot's database as a SQLAlchemy URL: a new SQLite file (qc-bot.db in the test's folder) or a new
+    PostgreSQL database."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'qc-bot.db'}"
+        return sqlite_url(tmp_path / "qc-bot.db")
     return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
-async def stack(tmp_path):
-    running = await Stack(tmp_path).start()
+async def stack(tmp_path, database_url):
+    running = await Stack(tmp_path, database_url=database_url).start()
     yield running
     await running.stop()
 
 
 @pytest.fixture
-async def make_stack(tmp_path):
+async def make_stack(tmp_path, database_url):
     """Start a `Stack` configured for the test (`await make_stack(env={...}, timings=...)`); stopped at the end."""
     started: list[Stack] = []
 
     async def make(**options) -> Stack:
-        running = await Stack(tmp_path, **options).start()
+        running = await Stack(tmp_path, database_url=database_url, **options).start()
         started.append(running)
         return running
 

@@ -12,6 +12,7 @@ from storage.migrations.legacy_sqlite import MIGRATIONS
 from .conftest import NOW
 
 
+@pytest.mark.sqlite_only(reason="SQLite's journal mode")
 async def test_database_uses_wal_and_applies_every_migration(tmp_path, store):
     path = tmp_path / "qc-bot.db"
     connection = sqlite3.connect(path)
@@ -24,10 +25,10 @@ async def test_database_uses_wal_and_applies_every_migration(tmp_path, store):
     assert await store.schema_is_current()
 
 
-async def test_reopening_applies_nothing_twice(tmp_path, secret_box, store):
+async def test_reopening_applies_nothing_twice(database_url, secret_box, store):
     await store.run(lambda repos: repos.audit.append(at=NOW, team_id="T1", actor="U1", action="a", outcome="ok"))
     await store.close()
-    again = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=secret_box)
+    again = Store(url=database_url, secret_box=secret_box)
     await again.open()
     versions = await again.run(lambda repos: repos.db.execute("SELECT version_num FROM alembic_version").fetchall())
     entries = await again.run(lambda repos: repos.audit.entries(team_id="T1"))
@@ -75,6 +76,7 @@ async def test_database_and_its_wal_are_owner_only_under_a_permissive_umask(tmp_
     await store.close()
 
 
+@pytest.mark.sqlite_only(reason="the permissions of SQLite's file")
 async def test_opening_narrows_a_database_written_with_wider_permissions(tmp_path, secret_box, store):
     await store.close()
     path = tmp_path / "qc-bot.db"

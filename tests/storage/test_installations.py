@@ -4,7 +4,7 @@ from cryptography.fernet import Fernet
 
 from bot.redaction import Secret
 from storage.crypto import SecretBox
-from storage.database import Store, sqlite_url
+from storage.database import Store
 from storage.installations import SlackInstallation
 from storage.key_rotation import ENCRYPTED_COLUMNS
 from tests.storage.conftest import NOW
@@ -21,7 +21,7 @@ def installation(**changes) -> SlackInstallation:
     return SlackInstallation(**values)
 
 
-async def test_a_reinstall_replaces_the_token_and_keeps_the_installer(tmp_path, store):
+async def test_a_reinstall_replaces_the_token_and_keeps_the_installer(database_bytes, store):
     await store.run(lambda repos: repos.installations.save(installation()))
     await store.run(lambda repos: repos.installations.save(
         installation(bot_token=Secret("xoxb-1-2-reinstalledtokenvalue"), installer_user_id=None)))
@@ -30,7 +30,7 @@ async def test_a_reinstall_replaces_the_token_and_keeps_the_installer(tmp_path, 
     assert found.bot_scopes == ("commands", "chat:write")
     assert (await store.run(lambda repos: repos.installations.for_team("T1"))) == found
     assert await store.run(lambda repos: repos.installations.for_team("T2")) is None
-    assert BOT_TOKEN.encode() not in (tmp_path / "qc-bot.db").read_bytes()
+    assert BOT_TOKEN.encode() not in database_bytes()
 
 
 async def test_an_org_wide_install_is_keyed_by_the_enterprise(store):
@@ -56,17 +56,17 @@ async def test_install_states_are_single_use_and_expire(store):
     assert not await consume(lambda repos: repos.installations.consume_state(state="state-two-0123456789", now=late))
 
 
-async def test_bot_tokens_rotate_with_the_encryption_key(tmp_path, encryption_key, store):
+async def test_bot_tokens_rotate_with_the_encryption_key(database_url, encryption_key, store):
     assert ENCRYPTED_COLUMNS["slack_installations"] == ("bot_token_enc", "bot_refresh_token_enc")
     await store.run(lambda repos: repos.installations.save(installation(
         bot_refresh_token=Secret("xoxe-1-refreshtokenvalue"))))
     await store.close()
     new_key = Secret(Fernet.generate_key().decode())
-    both = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[new_key, encryption_key]))
+    both = Store(url=database_url, secret_box=SecretBox(keys=[new_key, encryption_key]))
     await both.open()
     assert await both.rotate_encryption() == 2
     await both.close()
-    only_new = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[new_key]))
+    only_new = Store(url=database_url, secret_box=SecretBox(keys=[new_key]))
     await only_new.open()
     found = await only_new.run(lambda repos: repos.installations.find(enterprise_id=None, team_id="T1"))
     await only_new.close()

@@ -2,7 +2,7 @@ from cryptography.fernet import Fernet
 
 from bot.redaction import Secret
 from storage.crypto import SecretBox
-from storage.database import Store, sqlite_url
+from storage.database import Store
 
 from .conftest import NOW
 
@@ -17,7 +17,7 @@ def authorization(**overrides):
     return values
 
 
-async def test_tokens_and_credentials_are_encrypted_at_rest(tmp_path, store):
+async def test_tokens_and_credentials_are_encrypted_at_rest(database_bytes, store):
     secret = Secret("consumer-secret-value-0123456789")
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
     await store.run(lambda repos: repos.orgs.save_app(team_id="T1", org_id="00D000000000001AAA",
@@ -25,7 +25,7 @@ async def test_tokens_and_credentials_are_encrypted_at_rest(tmp_path, store):
                                                       consumer_key=Secret("consumer-key-value-0123456789"),
                                                       consumer_secret=secret, now=NOW))
     await store.close()
-    raw = b"".join(path.read_bytes() for path in tmp_path.glob("qc-bot.db*"))
+    raw = database_bytes()
     for plaintext in ("access-token-value", "refresh-token-value", "consumer-key-value", "consumer-secret-value"):
         assert plaintext.encode() not in raw
 
@@ -44,18 +44,18 @@ async def test_a_new_authorization_keeps_the_app_credentials_and_old_refresh_tok
     assert org.consumer_key.reveal() == "consumer-key-value-abcdefghij"
 
 
-async def test_keys_rotate_without_losing_secrets(tmp_path, encryption_key, store):
+async def test_keys_rotate_without_losing_secrets(database_url, encryption_key, store):
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
     await store.close()
     new_key = Secret(Fernet.generate_key().decode())
 
-    both = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[new_key, encryption_key]))
+    both = Store(url=database_url, secret_box=SecretBox(keys=[new_key, encryption_key]))
     await both.open()
     rewritten = await both.rotate_encryption()
     await both.close()
     assert rewritten == 2
 
-    only_new = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[new_key]))
+    only_new = Store(url=database_url, secret_box=SecretBox(keys=[new_key]))
     await only_new.open()
     org = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
     await only_new.close()
@@ -73,12 +73,12 @@ async def test_a_refreshed_token_is_not_stored_for_a_disconnected_org(tmp_path, 
     assert org.access_token is None
 
 
-async def test_listing_orgs_decrypts_no_secret(tmp_path, store):
+async def test_listing_orgs_decrypts_no_secret(database_url, store):
     """A listing (`/qc status`, the App Home, finding the org to disconnect) still works when the stored
     secrets cannot be opened, because it never opens them."""
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
     await store.close()
-    other_key = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    other_key = Store(url=database_url, secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
     await other_key.open()
     try:
         listed = await other_key.run(lambda repos: repos.orgs.for_team(team_id="T1"))

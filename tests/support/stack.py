@@ -25,10 +25,8 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
-import sqlalchemy
 from aiohttp import web
 from cryptography.fernet import Fernet
-from sqlalchemy.pool import NullPool
 
 from bot.app import create_web_app
 from bot.clock import ManualClock
@@ -38,6 +36,7 @@ from bot.timings import Timings, fast_timings
 from standins.salesforce import FakeOrg, FakeSalesforce
 from standins.slack import Delivery, FakeSlack
 from tests.support.cli import REPO_ROOT
+from tests.support.database import engine_of, run, stored_bytes
 from tests.support.ports import free_port
 
 SIGNING_SECRET = "slack-signing-secret-0123456789abcdef"
@@ -73,9 +72,7 @@ class Stack:
         self.tmp_path = tmp_path
         self.db_path = tmp_path / "qc-bot.db"
         self.database_url = database_url or f"sqlite:///{self.db_path}"  # a SQLAlchemy URL
-        # No pool: the test's own connections are opened for each statement and never linger, so a SQLite file
-        # is not held open across a bot restart and a PostgreSQL database can be dropped when the test ends.
-        self._database = sqlalchemy.create_engine(self.database_url, poolclass=NullPool)
+        self._database = engine_of(self.database_url)
         self.encryption_key = Fernet.generate_key().decode()
         self.extra_env = env or {}
         self.timings = timings or fast_timings()
@@ -321,11 +318,8 @@ class Stack:
         return self._log.getvalue()
 
     def query(self, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
-        """Run `statement` (SQL both engines understand, with `:named` parameters) on the bot's database through a
-        connection of the test's own, committed; its rows, which compare equal to tuples (none for a write)."""
-        with self._database.begin() as connection:
-            result = connection.execute(sqlalchemy.text(statement), params or {})
-            return list(result) if result.returns_rows else []
+        """Run `statement` on the bot's database through a connection of the test's own (`database.run`)."""
+        return run(self._database, statement, params)
 
     async def settle(self, *, quiet_seconds: float = 0.5) -> None:
         """Wait until nothing more is on its way to Slack: no journey mid-flight, no message waiting in the
@@ -358,15 +352,7 @@ class Stack:
         return [record for record in self.salesforce.calls("deploy") if carries_app(record)]
 
     def database_bytes(self) -> bytes:
-        """The database as stored on disk, where a secret must never be in plaintext: the SQLite file with its
-        journal, or the PostgreSQL database's files once a checkpoint has written everything out (old row
-        versions not yet vacuumed included, as free pages are in the SQLite file)."""
-        if self._database.dialect.name == "sqlite":
-            return b"".join(path.read_bytes() for path in sorted(self.tmp_path.glob("qc-bot.db*")))
-        self.query("CHECKPOINT")
-        [(data, oid)] = self.query("SELECT current_setting('data_directory'), oid FROM pg_database"
-                                   " WHERE datname = current_database()")
-        return b"".join(path.read_bytes() for path in sorted(Path(data, "base", str(oid)).iterdir()))
+        return stored_bytes(self._database)
 
     def salesforce_tokens(self) -> list[str]:
         """Every access and refresh token Salesforce issued to the bot."""

@@ -1,0 +1,35 @@
+"""The bot's database as a test sees it, on either engine: statements through a connection of the test's own, and
+the bytes the database keeps on disk (where no secret may be in plaintext)."""
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy.pool import NullPool
+
+
+def engine_of(url: str) -> sqlalchemy.Engine:
+    """An engine without a pool: each statement opens a connection and closes it, so the test never holds a SQLite
+    file open across a bot restart, nor keeps a PostgreSQL database from being dropped when the test ends."""
+    return sqlalchemy.create_engine(url, poolclass=NullPool)
+
+
+def run(engine: sqlalchemy.Engine, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
+    """Run `statement` (SQL both engines understand, with `:named` parameters), committed; its rows, which compare
+    equal to tuples (none for a write)."""
+    with engine.begin() as connection:
+        result = connection.execute(sqlalchemy.text(statement), params or {})
+        return list(result) if result.returns_rows else []
+
+
+def stored_bytes(engine: sqlalchemy.Engine) -> bytes:
+    """The database as stored on disk: the SQLite file with its WAL and shared-memory files, or the PostgreSQL
+    database's files once a checkpoint has written everything out (row versions not yet vacuumed included, as
+    free pages are in the SQLite file)."""
+    if engine.dialect.name == "sqlite":
+        path = Path(engine.url.database or "")
+        return b"".join(file.read_bytes() for file in sorted(path.parent.glob(f"{path.name}*")))
+    run(engine, "CHECKPOINT")
+    [(data, oid)] = run(engine, "SELECT current_setting('data_directory'), oid FROM pg_database"
+                                " WHERE datname = current_database()")
+    return b"".join(file.read_bytes() for file in sorted(Path(data, "base", str(oid)).iterdir()))
