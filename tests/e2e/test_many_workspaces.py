@@ -16,8 +16,9 @@ BETA_CHANNEL = "CBETACHAN1"
 
 
 @pytest.fixture
-async def multi(tmp_path):
-    stack = Stack(tmp_path, env={"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET})
+async def multi(tmp_path, database_url):
+    stack = Stack(tmp_path, database_url=database_url,
+                  env={"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET})
     stack.salesforce.add_org(name="Globex Ltd", admin_username="admin@globex.example")  # before its host is allowed
     await stack.start()
     stack.slack.register_oauth_client(client_id=CLIENT_ID, client_secret=CLIENT_SECRET,

@@ -5,9 +5,13 @@ by a plain-text fallback and a private note, and odd command text gets answers S
 import json
 from datetime import timedelta
 
+import pytest
+
 from standins.slack import validate_blocks
 from tests.support.mrkdwn import mrkdwn_texts
 from tests.support.stack import ADMIN, CHANNEL
+
+pytestmark = pytest.mark.sqlite_only(reason="how text is escaped and trimmed for Slack; the database plays no part")
 
 HOSTILE = "<!channel> Acme & <Sons>"
 ESCAPED = "&lt;!channel&gt; Acme &amp; &lt;Sons&gt;"

@@ -35,6 +35,7 @@ from bot.messages.actions import ACTION_AUTHORIZATION_CONFIRM
 from bot.timings import Timings, fast_timings
 from standins.salesforce import FakeOrg, FakeSalesforce
 from standins.slack import Delivery, FakeSlack
+from storage.database import sqlite_url
 from tests.support.cli import REPO_ROOT
 from tests.support.database import engine_of, run, stored_bytes
 from tests.support.ports import free_port
@@ -71,7 +72,7 @@ class Stack:
                  timings: Timings | None = None) -> None:
         self.tmp_path = tmp_path
         self.db_path = tmp_path / "qc-bot.db"
-        self.database_url = database_url or f"sqlite:///{self.db_path}"  # a SQLAlchemy URL
+        self.database_url = database_url or sqlite_url(self.db_path)
         self._database = engine_of(self.database_url)
         self.encryption_key = Fernet.generate_key().decode()
         self.extra_env = env or {}
@@ -124,8 +125,9 @@ class Stack:
             "SALESFORCE_LOGIN_URL": self.salesforce.login_url,
             "SALESFORCE_SANDBOX_LOGIN_URL": self.salesforce.sandbox_login_url,
             "SALESFORCE_ALLOWED_HOSTS": ",".join(self.salesforce.allowed_hosts),
-            "QC_DB_PATH": str(self.db_path),
-            "DATABASE_URL": self.database_url,
+            # As an operator configures it: the SQLite file by its path, PostgreSQL by DATABASE_URL.
+            **({"QC_DB_PATH": str(self.db_path)} if self.database_url == sqlite_url(self.db_path)
+               else {"DATABASE_URL": self.database_url}),
             "QC_ENCRYPTION_KEYS": self.encryption_key,
             **self.extra_env,
         }
