@@ -9,6 +9,7 @@ import sqlalchemy
 
 from tests import conftest
 from tests.support import postgres
+from tests.support.database import engine_of, run, stored_bytes
 from tests.support.postgres import PostgresHome
 
 
@@ -86,3 +87,17 @@ def test_missing_binaries_skip_the_test_except_under_ci(monkeypatch, tmp_path, c
     outcome = pytest.skip.Exception if ci is None else pytest.fail.Exception
     with pytest.raises(outcome, match="postgresql is not installed"):
         conftest.require_postgres()
+
+
+def test_the_stored_bytes_hold_what_was_written_and_change_only_with_a_write(database_url):
+    engine = engine_of(database_url)
+    run(engine, "CREATE TABLE kept (value TEXT)")
+    run(engine, "INSERT INTO kept VALUES (:value)", {"value": "written-value-7c1e"})
+    run(engine, "UPDATE kept SET value = :value", {"value": "replaced-value-2b9d"})
+    before = stored_bytes(engine)
+    assert b"replaced-value-2b9d" in before
+    assert run(engine, "SELECT value FROM kept") == [("replaced-value-2b9d",)]
+    assert stored_bytes(engine) == before, "reading changes nothing on disk"
+    run(engine, "INSERT INTO kept VALUES ('another')")
+    assert stored_bytes(engine) != before
+    engine.dispose()

@@ -23,13 +23,22 @@ def run(engine: sqlalchemy.Engine, statement: str, params: dict[str, Any] | None
 
 
 def stored_bytes(engine: sqlalchemy.Engine) -> bytes:
-    """The database as stored on disk: the SQLite file with its WAL and shared-memory files, or the PostgreSQL
-    database's files once a checkpoint has written everything out (row versions not yet vacuumed included, as
-    free pages are in the SQLite file)."""
+    """The database's tables as stored on disk: the SQLite file with its WAL and shared-memory files, or the files
+    of PostgreSQL's tables, TOAST tables and indexes once a checkpoint has written everything out (row versions not
+    yet vacuumed included, as free pages are in the SQLite file). PostgreSQL's catalogs hold no data of ours."""
     if engine.dialect.name == "sqlite":
         path = Path(engine.url.database or "")
         return b"".join(file.read_bytes() for file in sorted(path.parent.glob(f"{path.name}*")))
+    # Reading a row the first time may mark its page (hint bits, pruning): read every table now, so that reading
+    # the database changes its bytes here and not between two calls, which then differ only where it was written.
+    for (table,) in run(engine, "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'"):
+        run(engine, f"SELECT count(*) FROM {table}")
     run(engine, "CHECKPOINT")
-    [(data, oid)] = run(engine, "SELECT current_setting('data_directory'), oid FROM pg_database"
-                                " WHERE datname = current_database()")
-    return b"".join(file.read_bytes() for file in sorted(Path(data, "base", str(oid)).iterdir()))
+    [(data,)] = run(engine, "SELECT current_setting('data_directory')")
+    relations = run(engine, "SELECT pg_relation_filepath(oid) FROM pg_class WHERE relfilenode <> 0 AND relnamespace"
+                            " IN ('public'::regnamespace, 'pg_toast'::regnamespace) ORDER BY oid")
+    files = []
+    for (relation,) in relations:
+        main = Path(data, relation)  # then its free-space and visibility maps, and segments beyond the first 1 GB
+        files += [main, *sorted(main.parent.glob(f"{main.name}_*")), *sorted(main.parent.glob(f"{main.name}.*"))]
+    return b"".join(file.read_bytes() for file in files if file.exists())
