@@ -10,8 +10,10 @@ from tests.support.stack import Stack
 
 
 def pytest_configure(config):
-    """The controlling process (not an xdist worker) names the run's one PostgreSQL folder; the workers inherit it
-    and the first that needs PostgreSQL starts the cluster there."""
+    """No test reaches a database named in the shell that runs the tests (every bot and `qc-bot` process a test
+    starts inherits this environment). The controlling process (not an xdist worker) names the run's one PostgreSQL
+    folder; the workers inherit it and the first that needs PostgreSQL starts the cluster there."""
+    os.environ.pop("DATABASE_URL", None)
     if hasattr(config, "workerinput"):
         return
     try:
