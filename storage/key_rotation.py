@@ -21,16 +21,27 @@ ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
     "slack_installations": ("bot_token_enc", "bot_refresh_token_enc"),
     "rotations": ("new_key_enc", "new_secret_enc", "old_key_enc"),
 }
+# The primary key of each table above: a row is rewritten by its key (`rowid` exists on SQLite alone).
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "orgs": ("team_id", "org_id"),
+    "oauth_states": ("state_digest",),
+    "slack_installations": ("enterprise_id", "team_id"),
+    "rotations": ("id",),
+}
 
 
 def rotate_encryption(db: sqlite_utils.Database, secret_box: SecretBox) -> int:
     """Re-encrypt every stored secret with the first key; return how many values were rewritten."""
     rewritten = 0
     for table, columns in ENCRYPTED_COLUMNS.items():
+        keys = PRIMARY_KEYS[table]
+        where = " AND ".join(f"{key} = :{key}" for key in keys)
         for column in columns:
-            rows = db.execute(f"SELECT rowid, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
-            for rowid, token in rows:
-                db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", [secret_box.rotate(token), rowid])
+            rows = db.query(f"SELECT {', '.join(keys)}, {column} AS token FROM {table} WHERE {column} IS NOT NULL")
+            for row in list(rows):
+                token = row.pop("token")
+                db.execute(f"UPDATE {table} SET {column} = :token WHERE {where}",
+                           row | {"token": secret_box.rotate(token)})
                 rewritten += 1
     return rewritten
 

@@ -34,9 +34,10 @@ class OAuthStateRepository:
     def claim_link(self, *, link_nonce: str, connection_id: str, expires_at: datetime, now: datetime) -> bool:
         """Mark the link with this nonce used for `connection_id`; False if it was used before (it works once)."""
         cursor = self._db.execute(
-            "INSERT INTO oauth_links (link_digest, connection_id, expires_at, used_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (link_digest) DO NOTHING",
-            [token_digest(link_nonce), connection_id, to_db_time(expires_at), to_db_time(now)],
+            "INSERT INTO oauth_links (link_digest, connection_id, expires_at, used_at)"
+            " VALUES (:link_digest, :connection_id, :expires_at, :now) ON CONFLICT (link_digest) DO NOTHING",
+            {"link_digest": token_digest(link_nonce), "connection_id": connection_id,
+             "expires_at": to_db_time(expires_at), "now": to_db_time(now)},
         )
         return cursor.rowcount == 1
 
@@ -45,16 +46,18 @@ class OAuthStateRepository:
     ) -> None:
         self._db.execute(
             "INSERT INTO oauth_states (state_digest, connection_id, code_verifier_enc, expires_at)"
-            " VALUES (?, ?, ?, ?)",
-            [token_digest(state.reveal()), connection_id, self._box.encrypt(code_verifier), to_db_time(expires_at)],
+            " VALUES (:state_digest, :connection_id, :code_verifier_enc, :expires_at)",
+            {"state_digest": token_digest(state.reveal()), "connection_id": connection_id,
+             "code_verifier_enc": self._box.encrypt(code_verifier), "expires_at": to_db_time(expires_at)},
         )
 
     def consume_state(self, *, state: str, now: datetime) -> Consumed:
         """The state's connection and PKCE verifier, once; a problem if it is unknown, used or expired."""
         digest = token_digest(state)
         row = self._db.execute(
-            "SELECT connection_id, code_verifier_enc, expires_at, used_at FROM oauth_states WHERE state_digest = ?",
-            [digest],
+            "SELECT connection_id, code_verifier_enc, expires_at, used_at FROM oauth_states"
+            " WHERE state_digest = :state_digest",
+            {"state_digest": digest},
         ).fetchone()
         if row is None:
             return Consumed(None, CallbackProblem.UNKNOWN)
@@ -63,8 +66,9 @@ class OAuthStateRepository:
             return Consumed(connection_id, CallbackProblem.USED)
         if from_db_time(expires_at) <= now:
             return Consumed(connection_id, CallbackProblem.EXPIRED)
-        cursor = self._db.execute("UPDATE oauth_states SET used_at = ? WHERE state_digest = ? AND used_at IS NULL",
-                                  [to_db_time(now), digest])
+        cursor = self._db.execute(
+            "UPDATE oauth_states SET used_at = :now WHERE state_digest = :state_digest AND used_at IS NULL",
+            {"now": to_db_time(now), "state_digest": digest})
         if cursor.rowcount != 1:
             return Consumed(connection_id, CallbackProblem.USED)
         return Consumed(connection_id, code_verifier=self._box.decrypt(code_verifier_enc))
