@@ -21,6 +21,7 @@ async def test_a_failure_code_is_stored_as_its_text_and_read_back_as_the_member(
 
 async def test_a_code_this_version_does_not_know_reads_back_as_an_internal_error(store, connection_id):
     await store.run(lambda repos: repos.db.execute(
-        "UPDATE connections SET status = 'failed', failure_code = 'retired_code' WHERE id = :id", {"id": connection_id}))
+        "UPDATE connections SET status = 'failed', failure_code = 'retired_code' WHERE id = :id",
+        {"id": connection_id}))
     connection = await store.run(lambda repos: repos.connections.get(connection_id))
     assert connection.failure_code is Failure.INTERNAL_ERROR and connection.failure_message is None
