@@ -20,6 +20,7 @@ ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
     "oauth_states": ("code_verifier_enc",),
     "slack_installations": ("bot_token_enc", "bot_refresh_token_enc"),
     "rotations": ("new_key_enc", "new_secret_enc", "old_key_enc"),
+    "connections": ("held_authorization_enc",),
 }
 # The primary key of each table above: a row is rewritten by its key (`rowid` exists on SQLite alone).
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -27,6 +28,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "oauth_states": ("state_digest",),
     "slack_installations": ("enterprise_id", "team_id"),
     "rotations": ("id",),
+    "connections": ("id",),
 }
 
 

@@ -3,6 +3,12 @@ PostgreSQL accepts as well as SQLite (an empty `IN ()` is a syntax error there).
 
 from datetime import timedelta
 
+from cryptography.fernet import Fernet
+
+from bot.redaction import Secret
+from storage.crypto import SecretBox
+from storage.database import Store
+
 from .conftest import NOW
 
 
@@ -53,3 +59,22 @@ async def test_the_latest_journey_for_an_org_is_the_last_created(store, connecti
     assert latest.id == "c2"
     assert await store.run(lambda repos: repos.connections.latest_for_org(
         team_id="T1", org_id="00D1", status="failed")) is None
+
+
+async def test_an_authorization_held_for_confirmation_survives_a_key_rotation(tmp_path, encryption_key, store,
+                                                                              connection_id):
+    await store.run(lambda repos: repos.connections.hold_for_confirmation(
+        connection_id, org_id="00D1", held=Secret("held-refresh-token-9c1e"), confirm_by=NOW + timedelta(minutes=10),
+        now=NOW))
+    await store.close()
+    new_key = Secret(Fernet.generate_key().decode())
+    both = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key, encryption_key]))
+    await both.open()
+    assert await both.rotate_encryption() == 1
+    await both.close()
+
+    only_new = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key]))
+    await only_new.open()
+    held = await only_new.run(lambda repos: repos.connections.held_authorization(connection_id))
+    await only_new.close()
+    assert held.reveal() == "held-refresh-token-9c1e"
