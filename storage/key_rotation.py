@@ -78,7 +78,9 @@ def _check_stored_secrets(path: Path, secret_box: SecretBox) -> StoredSecrets:
         for table, columns in ENCRYPTED_COLUMNS.items():
             if table not in tables:
                 continue
-            for column in columns:
+            # an older schema may lack a column added since (connections.held_authorization_enc came in 0009)
+            present = {column[0] for column in connection.execute(f"SELECT * FROM {table} LIMIT 0").description}
+            for column in (column for column in columns if column in present):
                 for (token,) in connection.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
                     stored += 1
                     try:
