@@ -139,7 +139,8 @@ class ConnectionRepository:
         status_clause = "" if status is None else " AND status = :status"
         rows = list(self._db.query(
             f"SELECT * FROM connections WHERE team_id = :team AND org_id = :org{status_clause}"
-            # created_at can tie (a frozen clock, one microsecond): the tie breaks the same way on every engine
+            # created_at can tie (one microsecond, a frozen clock): with no rowid to fall back on, the journey
+            # changed last and then the id break the tie, the same way on every engine
             " ORDER BY created_at DESC, updated_at DESC, id DESC LIMIT 1", params))
         return _to_connection(rows[0]) if rows else None
 
@@ -214,7 +215,7 @@ class ConnectionRepository:
 
     def proving(self) -> list[Connection]:
         """Provisioned connections whose live sign-in has no outcome yet."""
-        rows = self._db.query("SELECT * FROM connections WHERE proof_status = 'proving' ORDER BY created_at, id")
+        rows = self._db.query("SELECT * FROM connections WHERE proof_status = 'proving' ORDER BY created_at, id", {})
         return [_to_connection(row) for row in rows]
 
     def pending_auth_since(self, *, before: datetime) -> list[Connection]:

@@ -39,11 +39,12 @@ def rotate_encryption(db: sqlite_utils.Database, secret_box: SecretBox) -> int:
         keys = PRIMARY_KEYS[table]
         where = " AND ".join(f"{key} = :{key}" for key in keys)
         for column in columns:
-            rows = db.query(f"SELECT {', '.join(keys)}, {column} AS token FROM {table} WHERE {column} IS NOT NULL")
-            for row in list(rows):
-                token = row.pop("token")
+            rows = list(db.query(
+                f"SELECT {', '.join(keys)}, {column} AS token FROM {table} WHERE {column} IS NOT NULL", {}))
+            for row in rows:
+                key = {name: row[name] for name in keys}
                 db.execute(f"UPDATE {table} SET {column} = :token WHERE {where}",
-                           row | {"token": secret_box.rotate(token)})
+                           key | {"token": secret_box.rotate(row["token"])})
                 rewritten += 1
     return rewritten
 
