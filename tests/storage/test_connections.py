@@ -3,13 +3,9 @@ PostgreSQL accepts as well as SQLite (an empty `IN ()` is a syntax error there).
 
 from datetime import timedelta
 
-from cryptography.fernet import Fernet
-
 from bot.redaction import Secret
-from storage.crypto import SecretBox
-from storage.database import Store
 
-from .conftest import NOW
+from .conftest import NOW, rotate_to_a_new_key
 
 
 async def test_a_transition_expecting_no_status_moves_nothing(store, connection_id):
@@ -67,14 +63,8 @@ async def test_an_authorization_held_for_confirmation_survives_a_key_rotation(tm
         connection_id, org_id="00D1", held=Secret("held-refresh-token-9c1e"), confirm_by=NOW + timedelta(minutes=10),
         now=NOW))
     await store.close()
-    new_key = Secret(Fernet.generate_key().decode())
-    both = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key, encryption_key]))
-    await both.open()
-    assert await both.rotate_encryption() == 1
-    await both.close()
-
-    only_new = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key]))
-    await only_new.open()
+    rewritten, only_new = await rotate_to_a_new_key(tmp_path / "qc-bot.db", encryption_key)
+    assert rewritten == 1
     held = await only_new.run(lambda repos: repos.connections.held_authorization(connection_id))
     await only_new.close()
     assert held.reveal() == "held-refresh-token-9c1e"

@@ -4,7 +4,7 @@ from bot.redaction import Secret
 from storage.crypto import SecretBox
 from storage.database import Store
 
-from .conftest import NOW
+from .conftest import NOW, rotate_to_a_new_key
 
 
 def authorization(**overrides):
@@ -50,16 +50,8 @@ async def test_keys_rotate_without_losing_secrets(tmp_path, encryption_key, stor
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization(
         org_id="00D000000000002AAA", access_token=Secret("00D000000000002!second-access-token"), refresh_token=None)))
     await store.close()
-    new_key = Secret(Fernet.generate_key().decode())
-
-    both = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key, encryption_key]))
-    await both.open()
-    rewritten = await both.rotate_encryption()
-    await both.close()
+    rewritten, only_new = await rotate_to_a_new_key(tmp_path / "qc-bot.db", encryption_key)
     assert rewritten == 3
-
-    only_new = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[new_key]))
-    await only_new.open()
     org = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
     second = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000002AAA"))
     await only_new.close()
