@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlite_utils
@@ -77,13 +77,18 @@ class ConnectionRepository:
         run_as: str | None,
         now: datetime,
     ) -> Connection:
+        # created_at is the one order of journeys on every engine ("the latest for an org"; SQLite's rowid is
+        # its own): one created in the same microsecond as the team's last (a frozen clock) is stamped just after
+        [(last,)] = self._db.execute("SELECT MAX(created_at) FROM connections WHERE team_id = :team_id",
+                                     {"team_id": team_id}).fetchall()
+        created_at = now if last is None else max(now, from_db_time(last) + timedelta(microseconds=1))
         self._db.execute(
             "INSERT INTO connections (id, team_id, enterprise_id, user_id, channel_id, environment, login_url,"
             " run_as, status, created_at, updated_at) VALUES (:id, :team_id, :enterprise_id, :user_id, :channel_id,"
-            " :environment, :login_url, :run_as, 'pending_auth', :now, :now)",
+            " :environment, :login_url, :run_as, 'pending_auth', :created_at, :now)",
             {"id": connection_id, "team_id": team_id, "enterprise_id": enterprise_id, "user_id": user_id,
              "channel_id": channel_id, "environment": environment, "login_url": login_url, "run_as": run_as,
-             "now": to_db_time(now)},
+             "created_at": to_db_time(created_at), "now": to_db_time(now)},
         )
         connection = self.get(connection_id)
         assert connection is not None
@@ -139,9 +144,7 @@ class ConnectionRepository:
         status_clause = "" if status is None else " AND status = :status"
         rows = list(self._db.query(
             f"SELECT * FROM connections WHERE team_id = :team AND org_id = :org{status_clause}"
-            # created_at can tie (one microsecond, a frozen clock): with no rowid to fall back on, the journey
-            # changed last and then the id break the tie, the same way on every engine
-            " ORDER BY created_at DESC, updated_at DESC, id DESC LIMIT 1", params))
+            " ORDER BY created_at DESC, id DESC LIMIT 1", params))
         return _to_connection(rows[0]) if rows else None
 
     def hold_for_confirmation(

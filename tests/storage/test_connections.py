@@ -40,7 +40,7 @@ async def test_each_resume_is_counted_and_the_count_returned(store, connection_i
     assert (await store.run(lambda repos: repos.connections.get(connection_id))).resumes == 3
 
 
-async def test_the_latest_journey_for_an_org_is_the_last_created(store, connection_id):
+async def test_the_latest_journey_for_an_org_is_the_last_created_even_in_the_same_instant(store, connection_id):
     async def journey(number, *, at):
         new_id = f"c{number}"
         await store.run(lambda repos: repos.connections.create(
@@ -49,8 +49,11 @@ async def test_the_latest_journey_for_an_org_is_the_last_created(store, connecti
         await store.run(lambda repos: repos.connections.transition(
             new_id, expected=["pending_auth"], to="provisioned", now=at, org_id="00D1"))
 
-    await journey(9, at=NOW + timedelta(seconds=1))
-    await journey(2, at=NOW + timedelta(seconds=2))
+    # The clock stands still and the ids sort the other way: only the order of creation tells them apart.
+    await journey(9, at=NOW)
+    await journey(2, at=NOW)
+    created = [(await store.run(lambda repos, id=id: repos.connections.get(id))).created_at for id in ("c9", "c2")]
+    assert NOW < created[0] < created[1] < NOW + timedelta(milliseconds=1)
     latest = await store.run(lambda repos: repos.connections.latest_for_org(team_id="T1", org_id="00D1"))
     assert latest.id == "c2"
     assert await store.run(lambda repos: repos.connections.latest_for_org(
