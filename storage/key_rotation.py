@@ -10,9 +10,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlite_utils
-
 from storage.crypto import SecretBox, UndecryptableSecret
+from storage.sql import Db
 
 # Every column that holds a Fernet token, by table. New encrypted columns must be listed here.
 ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -20,17 +19,31 @@ ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
     "oauth_states": ("code_verifier_enc",),
     "slack_installations": ("bot_token_enc", "bot_refresh_token_enc"),
     "rotations": ("new_key_enc", "new_secret_enc", "old_key_enc"),
+    "connections": ("held_authorization_enc",),
+}
+# The primary key of each table above: a row is rewritten by its key (`rowid` exists on SQLite alone).
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "orgs": ("team_id", "org_id"),
+    "oauth_states": ("state_digest",),
+    "slack_installations": ("enterprise_id", "team_id"),
+    "rotations": ("id",),
+    "connections": ("id",),
 }
 
 
-def rotate_encryption(db: sqlite_utils.Database, secret_box: SecretBox) -> int:
+def rotate_encryption(db: Db, secret_box: SecretBox) -> int:
     """Re-encrypt every stored secret with the first key; return how many values were rewritten."""
     rewritten = 0
     for table, columns in ENCRYPTED_COLUMNS.items():
+        keys = PRIMARY_KEYS[table]
+        where = " AND ".join(f"{key} = :{key}" for key in keys)
         for column in columns:
-            rows = db.execute(f"SELECT rowid, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
-            for rowid, token in rows:
-                db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", [secret_box.rotate(token), rowid])
+            rows = list(db.query(
+                f"SELECT {', '.join(keys)}, {column} AS token FROM {table} WHERE {column} IS NOT NULL", {}))
+            for row in rows:
+                key = {name: row[name] for name in keys}
+                db.execute(f"UPDATE {table} SET {column} = :token WHERE {where}",
+                           key | {"token": secret_box.rotate(row["token"])})
                 rewritten += 1
     return rewritten
 
@@ -65,7 +78,9 @@ def _check_stored_secrets(path: Path, secret_box: SecretBox) -> StoredSecrets:
         for table, columns in ENCRYPTED_COLUMNS.items():
             if table not in tables:
                 continue
-            for column in columns:
+            # an older schema may lack a column added since (connections.held_authorization_enc came in 0009)
+            present = {column[0] for column in connection.execute(f"SELECT * FROM {table} LIMIT 0").description}
+            for column in (column for column in columns if column in present):
                 for (token,) in connection.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
                     stored += 1
                     try:

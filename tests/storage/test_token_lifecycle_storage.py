@@ -36,7 +36,7 @@ async def test_a_read_only_store_refuses_writes(tmp_path, secret_box, store, con
     await reader.open()
     try:
         assert (await reader.run(lambda repos: repos.connections.get(connection_id))).id == connection_id
-        with pytest.raises(DatabaseError, match="readonly|read-only"):
+        with pytest.raises(DatabaseError, match=r"readonly|read-only"):
             await reader.run(lambda repos: repos.audit.append(at=NOW, team_id="T1", actor="U1", action="x",
                                                               outcome="y"))
     finally:
