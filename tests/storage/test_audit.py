@@ -2,10 +2,10 @@
 export of exactly them, recorded for good; every other UPDATE or DELETE is refused by the schema."""
 
 import json
-import sqlite3
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import DatabaseError
 
 from bot.clock import ManualClock
 from bot.ops.retention import ExportNotWritten, export_audit
@@ -27,10 +27,10 @@ async def write_entries(store, *moments):
 async def test_a_plain_delete_or_update_is_refused_before_and_after_an_export(store, tmp_path):
     await write_entries(store, NOW - 3 * DAY, NOW - 2 * DAY, NOW)
     for sql in ("DELETE FROM audit_log", "DELETE FROM audit_log WHERE id = 1", "UPDATE audit_log SET outcome = 'x'"):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with pytest.raises(DatabaseError, match="append-only"):
             await store.run(lambda repos, sql=sql: repos.db.execute(sql))
     # A record that does not name every entry of its range opens nothing.
-    with pytest.raises(sqlite3.DatabaseError, match="every entry of its range"):
+    with pytest.raises(DatabaseError, match="every entry of its range"):
         await store.run(lambda repos: repos.db.execute(
             "INSERT INTO audit_exports (exported_at, first_id, last_id, entries, sha256, destination)"
             " VALUES ('x', 1, 3, 1, 'x', 'x')"))
@@ -38,7 +38,7 @@ async def test_a_plain_delete_or_update_is_refused_before_and_after_an_export(st
     await export_audit(store=store, clock=ManualClock(NOW), before=NOW - DAY, destination=tmp_path / "a.jsonl")
     for sql in ("DELETE FROM audit_log", "UPDATE audit_log SET outcome = 'x'", "DELETE FROM audit_exports",
                 "UPDATE audit_exports SET entries = 0"):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with pytest.raises(DatabaseError, match="append-only"):
             await store.run(lambda repos, sql=sql: repos.db.execute(sql))
 
 

@@ -7,7 +7,7 @@ import sqlite_utils
 
 from bot.redaction import Secret
 from storage.key_rotation import check_stored_secrets
-from storage.migrations import MIGRATIONS
+from storage.migrations.legacy_sqlite import MIGRATIONS
 
 
 def test_a_database_from_before_held_authorizations_is_checked_not_refused(tmp_path, secret_box):
