@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.redaction import contains_secret
+from storage.sql import Db
 from storage.timestamps import to_db_time
 
 
@@ -30,7 +29,7 @@ class AuditRange:
 
 
 class AuditLog:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Db) -> None:
         self._db = db
 
     def append(
@@ -48,18 +47,15 @@ class AuditLog:
         if detail_json is not None and contains_secret(detail_json):
             raise ValueError(f"refusing to write a secret into the audit log ({action})")
         self._db.execute(
-            "INSERT INTO audit_log (at, team_id, actor, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [to_db_time(at), team_id, actor, action, target, outcome, detail_json],
+            "INSERT INTO audit_log (at, team_id, actor, action, target, outcome, detail)"
+            " VALUES (:at, :team_id, :actor, :action, :target, :outcome, :detail)",
+            {"at": to_db_time(at), "team_id": team_id, "actor": actor, "action": action, "target": target,
+             "outcome": outcome, "detail": detail_json},
         )
 
     def entries(self, *, team_id: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
-        clauses, values = [], []
-        if team_id is not None:
-            clauses.append("team_id = ?")
-            values.append(team_id)
-        if action is not None:
-            clauses.append("action = ?")
-            values.append(action)
+        values = {name: value for name, value in (("team_id", team_id), ("action", action)) if value is not None}
+        clauses = [f"{name} = :{name}" for name in values]
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return [_decoded(row) for row in self._db.query(f"SELECT * FROM audit_log{where} ORDER BY id", values)]
 
@@ -70,17 +66,17 @@ class AuditLog:
         while it is exported, and what is pruned afterwards is exactly what was exported.
         """
         first_id, last_id = self._db.execute(
-            "SELECT MIN(id), MAX(id) FROM audit_log WHERE id <= (SELECT MAX(id) FROM audit_log WHERE at < ?)",
-            [to_db_time(before)]).fetchone()
+            "SELECT MIN(id), MAX(id) FROM audit_log WHERE id <= (SELECT MAX(id) FROM audit_log WHERE at < :before)",
+            {"before": to_db_time(before)}).one()
         if last_id is None:
             return None
-        entries = self._db.execute("SELECT COUNT(*) FROM audit_log WHERE id BETWEEN ? AND ?",
-                                   [first_id, last_id]).fetchone()[0]
+        entries = self._db.execute("SELECT COUNT(*) FROM audit_log WHERE id BETWEEN :first_id AND :last_id",
+                                   {"first_id": first_id, "last_id": last_id}).scalar_one()
         return AuditRange(first_id=first_id, last_id=last_id, entries=entries)
 
     def entries_in(self, selected: AuditRange) -> Iterator[dict[str, Any]]:
-        for row in self._db.query("SELECT * FROM audit_log WHERE id BETWEEN ? AND ? ORDER BY id",
-                                  [selected.first_id, selected.last_id]):
+        for row in self._db.query("SELECT * FROM audit_log WHERE id BETWEEN :first_id AND :last_id ORDER BY id",
+                                  {"first_id": selected.first_id, "last_id": selected.last_id}):
             yield _decoded(row)
 
     def prune_exported(self, exported: AuditRange, *, sha256: str, destination: str, now: datetime) -> int:
@@ -91,10 +87,11 @@ class AuditLog:
         """
         self._db.execute(
             "INSERT INTO audit_exports (exported_at, first_id, last_id, entries, sha256, destination)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [to_db_time(now), exported.first_id, exported.last_id, exported.entries, sha256, destination])
-        return self._db.execute("DELETE FROM audit_log WHERE id BETWEEN ? AND ?",
-                                [exported.first_id, exported.last_id]).rowcount
+            " VALUES (:now, :first_id, :last_id, :entries, :sha256, :destination)",
+            {"now": to_db_time(now), "first_id": exported.first_id, "last_id": exported.last_id,
+             "entries": exported.entries, "sha256": sha256, "destination": destination})
+        return self._db.execute("DELETE FROM audit_log WHERE id BETWEEN :first_id AND :last_id",
+                                {"first_id": exported.first_id, "last_id": exported.last_id}).rowcount
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
-
-import sqlite_utils
 
 from bot.failures import Failure
 from bot.redaction import Secret
 from storage.crypto import SecretBox
+from storage.sql import Db
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
 
 ConnectionStatus = Literal[
@@ -60,7 +59,7 @@ class Connection:
 
 
 class ConnectionRepository:
-    def __init__(self, db: sqlite_utils.Database, secret_box: SecretBox) -> None:
+    def __init__(self, db: Db, secret_box: SecretBox) -> None:
         self._db = db
         self._box = secret_box
 
@@ -77,18 +76,25 @@ class ConnectionRepository:
         run_as: str | None,
         now: datetime,
     ) -> Connection:
+        # created_at is the one order of journeys on every engine ("the latest for an org"; SQLite's rowid is
+        # its own): one created in the same microsecond as the team's last (a frozen clock) is stamped just after
+        [(last,)] = self._db.execute("SELECT MAX(created_at) FROM connections WHERE team_id = :team_id",
+                                     {"team_id": team_id}).fetchall()
+        created_at = now if last is None else max(now, from_db_time(last) + timedelta(microseconds=1))
         self._db.execute(
             "INSERT INTO connections (id, team_id, enterprise_id, user_id, channel_id, environment, login_url,"
-            " run_as, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending_auth', ?, ?)",
-            [connection_id, team_id, enterprise_id, user_id, channel_id, environment, login_url, run_as,
-             to_db_time(now), to_db_time(now)],
+            " run_as, status, created_at, updated_at) VALUES (:id, :team_id, :enterprise_id, :user_id, :channel_id,"
+            " :environment, :login_url, :run_as, 'pending_auth', :created_at, :now)",
+            {"id": connection_id, "team_id": team_id, "enterprise_id": enterprise_id, "user_id": user_id,
+             "channel_id": channel_id, "environment": environment, "login_url": login_url, "run_as": run_as,
+             "created_at": to_db_time(created_at), "now": to_db_time(now)},
         )
         connection = self.get(connection_id)
         assert connection is not None
         return connection
 
     def get(self, connection_id: str) -> Connection | None:
-        rows = list(self._db.query("SELECT * FROM connections WHERE id = ?", [connection_id]))
+        rows = list(self._db.query("SELECT * FROM connections WHERE id = :id", {"id": connection_id}))
         return _to_connection(rows[0]) if rows else None
 
     def transition(
@@ -106,8 +112,8 @@ class ConnectionRepository:
     ) -> bool:
         """Move to `to` only if the current status is one of `expected`; True if this call moved it."""
         expected = list(expected)
-        assignments = ["status = ?", "updated_at = ?"]
-        values: list[Any] = [to, to_db_time(now)]
+        assignments = ["status = :to", "updated_at = :now"]
+        values: dict[str, Any] = {"to": to, "now": to_db_time(now), "id": connection_id}
         for column, value in (
             ("org_id", org_id),
             ("app_kind", app_kind),
@@ -116,17 +122,16 @@ class ConnectionRepository:
             ("failure_message", failure_message),
         ):
             if value is not None:
-                assignments.append(f"{column} = ?")
-                values.append(value)
+                assignments.append(f"{column} = :{column}")
+                values[column] = value
         if to != "awaiting_confirmation":
             assignments.append("held_authorization_enc = NULL")  # held tokens never outlive the wait
         if to in FINAL_STATUSES:
-            assignments.append("finished_at = ?")
-            values.append(to_db_time(now))
-        placeholders = ", ".join("?" for _ in expected)
+            assignments.append("finished_at = :now")
+        statuses = _in_list("expected", expected)
         cursor = self._db.execute(
-            f"UPDATE connections SET {', '.join(assignments)} WHERE id = ? AND status IN ({placeholders})",
-            [*values, connection_id, *expected],
+            f"UPDATE connections SET {', '.join(assignments)} WHERE id = :id AND status IN ({_placeholders(statuses)})",
+            values | statuses,
         )
         return cursor.rowcount == 1
 
@@ -134,10 +139,11 @@ class ConnectionRepository:
         self, *, team_id: str, org_id: str, status: ConnectionStatus | None = None
     ) -> Connection | None:
         """The most recent journey that reached this org (with `status`, when given)."""
+        params = {"team": team_id, "org": org_id} | ({} if status is None else {"status": status})
         status_clause = "" if status is None else " AND status = :status"
         rows = list(self._db.query(
             f"SELECT * FROM connections WHERE team_id = :team AND org_id = :org{status_clause}"
-            " ORDER BY created_at DESC, rowid DESC LIMIT 1", {"team": team_id, "org": org_id, "status": status}))
+            " ORDER BY created_at DESC, id DESC LIMIT 1", params))
         return _to_connection(rows[0]) if rows else None
 
     def hold_for_confirmation(
@@ -146,37 +152,42 @@ class ConnectionRepository:
         """Move a `pending_auth` journey to `awaiting_confirmation`, keeping the authorization it received
         (tokens included) encrypted until the requester decides; False if it had moved on."""
         cursor = self._db.execute(
-            "UPDATE connections SET status = 'awaiting_confirmation', org_id = ?, held_authorization_enc = ?,"
-            " confirm_by = ?, updated_at = ? WHERE id = ? AND status = 'pending_auth'",
-            [org_id, self._box.encrypt(held), to_db_time(confirm_by), to_db_time(now), connection_id],
+            "UPDATE connections SET status = 'awaiting_confirmation', org_id = :org_id, held_authorization_enc = :held,"
+            " confirm_by = :confirm_by, updated_at = :now WHERE id = :id AND status = 'pending_auth'",
+            {"org_id": org_id, "held": self._box.encrypt(held), "confirm_by": to_db_time(confirm_by),
+             "now": to_db_time(now), "id": connection_id},
         )
         return cursor.rowcount == 1
 
     def held_authorization(self, connection_id: str) -> Secret | None:
-        row = self._db.execute("SELECT held_authorization_enc FROM connections WHERE id = ?",
-                               [connection_id]).fetchone()
+        row = self._db.execute("SELECT held_authorization_enc FROM connections WHERE id = :id",
+                               {"id": connection_id}).fetchone()
         return self._box.decrypt_optional(row[0]) if row else None
 
     def confirmation_lapsed(self, *, now: datetime) -> list[Connection]:
         """Journeys whose requester did not confirm in time."""
         rows = self._db.query(
-            "SELECT * FROM connections WHERE status = 'awaiting_confirmation' AND confirm_by <= ? ORDER BY confirm_by",
-            [to_db_time(now)],
+            "SELECT * FROM connections WHERE status = 'awaiting_confirmation' AND confirm_by <= :now"
+            " ORDER BY confirm_by, id",
+            {"now": to_db_time(now)},
         )
         return [_to_connection(row) for row in rows]
 
     def touch(self, connection_id: str, *, now: datetime) -> None:
         """Record progress that does not change the status (the age sweeps look at `updated_at`)."""
-        self._db.execute("UPDATE connections SET updated_at = ? WHERE id = ?", [to_db_time(now), connection_id])
+        self._db.execute("UPDATE connections SET updated_at = :now WHERE id = :id",
+                         {"now": to_db_time(now), "id": connection_id})
 
     def set_pending_deploy(self, connection_id: str, *, deploy_id: str | None) -> None:
         """Remember the deploy in flight, so a restarted process waits for it instead of deploying again."""
-        self._db.execute("UPDATE connections SET pending_deploy_id = ? WHERE id = ?", [deploy_id, connection_id])
+        self._db.execute("UPDATE connections SET pending_deploy_id = :deploy_id WHERE id = :id",
+                         {"deploy_id": deploy_id, "id": connection_id})
 
     def count_resume(self, connection_id: str) -> int:
         """Record that a restarted process picked the journey up again; return how often that happened."""
-        self._db.execute("UPDATE connections SET resumes = resumes + 1 WHERE id = ?", [connection_id])
-        return self._db.execute("SELECT resumes FROM connections WHERE id = ?", [connection_id]).fetchone()[0]
+        [(resumes,)] = self._db.execute("UPDATE connections SET resumes = resumes + 1 WHERE id = :id RETURNING resumes",
+                                        {"id": connection_id}).fetchall()
+        return int(resumes)
 
     def start_proof(
         self, connection_id: str, *, status: ProofStatus, now: datetime, status_view: dict[str, Any],
@@ -184,44 +195,55 @@ class ConnectionRepository:
     ) -> None:
         """Record that the live sign-in begins now (`proving`), or why it cannot run (`not_run`)."""
         self._db.execute(
-            "UPDATE connections SET proof_status = ?, proof_started_at = ?, proof_attempts = 0, proof_problem = ?,"
-            " proof_detail = NULL, status_view = ? WHERE id = ?",
-            [status, to_db_time(now), problem, json.dumps(status_view, sort_keys=True), connection_id],
+            "UPDATE connections SET proof_status = :status, proof_started_at = :now, proof_attempts = 0,"
+            " proof_problem = :problem, proof_detail = NULL, status_view = :status_view WHERE id = :id",
+            {"status": status, "now": to_db_time(now), "problem": problem,
+             "status_view": json.dumps(status_view, sort_keys=True), "id": connection_id},
         )
 
     def count_proof_attempt(self, connection_id: str) -> None:
-        self._db.execute("UPDATE connections SET proof_attempts = proof_attempts + 1 WHERE id = ?", [connection_id])
+        self._db.execute("UPDATE connections SET proof_attempts = proof_attempts + 1 WHERE id = :id",
+                         {"id": connection_id})
 
     def finish_proof(
         self, connection_id: str, *, status: ProofStatus, problem: str | None, detail: str | None
     ) -> bool:
         """End a proof that is still `proving`; True if this call ended it (a racing worker's call is refused)."""
         return self._db.execute(
-            "UPDATE connections SET proof_status = ?, proof_problem = ?, proof_detail = ?"
-            " WHERE id = ? AND proof_status = 'proving'",
-            [status, problem, detail, connection_id],
+            "UPDATE connections SET proof_status = :status, proof_problem = :problem, proof_detail = :detail"
+            " WHERE id = :id AND proof_status = 'proving'",
+            {"status": status, "problem": problem, "detail": detail, "id": connection_id},
         ).rowcount == 1
 
     def proving(self) -> list[Connection]:
         """Provisioned connections whose live sign-in has no outcome yet."""
-        rows = self._db.query("SELECT * FROM connections WHERE proof_status = 'proving' ORDER BY created_at")
+        rows = self._db.query("SELECT * FROM connections WHERE proof_status = 'proving' ORDER BY created_at, id", {})
         return [_to_connection(row) for row in rows]
 
     def pending_auth_since(self, *, before: datetime) -> list[Connection]:
         """Journeys still waiting for Salesforce's answer whose last change is older than `before`."""
         rows = self._db.query(
-            "SELECT * FROM connections WHERE status = 'pending_auth' AND updated_at < ? ORDER BY updated_at",
-            [to_db_time(before)],
+            "SELECT * FROM connections WHERE status = 'pending_auth' AND updated_at < :before ORDER BY updated_at, id",
+            {"before": to_db_time(before)},
         )
         return [_to_connection(row) for row in rows]
 
     def with_status(self, statuses: Iterable[ConnectionStatus]) -> list[Connection]:
-        statuses = list(statuses)
-        placeholders = ", ".join("?" for _ in statuses)
+        wanted = _in_list("status", statuses)
         rows = self._db.query(
-            f"SELECT * FROM connections WHERE status IN ({placeholders}) ORDER BY created_at", statuses
+            f"SELECT * FROM connections WHERE status IN ({_placeholders(wanted)}) ORDER BY created_at, id", wanted
         )
         return [_to_connection(row) for row in rows]
+
+
+def _in_list(name: str, values: Iterable[str]) -> dict[str, str]:
+    """Named parameters for an `IN (...)` list, one per value (spell the list with `_placeholders`)."""
+    return {f"{name}_{index}": value for index, value in enumerate(values)}
+
+
+def _placeholders(params: dict[str, str]) -> str:
+    # PostgreSQL refuses an empty `IN ()`; `IN (NULL)` matches nothing on both engines
+    return ", ".join(f":{name}" for name in params) or "NULL"
 
 
 def _to_connection(record: dict[str, Any]) -> Connection:

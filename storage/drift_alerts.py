@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlite_utils
-
+from storage.sql import Db
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time, to_db_time_optional
 
 Resolution = Literal["resolved", "repaired", "superseded"]
@@ -40,7 +39,7 @@ class DriftAlert:
 
 
 class DriftAlertRepository:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Db) -> None:
         self._db = db
 
     def open_for_org(self, *, team_id: str, org_id: str) -> list[DriftAlert]:

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlite_utils
-
 from bot.redaction import contains_secret
 from storage import outbox_keys
+from storage.sql import Db
 from storage.timestamps import from_db_time, to_db_time
 
 NotificationStatus = Literal["pending", "sent", "undeliverable"]
@@ -54,7 +53,7 @@ class Notification:
 
 
 class NotificationRepository:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Db) -> None:
         self._db = db
 
     def enqueue(
@@ -121,12 +120,12 @@ class NotificationRepository:
         newer = self._db.execute(
             "SELECT COUNT(*) FROM notifications WHERE update_of = :original AND id > :id"
             " AND status != 'undeliverable'",
-            {"original": update.update_of, "id": update.id}).fetchone()[0]
+            {"original": update.update_of, "id": update.id}).scalar_one()
         if newer:
             return UpdateTarget(superseded=True)
         older = self._db.execute(
             "SELECT COUNT(*) FROM notifications WHERE update_of = :original AND id < :id AND status = 'pending'",
-            {"original": update.update_of, "id": update.id}).fetchone()[0]
+            {"original": update.update_of, "id": update.id}).scalar_one()
         original = self.get(update.update_of)
         refused_by = None
         if original is not None and original.status == "undeliverable":
@@ -161,10 +160,9 @@ class NotificationRepository:
         return [_to_notification(row) for row in rows]
 
     def next_attempt_at(self) -> datetime | None:
-        row = self._db.execute(
-            "SELECT MIN(next_attempt_at) FROM notifications WHERE status = 'pending'"
-        ).fetchone()
-        return None if row[0] is None else from_db_time(row[0])
+        earliest = self._db.execute("SELECT MIN(next_attempt_at) FROM notifications WHERE status = 'pending'"
+                                    ).scalar_one()
+        return None if earliest is None else from_db_time(earliest)
 
     def get(self, dedupe_key: str) -> Notification | None:
         rows = list(self._db.query("SELECT * FROM notifications WHERE dedupe_key = :dedupe_key",

@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
-
 from bot.failures import CallbackProblem
 from bot.redaction import Secret
 from storage.crypto import SecretBox, token_digest
+from storage.sql import Db
 from storage.timestamps import from_db_time, to_db_time
 
 
@@ -27,16 +26,17 @@ class Consumed:
 
 
 class OAuthStateRepository:
-    def __init__(self, db: sqlite_utils.Database, secret_box: SecretBox) -> None:
+    def __init__(self, db: Db, secret_box: SecretBox) -> None:
         self._db = db
         self._box = secret_box
 
     def claim_link(self, *, link_nonce: str, connection_id: str, expires_at: datetime, now: datetime) -> bool:
         """Mark the link with this nonce used for `connection_id`; False if it was used before (it works once)."""
         cursor = self._db.execute(
-            "INSERT INTO oauth_links (link_digest, connection_id, expires_at, used_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (link_digest) DO NOTHING",
-            [token_digest(link_nonce), connection_id, to_db_time(expires_at), to_db_time(now)],
+            "INSERT INTO oauth_links (link_digest, connection_id, expires_at, used_at)"
+            " VALUES (:link_digest, :connection_id, :expires_at, :now) ON CONFLICT (link_digest) DO NOTHING",
+            {"link_digest": token_digest(link_nonce), "connection_id": connection_id,
+             "expires_at": to_db_time(expires_at), "now": to_db_time(now)},
         )
         return cursor.rowcount == 1
 
@@ -45,16 +45,18 @@ class OAuthStateRepository:
     ) -> None:
         self._db.execute(
             "INSERT INTO oauth_states (state_digest, connection_id, code_verifier_enc, expires_at)"
-            " VALUES (?, ?, ?, ?)",
-            [token_digest(state.reveal()), connection_id, self._box.encrypt(code_verifier), to_db_time(expires_at)],
+            " VALUES (:state_digest, :connection_id, :code_verifier_enc, :expires_at)",
+            {"state_digest": token_digest(state.reveal()), "connection_id": connection_id,
+             "code_verifier_enc": self._box.encrypt(code_verifier), "expires_at": to_db_time(expires_at)},
         )
 
     def consume_state(self, *, state: str, now: datetime) -> Consumed:
         """The state's connection and PKCE verifier, once; a problem if it is unknown, used or expired."""
         digest = token_digest(state)
         row = self._db.execute(
-            "SELECT connection_id, code_verifier_enc, expires_at, used_at FROM oauth_states WHERE state_digest = ?",
-            [digest],
+            "SELECT connection_id, code_verifier_enc, expires_at, used_at FROM oauth_states"
+            " WHERE state_digest = :state_digest",
+            {"state_digest": digest},
         ).fetchone()
         if row is None:
             return Consumed(None, CallbackProblem.UNKNOWN)
@@ -63,8 +65,9 @@ class OAuthStateRepository:
             return Consumed(connection_id, CallbackProblem.USED)
         if from_db_time(expires_at) <= now:
             return Consumed(connection_id, CallbackProblem.EXPIRED)
-        cursor = self._db.execute("UPDATE oauth_states SET used_at = ? WHERE state_digest = ? AND used_at IS NULL",
-                                  [to_db_time(now), digest])
+        cursor = self._db.execute(
+            "UPDATE oauth_states SET used_at = :now WHERE state_digest = :state_digest AND used_at IS NULL",
+            {"now": to_db_time(now), "state_digest": digest})
         if cursor.rowcount != 1:
             return Consumed(connection_id, CallbackProblem.USED)
         return Consumed(connection_id, code_verifier=self._box.decrypt(code_verifier_enc))

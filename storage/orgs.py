@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlite_utils
-
 from bot.redaction import Secret
 from storage.crypto import SecretBox
+from storage.sql import Db
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
 
 OrgStatus = Literal["connected", "broken", "disconnected"]
@@ -67,7 +66,7 @@ class SignInState:
 
 
 class OrgRepository:
-    def __init__(self, db: sqlite_utils.Database, secret_box: SecretBox) -> None:
+    def __init__(self, db: Db, secret_box: SecretBox) -> None:
         self._db = db
         self._box = secret_box
 
@@ -95,7 +94,9 @@ class OrgRepository:
             INSERT INTO orgs (team_id, org_id, org_name, is_sandbox, instance_url, login_url, channel_id,
                 connected_by, salesforce_user_id, salesforce_username, access_token_enc, refresh_token_enc,
                 token_issued_at, status, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'connected', ?, ?)
+            VALUES (:team_id, :org_id, :org_name, :is_sandbox, :instance_url, :login_url, :channel_id,
+                :connected_by, :salesforce_user_id, :salesforce_username, :access_token_enc, :refresh_token_enc,
+                :token_issued_at, 'connected', :now, :now)
             ON CONFLICT (team_id, org_id) DO UPDATE SET
                 org_name = excluded.org_name, is_sandbox = excluded.is_sandbox,
                 instance_url = excluded.instance_url, login_url = excluded.login_url,
@@ -107,9 +108,12 @@ class OrgRepository:
                 token_issued_at = excluded.token_issued_at, status = 'connected',
                 updated_at = excluded.updated_at
             """,
-            [team_id, org_id, org_name, int(is_sandbox), instance_url, login_url, channel_id, connected_by,
-             salesforce_user_id, salesforce_username, self._box.encrypt(access_token),
-             self._box.encrypt_optional(refresh_token), to_db_time(issued_at), to_db_time(now), to_db_time(now)],
+            {"team_id": team_id, "org_id": org_id, "org_name": org_name, "is_sandbox": int(is_sandbox),
+             "instance_url": instance_url, "login_url": login_url, "channel_id": channel_id,
+             "connected_by": connected_by, "salesforce_user_id": salesforce_user_id,
+             "salesforce_username": salesforce_username, "access_token_enc": self._box.encrypt(access_token),
+             "refresh_token_enc": self._box.encrypt_optional(refresh_token), "token_issued_at": to_db_time(issued_at),
+             "now": to_db_time(now)},
         )
 
     def save_access_token(
@@ -118,10 +122,12 @@ class OrgRepository:
         """Store a refreshed access token (and a rotated refresh token, when Salesforce sent one); False, and
         nothing stored, if the org is no longer connected (it was disconnected while Salesforce answered)."""
         cursor = self._db.execute(
-            "UPDATE orgs SET access_token_enc = ?, refresh_token_enc = COALESCE(?, refresh_token_enc),"
-            " updated_at = ? WHERE team_id = ? AND org_id = ? AND status = 'connected'",
-            [self._box.encrypt(access_token), self._box.encrypt_optional(refresh_token), to_db_time(now),
-             team_id, org_id],
+            "UPDATE orgs SET access_token_enc = :access_token_enc,"
+            " refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc), updated_at = :now"
+            " WHERE team_id = :team_id AND org_id = :org_id AND status = 'connected'",
+            {"access_token_enc": self._box.encrypt(access_token),
+             "refresh_token_enc": self._box.encrypt_optional(refresh_token), "now": to_db_time(now),
+             "team_id": team_id, "org_id": org_id},
         )
         return cursor.rowcount == 1
 
@@ -136,27 +142,30 @@ class OrgRepository:
         now: datetime,
     ) -> None:
         self._db.execute(
-            "UPDATE orgs SET app_kind = ?, consumer_key_enc = ?, consumer_secret_enc = ?, updated_at = ?"
-            " WHERE team_id = ? AND org_id = ?",
-            [app_kind, self._box.encrypt(consumer_key), self._box.encrypt_optional(consumer_secret),
-             to_db_time(now), team_id, org_id],
+            "UPDATE orgs SET app_kind = :app_kind, consumer_key_enc = :consumer_key_enc,"
+            " consumer_secret_enc = :consumer_secret_enc, updated_at = :now"
+            " WHERE team_id = :team_id AND org_id = :org_id",
+            {"app_kind": app_kind, "consumer_key_enc": self._box.encrypt(consumer_key),
+             "consumer_secret_enc": self._box.encrypt_optional(consumer_secret), "now": to_db_time(now),
+             "team_id": team_id, "org_id": org_id},
         )
 
     def set_card(self, *, team_id: str, org_id: str, card_key: str) -> None:
         """A new journey's card becomes the org's: what happens to the org from now on is threaded under it."""
-        self._db.execute("UPDATE orgs SET card_key = ? WHERE team_id = ? AND org_id = ?", [card_key, team_id, org_id])
+        self._db.execute("UPDATE orgs SET card_key = :card_key WHERE team_id = :team_id AND org_id = :org_id",
+                         {"card_key": card_key, "team_id": team_id, "org_id": org_id})
 
     def card_key(self, *, team_id: str, org_id: str) -> str | None:
-        row = self._db.execute("SELECT card_key FROM orgs WHERE team_id = ? AND org_id = ?",
-                               [team_id, org_id]).fetchone()
+        row = self._db.execute("SELECT card_key FROM orgs WHERE team_id = :team_id AND org_id = :org_id",
+                               {"team_id": team_id, "org_id": org_id}).fetchone()
         return None if row is None else row[0]
 
     def mark_broken(self, *, team_id: str, org_id: str, now: datetime) -> bool:
         """The bot's refresh token stopped working; True if this call moved the org from connected."""
         cursor = self._db.execute(
-            "UPDATE orgs SET status = 'broken', updated_at = ? WHERE team_id = ? AND org_id = ?"
+            "UPDATE orgs SET status = 'broken', updated_at = :now WHERE team_id = :team_id AND org_id = :org_id"
             " AND status = 'connected'",
-            [to_db_time(now), team_id, org_id],
+            {"now": to_db_time(now), "team_id": team_id, "org_id": org_id},
         )
         return cursor.rowcount == 1
 
@@ -164,16 +173,16 @@ class OrgRepository:
         """Forget every stored token and credential of the org; True if this call disconnected it."""
         cursor = self._db.execute(
             "UPDATE orgs SET status = 'disconnected', access_token_enc = NULL, refresh_token_enc = NULL,"
-            " consumer_key_enc = NULL, consumer_secret_enc = NULL, updated_at = ?"
-            " WHERE team_id = ? AND org_id = ? AND status != 'disconnected'",
-            [to_db_time(now), team_id, org_id],
+            " consumer_key_enc = NULL, consumer_secret_enc = NULL, updated_at = :now"
+            " WHERE team_id = :team_id AND org_id = :org_id AND status != 'disconnected'",
+            {"now": to_db_time(now), "team_id": team_id, "org_id": org_id},
         )
         return cursor.rowcount == 1
 
     def sign_in_state(self, *, team_id: str, org_id: str) -> SignInState | None:
         rows = list(self._db.query(
             "SELECT sign_in_status, sign_in_problem, sign_in_detail, sign_in_checked_at, sign_in_episode FROM orgs"
-            " WHERE team_id = ? AND org_id = ?", [team_id, org_id]))
+            " WHERE team_id = :team_id AND org_id = :org_id", {"team_id": team_id, "org_id": org_id}))
         if not rows:
             return None
         row = rows[0]
@@ -186,22 +195,26 @@ class OrgRepository:
         episode: int, now: datetime,
     ) -> None:
         self._db.execute(
-            "UPDATE orgs SET sign_in_status = ?, sign_in_problem = ?, sign_in_detail = ?, sign_in_checked_at = ?,"
-            " sign_in_episode = ? WHERE team_id = ? AND org_id = ?",
-            [status, problem, detail, to_db_time(now), episode, team_id, org_id],
+            "UPDATE orgs SET sign_in_status = :status, sign_in_problem = :problem, sign_in_detail = :detail,"
+            " sign_in_checked_at = :now, sign_in_episode = :episode WHERE team_id = :team_id AND org_id = :org_id",
+            {"status": status, "problem": problem, "detail": detail, "now": to_db_time(now), "episode": episode,
+             "team_id": team_id, "org_id": org_id},
         )
 
     def for_team(self, *, team_id: str) -> list[OrgSummary]:
         """The team's orgs that are not disconnected, by name."""
         rows = self._db.query(
             "SELECT team_id, org_id, org_name, is_sandbox, app_kind, status FROM orgs"
-            " WHERE team_id = ? AND status != 'disconnected' ORDER BY org_name COLLATE NOCASE, org_id", [team_id])
+            # by name as people read it, whatever the case and whatever the engine's collation
+            " WHERE team_id = :team_id AND status != 'disconnected' ORDER BY lower(org_name), org_id",
+            {"team_id": team_id})
         return [OrgSummary(team_id=row["team_id"], org_id=row["org_id"], org_name=row["org_name"],
                            is_sandbox=bool(row["is_sandbox"]), app_kind=row["app_kind"], status=row["status"])
                 for row in rows]
 
     def get(self, *, team_id: str, org_id: str) -> OrgRecord | None:
-        rows = list(self._db.query("SELECT * FROM orgs WHERE team_id = ? AND org_id = ?", [team_id, org_id]))
+        rows = list(self._db.query("SELECT * FROM orgs WHERE team_id = :team_id AND org_id = :org_id",
+                                   {"team_id": team_id, "org_id": org_id}))
         return self._to_record(rows[0]) if rows else None
 
     def _to_record(self, row: dict[str, Any]) -> OrgRecord:

@@ -25,9 +25,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-import sqlite_utils
-
 from storage import outbox_keys
+from storage.sql import Db
 from storage.timestamps import to_db_time
 
 
@@ -51,7 +50,7 @@ class Pruned:
 
 
 class Retention:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Db) -> None:
         self._db = db
 
     def prune(self, *, before: datetime) -> Pruned:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
-
 from bot.failures import RevealProblem
+from storage.sql import Db
 from storage.timestamps import from_db_time, to_db_time
 
 
@@ -24,7 +23,7 @@ class RevealGrant:
 
 
 class RevealRepository:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Db) -> None:
         self._db = db
 
     def create(
@@ -33,15 +32,16 @@ class RevealRepository:
     ) -> None:
         self._db.execute(
             "INSERT INTO reveals (id, connection_id, team_id, user_id, created_at, expires_at, rotation_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [reveal_id, connection_id, team_id, user_id, to_db_time(now), to_db_time(expires_at), rotation_id],
+            " VALUES (:id, :connection_id, :team_id, :user_id, :now, :expires_at, :rotation_id)",
+            {"id": reveal_id, "connection_id": connection_id, "team_id": team_id, "user_id": user_id,
+             "now": to_db_time(now), "expires_at": to_db_time(expires_at), "rotation_id": rotation_id},
         )
 
     def consume(self, *, reveal_id: str, team_id: str, user_id: str, now: datetime) -> RevealGrant:
         """Use the grant once; a click by anyone else is refused without using it up."""
         row = self._db.execute(
-            "SELECT connection_id, team_id, user_id, expires_at, used_at, rotation_id FROM reveals WHERE id = ?",
-            [reveal_id],
+            "SELECT connection_id, team_id, user_id, expires_at, used_at, rotation_id FROM reveals WHERE id = :id",
+            {"id": reveal_id},
         ).fetchone()
         if row is None:
             return RevealGrant(None, RevealProblem.UNKNOWN)
@@ -53,13 +53,14 @@ class RevealRepository:
         if from_db_time(expires_at) <= now:
             return RevealGrant(connection_id, RevealProblem.EXPIRED, rotation_id)
         cursor = self._db.execute(
-            "UPDATE reveals SET used_at = ? WHERE id = ? AND used_at IS NULL", [to_db_time(now), reveal_id]
+            "UPDATE reveals SET used_at = :now WHERE id = :id AND used_at IS NULL",
+            {"now": to_db_time(now), "id": reveal_id},
         )
         return RevealGrant(connection_id, None if cursor.rowcount == 1 else RevealProblem.USED, rotation_id)
 
     def release(self, *, reveal_id: str, team_id: str, user_id: str) -> None:
         """Undo a use whose credentials never reached the user (Slack refused to show them)."""
         self._db.execute(
-            "UPDATE reveals SET used_at = NULL WHERE id = ? AND team_id = ? AND user_id = ?",
-            [reveal_id, team_id, user_id],
+            "UPDATE reveals SET used_at = NULL WHERE id = :id AND team_id = :team_id AND user_id = :user_id",
+            {"id": reveal_id, "team_id": team_id, "user_id": user_id},
         )

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlite_utils
-
 from bot.redaction import Secret
 from storage.crypto import SecretBox
+from storage.sql import Db
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time, to_db_time_optional
 
 RotationStep = Literal["started", "staging", "staged", "revealed", "promoted", "proven", "retired", "failed"]
@@ -51,7 +50,7 @@ class Rotation:
 
 
 class RotationRepository:
-    def __init__(self, db: sqlite_utils.Database, secret_box: SecretBox) -> None:
+    def __init__(self, db: Db, secret_box: SecretBox) -> None:
         self._db = db
         self._box = secret_box
 

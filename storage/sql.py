@@ -23,11 +23,7 @@ class Db:
         self.engine: EngineName = engine
         self._connection: Connection | None = None
 
-    def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> CursorResult[Any]:
-        if isinstance(params, Sequence) and not isinstance(params, str):
-            if self.engine != "sqlite":
-                raise TypeError("positional parameters are SQLite-only; name them")
-            return self.connection.exec_driver_sql(sql, tuple(params))
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
         return self.connection.execute(_statement(sql), dict(params or {}))
 
     def execute_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -35,7 +31,7 @@ class Db:
         if rows:
             self.connection.execute(_statement(sql), [dict(row) for row in rows])
 
-    def query(self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> Iterator[dict[str, Any]]:
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """The rows of `sql` as dicts."""
         for row in self.execute(sql, params).mappings():
             yield dict(row)

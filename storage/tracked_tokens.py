@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlite_utils
-
+from storage.sql import Db
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time, to_db_time_optional
 
 TokenKind = Literal["bot", "app"]
@@ -85,7 +84,7 @@ def token_key(*, team_id: str, org_id: str, kind: TokenKind, salesforce_user_id:
 
 
 class TrackedTokenRepository:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Db) -> None:
         self._db = db
 
     # -- the per-org sync schedule ---------------------------------------------------------------------

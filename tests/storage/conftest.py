@@ -42,3 +42,18 @@ async def connection_id(store) -> str:
         connection_id="c1", team_id="T1", enterprise_id=None, user_id="U1", channel_id="C1",
         environment="production", login_url="https://login.salesforce.com", run_as=None, now=NOW))
     return "c1"
+
+
+async def rotate_to_a_new_key(url: str, old_key: Secret) -> tuple[int, Store]:
+    """Run `rotate-keys` with a new key before `old_key`; return how many values it rewrote and the database
+    opened with the new key alone (the caller closes it), where only a rewritten value can still be read."""
+    new_key = Secret(Fernet.generate_key().decode())
+    both = Store(url=url, secret_box=SecretBox(keys=[new_key, old_key]))
+    await both.open()
+    try:
+        rewritten = await both.rotate_encryption()
+    finally:
+        await both.close()
+    only_new = Store(url=url, secret_box=SecretBox(keys=[new_key]))
+    await only_new.open()
+    return rewritten, only_new

@@ -1,13 +1,9 @@
 from datetime import timedelta
 
-from cryptography.fernet import Fernet
-
 from bot.redaction import Secret
-from storage.crypto import SecretBox
-from storage.database import Store
 from storage.installations import SlackInstallation
 from storage.key_rotation import ENCRYPTED_COLUMNS
-from tests.storage.conftest import NOW
+from tests.storage.conftest import NOW, rotate_to_a_new_key
 
 BOT_TOKEN = "xoxb-1-2-installedbottokenvalue"
 
@@ -61,13 +57,8 @@ async def test_bot_tokens_rotate_with_the_encryption_key(database_url, encryptio
     await store.run(lambda repos: repos.installations.save(installation(
         bot_refresh_token=Secret("xoxe-1-refreshtokenvalue"))))
     await store.close()
-    new_key = Secret(Fernet.generate_key().decode())
-    both = Store(url=database_url, secret_box=SecretBox(keys=[new_key, encryption_key]))
-    await both.open()
-    assert await both.rotate_encryption() == 2
-    await both.close()
-    only_new = Store(url=database_url, secret_box=SecretBox(keys=[new_key]))
-    await only_new.open()
+    rewritten, only_new = await rotate_to_a_new_key(database_url, encryption_key)
+    assert rewritten == 2
     found = await only_new.run(lambda repos: repos.installations.find(enterprise_id=None, team_id="T1"))
     await only_new.close()
     assert found.bot_token.reveal() == BOT_TOKEN and found.bot_refresh_token.reveal() == "xoxe-1-refreshtokenvalue"

@@ -4,7 +4,7 @@ from bot.redaction import Secret
 from storage.crypto import SecretBox
 from storage.database import Store
 
-from .conftest import NOW
+from .conftest import NOW, rotate_to_a_new_key
 
 
 def authorization(**overrides):
@@ -46,20 +46,27 @@ async def test_a_new_authorization_keeps_the_app_credentials_and_old_refresh_tok
 
 async def test_keys_rotate_without_losing_secrets(database_url, encryption_key, store):
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
+    # A second org of the same team: each row is rewritten by its own key (team, org), none swapped.
+    await store.run(lambda repos: repos.orgs.save_authorization(**authorization(
+        org_id="00D000000000002AAA", access_token=Secret("00D000000000002!second-access-token"), refresh_token=None)))
     await store.close()
-    new_key = Secret(Fernet.generate_key().decode())
-
-    both = Store(url=database_url, secret_box=SecretBox(keys=[new_key, encryption_key]))
-    await both.open()
-    rewritten = await both.rotate_encryption()
-    await both.close()
-    assert rewritten == 2
-
-    only_new = Store(url=database_url, secret_box=SecretBox(keys=[new_key]))
-    await only_new.open()
+    rewritten, only_new = await rotate_to_a_new_key(database_url, encryption_key)
+    assert rewritten == 3
     org = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
+    second = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000002AAA"))
     await only_new.close()
     assert org.access_token.reveal() == "00D000000000001!access-token-value"
+    assert org.refresh_token.reveal() == "refresh-token-value-0123456789"
+    assert (second.access_token.reveal(), second.refresh_token) == ("00D000000000002!second-access-token", None)
+
+
+async def test_a_team_lists_its_orgs_by_name_whatever_the_case(store):
+    for number, name in enumerate(("beta", "Alpha", "acme", "Zeta"), start=1):
+        await store.run(lambda repos, number=number, name=name: repos.orgs.save_authorization(
+            **authorization(org_id=f"00D00000000000{number}AAA", org_name=name)))
+    await store.run(lambda repos: repos.orgs.disconnect(team_id="T1", org_id="00D000000000004AAA", now=NOW))
+    listed = await store.run(lambda repos: repos.orgs.for_team(team_id="T1"))
+    assert [org.org_name for org in listed] == ["acme", "Alpha", "beta"]
 
 
 async def test_a_refreshed_token_is_not_stored_for_a_disconnected_org(tmp_path, store):

@@ -214,7 +214,8 @@ async def test_the_command_prints_one_line_per_check_and_exits_non_zero(world, t
 
 
 async def test_a_database_others_may_read_is_warned_with_the_fix(world, tmp_path):
-    store = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=SecretBox(keys=[Secret(world.values["QC_ENCRYPTION_KEYS"])]))
+    store = Store(url=sqlite_url(tmp_path / "qc-bot.db"),
+                  secret_box=SecretBox(keys=[Secret(world.values["QC_ENCRYPTION_KEYS"])]))
     await store.open()
     await store.close()
     tmp_path.chmod(0o700)

@@ -27,7 +27,8 @@ async def fake_slack():
 
 @pytest.fixture
 async def store(tmp_path):
-    store = Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    store = Store(url=sqlite_url(tmp_path / "qc.db"),
+                  secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
     await store.open()
     yield store
     await store.close()

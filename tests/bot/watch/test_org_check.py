@@ -31,7 +31,8 @@ class BrokenStep:
 
 
 async def connected_store(tmp_path):
-    store = Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    store = Store(url=sqlite_url(tmp_path / "qc.db"),
+                  secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
     await store.open()
 
     def add(repos):
