@@ -68,25 +68,6 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("database_url", engines, indirect=True, ids=engines)
 
 
-UNPORTED_STORAGE = "positional parameters are SQLite-only"
-"""What storage/sql.py raises on PostgreSQL where a repository still binds positional parameters. Until the last
-repositories are converted (issue 14 point 1, on another branch), a PostgreSQL variant that fails for that reason
-alone, in its own traceback or in the bot's log, is reported as an expected failure; every other failure fails."""
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    on_postgresql = getattr(item, "callspec", None) is not None and item.callspec.params.get("database_url") == (
-        "postgresql")
-    if report.failed and on_postgresql and call.when in ("setup", "call"):
-        evidence = report.longreprtext + "".join(content for _, content in report.sections)
-        if UNPORTED_STORAGE in evidence:
-            report.outcome = "skipped"
-            report.wasxfail = f"storage/ not yet portable here: {UNPORTED_STORAGE}"
-    return report
-
-
 @pytest.fixture
 def database_url(request, tmp_path) -> str:
     """The bot's database as a SQLAlchemy URL: a new SQLite file (qc-bot.db in the test's folder) or a new
