@@ -100,7 +100,7 @@ async def test_a_new_journey_of_a_known_org_gets_a_card_of_its_own_which_becomes
     await stack.connect()
     second = await stack.status_message(count=2)
     assert second.ts != first.ts and "connected to Quality Clouds" in second.text
-    [latest] = stack.query("SELECT id FROM connections ORDER BY created_at DESC, rowid DESC LIMIT 1")
+    [latest] = stack.query("SELECT id FROM connections ORDER BY created_at DESC LIMIT 1")
     assert card_key(stack) == f"status:{latest[0]}"
 
     await confirm_disconnect(stack, f"disconnect-org {stack.org.id[:15]}", shown="Disconnect *Acme Corp*")
