@@ -122,6 +122,8 @@ class PostgresHome:
         with self._locked():
             if self._state.exists():
                 return Cluster(**json.loads(self._state.read_text()))
+            if (self.path / "data").exists():  # another worker's start failed; it reported why
+                raise PostgresStartFailed(f"the run's PostgreSQL in {self.path} did not start: {self._log_tail()}")
             cluster = self._start()
             self._state.write_text(json.dumps({"port": cluster.port, "socket_dir": cluster.socket_dir}))
             return cluster
@@ -156,9 +158,13 @@ class PostgresHome:
                 return Cluster(port=port, socket_dir=str(self.path))
             except PostgresStartFailed as failure:
                 if attempt == START_ATTEMPTS:
-                    log = (self.path / "server.log").read_text(errors="replace")[-2000:]
-                    raise PostgresStartFailed(f"{failure}\n{log}") from None
+                    raise PostgresStartFailed(f"{failure}\n{self._log_tail()}") from None
         raise PostgresStartFailed("no attempt to start the server was made")
+
+
+    def _log_tail(self) -> str:
+        log = self.path / "server.log"
+        return log.read_text(errors="replace")[-2000:] if log.exists() else "(no server log)"
 
 
 def _server_user() -> str:
