@@ -20,23 +20,25 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import Settings, shown_database
 from bot.connect.journey import ConnectJourney
 from bot.connect.reauthorize import Reauthorizer
 from bot.connect.reveal import CredentialReveal
+from bot.ops.metrics import METRICS_KEY, Metrics
 from bot.ops.retention import Pruner
 from bot.orgs.access import org_access
 from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
 from bot.orgs.revocation import TokenRevoker
 from bot.orgs.rotation import Rotator
-from bot.redaction import install_log_redaction
-from bot.server import run_until_stopped
+from bot.redaction import install_log_redaction, redact
+from bot.server import StartupFailed, run_until_stopped
 from bot.services import SERVICES_KEY, Services
 from bot.slack.authorize import InstallationAuthorize, single_workspace_authorize
 from bot.slack.clients import ResponseUrlReply, SingleWorkspaceClients, outbox_clients, slack_retry_handlers
@@ -98,10 +100,11 @@ async def create_web_app(
     timings = timings or Timings()
     secret_box = SecretBox(keys=settings.encryption_keys)
     store = Store(path=settings.db_path, secret_box=secret_box)
+    metrics = Metrics()
     # One HTTP session for every Slack Web API call (Bolt hands it to each request's client too): a new
     # session per call would pay for a new connection each time. The template client has no token: each
     # request's client gets its workspace's token from the authorization.
-    slack_session = aiohttp.ClientSession()
+    slack_session = aiohttp.ClientSession(trace_configs=[metrics.slack_trace()])
     retry_handlers = slack_retry_handlers(timings.slack_retry)
     slack_client = AsyncWebClient(base_url=settings.slack_api_url, session=slack_session,
                                   retry_handlers=retry_handlers)
@@ -125,11 +128,11 @@ async def create_web_app(
         authorize=authorize,
         process_before_response=False,
     )
-    http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
-    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
+    http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"}, trace_configs=[metrics.salesforce_trace()])
+    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings, metrics=metrics)
     access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
-                             delivery=delivery, slack_clients=slack_clients, timings=timings,
+                             delivery=delivery, slack_clients=slack_clients, timings=timings, metrics=metrics,
                              reply_to=lambda url: ResponseUrlReply(response_url=url, session=slack_session,
                                                                    retry_handlers=retry_handlers))
     drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=journey)
@@ -141,6 +144,7 @@ async def create_web_app(
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
         pruner=Pruner(store=store, retention=settings.retention), prune_interval=timings.prune_interval,
+        metrics=metrics,
     )
     services = Services(settings=settings, clock=clock, store=store, journey=journey,
                         reveals=CredentialReveal(store=store, clock=clock, desired_app=settings.desired_app),
@@ -164,6 +168,7 @@ async def create_web_app(
 
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app[SERVICES_KEY] = services
+    web_app[METRICS_KEY] = metrics
 
     if settings.slack_signing_secret is not None:
         gate = SlackRequestGate(signing_secret=settings.slack_signing_secret.reveal(),
@@ -180,7 +185,14 @@ async def create_web_app(
     maintenance: list[asyncio.Task[None]] = []
 
     async def on_startup(_: web.Application) -> None:
-        await store.open()
+        try:
+            await store.open()
+        except Exception as exc:
+            raise StartupFailed(
+                f"the database {shown_database(settings.db_path)} cannot be opened: {_reason(exc)}") from None
+        if isinstance(slack_clients, SingleWorkspaceClients):
+            await _check_bot_token(slack_clients.client, session=slack_session,
+                                   timeout_seconds=timings.startup_slack_check_seconds)
         delivery.start()
         resumed = await journey.resume_unfinished()
         if resumed:
@@ -204,8 +216,10 @@ async def create_web_app(
             task.cancel()
         await asyncio.gather(*maintenance, return_exceptions=True)
         await scheduler.stop()
+        # Journeys under way get a moment to finish; what is then cancelled resumes at the next start from its
+        # last committed step.
+        await journey.close(grace_seconds=timings.shutdown_grace_seconds)
         await drift.close()
-        await journey.close()
         await rotator.close()
         await delivery.stop()
         await http_session.close()
@@ -215,6 +229,33 @@ async def create_web_app(
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app
+
+
+async def _check_bot_token(client: AsyncWebClient, *, session: aiohttp.ClientSession,
+                           timeout_seconds: float) -> None:
+    """Refuse to start with a bot token Slack refuses (a typo, a revoked token), rather than start quietly and
+    fail every message. Slack out of reach is no reason not to start: the outbox retries what it could not send."""
+    probe = AsyncWebClient(token=client.token, base_url=client.base_url, session=session,
+                           timeout=int(timeout_seconds))
+    try:
+        await probe.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+        if error is None:
+            logger.warning("Slack did not answer auth.test (HTTP %s); starting anyway", exc.response.status_code)
+            return
+        raise StartupFailed(f"Slack refused SLACK_BOT_TOKEN: auth.test answered {error}") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning("Could not reach Slack to check SLACK_BOT_TOKEN (%s); starting anyway",
+                       exc.__class__.__name__)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's first line, redacted (an operator reads it; a driver may quote its configuration)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    lines = str(exc).strip().splitlines()
+    return redact(lines[0]) if lines else exc.__class__.__name__
 
 
 async def _maintain(services: Services, timings: Timings) -> None:

@@ -211,11 +211,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text, end="")
         return status
     settings = _settings_or_exit()
-    configure_logging(level=settings.log_level)
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
     if arguments.command == "serve":
         from bot.app import serve
+        from bot.server import StartupFailed
 
-        serve(settings)
+        try:
+            serve(settings)
+        except StartupFailed as exc:
+            print(f"qc-bot: cannot start: {exc}", file=sys.stderr)
+            return 1
     elif arguments.command == "rotate-keys":
         rewritten = asyncio.run(_rotate_keys(settings))
         print(f"Re-encrypted {rewritten} stored secret(s) with the first key of QC_ENCRYPTION_KEYS.")

@@ -23,6 +23,7 @@ from storage.audit import AuditLog
 from storage.connections import ConnectionRepository
 from storage.crypto import SecretBox
 from storage.drift_alerts import DriftAlertRepository
+from storage.gauges import GaugeRepository
 from storage.installations import InstallationRepository
 from storage.key_rotation import rotate_encryption
 from storage.migrations import MIGRATIONS
@@ -79,6 +80,7 @@ class Repositories:
     temporary_changes: TemporaryChangeRepository
     drift_alerts: DriftAlertRepository
     rotations: RotationRepository
+    gauges: GaugeRepository
 
 
 class DatabaseNotReady(Exception):
@@ -138,11 +140,16 @@ class Store:
             temporary_changes=TemporaryChangeRepository(db),
             drift_alerts=DriftAlertRepository(db),
             rotations=RotationRepository(db, box),
+            gauges=GaugeRepository(db),
         )
 
     async def ping(self) -> None:
         """Return once the database answered a query (`/healthz`); raise if it cannot."""
         await self.run(lambda repos: repos.db.execute("SELECT 1").fetchone())
+
+    async def schema_is_current(self) -> bool:
+        """True when every migration this version knows has been applied (`/readyz`)."""
+        return await self.run(lambda repos: not MIGRATIONS.pending(repos.db))
 
     async def rotate_encryption(self) -> int:
         """Re-encrypt every stored secret under the first key (`qc-bot rotate-keys`); return how many."""

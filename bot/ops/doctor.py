@@ -35,7 +35,7 @@ from storage.key_rotation import UnreadableDatabase, check_stored_secrets
 
 Status = Literal["ok", "warn", "fail", "skip"]
 SECRET_VARIABLES = frozenset({"SALESFORCE_CLIENT_SECRET", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN",
-                              "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN"})
+                              "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN", "QC_METRICS_TOKEN"})
 # A code no Salesforce org issued: the token endpoint checks the client before it looks at the code.
 PROBE_CODE = "qc-bot-doctor-probe"
 # One quick retry at most: a doctor reports what it sees instead of waiting out an outage.

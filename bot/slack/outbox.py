@@ -28,6 +28,7 @@ from bot.clock import Clock
 from bot.failures import ChannelError
 from bot.messages.blocks import SlackMessage
 from bot.messages.delivery import channel_fallback, compact, message_refused
+from bot.ops.metrics import Metrics
 from bot.slack.clients import SlackClients, WorkspaceNotInstalled
 from bot.timings import Timings
 from storage import outbox_keys
@@ -61,10 +62,13 @@ def notification_by_key(dedupe_key: str) -> Callable[[Repositories], Notificatio
 
 class SlackDelivery:
     def __init__(
-        self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings, sender: str = "serve"
+        self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings, sender: str = "serve",
+        metrics: Metrics | None = None,
     ) -> None:
-        """`sender` names who claims messages: `serve` (one per database) or a one-off like `check-expiry`."""
+        """`sender` names who claims messages: `serve` (one per database) or a one-off like `check-expiry`;
+        `metrics` counts the results for `/metrics` (a one-off process has none to show, so none by default)."""
         self._sender = sender
+        self._metrics = metrics or Metrics()
         self._store = store
         self._clients = clients
         self._clock = clock
@@ -234,6 +238,7 @@ class SlackDelivery:
         now = self._clock.now()
         await self._store.run(lambda repos: repos.notifications.mark_sent(
             notification.id, message_ts=message_ts, message_channel=message_channel, now=now))
+        self._metrics.delivery(result="sent")
         logger.info("Delivered Slack %s %s", "edit" if notification.update_of else "message", notification.dedupe_key)
         return 1
 
@@ -256,6 +261,7 @@ class SlackDelivery:
                         channel_id=recipient, payload=message.as_payload(), now=now)
 
             await self._store.run(give_up)
+            self._metrics.delivery(result="undeliverable")
             if fallback is not None:
                 self.wake()
             return
@@ -265,6 +271,7 @@ class SlackDelivery:
                        int(delay.total_seconds()))
         await self._store.run(lambda repos: repos.notifications.mark_retry(notification.id, error=error,
                                                                            next_attempt_at=next_attempt))
+        self._metrics.delivery(result="retry")
 
     async def _send_compact(self, notification: Notification, error: str) -> None:
         """Slack refused the message as invalid: it goes out again at once as plain text (the same outbox row,
@@ -288,6 +295,7 @@ class SlackDelivery:
                     payload=message_refused(channel_id=notification.channel_id, error=error).as_payload())
 
         await self._store.run(replace)
+        self._metrics.delivery(result="compacted")
         self.wake()
 
     @staticmethod
