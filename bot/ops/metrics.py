@@ -91,8 +91,11 @@ class Metrics:
     def delivery(self, *, result: SlackDeliveryResult) -> None:
         self.slack_deliveries.labels(result=result).inc()
 
-    def scheduled_run(self, *, work: ScheduledWork, lag_seconds: float, started_at: float) -> None:
-        self.scheduler_lag.labels(work=work).observe(max(lag_seconds, 0.0))
+    def scheduled_run(self, *, work: ScheduledWork, lag_seconds: float | None, started_at: float) -> None:
+        """A periodic run started at `started_at` (Unix time), `lag_seconds` after it was due (None: it was not
+        due, e.g. the first run at start-up)."""
+        if lag_seconds is not None:
+            self.scheduler_lag.labels(work=work).observe(lag_seconds)
         self.scheduler_last_run.labels(work=work).set(started_at)
 
     def slack_trace(self) -> aiohttp.TraceConfig:

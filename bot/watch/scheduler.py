@@ -91,10 +91,10 @@ class Scheduler:
             logger.exception("Pruning failed; it is tried again in %s", self._prune_interval)
 
     def _started(self, *, work: ScheduledWork, due_at: datetime | None, now: datetime) -> None:
-        """Count a run that was due (not the first one at start-up, nor a scan brought forward by a sync)."""
-        if due_at is not None and now >= due_at:
-            self._metrics.scheduled_run(work=work, lag_seconds=(now - due_at).total_seconds(),
-                                        started_at=now.timestamp())
+        """Record the run; its lag only if it ran because it was due (not the first one at start-up, nor a scan
+        brought forward by a sync)."""
+        lag = (now - due_at).total_seconds() if due_at is not None and now >= due_at else None
+        self._metrics.scheduled_run(work=work, lag_seconds=lag, started_at=now.timestamp())
 
     async def _run(self) -> None:
         while True:
