@@ -17,6 +17,8 @@ from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger import get_bolt_logger
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -117,6 +119,7 @@ async def create_web_app(
     elif slack_oauth:
         # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
         authorize = cast(Callable[..., Awaitable[AuthorizeResult]], InstallationAuthorize(store=store))
+    _quiet_bolt_token_warning()
     bolt = AsyncApp(
         client=slack_client,
         signing_secret=settings.slack_signing_secret.reveal() if settings.slack_signing_secret else "",
@@ -184,15 +187,20 @@ async def create_web_app(
 
     maintenance: list[asyncio.Task[None]] = []
 
-    async def on_startup(_: web.Application) -> None:
+    async def on_startup(app: web.Application) -> None:
         try:
             await store.open()
         except Exception as exc:
+            await on_cleanup(app)  # aiohttp runs on_cleanup only after a complete start-up
             raise StartupFailed(
                 f"the database {shown_database(settings.db_path)} cannot be opened: {_reason(exc)}") from None
         if isinstance(slack_clients, SingleWorkspaceClients):
-            await _check_bot_token(slack_clients.client, session=slack_session,
-                                   timeout_seconds=timings.startup_slack_check_seconds)
+            try:
+                await _check_bot_token(slack_clients.client, session=slack_session,
+                                       timeout_seconds=timings.startup_slack_check_seconds)
+            except StartupFailed:
+                await on_cleanup(app)
+                raise
         delivery.start()
         resumed = await journey.resume_unfinished()
         if resumed:
@@ -231,12 +239,29 @@ async def create_web_app(
     return web_app
 
 
+class _BoltTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and warns, at every start, that it uses the client
+    qc-bot built from that same token instead: true, expected, and noise in front of whatever comes next."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_TOKEN_WARNING = _BoltTokenWarning()
+
+
+def _quiet_bolt_token_warning() -> None:
+    bolt_logger = get_bolt_logger(AsyncApp)
+    if _BOLT_TOKEN_WARNING not in bolt_logger.filters:
+        bolt_logger.addFilter(_BOLT_TOKEN_WARNING)
+
+
 async def _check_bot_token(client: AsyncWebClient, *, session: aiohttp.ClientSession,
                            timeout_seconds: float) -> None:
     """Refuse to start with a bot token Slack refuses (a typo, a revoked token), rather than start quietly and
     fail every message. Slack out of reach is no reason not to start: the outbox retries what it could not send."""
     probe = AsyncWebClient(token=client.token, base_url=client.base_url, session=session,
-                           timeout=int(timeout_seconds))
+                           timeout=int(timeout_seconds), retry_handlers=[])
     try:
         await probe.auth_test()
     except SlackApiError as exc:

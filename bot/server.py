@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable
@@ -130,7 +131,8 @@ async def run_until_stopped(app: Awaitable[web.Application], *, port: int, timin
         try:
             await site.start()
         except OSError as exc:
-            raise StartupFailed(f"cannot listen on port {port}: {exc.strerror or exc}") from None
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupFailed(f"cannot listen on port {port}: {reason}") from None
         logger.info("Serving on %s (at most %d connections)", site.name, limit)
         await stopped.wait()
         logger.info("Stopping: no new connections; answering the requests in flight (at most %.0f s)",
