@@ -189,18 +189,20 @@ async def create_web_app(
 
     async def on_startup(app: web.Application) -> None:
         try:
+            await start()
+        except BaseException:
+            await on_cleanup(app)  # aiohttp runs on_cleanup only after a complete start-up
+            raise
+
+    async def start() -> None:
+        try:
             await store.open()
         except Exception as exc:
-            await on_cleanup(app)  # aiohttp runs on_cleanup only after a complete start-up
             raise StartupFailed(
                 f"the database {shown_database(settings.db_path)} cannot be opened: {_reason(exc)}") from None
         if isinstance(slack_clients, SingleWorkspaceClients):
-            try:
-                await _check_bot_token(slack_clients.client, session=slack_session,
-                                       timeout_seconds=timings.startup_slack_check_seconds)
-            except StartupFailed:
-                await on_cleanup(app)
-                raise
+            await _check_bot_token(slack_clients.client, session=slack_session,
+                                   timeout_seconds=timings.startup_slack_check_seconds)
         delivery.start()
         resumed = await journey.resume_unfinished()
         if resumed:

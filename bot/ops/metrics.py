@@ -65,18 +65,10 @@ class Metrics:
         self.outbox_pending = Gauge(
             "qcbot_outbox_pending_messages", "Slack messages waiting in the outbox (read when scraped)",
             registry=registry)
-        self.slack_calls = Histogram(
-            "qcbot_slack_request_seconds", "HTTP requests to Slack (each retry counts), by Web API method and outcome",
-            ["method", "outcome"], buckets=_CALL_BUCKETS, registry=registry)
-        self.slack_errors = Counter(
-            "qcbot_slack_request_errors", "HTTP requests to Slack that failed (429, 5xx, other 4xx, no answer)",
-            ["method", "outcome"], registry=registry)
-        self.salesforce_calls = Histogram(
-            "qcbot_salesforce_request_seconds", "HTTP requests to Salesforce (each retry counts), by API and outcome",
-            ["api", "outcome"], buckets=_CALL_BUCKETS, registry=registry)
-        self.salesforce_errors = Counter(
-            "qcbot_salesforce_request_errors", "HTTP requests to Salesforce that failed (5xx, 4xx, no answer)",
-            ["api", "outcome"], registry=registry)
+        self.slack_calls, self.slack_errors = _request_instruments(
+            registry, side="slack", label="method", what="Slack, by Web API method")
+        self.salesforce_calls, self.salesforce_errors = _request_instruments(
+            registry, side="salesforce", label="api", what="Salesforce, by API")
         self.scheduler_lag = Histogram(
             "qcbot_scheduler_lag_seconds", "how late a periodic run started after it was due, by work",
             ["work"], buckets=_LAG_BUCKETS, registry=registry)
@@ -133,6 +125,17 @@ def outcome_of(status: int) -> str:
     if status >= 400:
         return "client_error"
     return "ok"
+
+
+def _request_instruments(registry: CollectorRegistry, *, side: str, label: str,
+                         what: str) -> tuple[Histogram, Counter]:
+    """The latency histogram of one side's HTTP requests (each retry counts) and the counter of those that failed
+    (429, 5xx, other 4xx, timeout, no answer)."""
+    latency = Histogram(f"qcbot_{side}_request_seconds", f"HTTP requests to {what} and outcome",
+                        [label, "outcome"], buckets=_CALL_BUCKETS, registry=registry)
+    errors = Counter(f"qcbot_{side}_request_errors", f"HTTP requests to {what} and outcome, that failed",
+                     [label, "outcome"], registry=registry)
+    return latency, errors
 
 
 def _timed_requests(*, histogram: Histogram, errors: Counter, label: str,

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 
 from bot.config import shown_database
 from standins.slack import FakeSlack
-from tests.support.cli import QC_BOT, clean_environment, run_async
+from tests.support.cli import clean_environment, run_async
 from tests.support.ports import free_port
 from tests.support.stack import SIGNING_SECRET, Stack
 
@@ -110,32 +110,17 @@ def test_a_database_url_is_shown_without_its_password():
 
 
 async def test_slack_out_of_reach_at_start_up_is_no_reason_not_to_serve(tmp_path):
-    environment = serve_environment(tmp_path)
-    process = await asyncio.create_subprocess_exec(
-        *QC_BOT, "serve", env=environment, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        await until_healthy(environment["QC_PUBLIC_URL"], process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
-    assert process.returncode == 0, output.decode()
-    assert "Could not reach Slack to check SLACK_BOT_TOKEN" in output.decode()
-
-
-async def until_healthy(url: str, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 30
-    async with aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            assert process.returncode is None, "qc-bot serve ended"
-            assert time.monotonic() < deadline, "qc-bot serve did not come up"
-            await asyncio.sleep(0.05)
+    stack = Stack(tmp_path, env={"SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/"})
+    await stack.start(in_process=False)  # returns once /healthz answers
+    process = stack._process
+    assert process is not None
+    process.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(process.wait(), timeout=30)
+    stack._process = None
+    await stack.stop()
+    assert process.returncode == 0, stack.process_log()
+    assert "Could not reach Slack to check SLACK_BOT_TOKEN (ClientConnectorError); starting anyway" in \
+        stack.process_log()
 
 
 # -- SIGTERM ---------------------------------------------------------------------------------------------------------
