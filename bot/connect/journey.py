@@ -856,6 +856,9 @@ class ConnectJourney:
         self._closing = True
         if self._tasks and grace_seconds > 0:
             await asyncio.wait(list(self._tasks), timeout=grace_seconds)
+            if self._tasks:
+                logger.info("Stopping with %d journey task(s) under way; they resume at the next start",
+                            len(self._tasks))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
