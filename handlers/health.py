@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-import math
 
 from aiohttp import web
-from prometheus_client import generate_latest
 
 from bot.ops.metrics import CONTENT_TYPE, METRICS_KEY
 from bot.services import SERVICES_KEY
@@ -61,12 +59,5 @@ async def metrics(request: web.Request) -> web.Response:
     presented = request.headers.get("Authorization", "").encode()
     if not hmac.compare_digest(presented, f"Bearer {token.reveal()}".encode()):
         return web.Response(status=401, headers={**_NO_STORE, "WWW-Authenticate": 'Bearer realm="qc-bot metrics"'})
-    instruments = request.app[METRICS_KEY]
-    try:
-        pending: float = await services.store.run(lambda repos: repos.gauges.pending_messages())
-    except Exception as exc:
-        # The rest of the metrics still tell the operator something; a gauge without a value says "unknown".
-        logger.warning("Could not count the outbox for /metrics (%s)", exc.__class__.__name__)
-        pending = math.nan
-    instruments.outbox_pending.set(pending)
-    return web.Response(body=generate_latest(instruments.registry), headers={**_NO_STORE, "Content-Type": CONTENT_TYPE})
+    body = await request.app[METRICS_KEY].exposition(store=services.store)
+    return web.Response(body=body, headers={**_NO_STORE, "Content-Type": CONTENT_TYPE})

@@ -9,6 +9,8 @@ library makes it.
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -17,10 +19,13 @@ from typing import Literal
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from yarl import URL
 
 from bot.failures import Failure
+from storage.database import Store
+
+logger = logging.getLogger(__name__)
 
 SlackDeliveryResult = Literal["sent", "retry", "undeliverable", "compacted"]
 ScheduledWork = Literal["expiry_scan", "prune"]
@@ -89,6 +94,17 @@ class Metrics:
         if lag_seconds is not None:
             self.scheduler_lag.labels(work=work).observe(lag_seconds)
         self.scheduler_last_run.labels(work=work).set(started_at)
+
+    async def exposition(self, *, store: Store) -> bytes:
+        """Every metric in the Prometheus text format, the outbox depth read now."""
+        try:
+            pending: float = await store.run(lambda repos: repos.gauges.pending_messages())
+        except Exception as exc:
+            # The rest still tell the operator something; a gauge without a value says "unknown".
+            logger.warning("Could not count the outbox for /metrics (%s)", exc.__class__.__name__)
+            pending = math.nan
+        self.outbox_pending.set(pending)
+        return generate_latest(self.registry)
 
     def slack_trace(self) -> aiohttp.TraceConfig:
         """Times every request of the Slack session (Web API and response_url replies)."""
