@@ -114,8 +114,9 @@ async def create_web_app(
     slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock)
                    if settings.multi_workspace else None)
     authorize: Callable[..., Awaitable[AuthorizeResult]] | None = None
+    bot_identity: Callable[..., Awaitable[AuthorizeResult]] | None = None
     if isinstance(slack_clients, SingleWorkspaceClients):
-        authorize = single_workspace_authorize(client=slack_clients.client)
+        authorize = bot_identity = single_workspace_authorize(client=slack_clients.client)
     elif slack_oauth:
         # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
         authorize = cast(Callable[..., Awaitable[AuthorizeResult]], InstallationAuthorize(store=store))
@@ -200,9 +201,8 @@ async def create_web_app(
         except Exception as exc:
             raise StartupFailed(
                 f"the database {shown_database(settings.db_path)} cannot be opened: {_reason(exc)}") from None
-        if isinstance(slack_clients, SingleWorkspaceClients):
-            await _check_bot_token(slack_clients.client, session=slack_session,
-                                   timeout_seconds=timings.startup_slack_check_seconds)
+        if bot_identity is not None:
+            await _check_bot_token(bot_identity, timeout_seconds=timings.startup_slack_check_seconds)
         delivery.start()
         resumed = await journey.resume_unfinished()
         if resumed:
@@ -258,14 +258,14 @@ def _quiet_bolt_token_warning() -> None:
         bolt_logger.addFilter(_BOLT_TOKEN_WARNING)
 
 
-async def _check_bot_token(client: AsyncWebClient, *, session: aiohttp.ClientSession,
+async def _check_bot_token(bot_identity: Callable[..., Awaitable[AuthorizeResult]], *,
                            timeout_seconds: float) -> None:
     """Refuse to start with a bot token Slack refuses (a typo, a revoked token), rather than start quietly and
-    fail every message. Slack out of reach is no reason not to start: the outbox retries what it could not send."""
-    probe = AsyncWebClient(token=client.token, base_url=client.base_url, session=session,
-                           timeout=int(timeout_seconds), retry_handlers=[])
+    fail every message. Slack out of reach is no reason not to start: the outbox retries what it could not send.
+    The check is single-workspace authorize's own `auth.test`, so its answer also serves the first requests."""
     try:
-        await probe.auth_test()
+        async with asyncio.timeout(timeout_seconds):
+            await bot_identity(enterprise_id=None, team_id=None)
     except SlackApiError as exc:
         error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
         if error is None:

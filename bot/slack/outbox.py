@@ -76,21 +76,27 @@ class SlackDelivery:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pass_lock = asyncio.Lock()
-        self._stopping = False
+        self._cut_off: float | None = None
 
     def start(self) -> None:
-        self._stopping = False
+        self._cut_off = None
         self._task = asyncio.create_task(self._run(), name="slack-delivery")
 
     async def stop(self) -> None:
+        """Flush, then stop: what is due now goes out (the last edits of journeys that settled during a shutdown
+        would otherwise wait for the next start), within `delivery_drain_seconds`. A message is only started in the
+        first half of that time, so the one in flight has the second half to finish and be marked sent: one that
+        Slack took but that is not marked sent would be posted again by the next process."""
         if self._task is None:
             return
-        # Let the message in flight finish first: one Slack has taken must also be marked sent, or the next
-        # process would post it again. A pass stops between messages once `_stopping` is set.
-        self._stopping = True
+        loop = asyncio.get_running_loop()
+        drain = self._timings.delivery_drain_seconds
+        self._cut_off = loop.time() + drain / 2
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._timings.delivery_drain_seconds), self._pass_lock:
-                self._task.cancel()
+            async with asyncio.timeout(drain):
+                async with self._pass_lock:  # the pass under way goes on to the cut-off, then the loop ends
+                    self._task.cancel()
+                await self.deliver_due()
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -99,12 +105,12 @@ class SlackDelivery:
         self._wake.set()
 
     async def deliver_due(self) -> int:
-        """Send every message that is due now; return how many were sent."""
+        """Send every message that is due now (while stopping, none after the cut-off); return how many were sent."""
         async with self._pass_lock:
             due = await self._store.run(lambda repos: repos.notifications.due(now=self._clock.now()))
             sent = 0
             for notification in due:
-                if self._stopping:
+                if self._cut_off is not None and asyncio.get_running_loop().time() >= self._cut_off:
                     break
                 sent += await self._deliver(notification)
             return sent
