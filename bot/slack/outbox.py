@@ -96,7 +96,10 @@ class SlackDelivery:
             async with asyncio.timeout(drain):
                 async with self._pass_lock:  # the pass under way goes on to the cut-off, then the loop ends
                     self._task.cancel()
-                await self.deliver_due()
+                try:
+                    await self.deliver_due()
+                except Exception as exc:  # the shutdown goes on; the messages wait in the outbox for the next start
+                    logger.warning("Could not flush the Slack outbox while stopping (%s)", exc.__class__.__name__)
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
