@@ -8,8 +8,9 @@ import hmac
 import logging
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.ops.metrics import CONTENT_TYPE, METRICS_KEY
+from bot.ops.metrics import METRICS_KEY
 from bot.services import SERVICES_KEY
 
 logger = logging.getLogger(__name__)
@@ -60,4 +61,4 @@ async def metrics(request: web.Request) -> web.Response:
     if not hmac.compare_digest(presented, f"Bearer {token.reveal()}".encode()):
         return web.Response(status=401, headers={**_NO_STORE, "WWW-Authenticate": 'Bearer realm="qc-bot metrics"'})
     body = await request.app[METRICS_KEY].exposition(store=services.store)
-    return web.Response(body=body, headers={**_NO_STORE, "Content-Type": CONTENT_TYPE})
+    return web.Response(body=body, headers={**_NO_STORE, "Content-Type": CONTENT_TYPE_LATEST})

@@ -47,12 +47,10 @@ _SALESFORCE_APIS = (
     (re.compile(r"^/services/data/v[\d.]+/tooling/"), "tooling"),
     (re.compile(r"^/services/data/v[\d.]+/metadata/"), "metadata"),
     (re.compile(r"^/services/data/v[\d.]+/connect/"), "connect"),
+    (re.compile(r"^/services/data/v[\d.]+/apps/"), "connect"),  # Connect REST's OAuth usage and credentials
     (re.compile(r"^/services/data/"), "rest"),
     (re.compile(r"^/id/"), "identity"),
 )
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
 
 class Metrics:
     """The instruments of one running app, in a registry of its own (tests and several apps in one process

@@ -29,7 +29,8 @@ def test_salesforce_requests_are_labelled_by_the_api_they_speak():
     assert salesforce_api(URL(f"{base}/services/data/v63.0/query?q=SELECT+Id+FROM+User")) == "rest"
     assert salesforce_api(URL(f"{base}/services/data/v63.0/tooling/query")) == "tooling"
     assert salesforce_api(URL(f"{base}/services/data/v63.0/connect/apps/oauth/usage")) == "connect"
-    assert salesforce_api(URL(f"{base}/services/data/v65.0/apps/oauth/credentials/0xA/x")) == "rest"
+    assert salesforce_api(URL(f"{base}/services/data/v65.0/apps/oauth/credentials/0xA/x")) == "connect"
+    assert salesforce_api(URL(f"{base}/services/data/v65.0/apps/oauth/usage/QualityClouds/users")) == "connect"
     assert salesforce_api(URL(f"{base}/anything/else")) == "other"
 
 
