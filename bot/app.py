@@ -17,26 +17,30 @@ from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger import get_bolt_logger
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import Settings, shown_database
 from bot.connect.journey import ConnectJourney
 from bot.connect.reauthorize import Reauthorizer
 from bot.connect.reveal import CredentialReveal
+from bot.ops.metrics import METRICS_KEY, Metrics
 from bot.ops.retention import Pruner
 from bot.orgs.access import org_access
 from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
 from bot.orgs.revocation import TokenRevoker
 from bot.orgs.rotation import Rotator
-from bot.redaction import install_log_redaction
-from bot.server import run_until_stopped
+from bot.redaction import install_log_redaction, redact
+from bot.server import StartupFailed, run_until_stopped
 from bot.services import SERVICES_KEY, Services
 from bot.slack.authorize import InstallationAuthorize, single_workspace_authorize
 from bot.slack.clients import ResponseUrlReply, SingleWorkspaceClients, outbox_clients, slack_retry_handlers
@@ -98,10 +102,11 @@ async def create_web_app(
     timings = timings or Timings()
     secret_box = SecretBox(keys=settings.encryption_keys)
     store = Store(url=settings.database, secret_box=secret_box)
+    metrics = Metrics()
     # One HTTP session for every Slack Web API call (Bolt hands it to each request's client too): a new
     # session per call would pay for a new connection each time. The template client has no token: each
     # request's client gets its workspace's token from the authorization.
-    slack_session = aiohttp.ClientSession()
+    slack_session = aiohttp.ClientSession(trace_configs=[metrics.slack_trace()])
     retry_handlers = slack_retry_handlers(timings.slack_retry)
     slack_client = AsyncWebClient(base_url=settings.slack_api_url, session=slack_session,
                                   retry_handlers=retry_handlers)
@@ -109,11 +114,13 @@ async def create_web_app(
     slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock)
                    if settings.multi_workspace else None)
     authorize: Callable[..., Awaitable[AuthorizeResult]] | None = None
+    bot_identity: Callable[..., Awaitable[AuthorizeResult]] | None = None
     if isinstance(slack_clients, SingleWorkspaceClients):
-        authorize = single_workspace_authorize(client=slack_clients.client)
+        authorize = bot_identity = single_workspace_authorize(client=slack_clients.client)
     elif slack_oauth:
         # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
         authorize = cast(Callable[..., Awaitable[AuthorizeResult]], InstallationAuthorize(store=store))
+    _quiet_bolt_token_warning()
     bolt = AsyncApp(
         client=slack_client,
         signing_secret=settings.slack_signing_secret.reveal() if settings.slack_signing_secret else "",
@@ -125,11 +132,11 @@ async def create_web_app(
         authorize=authorize,
         process_before_response=False,
     )
-    http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
-    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
+    http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"}, trace_configs=[metrics.salesforce_trace()])
+    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings, metrics=metrics)
     access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
-                             delivery=delivery, slack_clients=slack_clients, timings=timings,
+                             delivery=delivery, slack_clients=slack_clients, timings=timings, metrics=metrics,
                              reply_to=lambda url: ResponseUrlReply(response_url=url, session=slack_session,
                                                                    retry_handlers=retry_handlers))
     drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=journey)
@@ -141,6 +148,7 @@ async def create_web_app(
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
         pruner=Pruner(store=store, retention=settings.retention), prune_interval=timings.prune_interval,
+        metrics=metrics,
     )
     services = Services(settings=settings, clock=clock, store=store, journey=journey,
                         reveals=CredentialReveal(store=store, clock=clock, desired_app=settings.desired_app),
@@ -164,6 +172,7 @@ async def create_web_app(
 
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app[SERVICES_KEY] = services
+    web_app[METRICS_KEY] = metrics
 
     if settings.slack_signing_secret is not None:
         gate = SlackRequestGate(signing_secret=settings.slack_signing_secret.reveal(),
@@ -179,8 +188,21 @@ async def create_web_app(
 
     maintenance: list[asyncio.Task[None]] = []
 
-    async def on_startup(_: web.Application) -> None:
-        await store.open()
+    async def on_startup(app: web.Application) -> None:
+        try:
+            await start()
+        except BaseException:
+            await on_cleanup(app)  # aiohttp runs on_cleanup only after a complete start-up
+            raise
+
+    async def start() -> None:
+        try:
+            await store.open()
+        except Exception as exc:
+            where = shown_database(settings.database_url or settings.db_path)
+            raise StartupFailed(f"the database {where} cannot be opened: {_reason(exc)}") from None
+        if bot_identity is not None:
+            await _check_bot_token(bot_identity, timeout_seconds=timings.startup_slack_check_seconds)
         delivery.start()
         resumed = await journey.resume_unfinished()
         if resumed:
@@ -204,8 +226,10 @@ async def create_web_app(
             task.cancel()
         await asyncio.gather(*maintenance, return_exceptions=True)
         await scheduler.stop()
+        # Journeys under way get a moment to finish; what is then cancelled resumes at the next start from its
+        # last committed step.
+        await journey.close(grace_seconds=timings.shutdown_grace_seconds)
         await drift.close()
-        await journey.close()
         await rotator.close()
         await delivery.stop()
         await http_session.close()
@@ -215,6 +239,50 @@ async def create_web_app(
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app
+
+
+class _BoltTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and warns, at every start, that it uses the client
+    qc-bot built from that same token instead: true, expected, and noise in front of whatever comes next."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_TOKEN_WARNING = _BoltTokenWarning()
+
+
+def _quiet_bolt_token_warning() -> None:
+    bolt_logger = get_bolt_logger(AsyncApp)
+    if _BOLT_TOKEN_WARNING not in bolt_logger.filters:
+        bolt_logger.addFilter(_BOLT_TOKEN_WARNING)
+
+
+async def _check_bot_token(bot_identity: Callable[..., Awaitable[AuthorizeResult]], *,
+                           timeout_seconds: float) -> None:
+    """Refuse to start with a bot token Slack refuses (a typo, a revoked token), rather than start quietly and
+    fail every message. Slack out of reach is no reason not to start: the outbox retries what it could not send.
+    The check is single-workspace authorize's own `auth.test`, so its answer also serves the first requests."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            await bot_identity(enterprise_id=None, team_id=None)
+    except SlackApiError as exc:
+        error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+        if error is None:
+            logger.warning("Slack did not answer auth.test (HTTP %s); starting anyway", exc.response.status_code)
+            return
+        raise StartupFailed(f"Slack refused SLACK_BOT_TOKEN: auth.test answered {error}") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning("Could not reach Slack to check SLACK_BOT_TOKEN (%s); starting anyway",
+                       exc.__class__.__name__)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's first line, redacted (an operator reads it; a driver may quote its configuration)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    lines = str(exc).strip().splitlines()
+    return redact(lines[0]) if lines else exc.__class__.__name__
 
 
 async def _maintain(services: Services, timings: Timings) -> None:

@@ -47,7 +47,14 @@ class Timings:
     delivery_lease: timedelta = timedelta(minutes=2)
     """The longest a process's claim on a message it is posting holds, if it dies and no server restarts."""
     delivery_drain_seconds: float = 10.0
-    """On shutdown, how long the Slack message being posted may take to finish (and be marked sent)."""
+    """On shutdown, how long the outbox may flush what is due: messages are started in the first half of it, and the
+    one being posted may take the rest to finish (and be marked sent)."""
+    shutdown_grace_seconds: float = 8.0
+    """On SIGTERM, how long requests in flight may take to be answered, and then how long journeys under way may
+    take to finish, before what remains is cancelled (it resumes at the next start from its last committed step).
+    With the outbox's `delivery_drain_seconds` it stays within the 30 s platforms wait before SIGKILL."""
+    startup_slack_check_seconds: float = 10.0
+    """How long `qc-bot serve` waits at start-up for Slack's `auth.test` of the bot token (retries included)."""
     maintenance_interval_seconds: float = 60.0
     scheduler_tick_seconds: float = 30.0
     """How often the scheduler looks for org syncs and an expiry scan that are due (by the bot's clock)."""
@@ -77,6 +84,8 @@ def fast_timings() -> Timings:
         delivery_poll_seconds=0.05,
         delivery_lease=timedelta(seconds=30),
         delivery_drain_seconds=2.0,
+        # A stop cancels journeys at once, as the crash and resume tests expect; tests of the grace set their own.
+        shutdown_grace_seconds=0.0,
         maintenance_interval_seconds=0.2,
         scheduler_tick_seconds=0.05,
         request_body_seconds=1.0,

@@ -25,6 +25,7 @@ from storage.audit import AuditLog
 from storage.connections import ConnectionRepository
 from storage.crypto import SecretBox
 from storage.drift_alerts import DriftAlertRepository
+from storage.gauges import GaugeRepository
 from storage.installations import InstallationRepository
 from storage.key_rotation import rotate_encryption
 from storage.migrations import legacy_sqlite
@@ -66,14 +67,6 @@ def normalised_url(url: str) -> URL:
     raise ValueError(f"qc-bot runs on SQLite or PostgreSQL, not {parsed.get_backend_name()}")
 
 
-def printable_url(url: str) -> str:
-    """`url` without its password, for messages and logs."""
-    try:
-        return normalised_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown by its scheme alone
-        return url.split(":", 1)[0] + ":…"
-
-
 def database_files(path: Path) -> list[Path]:
     """The database file and the side files SQLite may keep beside it (they need not exist)."""
     return [path, *(Path(f"{path}{suffix}") for suffix in SIDE_FILE_SUFFIXES)]
@@ -112,7 +105,7 @@ class Repositories:
     temporary_changes: TemporaryChangeRepository
     drift_alerts: DriftAlertRepository
     rotations: RotationRepository
-
+    gauges: GaugeRepository
 
 
 class DatabaseNotReady(Exception):
@@ -254,6 +247,7 @@ class Store:
                 temporary_changes=TemporaryChangeRepository(db),
                 drift_alerts=DriftAlertRepository(db),
                 rotations=RotationRepository(db, box),
+                gauges=GaugeRepository(db),
             )
             self._local.repositories = repositories
         return repositories

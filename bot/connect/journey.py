@@ -50,6 +50,7 @@ from bot.failures import (
     failure_of,
     failure_of_authorize_error,
 )
+from bot.ops.metrics import Metrics
 from bot.orgs.access import OrgAccess
 from bot.provisioning.credential_access import CredentialReader, StoredChangeJournal, left_behind_item
 from bot.provisioning.provisioner import Provisioner, ProvisioningRequest, ProvisioningResult
@@ -251,6 +252,7 @@ class ConnectJourney:
         slack_clients: SlackClients,
         timings: Timings,
         reply_to: Callable[[str], ResponseUrlReply],
+        metrics: Metrics,
     ) -> None:
         """`reply_to` answers through a slash command's response_url (to replace a used link's message)."""
         self._settings = settings
@@ -263,6 +265,7 @@ class ConnectJourney:
         self._slack_clients = slack_clients
         self._timings = timings
         self._reply_to = reply_to
+        self._metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -837,16 +840,25 @@ class ConnectJourney:
         outbox. Returns how many ended here; one that had moved on (a racing request, a previous process) is
         left as it is, so its status message is never queued twice."""
 
-        def end(repos: Repositories) -> int:
-            return sum(_write_ending(repos, ending, now=now) for ending in endings(repos))
+        def end(repos: Repositories) -> list[_Ending]:
+            return [ending for ending in endings(repos) if _write_ending(repos, ending, now=now)]
 
         ended = await self._store.run(end)
+        for ending in ended:
+            self._metrics.journey_ended(outcome=ending.failure_code or ending.to)
         if ended:
             self._delivery.wake()
-        return ended
+        return len(ended)
 
-    async def close(self) -> None:
+    async def close(self, *, grace_seconds: float = 0.0) -> None:
+        """Stop starting work, give the tasks under way `grace_seconds` to finish, then cancel the rest: each step
+        commits in one transaction, so a cancelled journey resumes at the next start from its last step."""
         self._closing = True
+        if self._tasks and grace_seconds > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace_seconds)
+            if self._tasks:
+                logger.info("Stopping with %d journey task(s) under way; they resume at the next start",
+                            len(self._tasks))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

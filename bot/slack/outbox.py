@@ -28,6 +28,7 @@ from bot.clock import Clock
 from bot.failures import ChannelError
 from bot.messages.blocks import SlackMessage
 from bot.messages.delivery import channel_fallback, compact, message_refused
+from bot.ops.metrics import Metrics
 from bot.slack.clients import SlackClients, WorkspaceNotInstalled
 from bot.timings import Timings
 from storage import outbox_keys
@@ -61,10 +62,13 @@ def notification_by_key(dedupe_key: str) -> Callable[[Repositories], Notificatio
 
 class SlackDelivery:
     def __init__(
-        self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings, sender: str = "serve"
+        self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings, sender: str = "serve",
+        metrics: Metrics | None = None,
     ) -> None:
-        """`sender` names who claims messages: `serve` (one per database) or a one-off like `check-expiry`."""
+        """`sender` names who claims messages: `serve` (one per database) or a one-off like `check-expiry`;
+        `metrics` counts the results for `/metrics` (a one-off process has none to show, so none by default)."""
         self._sender = sender
+        self._metrics = metrics or Metrics()
         self._store = store
         self._clients = clients
         self._clock = clock
@@ -72,21 +76,30 @@ class SlackDelivery:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pass_lock = asyncio.Lock()
-        self._stopping = False
+        self._cut_off: float | None = None
 
     def start(self) -> None:
-        self._stopping = False
+        self._cut_off = None
         self._task = asyncio.create_task(self._run(), name="slack-delivery")
 
     async def stop(self) -> None:
+        """Flush, then stop: what is due now goes out (the last edits of journeys that settled during a shutdown
+        would otherwise wait for the next start), within `delivery_drain_seconds`. A message is only started in the
+        first half of that time, so the one in flight has the second half to finish and be marked sent: one that
+        Slack took but that is not marked sent would be posted again by the next process."""
         if self._task is None:
             return
-        # Let the message in flight finish first: one Slack has taken must also be marked sent, or the next
-        # process would post it again. A pass stops between messages once `_stopping` is set.
-        self._stopping = True
+        loop = asyncio.get_running_loop()
+        drain = self._timings.delivery_drain_seconds
+        self._cut_off = loop.time() + drain / 2
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._timings.delivery_drain_seconds), self._pass_lock:
-                self._task.cancel()
+            async with asyncio.timeout(drain):
+                async with self._pass_lock:  # the pass under way goes on to the cut-off, then the loop ends
+                    self._task.cancel()
+                try:
+                    await self.deliver_due()
+                except Exception as exc:  # the shutdown goes on; the messages wait in the outbox for the next start
+                    logger.warning("Could not flush the Slack outbox while stopping (%s)", exc.__class__.__name__)
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -95,12 +108,12 @@ class SlackDelivery:
         self._wake.set()
 
     async def deliver_due(self) -> int:
-        """Send every message that is due now; return how many were sent."""
+        """Send every message that is due now (while stopping, none after the cut-off); return how many were sent."""
         async with self._pass_lock:
             due = await self._store.run(lambda repos: repos.notifications.due(now=self._clock.now()))
             sent = 0
             for notification in due:
-                if self._stopping:
+                if self._cut_off is not None and asyncio.get_running_loop().time() >= self._cut_off:
                     break
                 sent += await self._deliver(notification)
             return sent
@@ -234,6 +247,7 @@ class SlackDelivery:
         now = self._clock.now()
         await self._store.run(lambda repos: repos.notifications.mark_sent(
             notification.id, message_ts=message_ts, message_channel=message_channel, now=now))
+        self._metrics.delivery(result="sent")
         logger.info("Delivered Slack %s %s", "edit" if notification.update_of else "message", notification.dedupe_key)
         return 1
 
@@ -256,6 +270,7 @@ class SlackDelivery:
                         channel_id=recipient, payload=message.as_payload(), now=now)
 
             await self._store.run(give_up)
+            self._metrics.delivery(result="undeliverable")
             if fallback is not None:
                 self.wake()
             return
@@ -265,6 +280,7 @@ class SlackDelivery:
                        int(delay.total_seconds()))
         await self._store.run(lambda repos: repos.notifications.mark_retry(notification.id, error=error,
                                                                            next_attempt_at=next_attempt))
+        self._metrics.delivery(result="retry")
 
     async def _send_compact(self, notification: Notification, error: str) -> None:
         """Slack refused the message as invalid: it goes out again at once as plain text (the same outbox row,
@@ -288,6 +304,7 @@ class SlackDelivery:
                     payload=message_refused(channel_id=notification.channel_id, error=error).as_payload())
 
         await self._store.run(replace)
+        self._metrics.delivery(result="compacted")
         self.wake()
 
     @staticmethod

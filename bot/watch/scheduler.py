@@ -14,6 +14,7 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
+from bot.ops.metrics import Metrics, ScheduledWork
 from bot.ops.retention import Pruner
 from bot.slack.outbox import SlackDelivery
 from bot.watch.expiry import ExpiryScanner
@@ -34,7 +35,9 @@ class Scheduler:
         tick_seconds: float,
         pruner: Pruner,
         prune_interval: timedelta,
+        metrics: Metrics,
     ) -> None:
+        """`metrics` learns how late each scan and pruning started after it was due (its lag)."""
         self._checker = checker
         self._scanner = scanner
         self._delivery = delivery
@@ -46,6 +49,7 @@ class Scheduler:
         self._prune_interval = prune_interval
         self._next_prune_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        self._metrics = metrics
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="scheduler")
@@ -67,6 +71,7 @@ class Scheduler:
         now = self._clock.now()
         if not synced and self._next_scan_at is not None and now < self._next_scan_at:
             return
+        self._started(work="expiry_scan", due_at=self._next_scan_at, now=now)
         queued = await self._scanner.scan(as_of=now, now=now)
         self._next_scan_at = now + self._scan_interval
         if queued:
@@ -77,12 +82,19 @@ class Scheduler:
         now = self._clock.now()
         if self._next_prune_at is not None and now < self._next_prune_at:
             return
+        self._started(work="prune", due_at=self._next_prune_at, now=now)
         self._next_prune_at = now + self._prune_interval
         try:
             await self._pruner.prune(now=now)
         except Exception:
             # Token syncs and warnings matter more than tidying up: they go on, and pruning is tried next time.
             logger.exception("Pruning failed; it is tried again in %s", self._prune_interval)
+
+    def _started(self, *, work: ScheduledWork, due_at: datetime | None, now: datetime) -> None:
+        """Record the run; its lag only if it ran because it was due (not the first one at start-up, nor a scan
+        brought forward by a sync)."""
+        lag = (now - due_at).total_seconds() if due_at is not None and now >= due_at else None
+        self._metrics.scheduled_run(work=work, lag_seconds=lag, started_at=now.timestamp())
 
     async def _run(self) -> None:
         while True:

@@ -1,4 +1,5 @@
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -124,20 +125,34 @@ class GatedClients:
         return self.client
 
 
-async def test_stopping_lets_the_message_in_flight_finish_and_be_marked_sent(fake_slack, store, clock):
-    timings = fast_timings()
+async def stop_while_posting(fake_slack, store, clock, timings) -> tuple[GatedClients, asyncio.Task[None]]:
+    """Two messages due; the first is being posted (held at the gate) when the outbox is told to stop."""
     clients = GatedClients(AsyncWebClient(token=fake_slack.team.bot_token, base_url=fake_slack.api_url))
     delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings)
     await enqueue(store)
     await enqueue(store, key="status:2")
     delivery.start()
     await asyncio.wait_for(clients.asked.wait(), timeout=5)
-    stopping = asyncio.create_task(delivery.stop())
+    return clients, asyncio.create_task(delivery.stop())
+
+
+async def test_stopping_lets_the_message_in_flight_finish_and_be_marked_sent(fake_slack, store, clock):
+    clients, stopping = await stop_while_posting(fake_slack, store, clock, fast_timings())
     clients.gate.set()
     await stopping
     assert (await notification(store)).status == "sent", "a restart must not post it again"
-    assert (await notification(store, "status:2")).status == "pending", "nothing new starts once stopping"
-    assert [message.text for message in fake_slack.messages("CQC")] == ["hello"]
+    assert (await notification(store, "status:2")).status == "sent", "what is due is flushed before the end"
+    assert [message.text for message in fake_slack.messages("CQC")] == ["hello", "hello"]
+
+
+async def test_stopping_starts_no_message_in_the_second_half_of_the_drain_time(fake_slack, store, clock):
+    timings = replace(fast_timings(), delivery_drain_seconds=0.4)
+    clients, stopping = await stop_while_posting(fake_slack, store, clock, timings)
+    await asyncio.sleep(0.3)  # the scenario: Slack is slow past the cut-off (half of the 0.4 s drain time)
+    clients.gate.set()
+    await stopping
+    assert (await notification(store)).status == "sent", "the message in flight still finishes"
+    assert (await notification(store, "status:2")).status == "pending", "nothing starts after the cut-off"
 
 
 async def test_a_message_claimed_by_another_process_is_left_to_it(fake_slack, store, delivery):
