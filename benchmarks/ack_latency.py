@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import gc
 import itertools
+import os
 import re
 import socket
 import statistics
@@ -57,10 +58,25 @@ class Round:
     seconds: float
     latencies: list[float]
     ran_out: bool
+    cpu_seconds: float | None
 
     @property
     def throughput(self) -> float:
         return self.answered / self.seconds
+
+    @property
+    def cpu_per_ack(self) -> float | None:
+        return None if self.cpu_seconds is None else self.cpu_seconds / self.answered
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time a process has used so far (Linux): unlike throughput, it does not depend on how much of the
+    machine other people's work leaves to the server, so its ratio is the steadier figure on a shared machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Commands:
@@ -76,7 +92,7 @@ class Commands:
 
 
 async def drive(session: aiohttp.ClientSession, url: str, requests: list[tuple[bytes, dict[str, str]]], *,
-                concurrency: int, seconds: float, expect_link: bool) -> Round:
+                concurrency: int, seconds: float, expect_link: bool, pid: int) -> Round:
     """`concurrency` connections in a closed loop for `seconds`; every answer must be a 200 (with the link)."""
     pending: Iterator[tuple[bytes, dict[str, str]]] = iter(requests)
     latencies: list[float] = []
@@ -101,13 +117,14 @@ async def drive(session: aiohttp.ClientSession, url: str, requests: list[tuple[b
     gc.collect()
     gc.disable()
     try:
-        started = time.perf_counter()
+        cpu_before, started = cpu_seconds(pid), time.perf_counter()
         await asyncio.gather(*(connection(started + seconds) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu_after = time.perf_counter() - started, cpu_seconds(pid)
     finally:
         gc.enable()
     assert not wrong, f"{len(wrong)} unexpected answers, e.g. {wrong[0]}"
-    return Round(answered=len(latencies), seconds=elapsed, latencies=latencies, ran_out=ran_out)
+    return Round(answered=len(latencies), seconds=elapsed, latencies=latencies, ran_out=ran_out,
+                 cpu_seconds=None if cpu_before is None or cpu_after is None else cpu_after - cpu_before)
 
 
 async def start_bare_app(stack: Stack) -> tuple[subprocess.Popen[bytes], str]:
@@ -132,21 +149,23 @@ async def start_bare_app(stack: Stack) -> tuple[subprocess.Popen[bytes], str]:
                 await asyncio.sleep(0.05)
 
 
-async def compare_acks(stack: Stack, *, bare_url: str, concurrency: int, rounds: int,
-                       seconds: float) -> dict[str, list[Round]]:
+async def compare_acks(stack: Stack, *, bare: subprocess.Popen[bytes], bare_url: str, concurrency: int,
+                       rounds: int, seconds: float) -> dict[str, list[Round]]:
     commands = Commands(stack)
-    servers = {"bare Bolt app": (bare_url + "/slack/events", False), "qc-bot serve": (stack.events_url, True)}
+    assert stack._process is not None  # the serve process, for its CPU time
+    servers = {"bare Bolt app": (bare_url + "/slack/events", False, bare.pid),
+               "qc-bot serve": (stack.events_url, True, stack._process.pid)}
     results: dict[str, list[Round]] = {name: [] for name in servers}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        for url, expect_link in servers.values():  # warm-up: imports, caches, connections
+        for url, expect_link, pid in servers.values():  # warm-up: imports, caches, connections
             await drive(session, url, commands.signed(2000), concurrency=concurrency, seconds=1.0,
-                        expect_link=expect_link)
+                        expect_link=expect_link, pid=pid)
         for number in range(rounds):
             order = list(servers.items()) if number % 2 == 0 else list(reversed(servers.items()))
-            for name, (url, expect_link) in order:
+            for name, (url, expect_link, pid) in order:
                 requests = commands.signed(int(REQUESTS_PER_SECOND_CEILING * seconds))
                 results[name].append(await drive(session, url, requests, concurrency=concurrency, seconds=seconds,
-                                                 expect_link=expect_link))
+                                                 expect_link=expect_link, pid=pid))
     return results
 
 
@@ -164,6 +183,12 @@ def report(results: dict[str, list[Round]]) -> None:
           f"median {statistics.median(throughput):.2f}x (target ≥ 0.8x)")
     print(f"p99 ratio per round:        {', '.join(f'{r:.2f}' for r in p99)}; "
           f"median {statistics.median(p99):.2f}x (target ≤ 1.2x)")
+    cpu = [(mine.cpu_per_ack, base.cpu_per_ack) for mine, base in zip(ours, bare, strict=True)]
+    if all(mine is not None and base is not None for mine, base in cpu):
+        per_ack = [mine / base for mine, base in cpu if mine is not None and base is not None]
+        print(f"CPU per ack ratio per round: {', '.join(f'{r:.2f}' for r in per_ack)}; median "
+              f"{statistics.median(per_ack):.2f}x (qc-bot {1e6 * statistics.median(m for m, _ in cpu if m):.0f} µs, "
+              f"bare {1e6 * statistics.median(b for _, b in cpu if b):.0f} µs)")
     if any(one.ran_out for rounds in results.values() for one in rounds):
         print("note: some rounds ran out of pre-signed requests (raise REQUESTS_PER_SECOND_CEILING)")
 
@@ -227,7 +252,7 @@ async def main() -> None:
         try:
             bare, bare_url = await start_bare_app(stack)
             try:
-                results = await compare_acks(stack, bare_url=bare_url, concurrency=arguments.concurrency,
+                results = await compare_acks(stack, bare=bare, bare_url=bare_url, concurrency=arguments.concurrency,
                                              rounds=arguments.rounds, seconds=arguments.seconds)
             finally:
                 bare.terminate()
