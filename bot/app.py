@@ -38,7 +38,7 @@ from bot.orgs.rotation import Rotator
 from bot.redaction import install_log_redaction
 from bot.server import run_until_stopped
 from bot.services import SERVICES_KEY, Services
-from bot.slack.authorize import InstallationAuthorize, single_workspace_authorize
+from bot.slack.authorize import InstallationAuthorize, SingleWorkspaceAuthorize
 from bot.slack.clients import ResponseUrlReply, SingleWorkspaceClients, outbox_clients, slack_retry_handlers
 from bot.slack.inbound import MAX_BODY_BYTES, REFUSED, SlackRequestGate
 from bot.slack.install import oauth_settings
@@ -109,10 +109,11 @@ async def create_web_app(
     slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock)
                    if settings.multi_workspace else None)
     authorize: Callable[..., Awaitable[AuthorizeResult]] | None = None
+    # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
     if isinstance(slack_clients, SingleWorkspaceClients):
-        authorize = single_workspace_authorize(client=slack_clients.client)
+        authorize = cast(Callable[..., Awaitable[AuthorizeResult]],
+                         SingleWorkspaceAuthorize(client=slack_clients.client))
     elif slack_oauth:
-        # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
         authorize = cast(Callable[..., Awaitable[AuthorizeResult]], InstallationAuthorize(store=store))
     bolt = AsyncApp(
         client=slack_client,

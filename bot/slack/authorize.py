@@ -7,7 +7,6 @@ stored installation. Neither calls Slack per request, so acknowledgements wait o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
@@ -18,25 +17,37 @@ from storage.database import Repositories, Store
 from storage.installations import SlackInstallation
 
 
-def single_workspace_authorize(*, client: AsyncWebClient) -> Callable[..., Awaitable[AuthorizeResult]]:
+class SingleWorkspaceAuthorize(AsyncAuthorize):
     """Bolt's `authorize` in single-workspace mode: one `auth.test`, shared by every request.
 
     Bolt's built-in single-workspace authorization calls `auth.test` for each request that arrives before its
-    first answer, so a burst right after start-up would send Slack one call per request. (A plain function:
-    Bolt passes arguments by the names in its signature.)
+    first answer, so a burst right after start-up would send Slack one call per request. An `AsyncAuthorize`
+    rather than a plain function: Bolt inspects a function's parameters and builds its arguments on every
+    request, which the acknowledgement pays for.
     """
-    answers: list[AuthorizeResult] = []
-    lock = asyncio.Lock()
 
-    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-        if not answers:
-            async with lock:
-                if not answers:
-                    answers.append(AuthorizeResult.from_auth_test_response(
-                        auth_test_response=await client.auth_test(), bot_token=client.token))
-        return answers[0]
+    def __init__(self, *, client: AsyncWebClient) -> None:
+        self._client = client
+        self._answer: AuthorizeResult | None = None
+        self._lock = asyncio.Lock()
 
-    return authorize
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        if self._answer is None:
+            async with self._lock:
+                if self._answer is None:
+                    self._answer = AuthorizeResult.from_auth_test_response(
+                        auth_test_response=await self._client.auth_test(), bot_token=self._client.token)
+        return self._answer
 
 
 class InstallationAuthorize(AsyncAuthorize):
