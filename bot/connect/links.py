@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 from collections.abc import Sequence
@@ -54,7 +55,8 @@ class ConnectLink:
     expires_at: datetime
     nonce: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     """Makes every link distinct, so two identical requests still get two single-use links; and it is what
-    single use is claimed on, because the token's text has many spellings that decrypt alike."""
+    single use is claimed on, because the token's text has many spellings that decrypt alike. (Not the
+    cipher's nonce: a link copied with a change would then seal two texts under one nonce, which GCM forbids.)"""
     team_name: str | None = None
     channel_name: str | None = None
     user_name: str | None = None
@@ -85,9 +87,9 @@ class LinkSeal:
 
     def seal(self, link: ConnectLink) -> str:
         # The values in field order, without their names: the token appears twice in the acknowledgement (the
-        # button and the fallback text), and names would make it a third longer.
+        # button and the fallback text), and names would make it a third longer. Whole seconds, rounded up.
         values = [getattr(link, name) for name in _FIELDS]
-        values[_EXPIRES_AT] = link.expires_at.timestamp()
+        values[_EXPIRES_AT] = math.ceil(link.expires_at.timestamp())
         nonce = os.urandom(_NONCE_BYTES)
         header = bytes((_VERSION,))
         sealed = self._ciphers[0].encrypt(nonce, json.dumps(values, separators=(",", ":")).encode(), header)

@@ -47,28 +47,22 @@ class RateLimits:
     install_in_all: Rate = field(default_factory=lambda: Rate(burst=60, per_minute=30))
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    at: float
-    """Epoch seconds: float arithmetic, where datetimes and timedeltas would cost the acknowledgement more."""
-
-
 class _Buckets:
+    """Each bucket is a (tokens, epoch seconds) tuple, replaced on every take: float arithmetic, where datetimes
+    would cost the acknowledgement more, and tuples of floats are left alone by the garbage collector, whose
+    passes would otherwise walk every bucket of a flood from many workspaces."""
+
     def __init__(self, rate: Rate) -> None:
         self._rate = rate
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}
 
     def take(self, key: str, *, now: float) -> bool:
         bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(tokens=float(self._rate.burst), at=now)
-        else:
-            bucket.tokens = self._refilled(bucket, now=now)
-            bucket.at = now
-        if bucket.tokens < 1:
+        tokens = float(self._rate.burst) if bucket is None else self._refilled(bucket, now=now)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
             return False
-        bucket.tokens -= 1
+        self._buckets[key] = (tokens - 1, now)
         return True
 
     def forget_full(self, *, now: float) -> None:
@@ -77,9 +71,10 @@ class _Buckets:
         for key in full:
             del self._buckets[key]
 
-    def _refilled(self, bucket: _Bucket, *, now: float) -> float:
-        elapsed_minutes = max(now - bucket.at, 0.0) / 60
-        return min(float(self._rate.burst), bucket.tokens + elapsed_minutes * self._rate.per_minute)
+    def _refilled(self, bucket: tuple[float, float], *, now: float) -> float:
+        tokens, at = bucket
+        elapsed_minutes = max(now - at, 0.0) / 60
+        return min(float(self._rate.burst), tokens + elapsed_minutes * self._rate.per_minute)
 
 
 @dataclass(frozen=True, kw_only=True)
