@@ -7,6 +7,7 @@ stored installation. Neither calls Slack per request, so acknowledgements wait o
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
@@ -17,19 +18,10 @@ from storage.database import Repositories, Store
 from storage.installations import SlackInstallation
 
 
-class SingleWorkspaceAuthorize(AsyncAuthorize):
-    """Bolt's `authorize` in single-workspace mode: one `auth.test`, shared by every request.
-
-    Bolt's built-in single-workspace authorization calls `auth.test` for each request that arrives before its
-    first answer, so a burst right after start-up would send Slack one call per request. An `AsyncAuthorize`
-    rather than a plain function: Bolt inspects a function's parameters and builds its arguments on every
-    request, which the acknowledgement pays for.
-    """
-
-    def __init__(self, *, client: AsyncWebClient) -> None:
-        self._client = client
-        self._answer: AuthorizeResult | None = None
-        self._lock = asyncio.Lock()
+class _WorkspaceAuthorize(AsyncAuthorize, ABC):
+    """Bolt's calling convention for an `AsyncAuthorize`, reduced to what qc-bot answers by: the workspace.
+    An instance rather than a plain function: Bolt inspects a function's parameters and builds its arguments on
+    every request, which the acknowledgement pays for."""
 
     async def __call__(
         self,
@@ -42,6 +34,25 @@ class SingleWorkspaceAuthorize(AsyncAuthorize):
         actor_team_id: str | None = None,
         actor_user_id: str | None = None,
     ) -> AuthorizeResult | None:
+        return await self.answer(enterprise_id=enterprise_id, team_id=team_id)
+
+    @abstractmethod
+    async def answer(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None: ...
+
+
+class SingleWorkspaceAuthorize(_WorkspaceAuthorize):
+    """Bolt's `authorize` in single-workspace mode: one `auth.test`, shared by every request.
+
+    Bolt's built-in single-workspace authorization calls `auth.test` for each request that arrives before its
+    first answer, so a burst right after start-up would send Slack one call per request.
+    """
+
+    def __init__(self, *, client: AsyncWebClient) -> None:
+        self._client = client
+        self._answer: AuthorizeResult | None = None
+        self._lock = asyncio.Lock()
+
+    async def answer(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         if self._answer is None:
             async with self._lock:
                 if self._answer is None:
@@ -50,7 +61,7 @@ class SingleWorkspaceAuthorize(AsyncAuthorize):
         return self._answer
 
 
-class InstallationAuthorize(AsyncAuthorize):
+class InstallationAuthorize(_WorkspaceAuthorize):
     """Bolt's `authorize` for many workspaces: the workspace's stored installation, and nothing else.
 
     Bolt's default asks Slack (`auth.test`) on every request before the listener may acknowledge it; the
@@ -61,17 +72,7 @@ class InstallationAuthorize(AsyncAuthorize):
     def __init__(self, *, store: Store) -> None:
         self._store = store
 
-    async def __call__(
-        self,
-        *,
-        context: AsyncBoltContext,
-        enterprise_id: str | None,
-        team_id: str | None,
-        user_id: str | None,
-        actor_enterprise_id: str | None = None,
-        actor_team_id: str | None = None,
-        actor_user_id: str | None = None,
-    ) -> AuthorizeResult | None:
+    async def answer(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         def find(repos: Repositories) -> SlackInstallation | None:
             return (repos.installations.find(enterprise_id=enterprise_id, team_id=team_id)
                     or repos.installations.find(enterprise_id=enterprise_id, team_id=None,
