@@ -125,6 +125,9 @@ async def create_web_app(
         installation_store_bot_only=True if slack_oauth else None,
         authorize=authorize,
         process_before_response=False,
+        # qc-bot defines no workflow steps (Slack functions): their token middleware would be one more layer
+        # every acknowledgement passes through for nothing.
+        attaching_function_token_enabled=False,
     )
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
