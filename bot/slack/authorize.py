@@ -7,7 +7,10 @@ stored installation. Neither calls Slack per request, so acknowledgements wait o
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
 
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
@@ -16,6 +19,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from storage.database import Repositories, Store
 from storage.installations import SlackInstallation
+
+# Long enough that a burst of commands from one workspace reads its installation once, short enough that a
+# reinstall's new token is used within seconds.
+INSTALLATION_MEMORY_SECONDS = 5.0
 
 
 class _WorkspaceAuthorize(AsyncAuthorize, ABC):
@@ -66,13 +73,28 @@ class InstallationAuthorize(_WorkspaceAuthorize):
 
     Bolt's default asks Slack (`auth.test`) on every request before the listener may acknowledge it; the
     installation already holds the bot's id, user and scopes, so the acknowledgement waits only on the
-    database.
+    database, and not even on that for `remember_for` seconds after a workspace's last lookup: an installation
+    changes rarely (install, reinstall, uninstall, token rotation; Slack stops sending an uninstalled app's
+    commands), while a busy workspace's commands would each pay a database round trip and a decryption. What
+    is remembered holds the bot token in plaintext, so it is dropped as soon as it lapses, never kept longer.
     """
 
-    def __init__(self, *, store: Store) -> None:
+    def __init__(self, *, store: Store, remember_for: float = INSTALLATION_MEMORY_SECONDS,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self._store = store
+        self._remember_for = remember_for
+        self._now = now
+        self._remembered: OrderedDict[tuple[str | None, str | None], tuple[AuthorizeResult, float]] = OrderedDict()
 
     async def answer(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        moment = self._now()
+        while self._remembered and next(iter(self._remembered.values()))[1] <= moment:
+            self._remembered.popitem(last=False)
+        key = (enterprise_id, team_id)
+        remembered = self._remembered.get(key)
+        if remembered is not None:
+            return remembered[0]
+
         def find(repos: Repositories) -> SlackInstallation | None:
             return (repos.installations.find(enterprise_id=enterprise_id, team_id=team_id)
                     or repos.installations.find(enterprise_id=enterprise_id, team_id=None,
@@ -80,7 +102,10 @@ class InstallationAuthorize(_WorkspaceAuthorize):
 
         installation = await self._store.run(find)
         if installation is None:
-            return None
-        return AuthorizeResult(enterprise_id=installation.enterprise_id, team_id=installation.team_id,
-                               bot_token=installation.bot_token.reveal(), bot_id=installation.bot_id,
-                               bot_user_id=installation.bot_user_id, bot_scopes=list(installation.bot_scopes))
+            return None  # not remembered: an install that completes now serves its first command at once
+        answer = AuthorizeResult(enterprise_id=installation.enterprise_id, team_id=installation.team_id,
+                                 bot_token=installation.bot_token.reveal(), bot_id=installation.bot_id,
+                                 bot_user_id=installation.bot_user_id, bot_scopes=list(installation.bot_scopes))
+        self._remembered[key] = (answer, self._now() + self._remember_for)
+        self._remembered.move_to_end(key)  # entries stay in the order they lapse
+        return answer
