@@ -25,7 +25,8 @@ import logging
 import re
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -161,8 +162,10 @@ class SlackRequestGate:
                     return self._replayed(request)
         except _Refusal as refusal:
             return await self._refuse(request, refusal)
+        # Bolt reads the headers once, into its own dictionary: as its aiohttp adapter does, it gets them as they
+        # are rather than a copy (its annotation asks for a dict; any mapping of strings serves).
         response = await dispatch(AsyncBoltRequest(body=text, query=request.query_string,
-                                                    headers=dict(request.headers)))
+                                                    headers=cast(dict[str, str | Sequence[str]], request.headers)))
         if response.status >= 500:
             # We did not do what was asked: Slack's resend of this very request deserves a real attempt.
             for key in keys:
