@@ -42,7 +42,7 @@ from bot.orgs.rotation import Rotator
 from bot.redaction import install_log_redaction, redact
 from bot.server import StartupFailed, run_until_stopped
 from bot.services import SERVICES_KEY, Services
-from bot.slack.authorize import InstallationAuthorize, single_workspace_authorize
+from bot.slack.authorize import InstallationAuthorize, SingleWorkspaceAuthorize
 from bot.slack.clients import ResponseUrlReply, SingleWorkspaceClients, outbox_clients, slack_retry_handlers
 from bot.slack.inbound import MAX_BODY_BYTES, REFUSED, SlackRequestGate
 from bot.slack.install import oauth_settings
@@ -114,11 +114,12 @@ async def create_web_app(
     slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock)
                    if settings.multi_workspace else None)
     authorize: Callable[..., Awaitable[AuthorizeResult]] | None = None
-    bot_identity: Callable[..., Awaitable[AuthorizeResult]] | None = None
+    bot_identity: SingleWorkspaceAuthorize | None = None
+    # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
     if isinstance(slack_clients, SingleWorkspaceClients):
-        authorize = bot_identity = single_workspace_authorize(client=slack_clients.client)
+        bot_identity = SingleWorkspaceAuthorize(client=slack_clients.client)
+        authorize = cast(Callable[..., Awaitable[AuthorizeResult]], bot_identity)
     elif slack_oauth:
-        # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
         authorize = cast(Callable[..., Awaitable[AuthorizeResult]], InstallationAuthorize(store=store))
     _quiet_bolt_token_warning()
     bolt = AsyncApp(
@@ -131,6 +132,9 @@ async def create_web_app(
         installation_store_bot_only=True if slack_oauth else None,
         authorize=authorize,
         process_before_response=False,
+        # qc-bot defines no workflow steps (Slack functions): their token middleware would be one more layer
+        # every acknowledgement passes through for nothing.
+        attaching_function_token_enabled=False,
     )
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"}, trace_configs=[metrics.salesforce_trace()])
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings, metrics=metrics)
@@ -258,14 +262,13 @@ def _quiet_bolt_token_warning() -> None:
         bolt_logger.addFilter(_BOLT_TOKEN_WARNING)
 
 
-async def _check_bot_token(bot_identity: Callable[..., Awaitable[AuthorizeResult]], *,
-                           timeout_seconds: float) -> None:
+async def _check_bot_token(bot_identity: SingleWorkspaceAuthorize, *, timeout_seconds: float) -> None:
     """Refuse to start with a bot token Slack refuses (a typo, a revoked token), rather than start quietly and
     fail every message. Slack out of reach is no reason not to start: the outbox retries what it could not send.
     The check is single-workspace authorize's own `auth.test`, so its answer also serves the first requests."""
     try:
         async with asyncio.timeout(timeout_seconds):
-            await bot_identity(enterprise_id=None, team_id=None)
+            await bot_identity.answer(enterprise_id=None, team_id=None)
     except SlackApiError as exc:
         error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
         if error is None:

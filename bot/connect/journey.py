@@ -38,7 +38,7 @@ from typing import Any, Literal
 from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
-from bot.connect.links import ConnectLink, LinkRefused
+from bot.connect.links import ConnectLink, LinkRefused, LinkSeal
 from bot.connect.proof import SignInProver
 from bot.errors import CommandSyntaxError, LoginHostError
 from bot.failures import (
@@ -258,6 +258,7 @@ class ConnectJourney:
         self._settings = settings
         self._store = store
         self._secret_box = secret_box
+        self._links = LinkSeal(keys=settings.encryption_keys)
         self._clock = clock
         self._access = access
         self._oauth = access.oauth
@@ -287,7 +288,7 @@ class ConnectJourney:
                            environment=target.environment, login_url=target.login_url, run_as=command.run_as,
                            expires_at=self._clock.now() + self._timings.link_ttl, team_name=names.team,
                            channel_name=names.channel, user_name=names.user, response_url=response_url)
-        token = link.seal(self._secret_box)
+        token = self._links.seal(link)
         return Begun(link_url=f"{self._settings.oauth_start_url}?link={token}", login_url=target.login_url,
                      run_as=link.run_as, expires_at=link.expires_at)
 
@@ -296,7 +297,7 @@ class ConnectJourney:
     async def open_link(self, *, link_token: str) -> LinkOpened:
         """Use the one-time link: record the connection and mint a fresh `state` and PKCE verifier."""
         try:
-            link = ConnectLink.open(self._secret_box, link_token)
+            link = self._links.open(link_token)
         except LinkRefused:
             logger.info("Authorization link refused: not one of ours")
             return LinkOpened(None, LinkProblem.UNKNOWN)
