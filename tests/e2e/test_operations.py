@@ -60,7 +60,7 @@ async def test_readyz_is_ready_when_the_database_answers_and_every_migration_is_
 
 async def test_readyz_is_not_ready_while_a_migration_is_pending(stack):
     # Another version's process (or an interrupted upgrade) left the schema one migration short of this version's.
-    stack.query("UPDATE alembic_version SET version_num = '0013'")
+    stack.query("DELETE FROM alembic_version")
     status, text, _ = await get(stack, "/readyz")
     assert status == 503 and "migrations pending" in text, text
     assert (await get(stack, "/healthz"))[0] == 200  # alive all the same: a restart would not help

@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from bot.redaction import Secret
 from bot.slack.authorize import InstallationAuthorize
 from storage.crypto import SecretBox
-from storage.database import Store
+from storage.database import Store, sqlite_url
 from storage.installations import SlackInstallation
 
 TOKEN, NEW_TOKEN = "xoxb-1-2-installedbottokenvalue", "xoxb-1-2-reinstalledtokenvalue"
@@ -22,7 +22,8 @@ def installation(token: str) -> SlackInstallation:
 
 
 async def test_an_installation_is_remembered_for_seconds_then_read_again(tmp_path):
-    store = Store(path=tmp_path / "qc-bot.db", secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    store = Store(url=sqlite_url(tmp_path / "qc-bot.db"),
+                  secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
     await store.open()
     moment = [100.0]
     authorize = InstallationAuthorize(store=store, remember_for=5.0, now=lambda: moment[0])
