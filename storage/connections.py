@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from bot.failures import Failure
 from bot.redaction import Secret
+from storage import leases
 from storage.crypto import SecretBox
 from storage.sql import Db
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
@@ -218,6 +219,17 @@ class ConnectionRepository:
     def proving(self) -> list[Connection]:
         """Provisioned connections whose live sign-in has no outcome yet."""
         rows = self._db.query("SELECT * FROM connections WHERE proof_status = 'proving' ORDER BY created_at, id", {})
+        return [_to_connection(row) for row in rows]
+
+    def adoptable(self, *, now: datetime) -> list[Connection]:
+        """Journeys under way (authorized, provisioning, or proving the sign-in) that no live process holds the
+        lease of: their process died, or they were never picked up. Oldest first."""
+        rows = self._db.query(
+            "SELECT connections.* FROM connections LEFT JOIN leases ON leases.name = :prefix || connections.id"
+            " WHERE (connections.status IN ('authorized', 'provisioning') OR connections.proof_status = 'proving')"
+            " AND (leases.name IS NULL OR leases.expires_at <= :now) ORDER BY connections.created_at, connections.id",
+            {"prefix": leases.JOURNEY, "now": to_db_time(now)},
+        )
         return [_to_connection(row) for row in rows]
 
     def pending_auth_since(self, *, before: datetime) -> list[Connection]:

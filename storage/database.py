@@ -27,6 +27,7 @@ from storage.crypto import SecretBox
 from storage.drift_alerts import DriftAlertRepository
 from storage.installations import InstallationRepository
 from storage.key_rotation import rotate_encryption
+from storage.leases import LeaseRepository
 from storage.migrations import legacy_sqlite
 from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
@@ -112,7 +113,7 @@ class Repositories:
     temporary_changes: TemporaryChangeRepository
     drift_alerts: DriftAlertRepository
     rotations: RotationRepository
-
+    leases: LeaseRepository
 
 
 class DatabaseNotReady(Exception):
@@ -252,6 +253,7 @@ class Store:
                 temporary_changes=TemporaryChangeRepository(db),
                 drift_alerts=DriftAlertRepository(db),
                 rotations=RotationRepository(db, box),
+                leases=LeaseRepository(db),
             )
             self._local.repositories = repositories
         return repositories

@@ -3,8 +3,9 @@
 slack_sdk's retry handlers absorb short blips (429 with Retry-After, 5xx, dropped connections); what
 still fails stays queued and is retried with growing delays until Slack takes it. Only errors that
 no retry can fix (the channel is gone, the bot was removed) end a message as undeliverable, and those
-are logged loudly. Each attempt first claims the message in the database, so two processes sharing the
-outbox (`qc-bot serve` and `qc-bot check-expiry`) never post the same message at the same time.
+are logged loudly. Messages are claimed in the database, a batch at a time and again just before each attempt,
+under the process's own claim id, so processes sharing the outbox (replicas of `qc-bot serve`, a `qc-bot
+check-expiry`) never post the same message twice.
 
 An edit (`NotificationRepository.enqueue_update`) is delivered the same way, as `chat.update` of the
 message Slack posted for its original; it waits while the original (or an earlier edit of it) is still on
@@ -60,11 +61,10 @@ def notification_by_key(dedupe_key: str) -> Callable[[Repositories], Notificatio
 
 
 class SlackDelivery:
-    def __init__(
-        self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings, sender: str = "serve"
-    ) -> None:
-        """`sender` names who claims messages: `serve` (one per database) or a one-off like `check-expiry`."""
-        self._sender = sender
+    def __init__(self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings, sender: str) -> None:
+        """`sender` is the claim id this process claims messages under (`Settings.instance_id`, distinct for
+        every replica and every `check-expiry` run)."""
+        self.sender = sender
         self._store = store
         self._clients = clients
         self._clock = clock
@@ -95,15 +95,28 @@ class SlackDelivery:
         self._wake.set()
 
     async def deliver_due(self) -> int:
-        """Send every message that is due now; return how many were sent."""
+        """Send every message that is due now, claiming them a batch at a time; return how many were sent."""
         async with self._pass_lock:
-            due = await self._store.run(lambda repos: repos.notifications.due(now=self._clock.now()))
             sent = 0
-            for notification in due:
-                if self._stopping:
+            while not self._stopping:
+                batch = await self._claim_batch()
+                for index, notification in enumerate(batch):
+                    if self._stopping:
+                        await self._release([each.id for each in batch[index:]])
+                        break
+                    sent += await self._deliver(notification)
+                if len(batch) < self._timings.delivery_batch:
                     break
-                sent += await self._deliver(notification)
             return sent
+
+    async def _claim_batch(self) -> list[Notification]:
+        now = self._clock.now()
+        return await self._store.run(lambda repos: repos.notifications.claim_due(
+            now=now, until=now + self._timings.delivery_lease, by=self.sender, limit=self._timings.delivery_batch))
+
+    async def _release(self, notification_ids: list[int]) -> None:
+        """Give back claims this process will not use (it is stopping): another replica need not wait for them."""
+        await self._store.run(lambda repos: repos.notifications.release_claims(by=self.sender, ids=notification_ids))
 
     async def deliver_now(self, dedupe_keys: Iterable[str]) -> int:
         """Send these messages at once if they are still waiting and due; return how many were sent."""
@@ -117,9 +130,10 @@ class SlackDelivery:
             return sent
 
     async def _run(self) -> None:
-        # Claims left by a previous process that died mid-post: without this they would hold their messages
-        # back until the claims lapse.
-        released = await self._store.run(lambda repos: repos.notifications.release_claims(by=self._sender))
+        # Claims left under this claim id by a previous process that died mid-post (a replica restarted with a
+        # fixed QC_INSTANCE_ID): without this they would hold their messages back until the claims lapse. Other
+        # processes' claims are theirs: they end when recorded, or lapse.
+        released = await self._store.run(lambda repos: repos.notifications.release_claims(by=self.sender))
         if released:
             logger.warning("Retrying %d Slack message(s) a previous process was posting when it stopped", released)
         while True:
@@ -137,7 +151,7 @@ class SlackDelivery:
         now = self._clock.now()
         lease_until = now + self._timings.delivery_lease
         claimed = await self._store.run(lambda repos: repos.notifications.claim_fresh(
-            notification.id, now=now, until=lease_until, by=self._sender))
+            notification.id, now=now, until=lease_until, by=self.sender))
         if claimed is None:  # another process (`qc-bot check-expiry` next to `serve`) is sending it
             return 0
         notification = claimed

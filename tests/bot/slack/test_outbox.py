@@ -44,7 +44,8 @@ def delivery(fake_slack, store, clock):
     timings = fast_timings()
     client = AsyncWebClient(token=fake_slack.team.bot_token, base_url=fake_slack.api_url,
                             retry_handlers=slack_retry_handlers(timings.slack_retry))
-    return SlackDelivery(store=store, clients=SingleWorkspaceClients(client), clock=clock, timings=timings)
+    return SlackDelivery(store=store, clients=SingleWorkspaceClients(client), clock=clock, timings=timings,
+                         sender="serve")
 
 
 async def enqueue(store, key="status:1", user_id=None, now=NOW):
@@ -127,7 +128,7 @@ class GatedClients:
 async def test_stopping_lets_the_message_in_flight_finish_and_be_marked_sent(fake_slack, store, clock):
     timings = fast_timings()
     clients = GatedClients(AsyncWebClient(token=fake_slack.team.bot_token, base_url=fake_slack.api_url))
-    delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings)
+    delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings, sender="serve")
     await enqueue(store)
     await enqueue(store, key="status:2")
     delivery.start()
