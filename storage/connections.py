@@ -216,11 +216,6 @@ class ConnectionRepository:
             {"status": status, "problem": problem, "detail": detail, "id": connection_id},
         ).rowcount == 1
 
-    def proving(self) -> list[Connection]:
-        """Provisioned connections whose live sign-in has no outcome yet."""
-        rows = self._db.query("SELECT * FROM connections WHERE proof_status = 'proving' ORDER BY created_at, id", {})
-        return [_to_connection(row) for row in rows]
-
     def adoptable(self, *, now: datetime) -> list[Connection]:
         """Journeys under way (authorized, provisioning, or proving the sign-in) that no live process holds the
         lease of: their process died, or they were never picked up. Oldest first."""

@@ -77,12 +77,6 @@ class RotationRepository:
         rows = list(self._db.query("SELECT * FROM rotations WHERE id = :id", {"id": rotation_id}))
         return self._to_rotation(rows[0]) if rows else None
 
-    def under_way(self) -> list[Rotation]:
-        """Every rotation a process left before its proof, oldest first."""
-        rows = self._db.query(
-            f"SELECT * FROM rotations WHERE step IN ({_UNDER_WAY_IN}) ORDER BY created_at", _UNDER_WAY_PARAMS)
-        return [self._to_rotation(row) for row in rows]
-
     def adoptable(self, *, now: datetime) -> list[Rotation]:
         """Rotations before their proof that no live process holds the lease of, oldest first."""
         rows = self._db.query(

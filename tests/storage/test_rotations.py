@@ -39,7 +39,7 @@ async def test_one_rotation_under_way_per_org_each_step_taken_once_secrets_encry
     assert rotation.step == "staged" and rotation.new_secret.reveal() == secret
     assert rotation.old_key.reveal() == "oldKey1234567890abcdef"
     assert secret.encode() not in (tmp_path / "qc-bot.db").read_bytes()
-    assert [r.id for r in await store.run(lambda repos: repos.rotations.under_way())] == ["r1", "r3"]
+    assert [r.id for r in await store.run(lambda repos: repos.rotations.adoptable(now=NOW))] == ["r1", "r3"]
 
     for step, to in (("staged", "revealed"), ("revealed", "promoted"), ("promoted", "proven")):
         assert await advance(step, to)
