@@ -95,6 +95,11 @@ class Scheduler:
             # Token syncs and warnings matter more than tidying up: they go on, and pruning is tried next time.
             logger.exception("Pruning failed; it is tried again in %s", self._prune_interval)
 
+    @property
+    def leading(self) -> bool:
+        """Whether this replica holds the scheduler's lease and runs the periodic work now."""
+        return self._lease is not None and not self._lease.lost
+
     def _leading(self) -> bool:
         """Whether this replica may start more periodic work (always, when run outside `start`)."""
         return self._lease is None or not self._lease.lost
