@@ -542,14 +542,16 @@ class ConnectJourney:
         """A provisioning task that crashed (the database refused a write, say) is tried again later; each
         try counts as a resume, so one that keeps crashing ends as failed with a message after MAX_RESUMES."""
         self._tasks.discard(task)
-        self._working_on.discard(connection_id)
         if task.cancelled() or task.exception() is None or self._closing:
+            self._working_on.discard(connection_id)
             return
+        # Still this process's to retry (adoption leaves it alone meanwhile), after the wait, not at the next round.
         logger.error("Provisioning connection %s crashed; trying again", connection_id, exc_info=task.exception())
         asyncio.get_running_loop().call_later(self._timings.provisioning_retry.maximum, self._schedule_unless_closing,
                                               connection_id)
 
     def _schedule_unless_closing(self, connection_id: str) -> None:
+        self._working_on.discard(connection_id)
         if not self._closing:
             self.schedule(connection_id)
 
