@@ -47,7 +47,7 @@ class Timings:
     delivery_lease: timedelta = timedelta(minutes=2)
     """The longest a process's claim on a message it is posting holds, if it dies and no server restarts."""
     delivery_batch: int = 20
-    """How many due outbox messages one claim takes: few enough that they are sent well within `delivery_lease`."""
+    """How many due outbox messages one claim takes, each reserved for `lease_ttl` until its own post claims it."""
     delivery_drain_seconds: float = 10.0
     """On shutdown, how long the Slack message being posted may take to finish (and be marked sent)."""
     maintenance_interval_seconds: float = 60.0

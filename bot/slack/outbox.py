@@ -110,9 +110,12 @@ class SlackDelivery:
             return sent
 
     async def _claim_batch(self) -> list[Notification]:
+        # The batch is reserved for a lease's lifetime only; each message's claim is extended to `delivery_lease`
+        # just before it is posted (`_deliver`). So if this process dies, only the message it was posting waits
+        # for its claim to lapse: another replica sends the rest within seconds.
         now = self._clock.now()
         return await self._store.run(lambda repos: repos.notifications.claim_due(
-            now=now, until=now + self._timings.delivery_lease, by=self.sender, limit=self._timings.delivery_batch))
+            now=now, until=now + self._timings.lease_ttl, by=self.sender, limit=self._timings.delivery_batch))
 
     async def _release(self, notification_ids: list[int]) -> None:
         """Give back claims this process will not use (it is stopping): another replica need not wait for them."""

@@ -353,3 +353,42 @@ async def test_a_reply_whose_card_was_deleted_in_slack_goes_top_level_once(fake_
     assert await delivery.deliver_due() == 1
     [reply] = fake_slack.messages("CQC")
     assert reply.thread_ts is None and (await notification(store, "expiry:T:00D:bot:1:30")).status == "sent"
+
+
+# -- several replicas (SPEC §10) ----------------------------------------------------------------------------
+
+
+async def test_two_replicas_deliver_every_message_exactly_once_between_them(fake_slack, store, clock, tmp_path):
+    # The other replica's store on the same database (outbox rows hold nothing encrypted: any key reads them).
+    other_store = Store(url=sqlite_url(tmp_path / "qc.db"),
+                        secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    await other_store.open()
+    try:
+        for index in range(30):
+            await enqueue(store, key=f"status:{index}")
+        timings = fast_timings()
+        replicas = [
+            SlackDelivery(store=each, clock=clock, timings=timings, sender=f"replica-{index}",
+                          clients=SingleWorkspaceClients(AsyncWebClient(token=fake_slack.team.bot_token,
+                                                                        base_url=fake_slack.api_url)))
+            for index, each in enumerate((store, other_store))]
+        sent = await asyncio.gather(*(replica.deliver_due() for replica in replicas))
+        assert sum(sent) == 30
+        assert len(fake_slack.messages("CQC")) == 30, "no message posted twice, none left out"
+        assert len(fake_slack.calls_to("chat.postMessage")) == 30
+    finally:
+        await other_store.close()
+
+
+async def test_a_stopped_replicas_unbegun_batch_goes_out_from_another_once_its_reservation_lapses(
+        fake_slack, store, clock, delivery):
+    for index in range(3):
+        await enqueue(store, key=f"status:{index}")
+    # A replica claimed the batch and died before posting any of it.
+    batch = await store.run(lambda repos: repos.notifications.claim_due(
+        now=NOW, until=NOW + fast_timings().lease_ttl, by="dead-replica", limit=20))
+    assert len(batch) == 3
+    assert await delivery.deliver_due() == 0, "reserved for the other replica"
+    clock.advance(fast_timings().lease_ttl)
+    assert await delivery.deliver_due() == 3
+    assert len(fake_slack.messages("CQC")) == 3

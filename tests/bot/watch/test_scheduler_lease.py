@@ -28,16 +28,13 @@ TIMINGS = fast_timings()
 
 
 @pytest.fixture
-async def store(tmp_path, secret_box):
-    store = Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=secret_box)
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-def secret_box():
-    return SecretBox(keys=[Secret(Fernet.generate_key().decode())])
+async def store(tmp_path):
+    """The database both replicas share (each scheduler below is one replica)."""
+    shared = Store(url=sqlite_url(tmp_path / "replicas.db"),
+                   secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    await shared.open()
+    yield shared
+    await shared.close()
 
 
 def replica(store, clock, name):
