@@ -235,13 +235,6 @@ class ConnectionRepository:
         )
         return [_to_connection(row) for row in rows]
 
-    def with_status(self, statuses: Iterable[ConnectionStatus]) -> list[Connection]:
-        wanted = _in_list("status", statuses)
-        rows = self._db.query(
-            f"SELECT * FROM connections WHERE status IN ({_placeholders(wanted)}) ORDER BY created_at, id", wanted
-        )
-        return [_to_connection(row) for row in rows]
-
 
 def _in_list(name: str, values: Iterable[str]) -> dict[str, str]:
     """Named parameters for an `IN (...)` list, one per value (spell the list with `_placeholders`)."""

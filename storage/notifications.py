@@ -152,14 +152,6 @@ class NotificationRepository:
             return UpdateTarget(gone=True)
         return UpdateTarget(original=parent)
 
-    def due(self, *, now: datetime, limit: int = 50) -> list[Notification]:
-        rows = self._db.query(
-            "SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= :now"
-            " AND (claimed_until IS NULL OR claimed_until <= :now) ORDER BY next_attempt_at, id LIMIT :limit",
-            {"now": to_db_time(now), "limit": limit},
-        )
-        return [_to_notification(row) for row in rows]
-
     def claim_due(self, *, now: datetime, until: datetime, by: str, limit: int) -> list[Notification]:
         """Claim up to `limit` due messages for `by` in one statement and return them in sending order.
 

@@ -159,7 +159,8 @@ async def test_a_starting_server_releases_only_its_own_claims(store):
     await store.run(lambda repos: repos.notifications.claim(first.id, now=NOW, until=until, by="serve"))
     await store.run(lambda repos: repos.notifications.claim(second.id, now=NOW, until=until, by="check-expiry"))
     assert await store.run(lambda repos: repos.notifications.release_claims(by="serve")) == 1
-    due = await store.run(lambda repos: [n.dedupe_key for n in repos.notifications.due(now=NOW)])
+    due = await store.run(lambda repos: [n.dedupe_key for n in repos.notifications.claim_due(
+        now=NOW, until=until, by="serve", limit=10)])
     assert due == ["status:1"], "the message check-expiry is posting stays its own"
 
 
