@@ -43,11 +43,13 @@ class OrgAccess:
         self._clock = clock
         self._leases = leases
         self._refresh_wait_seconds = refresh_wait_seconds
+        self._refreshing: dict[str, asyncio.Lock] = {}
+        """One refresh per org within this process too: the lease is this process's, whichever task asks."""
 
     async def refresh(self, org: OrgRecord) -> Secret:
         """A fresh access token for `org`: use its stored refresh token once and store what Salesforce returned
-        (a rotated refresh token included), unless the org was disconnected meanwhile; or, when another process
-        refreshed since `org` was read, the token that one stored. Raises the OAuth error as Salesforce sent it
+        (a rotated refresh token included), unless the org was disconnected meanwhile; or, when another process (or
+        task) refreshed since `org` was read, the token that one stored. Raises the OAuth error as Salesforce sent it
         (`invalid_grant` when the token is dead), and `SalesforceUnavailable` (transient) when another process
         held the org's refresh for longer than `refresh_wait_seconds`."""
         assert org.refresh_token is not None
@@ -55,13 +57,13 @@ class OrgAccess:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._refresh_wait_seconds
         while True:
-            async with self._leases.holding(name) as lease:
+            async with self._refreshing.setdefault(name, asyncio.Lock()), self._leases.holding(name) as lease:
                 if lease is not None:
                     current = await self._store.run(lambda repos: repos.orgs.get(team_id=org.team_id,
                                                                                  org_id=org.org_id))
                     if current is not None and current.access_token is not None and (
                             current.access_token != org.access_token or current.refresh_token != org.refresh_token):
-                        logger.info("Org %s's token was refreshed by another process; using that one", org.org_id)
+                        logger.info("Org %s's token was refreshed meanwhile; using that one", org.org_id)
                         return current.access_token
                     # Shielded: once Salesforce has rotated the token, the new one must be stored even if this
                     # task is cancelled (a shutdown), or the org would be left with a dead token.

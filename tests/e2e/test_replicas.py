@@ -85,3 +85,8 @@ async def test_two_replicas_refreshing_one_orgs_rotating_token_at_once_call_sale
         assert stored.status == "connected" and stored.refresh_token != org.refresh_token, "the rotated token is kept"
         await replicas[1].refresh(stored)  # the stored token still works: no replica used a stale one
         assert len(stack.salesforce.calls("token:refresh_token")) == refreshes_before + 2
+
+        # Two tasks of one replica (a journey's session and a check, say) are no different.
+        latest = await stores[0].run(lambda repos: repos.orgs.get(team_id=team_id, org_id=org_id))
+        await asyncio.gather(replicas[0].refresh(latest), replicas[0].refresh(latest))
+        assert len(stack.salesforce.calls("token:refresh_token")) == refreshes_before + 3
