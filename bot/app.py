@@ -32,6 +32,7 @@ from bot.config import Settings, shown_database
 from bot.connect.journey import ConnectJourney
 from bot.connect.reauthorize import Reauthorizer
 from bot.connect.reveal import CredentialReveal
+from bot.leases import Leases
 from bot.ops.metrics import METRICS_KEY, Metrics
 from bot.ops.retention import Pruner
 from bot.orgs.access import org_access
@@ -51,7 +52,7 @@ from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import CommandRateLimit, RateLimiter, RateLimits
 from bot.slack.refusals import record_rate_limited
-from bot.timings import Timings
+from bot.timings import Timings, with_lease_ttl
 from bot.watch.drift import DriftWatch
 from bot.watch.expiry import ExpiryScanner
 from bot.watch.org_check import org_checker
@@ -137,22 +138,29 @@ async def create_web_app(
         attaching_function_token_enabled=False,
     )
     http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"}, trace_configs=[metrics.salesforce_trace()])
-    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings, metrics=metrics)
-    access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock)
+    # Every claim and lease of this process is held under its instance id (SPEC §10: several replicas).
+    leases = Leases(store=store, clock=clock, holder=settings.instance_id, timings=timings)
+    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings,
+                             sender=settings.instance_id, metrics=metrics)
+    access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock,
+                        holder=settings.instance_id)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
                              delivery=delivery, slack_clients=slack_clients, timings=timings, metrics=metrics,
+                             leases=leases,
                              reply_to=lambda url: ResponseUrlReply(response_url=url, session=slack_session,
                                                                    retry_handlers=retry_handlers))
     drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=journey)
     checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                          process="serve", on_demand=False, drift=drift)
-    rotator = Rotator(settings=settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings)
+                          process=f"{settings.instance_id}/scheduled", on_demand=False, drift=drift)
+    rotator = Rotator(settings=settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
+                      leases=leases)
     scheduler = Scheduler(
         checker=checker,
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
         pruner=Pruner(store=store, retention=settings.retention), prune_interval=timings.prune_interval,
         metrics=metrics,
+        leases=leases,
     )
     services = Services(settings=settings, clock=clock, store=store, journey=journey,
                         reveals=CredentialReveal(store=store, clock=clock, desired_app=settings.desired_app),
@@ -166,7 +174,7 @@ async def create_web_app(
                         limiter=RateLimiter(limits=limits or RateLimits(), clock=clock),
                         check_report=CheckReport(store=store, clock=clock, checker=org_checker(
                             settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                            process="serve", on_demand=True, drift=drift)),
+                            process=f"{settings.instance_id}/on-demand", on_demand=True, drift=drift)),
                         rotator=rotator,
                         revoker=TokenRevoker(settings=settings, store=store, clock=clock, access=access,
                                              delivery=delivery))
@@ -208,11 +216,7 @@ async def create_web_app(
         if bot_identity is not None:
             await _check_bot_token(bot_identity, timeout_seconds=timings.startup_slack_check_seconds)
         delivery.start()
-        resumed = await journey.resume_unfinished()
-        if resumed:
-            logger.info("Resumed %d unfinished connection(s)", resumed)
-        if await rotator.resume_unfinished():
-            logger.info("Resumed unfinished credential rotations")
+        maintenance.append(asyncio.create_task(_adopt(journey, rotator, timings), name="adoption"))
         maintenance.append(asyncio.create_task(_maintain(services, timings), name="maintenance"))
         scheduler.start()
         if socket_mode is not None:
@@ -288,6 +292,18 @@ def _reason(exc: BaseException) -> str:
     return redact(lines[0]) if lines else exc.__class__.__name__
 
 
+async def _adopt(journey: ConnectJourney, rotator: Rotator, timings: Timings) -> None:
+    """Take over the journeys and rotations whose replica died (their lease lapsed): at once, then every few
+    seconds."""
+    while True:
+        try:
+            await journey.adopt_unfinished()
+            await rotator.adopt_unfinished()
+        except Exception:
+            logger.exception("Looking for unfinished journeys failed; it runs again shortly")
+        await asyncio.sleep(timings.adopt_interval_seconds)
+
+
 async def _maintain(services: Services, timings: Timings) -> None:
     while True:
         try:
@@ -301,5 +317,6 @@ async def _maintain(services: Services, timings: Timings) -> None:
 
 def serve(settings: Settings) -> None:
     """Run the HTTP server until interrupted (`qc-bot serve`)."""
-    asyncio.run(run_until_stopped(create_web_app(settings), port=settings.port, timings=Timings(),
+    timings = Timings() if settings.lease_ttl is None else with_lease_ttl(Timings(), settings.lease_ttl)
+    asyncio.run(run_until_stopped(create_web_app(settings, timings=timings), port=settings.port, timings=timings,
                                   access_log_class=PathOnlyAccessLogger))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,13 +40,20 @@ MIN_METRICS_TOKEN_LENGTH = 16
 VARIABLES = (
     "QC_PUBLIC_URL", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
     "SLACK_APP_TOKEN", "SLACK_API_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "SALESFORCE_LOGIN_URL",
-    "SALESFORCE_SANDBOX_LOGIN_URL", "SALESFORCE_ALLOWED_HOSTS", "QC_DB_PATH", "QC_ENCRYPTION_KEYS", "QC_ADMIN_USERS",
+    "SALESFORCE_SANDBOX_LOGIN_URL", "SALESFORCE_ALLOWED_HOSTS", "DATABASE_URL", "QC_DB_PATH", "QC_ENCRYPTION_KEYS",
+    "QC_ADMIN_USERS",
     "QC_APP_KIND", "QC_REFRESH_TOKEN_POLICY", "QC_EXPIRY_WARN_DAYS", "SALESFORCE_REFRESH_TOKEN_POLICY",
     "QC_TOKEN_SYNC_MINUTES", "QC_EXPIRY_SCAN_MINUTES", "QC_RETENTION_DAYS", "QC_APP_NAME", "QC_APP_CALLBACK_URL",
     "QC_APP_CONTACT_EMAIL", "QC_APP_CONTACT_PHONE", "QC_APP_DESCRIPTION", "QC_LOG_LEVEL", "QC_LOG_FORMAT",
-    "QC_METRICS_TOKEN", "PORT",
+    "QC_METRICS_TOKEN", "QC_INSTANCE_ID", "QC_LEASE_SECONDS", "PORT",
 )
 """Every variable qc-bot reads (SPEC §5 and the overrides of §2), in the order the README lists them."""
+
+
+def process_claim_id() -> str:
+    """A claim id no other process has: host, process id and a random part (a restarted process on the same
+    host may get the same pid; it must not take its predecessor's claims for its own)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class InvalidConfiguration(Exception):
@@ -88,6 +97,10 @@ class Settings:
     log_format: LogFormat = "text"
     metrics_token: Secret | None = field(default=None, repr=False)
     """The bearer token `GET /metrics` requires (QC_METRICS_TOKEN); without one, /metrics is off."""
+    instance_id: str = field(default_factory=process_claim_id)
+    """Whose claims and leases this process holds (SPEC §10): QC_INSTANCE_ID, else unique to the process."""
+    lease_ttl: timedelta | None = None
+    """QC_LEASE_SECONDS: the lifetime of `qc-bot serve`'s leases (None: `Timings.lease_ttl`)."""
 
     @property
     def oauth_callback_url(self) -> str:
@@ -202,6 +215,8 @@ class _Reader:
             log_level=self._log_level(),
             log_format=self._log_format(),
             metrics_token=self._metrics_token(),
+            instance_id=self._instance_id(),
+            lease_ttl=self._lease_ttl(),
         )
         if self.problems:
             return None
@@ -399,6 +414,19 @@ class _Reader:
             self._problem("QC_LOG_LEVEL", "expected DEBUG, INFO, WARNING or ERROR")
             return "INFO"
         return value
+
+    def _instance_id(self) -> str:
+        value = (self._get("QC_INSTANCE_ID") or "").strip()
+        if not value:
+            return process_claim_id()
+        if len(value) > 100 or not value.isprintable():
+            self._problem("QC_INSTANCE_ID", "expected a name of at most 100 printable characters, one per replica")
+        return value
+
+    def _lease_ttl(self) -> timedelta | None:
+        if not self._get("QC_LEASE_SECONDS"):
+            return None
+        return timedelta(seconds=self._positive("QC_LEASE_SECONDS", 15, unit="seconds"))
 
 
 def normalise_public_url(value: str) -> str:

@@ -28,6 +28,7 @@ from storage.drift_alerts import DriftAlertRepository
 from storage.gauges import GaugeRepository
 from storage.installations import InstallationRepository
 from storage.key_rotation import rotate_encryption
+from storage.leases import LeaseRepository
 from storage.migrations import legacy_sqlite
 from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
@@ -106,6 +107,7 @@ class Repositories:
     drift_alerts: DriftAlertRepository
     rotations: RotationRepository
     gauges: GaugeRepository
+    leases: LeaseRepository
 
 
 class DatabaseNotReady(Exception):
@@ -248,6 +250,7 @@ class Store:
                 drift_alerts=DriftAlertRepository(db),
                 rotations=RotationRepository(db, box),
                 gauges=GaugeRepository(db),
+                leases=LeaseRepository(db),
             )
             self._local.repositories = repositories
         return repositories

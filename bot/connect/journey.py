@@ -15,12 +15,15 @@ because the journey's outcome (the app is set up) no longer changes; the proof o
 message in place once it has an outcome.
 
 Every step is one transaction that moves the connection forward with a compare-and-set, so a step
-runs once even when requests race, and a restarted process picks up each unfinished connection
-(`resume_unfinished`). Results reach Slack only through the outbox, in the same transaction as the
-status change that produced them. The channel hears of a journey through one card (SPEC §3), queued with
-the move to `authorized` and becoming the org's card; the journey's end and the proof's outcome are edits
-of it (`outbox_keys.journey_outcome`, `outbox_keys.proof_result`): one card per connection, never zero,
-never two. A journey that ends before any org was authorized tells only its requester.
+runs once even when requests race. The process working on a journey (authorized → provisioning → proving) holds
+its lease (storage.leases) and renews it; every replica looks every few seconds for unfinished journeys whose
+lease lapsed, because the process holding it died, and takes them over (`adopt_unfinished`), never one whose
+lease is alive. A deploy in flight is resumed by polling it (`pending_deploy_id`), never deployed again.
+Results reach Slack only through the outbox, in the same transaction as the status change that produced them.
+The channel hears of a journey through one card (SPEC §3), queued with the move to `authorized` and becoming the
+org's card; the journey's end and the proof's outcome are edits of it (`outbox_keys.journey_outcome`,
+`outbox_keys.proof_result`): one card per connection, never zero, never two. A journey that ends before any org
+was authorized tells only its requester.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from bot.failures import (
     failure_of,
     failure_of_authorize_error,
 )
+from bot.leases import Leases
 from bot.ops.metrics import Metrics
 from bot.orgs.access import OrgAccess
 from bot.provisioning.credential_access import CredentialReader, StoredChangeJournal, left_behind_item
@@ -65,7 +69,7 @@ from bot.slack.commands import ConnectOrg
 from bot.slack.outbox import SlackDelivery
 from bot.slack.people import email_of
 from bot.timings import Timings
-from storage import outbox_keys
+from storage import leases, outbox_keys
 from storage.connections import Connection, ConnectionStatus, Environment
 from storage.crypto import SecretBox
 from storage.database import Repositories, Store
@@ -253,6 +257,7 @@ class ConnectJourney:
         timings: Timings,
         reply_to: Callable[[str], ResponseUrlReply],
         metrics: Metrics,
+        leases: Leases,
     ) -> None:
         """`reply_to` answers through a slash command's response_url (to replace a used link's message)."""
         self._settings = settings
@@ -268,6 +273,9 @@ class ConnectJourney:
         self._reply_to = reply_to
         self._metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()
+        self._working_on: set[str] = set()
+        """Connections this process has a task for: its own lease covers them, adoption must leave them alone."""
+        self._leases = leases
         self._closing = False
         self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._prover = SignInProver(oauth=self._oauth, clock=clock, retry=timings.proof_retry,
@@ -527,8 +535,11 @@ class ConnectJourney:
     # -- steps 4-6: provisioning ---------------------------------------------------------------------------
 
     def schedule(self, connection_id: str) -> None:
+        if connection_id in self._working_on:
+            return
         task = asyncio.create_task(self.provision(connection_id), name=f"provision-{connection_id}")
         self._tasks.add(task)
+        self._working_on.add(connection_id)
         task.add_done_callback(lambda done: self._provisioning_ended(done, connection_id))
 
     def _provisioning_ended(self, task: asyncio.Task[None], connection_id: str) -> None:
@@ -536,20 +547,24 @@ class ConnectJourney:
         try counts as a resume, so one that keeps crashing ends as failed with a message after MAX_RESUMES."""
         self._tasks.discard(task)
         if task.cancelled() or task.exception() is None or self._closing:
+            self._working_on.discard(connection_id)
             return
+        # Still this process's to retry (adoption leaves it alone meanwhile), after the wait, not at the next round.
         logger.error("Provisioning connection %s crashed; trying again", connection_id, exc_info=task.exception())
         asyncio.get_running_loop().call_later(self._timings.provisioning_retry.maximum, self._schedule_unless_closing,
                                               connection_id)
 
     def _schedule_unless_closing(self, connection_id: str) -> None:
+        self._working_on.discard(connection_id)
         if not self._closing:
             self.schedule(connection_id)
 
-    async def resume_unfinished(self) -> int:
-        """Pick up every connection a previous process left authorized or provisioning, or still proving."""
-        unfinished = await self._store.run(
-            lambda repos: repos.connections.with_status(["authorized", "provisioning"]) + repos.connections.proving()
-        )
+    async def adopt_unfinished(self) -> int:
+        """Take over every connection left authorized or provisioning, or still proving, whose lease lapsed (the
+        process working on it died; at start-up, also this replica's previous process); return how many."""
+        now = self._clock.now()
+        unfinished = [connection for connection in await self._store.run(
+            lambda repos: repos.connections.adoptable(now=now)) if connection.id not in self._working_on]
         for connection in unfinished:
             logger.info("Resuming connection %s (%s)", connection.id, connection.status)
             self.schedule(connection.id)
@@ -588,7 +603,16 @@ class ConnectJourney:
         return ended
 
     async def provision(self, connection_id: str) -> None:
-        """Provision (unless done), then prove the credentials (unless proved); either may be resuming."""
+        """Provision (unless done), then prove the credentials (unless proved); either may be resuming. Under
+        the journey's lease: nothing happens if another replica holds it, and the work stops (at the next await)
+        if another replica took it over because this one stalled past the lease."""
+        async with self._leases.holding(leases.journey(connection_id), cancel_on_loss=True) as lease:
+            if lease is None:
+                logger.info("Connection %s is in the hands of another replica", connection_id)
+                return
+            await self._provision_leased(connection_id)
+
+    async def _provision_leased(self, connection_id: str) -> None:
         connection = await self._store.run(lambda repos: repos.connections.get(connection_id))
         if connection is None or connection.org_id is None:
             return
