@@ -71,7 +71,12 @@ class Leases:
             renewal.cancel()
             await asyncio.gather(renewal, return_exceptions=True)
             if not lease.lost:
-                await self.release(name)
+                try:
+                    await self.release(name)
+                except Exception:
+                    # It lapses by itself. Raising here would hide why the block ended: a shutdown's cancellation,
+                    # swallowed, would leave the loop around this block running forever.
+                    logger.warning("Could not give up lease %s; it lapses by itself", name, exc_info=True)
 
     async def _renew(self, lease: HeldLease, worker: asyncio.Task[object] | None) -> None:
         while True:

@@ -13,7 +13,7 @@ from bot.orgs.access import org_access
 from bot.redaction import Secret
 from storage import leases
 from storage.crypto import SecretBox
-from storage.database import Store, sqlite_url
+from storage.database import Store
 from tests.support.stack import BOT_CLIENT_ID, CARD_SETTING_UP, CHANNEL
 
 
@@ -23,7 +23,7 @@ async def other_replica_store(tmp_path):
     stores = []
 
     async def open_for(stack):
-        store = Store(url=sqlite_url(stack.db_path), secret_box=SecretBox(keys=[Secret(stack.encryption_key)]))
+        store = Store(url=stack.database_url, secret_box=SecretBox(keys=[Secret(stack.encryption_key)]))
         await store.open()
         stores.append(store)
         return store

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import ManualClock
 from bot.leases import Leases
+from bot.ops.metrics import Metrics
 from bot.ops.retention import Pruner
 from bot.redaction import Secret
 from bot.slack.clients import SingleWorkspaceClients
@@ -45,7 +46,7 @@ def replica(store, clock, name):
         scanner=ExpiryScanner(store=store, warn_days=(30, 7, 1)), delivery=delivery, clock=clock,
         scan_interval=timedelta(minutes=15), tick_seconds=TIMINGS.scheduler_tick_seconds,
         pruner=Pruner(store=store, retention=timedelta(days=30)), prune_interval=timedelta(hours=1),
-        leases=Leases(store=store, clock=clock, holder=name, timings=TIMINGS))
+        leases=Leases(store=store, clock=clock, holder=name, timings=TIMINGS), metrics=Metrics())
 
 
 async def until(condition, *, what, timeout=5.0):
