@@ -147,8 +147,10 @@ class Store:
         if self.engine_name == "sqlite":
             self._engine = self._open_sqlite()
         else:
+            # No ping before each checkout (a round trip per transaction): a connection the server dropped fails
+            # its transaction once and is replaced, and connections are renewed before a proxy's idle cut-off.
             self._engine = create_engine(self._url, pool_size=POSTGRESQL_POOL_SIZE, max_overflow=0,
-                                         pool_pre_ping=True, connect_args={"connect_timeout": 10})
+                                         pool_recycle=1800, connect_args={"connect_timeout": 10})
             if self._read_only:
                 event.listen(self._engine, "connect", _read_only_postgresql)
         with self._engine.connect() as connection:

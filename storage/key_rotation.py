@@ -6,9 +6,11 @@ both), run this, then drop the old keys.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import Connection, create_engine, inspect, make_url, pool, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from storage.crypto import SecretBox, UndecryptableSecret
 from storage.sql import Db
@@ -58,35 +60,41 @@ class UnreadableDatabase(Exception):
     """The file cannot be read as a database (permissions, not SQLite, corrupt); the message says why."""
 
 
-def check_stored_secrets(path: Path, secret_box: SecretBox) -> StoredSecrets:
-    """Try to decrypt every stored secret of the database at `path`, opened read-only (`qc-bot doctor`).
+def check_stored_secrets(location: Path | str, secret_box: SecretBox) -> StoredSecrets:
+    """Try to decrypt every stored secret of the database at `location` (a SQLite file, or a database URL),
+    opened read-only (`qc-bot doctor`).
 
-    Raises `UnreadableDatabase` when the file cannot be read. Whatever the schema's version, nothing is
+    Raises `UnreadableDatabase` when the database cannot be read. Whatever the schema's version, nothing is
     migrated or written: the tables that exist are read.
     """
+    url = (make_url(f"sqlite:///file:{location}?mode=ro&uri=true") if isinstance(location, Path)
+           else make_url(location))
+    engine = create_engine(url, poolclass=pool.NullPool)
     try:
-        return _check_stored_secrets(path, secret_box)
-    except sqlite3.Error as exc:
-        raise UnreadableDatabase(str(exc)) from exc
-
-
-def _check_stored_secrets(path: Path, secret_box: SecretBox) -> StoredSecrets:
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        stored = undecryptable = 0
-        for table, columns in ENCRYPTED_COLUMNS.items():
-            if table not in tables:
-                continue
-            # an older schema may lack a column added since (connections.held_authorization_enc came in 0009)
-            present = {column[0] for column in connection.execute(f"SELECT * FROM {table} LIMIT 0").description}
-            for column in (column for column in columns if column in present):
-                for (token,) in connection.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
-                    stored += 1
-                    try:
-                        secret_box.decrypt(token)
-                    except UndecryptableSecret:
-                        undecryptable += 1
-        return StoredSecrets(stored, undecryptable)
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            return _check_stored_secrets(connection, secret_box)
+    except SQLAlchemyError as exc:
+        raise UnreadableDatabase(str(getattr(exc, "orig", None) or exc)) from exc
     finally:
-        connection.close()
+        engine.dispose()
+
+
+def _check_stored_secrets(connection: Connection, secret_box: SecretBox) -> StoredSecrets:
+    schema = inspect(connection)
+    tables = set(schema.get_table_names())
+    stored = undecryptable = 0
+    for table, columns in ENCRYPTED_COLUMNS.items():
+        if table not in tables:
+            continue
+        # an older schema may lack a column added since (connections.held_authorization_enc came in 0009)
+        present = {column["name"] for column in schema.get_columns(table)}
+        for column in (column for column in columns if column in present):
+            for (token,) in connection.execute(text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")):
+                stored += 1
+                try:
+                    secret_box.decrypt(token)
+                except UndecryptableSecret:
+                    undecryptable += 1
+    return StoredSecrets(stored, undecryptable)

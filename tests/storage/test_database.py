@@ -1,3 +1,4 @@
+import asyncio
 import sqlite3
 
 import pytest
@@ -119,3 +120,18 @@ async def test_a_database_from_before_the_confirmation_step_is_upgraded_with_its
         await store.close()
     assert c0.status == "failed" and held == Secret("held-refresh-token-5f2a") and check == "ok" and fk == []
     assert b"held-refresh-token-5f2a" not in b"".join(file.read_bytes() for file in tmp_path.glob("old.db*"))
+
+
+async def test_replicas_starting_at_once_migrate_a_new_database_once(tmp_path, secret_box):
+    """Each upgrade runs under the migration lock: the second store waits, then finds nothing to do."""
+    url = sqlite_url(tmp_path / "new.db")
+    stores = [Store(url=url, secret_box=secret_box) for _ in range(3)]
+    await asyncio.gather(*(store.open() for store in stores))
+    try:
+        versions = await stores[0].run(lambda repos: repos.db.execute("SELECT version_num FROM alembic_version")
+                                       .fetchall())
+        assert versions == [(migrations.head(),)]
+        assert all([await store.schema_is_current() for store in stores])
+    finally:
+        for store in stores:
+            await store.close()
