@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import aiohttp
 from bot.config import load_settings
 from tests.support.cli import REPO_ROOT
 from tests.support.ports import free_port
+from tests.support.postgres import PostgresHome
 from tests.support.proxy import RoundRobinProxy
 from tests.support.stack import Stack
 
@@ -111,3 +114,15 @@ class ReplicaSet(Stack):
 
     def process_log(self) -> str:
         return "".join(f"--- {replica.name}\n{replica.log_text()}" for replica in self.replicas)
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """The URL of an empty database in a PostgreSQL cluster of its own, outside pytest (the benchmarks): started
+    from Debian's binaries, stopped and deleted afterwards."""
+    home = PostgresHome.create()
+    try:
+        with home.cluster().fresh_database() as url:
+            yield url
+    finally:
+        home.remove()
