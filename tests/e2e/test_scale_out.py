@@ -15,13 +15,16 @@ from tests.support.replicas import ReplicaSet
 from tests.support.stack import CHANNEL
 
 ECA = "QualityClouds"
+LEASES = {"QC_LEASE_SECONDS": "2"}
+"""Leases of 2 s (renewed, and lapsed ones looked for, every 2/3 s): a dead replica's work is taken over within
+about 3 s instead of production's 20."""
 ADMINS = [f"USCALE{number:04d}" for number in range(6)]
 ADMINS_CHANNEL = "CSCALE0001"
 
 
 @pytest.fixture
 async def replica_set(tmp_path, postgres_url):
-    replicas = ReplicaSet(tmp_path, database_url=postgres_url)
+    replicas = ReplicaSet(tmp_path, database_url=postgres_url, env=LEASES)
     await replicas.start(in_process=False)
     yield replicas
     await replicas.stop()
@@ -55,9 +58,9 @@ async def test_the_replica_provisioning_is_killed_mid_deploy_and_the_other_finis
     hold = replica_set.salesforce.inject_hold("/services/Soap/m/", body_contains="checkDeployStatus")
     visit = await replica_set.browse(await replica_set.request_link())
     assert visit.final.status == 200, visit.final.body
-    [callback] = [seen for seen in proxy.forwarded if seen.path == "/salesforce/oauth/callback"]
     await hold.wait_arrived(timeout=30)
-    provisioning = replica_set.replica_at(callback.backend)
+    [(holder,)] = replica_set.query("SELECT holder FROM leases WHERE name LIKE 'journey:%'")
+    provisioning = replica_set.replica_named(holder)
     await replica_set.kill(provisioning)
     [(status, pending_deploy)] = replica_set.query("SELECT status, pending_deploy_id FROM connections")
     assert status == "provisioning" and pending_deploy, "the deploy in flight is on record"
@@ -75,8 +78,10 @@ async def test_the_replica_provisioning_is_killed_mid_deploy_and_the_other_finis
     assert len([call for call in replica_set.slack.calls_to("chat.postMessage") if call.ok]) == 1
     assert {(call.params["channel"], call.params["ts"]) for call in replica_set.slack.calls_to("chat.update")} <= {
         (CHANNEL, card.ts)}, "the card is only edited in place"
-    # The load balancer found the dead replica on its own: a command now is answered by the survivor.
-    seen = len(replica_set.slack.ephemerals())
-    assert (await replica_set.slash("status")).status == 200
-    await replica_set.slack.wait_for(lambda: len(replica_set.slack.ephemerals()) > seen, what="the status answer")
+    # The load balancer takes the dead replica out on its own (round robin sends one of two there first): both
+    # commands are answered, by the survivor.
+    for _ in range(2):
+        seen = len(replica_set.slack.ephemerals())
+        assert (await replica_set.slash("status")).status == 200
+        await replica_set.slack.wait_for(lambda: len(replica_set.slack.ephemerals()) > seen, what="the answer")
     assert proxy.dropped == [provisioning.url]
