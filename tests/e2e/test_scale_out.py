@@ -8,6 +8,8 @@ Debian's postgresql is not installed, a failure under CI.
 """
 
 import asyncio
+import re
+from datetime import timedelta
 
 import pytest
 
@@ -20,6 +22,7 @@ LEASES = {"QC_LEASE_SECONDS": "2"}
 about 3 s instead of production's 20."""
 ADMINS = [f"USCALE{number:04d}" for number in range(6)]
 ADMINS_CHANNEL = "CSCALE0001"
+TOKEN_OWNERS = ("ann@acme.example", "ben@acme.example", "cat@acme.example")
 
 
 @pytest.fixture
@@ -80,8 +83,45 @@ async def test_the_replica_provisioning_is_killed_mid_deploy_and_the_other_finis
         (CHANNEL, card.ts)}, "the card is only edited in place"
     # The load balancer takes the dead replica out on its own (round robin sends one of two there first): both
     # commands are answered, by the survivor.
-    for _ in range(2):
-        seen = len(replica_set.slack.ephemerals())
+    before = len(replica_set.slack.ephemerals())
+    for answered in (1, 2):
         assert (await replica_set.slash("status")).status == 200
-        await replica_set.slack.wait_for(lambda: len(replica_set.slack.ephemerals()) > seen, what="the answer")
+        await replica_set.slack.wait_for(
+            lambda count=before + answered: len(replica_set.slack.ephemerals()) >= count, what="the answer")
     assert proxy.dropped == [provisioning.url]
+
+
+def expiry_warnings(replicas: ReplicaSet) -> list[str]:
+    """Whose QualityClouds token each expiry warning Slack took was about, one entry per post."""
+    return [match.group(1) for call in replicas.slack.calls_to("chat.postMessage") if call.ok
+            if (match := re.search(r"the QualityClouds app's refresh token for (\S+?)\b(?:\n|\*| )",
+                                   str(call.params.get("text", ""))))]
+
+
+async def test_the_scheduler_leader_is_killed_and_each_expiry_warning_still_goes_out_once(replica_set):
+    org = replica_set.org
+    org.deploy_polls_until_done = 0
+    org.seed_external_client_app(ECA)
+    # QC_REFRESH_TOKEN_POLICY's default lifetime is 90 days: these tokens have 12 hours left, one warning each.
+    created = replica_set.clock.now() - timedelta(days=89, hours=12)
+    for username in TOKEN_OWNERS:
+        org.issue_app_token(ECA, user=org.add_user(username=username), created=created)
+    [(leader_name,)] = await replica_set.slack.wait_for(
+        lambda: replica_set.query("SELECT holder FROM leases WHERE name = 'scheduler'"), what="a scheduler leader")
+    leader = replica_set.replica_named(leader_name)
+
+    await replica_set.connect()
+    await replica_set.status_message(timeout=30)
+    # The leader ran its periodic work once at start-up, before the org existed, and looks again only after
+    # scheduler_tick_seconds (30 s in production timings): the new org's first check is still to come.
+    assert replica_set.query("SELECT last_synced_at FROM token_syncs") == [(None,)]
+    await replica_set.kill(leader)
+
+    [survivor] = replica_set.running()
+    await replica_set.slack.wait_for(lambda: len(expiry_warnings(replica_set)) >= len(TOKEN_OWNERS),
+                                     what="a warning for each token", timeout=30)
+    await replica_set.settle()
+    assert sorted(expiry_warnings(replica_set)) == sorted(TOKEN_OWNERS), "each token warned about exactly once"
+    assert replica_set.query("SELECT holder FROM leases WHERE name = 'scheduler'") == [(survivor.name,)]
+    assert [status for (status,) in replica_set.query(
+        "SELECT status FROM notifications WHERE dedupe_key LIKE 'expiry:%'")] == ["sent"] * len(TOKEN_OWNERS)
