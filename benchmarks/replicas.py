@@ -75,6 +75,7 @@ function response(status, headers, body)
     answered = answered + 1
   else
     wrong = wrong + 1
+    if wrong == 1 then io.stderr:write(string.format("first wrong answer: %d %s\n", status, body:sub(1, 200))) end
   end
 end
 

@@ -48,8 +48,10 @@ class RoundRobinProxy:
 
     async def start(self) -> RoundRobinProxy:
         # Not decompressed, no cookie jar, no pool limit: the bytes and headers each backend sent, many at once.
+        # Idle connections are let go well before `qc-bot serve` closes them (10 s), as its README asks of a
+        # proxy: reusing one the backend is closing at that moment would lose the request.
         self._session = aiohttp.ClientSession(auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
-                                              connector=aiohttp.TCPConnector(limit=0))
+                                              connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=5))
         app = web.Application(client_max_size=0)
         app.router.add_route("*", "/{tail:.*}", self._forward)
         self._runner = web.AppRunner(app, access_log=None)
