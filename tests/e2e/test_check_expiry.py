@@ -3,6 +3,8 @@ posting to the Slack stand-in."""
 
 from datetime import timedelta
 
+import pytest
+
 from tests.support.cli import iso, qc_bot
 from tests.support.stack import CHANNEL
 
@@ -78,6 +80,7 @@ async def test_a_warning_slack_refuses_is_reported_and_left_for_the_server(stack
     assert "0 warnings sent. 1 could not be sent yet." in output and "No warning is due." not in output
 
 
+@pytest.mark.sqlite_only(reason="a missing SQLite file")
 async def test_bad_arguments_are_explained(stack):
     code, _, errors = await qc_bot(stack, "check-expiry", "--at", "next tuesday")
     assert code == 2 and "not an ISO-8601 date and time: 'next tuesday'" in errors

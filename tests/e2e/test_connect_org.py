@@ -16,7 +16,8 @@ ECA_TYPES = {
 def audit(stack, action=None):
     if action is None:
         return stack.query("SELECT action, actor, outcome FROM audit_log ORDER BY id")
-    return stack.query("SELECT action, actor, outcome FROM audit_log WHERE action = ? ORDER BY id", action)
+    return stack.query("SELECT action, actor, outcome FROM audit_log WHERE action = :action ORDER BY id",
+                       {"action": action})
 
 
 def connection_statuses(stack):

@@ -4,7 +4,6 @@ The same for a `/qc rotate-secret` killed at each of its steps: one staged set, 
 the new secret never lost."""
 
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -14,8 +13,8 @@ from tests.support.stack import ADMIN, CARD_SETTING_UP, CHANNEL, Stack
 ECA = "QualityClouds"
 
 
-async def started(tmp_path) -> Stack:
-    stack = Stack(tmp_path)
+async def started(tmp_path, database_url) -> Stack:
+    stack = Stack(tmp_path, database_url=database_url)
     await stack.start(in_process=False)
     stack.org.deploy_polls_until_done = 0
     return stack
@@ -58,8 +57,8 @@ async def assert_one_app_and_one_status(stack):
     assert secret not in stack.process_log() and secret.encode() not in stack.database_bytes()
 
 
-async def test_killed_after_the_callback(tmp_path):
-    stack = await started(tmp_path)
+async def test_killed_after_the_callback(tmp_path, database_url):
+    stack = await started(tmp_path, database_url)
     try:
         # The first REST call is the callback's Organization query; the second is provisioning's first step.
         hold = stack.salesforce.inject_hold("/services/data/", skip=1)
@@ -81,8 +80,8 @@ async def test_killed_after_the_callback(tmp_path):
         await stack.stop()
 
 
-async def test_killed_during_the_deploy(tmp_path):
-    stack = await started(tmp_path)
+async def test_killed_during_the_deploy(tmp_path, database_url):
+    stack = await started(tmp_path, database_url)
     try:
         hold = stack.salesforce.inject_hold("/services/Soap/m/", body_contains="checkDeployStatus")
         await stack.browse(await stack.request_link())
@@ -97,8 +96,8 @@ async def test_killed_during_the_deploy(tmp_path):
         await stack.stop()
 
 
-async def test_killed_after_the_deploy_before_the_channel_post(tmp_path):
-    stack = await started(tmp_path)
+async def test_killed_after_the_deploy_before_the_channel_post(tmp_path, database_url):
+    stack = await started(tmp_path, database_url)
     try:
         stack.slack.fail_next("chat.postMessage", status=503, count=10_000)
         await stack.browse(await stack.request_link())
@@ -135,8 +134,8 @@ def assert_org_restored(stack):
     assert {row[0] for row in stack.query("SELECT state FROM temporary_org_changes")} == {"restored"}
 
 
-async def test_killed_while_the_credentials_read_has_the_org_opened_up(tmp_path):
-    stack = await started(tmp_path)
+async def test_killed_while_the_credentials_read_has_the_org_opened_up(tmp_path, database_url):
+    stack = await started(tmp_path, database_url)
     try:
         hold = await killed_during_the_credentials_read(stack)
         hold.release()
@@ -148,14 +147,12 @@ async def test_killed_while_the_credentials_read_has_the_org_opened_up(tmp_path)
         await stack.stop()
 
 
-async def test_a_journey_ended_for_too_many_interruptions_still_undoes_the_temporary_changes(tmp_path):
-    stack = await started(tmp_path)
+async def test_a_journey_ended_for_too_many_interruptions_still_undoes_the_temporary_changes(
+        tmp_path, database_url):
+    stack = await started(tmp_path, database_url)
     try:
         hold = await killed_during_the_credentials_read(stack)
-        connection = sqlite3.connect(stack.db_path)
-        connection.execute("UPDATE connections SET resumes = 3")
-        connection.commit()
-        connection.close()
+        stack.query("UPDATE connections SET resumes = 3")
         hold.release()
         await stack.start_bot_process()
         status = await stack.status_message()
@@ -179,8 +176,8 @@ ROTATION_KILL_POINTS = {
 
 
 @pytest.mark.parametrize("point", list(ROTATION_KILL_POINTS))
-async def test_a_rotation_killed_at_each_step_resumes_once_without_losing_the_secret(tmp_path, point):
-    stack = await started(tmp_path)
+async def test_a_rotation_killed_at_each_step_resumes_once_without_losing_the_secret(tmp_path, database_url, point):
+    stack = await started(tmp_path, database_url)
     try:
         stack.org.credentials_propagation = timedelta(0)
         await stack.browse(await stack.request_link())

@@ -7,7 +7,6 @@ the app, and Salesforce lists them in its OAuth Usage. The journeys that differ 
 ways: ECA tokens in the OAuth Usage only (the documented reading) and in `OauthToken` as well, where the same
 token, seen twice, must still warn once."""
 
-import sqlite3
 from datetime import timedelta
 
 import aiohttp
@@ -147,8 +146,8 @@ async def test_tokens_that_never_expire_get_no_warning(make_stack):
     assert expires_at is None and next_warning_at is None
     stack.clock.advance(400 * DAY)
     await stack.slack.wait_for(
-        lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
-                     stack.clock.now().strftime("%Y-%m-%dT%H:%M:%S")),
+        lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= :since",
+                            {"since": stack.clock.now().strftime("%Y-%m-%dT%H:%M:%S")}),
         what="a sync 400 days later")
     assert stack.query("SELECT COUNT(*) FROM tracked_tokens WHERE next_warning_at IS NOT NULL") == [(0,)]
     assert expiry_notifications(stack) == []
@@ -230,8 +229,8 @@ async def test_an_inactivity_expiry_moves_when_the_token_is_used(make_stack, eca
                                what="the expiry to follow the last use")
     stack.clock.set(start + 24 * DAY)  # past where the old expiry's 7-day warning would have fallen
     await stack.slack.wait_for(
-        lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= ?",
-                     f"{stack.clock.now():%Y-%m-%dT%H:%M:%S}"), what="a sync on day 24")
+        lambda: stack.query("SELECT 1 FROM token_syncs WHERE last_synced_at >= :since",
+                            {"since": f"{stack.clock.now():%Y-%m-%dT%H:%M:%S}"}), what="a sync on day 24")
     # The sync records itself before the check that follows it has settled the token's next warning: wait for it.
     await stack.slack.wait_for(lambda: app_token(stack)[1].startswith(f"{start + 43 * DAY:%Y-%m-%dT%H:%M}"),
                                what="the next warning 7 days before the moved expiry")
@@ -249,12 +248,9 @@ async def test_an_org_connected_before_tokens_were_tracked_is_picked_up_with_the
     await connect_with_quality_clouds_token(stack)
     await stack.stop_bot()
     # What the 0002 migration leaves for an org provisioned by an older qc-bot: a due sync, nothing known.
-    connection = sqlite3.connect(stack.db_path)
-    with connection:
-        connection.execute("DELETE FROM tracked_tokens")
-        connection.execute("UPDATE token_syncs SET app_name = NULL, app_policy = NULL,"
-                           " next_sync_at = '2000-01-01T00:00:00.000000Z'")
-    connection.close()
+    stack.query("DELETE FROM tracked_tokens")
+    stack.query("UPDATE token_syncs SET app_name = NULL, app_policy = NULL,"
+                " next_sync_at = '2000-01-01T00:00:00.000000Z'")
     await stack.start_bot()
     await stack.slack.wait_for(lambda: app_token(stack), what="the app's token to be tracked again")
     assert stack.query("SELECT policy FROM tracked_tokens WHERE kind = 'app'") == [("specific_lifetime:90:DAYS",)]

@@ -3,7 +3,6 @@ the org holds afterwards. Transient failures are retried and end well; permanent
 the cause and the remedy; nothing is left half-made or duplicated."""
 
 import re
-import sqlite3
 from dataclasses import replace
 from datetime import timedelta
 
@@ -265,10 +264,7 @@ async def test_a_journey_that_keeps_getting_interrupted_is_reported_not_retried_
     await stack.browse(await stack.request_link())
     await hold.wait_arrived()
     await stack.stop_bot()
-    connection = sqlite3.connect(stack.db_path)
-    connection.execute("UPDATE connections SET resumes = 3")
-    connection.commit()
-    connection.close()
+    stack.query("UPDATE connections SET resumes = 3")
     hold.release()
     await stack.start_bot()
     text = (await stack.status_message()).text

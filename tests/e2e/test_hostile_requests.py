@@ -5,9 +5,13 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from bot.slack.inbound import MAX_BODY_BYTES
 from standins.slack.driver import sign
 from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET, Stack
+
+pytestmark = pytest.mark.sqlite_only(reason="requests refused before any storage: signatures, replays, sizes")
 
 FORM = "application/x-www-form-urlencoded"
 

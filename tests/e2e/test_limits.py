@@ -20,7 +20,7 @@ async def flood(count, send):
 
 
 def audit_rows(stack, action):
-    return stack.query("SELECT outcome, detail FROM audit_log WHERE action = ?", action)
+    return stack.query("SELECT outcome, detail FROM audit_log WHERE action = :action", {"action": action})
 
 
 def counted_refusals(stack, scope, expected):

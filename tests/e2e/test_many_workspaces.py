@@ -16,8 +16,9 @@ BETA_CHANNEL = "CBETACHAN1"
 
 
 @pytest.fixture
-async def multi(tmp_path):
-    stack = Stack(tmp_path, env={"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET})
+async def multi(tmp_path, database_url):
+    stack = Stack(tmp_path, database_url=database_url,
+                  env={"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET})
     stack.salesforce.add_org(name="Globex Ltd", admin_username="admin@globex.example")  # before its host is allowed
     await stack.start()
     stack.slack.register_oauth_client(client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
@@ -87,7 +88,8 @@ async def test_two_workspaces_are_served_each_with_its_own_token_and_see_only_th
     assert multi.query("SELECT team_id, org_name FROM orgs ORDER BY org_name") == [
         (alpha.team_id, "Acme Corp"), (beta.team_id, "Globex Ltd")]
     for team in (alpha, beta):
-        audited = {row[0] for row in multi.query("SELECT action FROM audit_log WHERE team_id = ?", team.team_id)}
+        audited = {row[0] for row in multi.query("SELECT action FROM audit_log WHERE team_id = :team",
+                                                 {"team": team.team_id})}
         assert {"slack_install", "link_opened", "authorize", "provision"} <= audited
 
     # Beta's admin cannot use Alpha's reveal button, even knowing its id.
@@ -200,8 +202,9 @@ async def test_expiry_warnings_go_out_with_the_workspaces_own_token_from_serve_a
 
     multi.clock.set(created + timedelta(days=60, minutes=1))
     thirty = await slack.wait_for(lambda: [m for m in slack.messages(CHANNEL) if "expires in 30 days" in m.text])
-    await slack.wait_for(lambda: multi.query("SELECT 1 FROM notifications WHERE dedupe_key LIKE 'expiry:%:30'"
-                                             " AND status = 'sent'"), what="the 30-day warning marked sent")
+    await slack.wait_for(lambda: multi.query("SELECT 1 FROM notifications WHERE dedupe_key LIKE :key"
+                                             " AND status = 'sent'", {"key": "expiry:%:30"}),
+                         what="the 30-day warning marked sent")
     await multi.stop_bot()
     code, output, errors = await qc_bot(multi, "check-expiry", "--at", iso(created + timedelta(days=84)))
     assert code == 0, errors + output

@@ -4,7 +4,6 @@ when the authorization succeeds and edited in place through its stages (setting 
 Salesforce" message is replaced; the reveal is the hand-off to Quality Clouds' "New instance" form. (Across a
 SIGKILL: tests/e2e/test_crash_safety.py.)"""
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -101,7 +100,7 @@ async def test_a_new_journey_of_a_known_org_gets_a_card_of_its_own_which_becomes
     await stack.connect()
     second = await stack.status_message(count=2)
     assert second.ts != first.ts and "connected to Quality Clouds" in second.text
-    [latest] = stack.query("SELECT id FROM connections ORDER BY created_at DESC, rowid DESC LIMIT 1")
+    [latest] = stack.query("SELECT id FROM connections ORDER BY created_at DESC LIMIT 1")
     assert card_key(stack) == f"status:{latest[0]}"
 
     await confirm_disconnect(stack, f"disconnect-org {stack.org.id[:15]}", shown="Disconnect *Acme Corp*")
@@ -114,10 +113,7 @@ async def test_a_new_journey_of_a_known_org_gets_a_card_of_its_own_which_becomes
 
 async def test_an_org_connected_before_cards_hears_of_it_top_level(stack):
     created, _ = await connect_with_quality_clouds_token(stack)
-    database = sqlite3.connect(stack.db_path)
-    database.execute("UPDATE orgs SET card_key = NULL")  # as migrated from a version without cards
-    database.commit()
-    database.close()
+    stack.query("UPDATE orgs SET card_key = NULL")  # as migrated from a version without cards
     stack.clock.set(created + 60 * DAY + MINUTE)
     await wait_until_sent(stack, 1)
     warning = stack.slack.messages(CHANNEL)[-1]

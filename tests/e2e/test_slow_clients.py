@@ -10,6 +10,8 @@ import pytest
 from bot.timings import Timings
 from tests.support.stack import Stack
 
+pytestmark = pytest.mark.sqlite_only(reason="the HTTP server's connection limits; the database plays no part")
+
 HALF_SENT_HEAD = b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/x-www-form-urlencoded\r\n"
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from tests.support.wsdl import wsdl  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.wsdl
+pytestmark = [pytest.mark.wsdl, pytest.mark.sqlite_only(reason="the shape of SOAP messages, which no database changes")]
 
 
 async def test_every_soap_request_of_a_create_and_a_repair_validates(stack, wsdl):  # noqa: F811

@@ -6,6 +6,8 @@ import pytest
 from standins.slack import FakeSlackError
 from tests.support.stack import ADMIN, CHANNEL, Stack
 
+pytestmark = pytest.mark.sqlite_only(reason="Slack's transport; the journey's storage is the same as over HTTP")
+
 
 @pytest.fixture
 async def socket_stack(tmp_path):

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -5,7 +6,8 @@ from cryptography.fernet import Fernet
 
 from bot.redaction import Secret
 from storage.crypto import SecretBox
-from storage.database import Store, sqlite_url
+from storage.database import Store
+from tests.support.database import engine_of, stored_bytes
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -21,11 +23,17 @@ def secret_box(encryption_key) -> SecretBox:
 
 
 @pytest.fixture
-async def store(tmp_path, secret_box):
-    store = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=secret_box)
+async def store(database_url, secret_box):
+    store = Store(url=database_url, secret_box=secret_box)
     await store.open()
     yield store
     await store.close()
+
+
+@pytest.fixture
+def database_bytes(database_url) -> Callable[[], bytes]:
+    """Read the database as stored on disk, where no secret may be in plaintext (on either engine)."""
+    return lambda: stored_bytes(engine_of(database_url))
 
 
 @pytest.fixture
@@ -36,16 +44,16 @@ async def connection_id(store) -> str:
     return "c1"
 
 
-async def rotate_to_a_new_key(path, old_key: Secret) -> tuple[int, Store]:
+async def rotate_to_a_new_key(url: str, old_key: Secret) -> tuple[int, Store]:
     """Run `rotate-keys` with a new key before `old_key`; return how many values it rewrote and the database
     opened with the new key alone (the caller closes it), where only a rewritten value can still be read."""
     new_key = Secret(Fernet.generate_key().decode())
-    both = Store(url=sqlite_url(path), secret_box=SecretBox(keys=[new_key, old_key]))
+    both = Store(url=url, secret_box=SecretBox(keys=[new_key, old_key]))
     await both.open()
     try:
         rewritten = await both.rotate_encryption()
     finally:
         await both.close()
-    only_new = Store(url=sqlite_url(path), secret_box=SecretBox(keys=[new_key]))
+    only_new = Store(url=url, secret_box=SecretBox(keys=[new_key]))
     await only_new.open()
     return rewritten, only_new

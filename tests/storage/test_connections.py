@@ -60,13 +60,13 @@ async def test_the_latest_journey_for_an_org_is_the_last_created_even_in_the_sam
         team_id="T1", org_id="00D1", status="failed")) is None
 
 
-async def test_an_authorization_held_for_confirmation_survives_a_key_rotation(tmp_path, encryption_key, store,
+async def test_an_authorization_held_for_confirmation_survives_a_key_rotation(database_url, encryption_key, store,
                                                                               connection_id):
     await store.run(lambda repos: repos.connections.hold_for_confirmation(
         connection_id, org_id="00D1", held=Secret("held-refresh-token-9c1e"), confirm_by=NOW + timedelta(minutes=10),
         now=NOW))
     await store.close()
-    rewritten, only_new = await rotate_to_a_new_key(tmp_path / "qc-bot.db", encryption_key)
+    rewritten, only_new = await rotate_to_a_new_key(database_url, encryption_key)
     assert rewritten == 1
     held = await only_new.run(lambda repos: repos.connections.held_authorization(connection_id))
     await only_new.close()

@@ -13,6 +13,7 @@ from storage.migrations.legacy_sqlite import MIGRATIONS
 from .conftest import NOW
 
 
+@pytest.mark.sqlite_only(reason="SQLite's journal mode")
 async def test_database_uses_wal_and_applies_every_migration(tmp_path, store):
     path = tmp_path / "qc-bot.db"
     connection = sqlite3.connect(path)
@@ -25,10 +26,10 @@ async def test_database_uses_wal_and_applies_every_migration(tmp_path, store):
     assert await store.schema_is_current()
 
 
-async def test_reopening_applies_nothing_twice(tmp_path, secret_box, store):
+async def test_reopening_applies_nothing_twice(database_url, secret_box, store):
     await store.run(lambda repos: repos.audit.append(at=NOW, team_id="T1", actor="U1", action="a", outcome="ok"))
     await store.close()
-    again = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=secret_box)
+    again = Store(url=database_url, secret_box=secret_box)
     await again.open()
     versions = await again.run(lambda repos: repos.db.execute("SELECT version_num FROM alembic_version").fetchall())
     entries = await again.run(lambda repos: repos.audit.entries(team_id="T1"))
@@ -76,6 +77,7 @@ async def test_database_and_its_wal_are_owner_only_under_a_permissive_umask(tmp_
     await store.close()
 
 
+@pytest.mark.sqlite_only(reason="the permissions of SQLite's file")
 async def test_opening_narrows_a_database_written_with_wider_permissions(tmp_path, secret_box, store):
     await store.close()
     path = tmp_path / "qc-bot.db"
@@ -122,10 +124,9 @@ async def test_a_database_from_before_the_confirmation_step_is_upgraded_with_its
     assert b"held-refresh-token-5f2a" not in b"".join(file.read_bytes() for file in tmp_path.glob("old.db*"))
 
 
-async def test_replicas_starting_at_once_migrate_a_new_database_once(tmp_path, secret_box):
+async def test_replicas_starting_at_once_migrate_a_new_database_once(database_url, secret_box):
     """Each upgrade runs under the migration lock: the second store waits, then finds nothing to do."""
-    url = sqlite_url(tmp_path / "new.db")
-    stores = [Store(url=url, secret_box=secret_box) for _ in range(3)]
+    stores = [Store(url=database_url, secret_box=secret_box) for _ in range(3)]
     await asyncio.gather(*(store.open() for store in stores))
     try:
         versions = await stores[0].run(lambda repos: repos.db.execute("SELECT version_num FROM alembic_version")

@@ -17,7 +17,7 @@ def installation(**changes) -> SlackInstallation:
     return SlackInstallation(**values)
 
 
-async def test_a_reinstall_replaces_the_token_and_keeps_the_installer(tmp_path, store):
+async def test_a_reinstall_replaces_the_token_and_keeps_the_installer(database_bytes, store):
     await store.run(lambda repos: repos.installations.save(installation()))
     await store.run(lambda repos: repos.installations.save(
         installation(bot_token=Secret("xoxb-1-2-reinstalledtokenvalue"), installer_user_id=None)))
@@ -26,7 +26,7 @@ async def test_a_reinstall_replaces_the_token_and_keeps_the_installer(tmp_path, 
     assert found.bot_scopes == ("commands", "chat:write")
     assert (await store.run(lambda repos: repos.installations.for_team("T1"))) == found
     assert await store.run(lambda repos: repos.installations.for_team("T2")) is None
-    assert BOT_TOKEN.encode() not in (tmp_path / "qc-bot.db").read_bytes()
+    assert BOT_TOKEN.encode() not in database_bytes()
 
 
 async def test_an_org_wide_install_is_keyed_by_the_enterprise(store):
@@ -52,12 +52,12 @@ async def test_install_states_are_single_use_and_expire(store):
     assert not await consume(lambda repos: repos.installations.consume_state(state="state-two-0123456789", now=late))
 
 
-async def test_bot_tokens_rotate_with_the_encryption_key(tmp_path, encryption_key, store):
+async def test_bot_tokens_rotate_with_the_encryption_key(database_url, encryption_key, store):
     assert ENCRYPTED_COLUMNS["slack_installations"] == ("bot_token_enc", "bot_refresh_token_enc")
     await store.run(lambda repos: repos.installations.save(installation(
         bot_refresh_token=Secret("xoxe-1-refreshtokenvalue"))))
     await store.close()
-    rewritten, only_new = await rotate_to_a_new_key(tmp_path / "qc-bot.db", encryption_key)
+    rewritten, only_new = await rotate_to_a_new_key(database_url, encryption_key)
     assert rewritten == 2
     found = await only_new.run(lambda repos: repos.installations.find(enterprise_id=None, team_id="T1"))
     await only_new.close()

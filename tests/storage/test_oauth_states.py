@@ -5,7 +5,7 @@ from bot.redaction import Secret
 from .conftest import NOW
 
 
-async def test_a_link_is_claimed_once_and_stored_only_as_a_digest(tmp_path, store, connection_id):
+async def test_a_link_is_claimed_once_and_stored_only_as_a_digest(database_bytes, store, connection_id):
     token = "link-token-value-abcdefghijklmnop"
     expires = NOW + timedelta(minutes=10)
 
@@ -15,7 +15,7 @@ async def test_a_link_is_claimed_once_and_stored_only_as_a_digest(tmp_path, stor
 
     assert await store.run(claim) is True
     assert await store.run(claim) is False
-    assert token.encode() not in b"".join(path.read_bytes() for path in tmp_path.glob("qc-bot.db*"))
+    assert token.encode() not in database_bytes()
 
 
 async def test_unknown_values_are_refused(store):
@@ -23,11 +23,11 @@ async def test_unknown_values_are_refused(store):
     assert (consumed.connection_id, consumed.problem) == (None, "unknown")
 
 
-async def test_state_returns_the_decrypted_verifier_once(tmp_path, store, connection_id):
+async def test_state_returns_the_decrypted_verifier_once(database_bytes, store, connection_id):
     state, verifier = Secret("state-value-0123456789abcdef"), Secret("verifier-value-0123456789abcdefghijklmnopq")
     await store.run(lambda repos: repos.oauth_states.create_state(
         connection_id=connection_id, state=state, code_verifier=verifier, expires_at=NOW + timedelta(minutes=10)))
-    raw = (tmp_path / "qc-bot.db").read_bytes() + (tmp_path / "qc-bot.db-wal").read_bytes()
+    raw = database_bytes()
     assert state.reveal().encode() not in raw and verifier.reveal().encode() not in raw
     first = await store.run(lambda repos: repos.oauth_states.consume_state(state=state.reveal(), now=NOW))
     assert first.code_verifier == verifier

@@ -5,7 +5,7 @@ import asyncio
 from datetime import timedelta
 
 from bot.redaction import Secret
-from storage.database import Store, sqlite_url
+from storage.database import Store
 from tests.storage.conftest import NOW
 
 LEASE = timedelta(minutes=15)
@@ -48,8 +48,8 @@ async def test_an_org_claimed_by_one_process_is_skipped_by_another_until_release
         team_id="T1", org_id="00DB", now=later, by="check-expiry:2", until=later + LEASE))) is not None
 
 
-async def test_two_processes_claiming_at_once_share_the_orgs_without_overlap(tmp_path, secret_box):
-    stores = [Store(url=sqlite_url(tmp_path / "qc.db"), secret_box=secret_box) for _ in range(2)]
+async def test_two_processes_claiming_at_once_share_the_orgs_without_overlap(database_url, secret_box):
+    stores = [Store(url=database_url, secret_box=secret_box) for _ in range(2)]
     for store in stores:
         await store.open()
     try:

@@ -2,7 +2,7 @@ from cryptography.fernet import Fernet
 
 from bot.redaction import Secret
 from storage.crypto import SecretBox
-from storage.database import Store, sqlite_url
+from storage.database import Store
 
 from .conftest import NOW, rotate_to_a_new_key
 
@@ -17,7 +17,7 @@ def authorization(**overrides):
     return values
 
 
-async def test_tokens_and_credentials_are_encrypted_at_rest(tmp_path, store):
+async def test_tokens_and_credentials_are_encrypted_at_rest(database_bytes, store):
     secret = Secret("consumer-secret-value-0123456789")
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
     await store.run(lambda repos: repos.orgs.save_app(team_id="T1", org_id="00D000000000001AAA",
@@ -25,7 +25,7 @@ async def test_tokens_and_credentials_are_encrypted_at_rest(tmp_path, store):
                                                       consumer_key=Secret("consumer-key-value-0123456789"),
                                                       consumer_secret=secret, now=NOW))
     await store.close()
-    raw = b"".join(path.read_bytes() for path in tmp_path.glob("qc-bot.db*"))
+    raw = database_bytes()
     for plaintext in ("access-token-value", "refresh-token-value", "consumer-key-value", "consumer-secret-value"):
         assert plaintext.encode() not in raw
 
@@ -44,13 +44,13 @@ async def test_a_new_authorization_keeps_the_app_credentials_and_old_refresh_tok
     assert org.consumer_key.reveal() == "consumer-key-value-abcdefghij"
 
 
-async def test_keys_rotate_without_losing_secrets(tmp_path, encryption_key, store):
+async def test_keys_rotate_without_losing_secrets(database_url, encryption_key, store):
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
     # A second org of the same team: each row is rewritten by its own key (team, org), none swapped.
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization(
         org_id="00D000000000002AAA", access_token=Secret("00D000000000002!second-access-token"), refresh_token=None)))
     await store.close()
-    rewritten, only_new = await rotate_to_a_new_key(tmp_path / "qc-bot.db", encryption_key)
+    rewritten, only_new = await rotate_to_a_new_key(database_url, encryption_key)
     assert rewritten == 3
     org = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000001AAA"))
     second = await only_new.run(lambda repos: repos.orgs.get(team_id="T1", org_id="00D000000000002AAA"))
@@ -80,13 +80,12 @@ async def test_a_refreshed_token_is_not_stored_for_a_disconnected_org(tmp_path, 
     assert org.access_token is None
 
 
-async def test_listing_orgs_decrypts_no_secret(tmp_path, store):
+async def test_listing_orgs_decrypts_no_secret(database_url, store):
     """A listing (`/qc status`, the App Home, finding the org to disconnect) still works when the stored
     secrets cannot be opened, because it never opens them."""
     await store.run(lambda repos: repos.orgs.save_authorization(**authorization()))
     await store.close()
-    other_key = Store(url=sqlite_url(tmp_path / "qc-bot.db"),
-                      secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    other_key = Store(url=database_url, secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
     await other_key.open()
     try:
         listed = await other_key.run(lambda repos: repos.orgs.for_team(team_id="T1"))

@@ -1,7 +1,7 @@
 """The journal of temporary org changes: written before the change, pending until closed, per connection, and
 still there for a process that opens the same database after a crash."""
 
-from storage.database import Store, sqlite_url
+from storage.database import Store
 
 from .conftest import NOW
 
@@ -12,13 +12,13 @@ async def record(store, connection_id, kind, name, old_value):
         old_value=old_value, now=NOW))
 
 
-async def test_changes_stay_pending_until_closed_and_survive_a_reopen(tmp_path, store, secret_box):
+async def test_changes_stay_pending_until_closed_and_survive_a_reopen(database_url, store, secret_box):
     setting = await record(store, "c1", "org_setting", "enableClientSecretInRestApiAccess", "false")
     permission_set = await record(store, "c1", "permission_set", "QC_Bot_Credential_Read_1", None)
     await record(store, "c2", "org_setting", "enableClientSecretInRestApiAccess", "false")
     await store.close()
 
-    reopened = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=secret_box)
+    reopened = Store(url=database_url, secret_box=secret_box)
     await reopened.open()
     try:
         assert await reopened.run(lambda repos: repos.temporary_changes.pending("c1")) == [setting, permission_set]

@@ -30,9 +30,9 @@ def test_the_migration_watches_every_org_connected_before_it(tmp_path):
     db.close()
 
 
-async def test_a_read_only_store_refuses_writes(tmp_path, secret_box, store, connection_id):
+async def test_a_read_only_store_refuses_writes(database_url, secret_box, store, connection_id):
     await store.close()
-    reader = Store(url=sqlite_url(tmp_path / "qc-bot.db"), secret_box=secret_box, read_only=True)
+    reader = Store(url=database_url, secret_box=secret_box, read_only=True)
     await reader.open()
     try:
         assert (await reader.run(lambda repos: repos.connections.get(connection_id))).id == connection_id

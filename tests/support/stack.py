@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -36,7 +35,9 @@ from bot.messages.actions import ACTION_AUTHORIZATION_CONFIRM
 from bot.timings import Timings, fast_timings
 from standins.salesforce import FakeOrg, FakeSalesforce
 from standins.slack import Delivery, FakeSlack
+from storage.database import sqlite_url
 from tests.support.cli import REPO_ROOT
+from tests.support.database import engine_of, run, stored_bytes
 from tests.support.ports import free_port
 
 SIGNING_SECRET = "slack-signing-secret-0123456789abcdef"
@@ -67,9 +68,12 @@ class BrowserVisit:
 
 
 class Stack:
-    def __init__(self, tmp_path: Path, *, env: dict[str, str] | None = None, timings: Timings | None = None) -> None:
+    def __init__(self, tmp_path: Path, *, database_url: str | None = None, env: dict[str, str] | None = None,
+                 timings: Timings | None = None) -> None:
         self.tmp_path = tmp_path
         self.db_path = tmp_path / "qc-bot.db"
+        self.database_url = database_url or sqlite_url(self.db_path)
+        self._database = engine_of(self.database_url)
         self.encryption_key = Fernet.generate_key().decode()
         self.extra_env = env or {}
         self.timings = timings or fast_timings()
@@ -121,7 +125,9 @@ class Stack:
             "SALESFORCE_LOGIN_URL": self.salesforce.login_url,
             "SALESFORCE_SANDBOX_LOGIN_URL": self.salesforce.sandbox_login_url,
             "SALESFORCE_ALLOWED_HOSTS": ",".join(self.salesforce.allowed_hosts),
-            "QC_DB_PATH": str(self.db_path),
+            # As an operator configures it: the SQLite file by its path, PostgreSQL by DATABASE_URL.
+            **({"QC_DB_PATH": str(self.db_path)} if self.database_url == sqlite_url(self.db_path)
+               else {"DATABASE_URL": self.database_url}),
             "QC_ENCRYPTION_KEYS": self.encryption_key,
             **self.extra_env,
         }
@@ -214,6 +220,7 @@ class Stack:
             await self.browser.close()
         await self.salesforce.stop()
         await self.slack.stop()
+        self._database.dispose()
         root = logging.getLogger()
         root.removeHandler(self._log_handler)
         root.setLevel(self._previous_level)
@@ -303,7 +310,8 @@ class Stack:
         now = self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         await self.slack.wait_for(
             lambda: self.query("SELECT COUNT(*) FROM token_syncs") != [(0,)] and self.query(
-                "SELECT COUNT(*) FROM token_syncs WHERE next_sync_at IS NOT NULL AND next_sync_at <= ?", now)
+                "SELECT COUNT(*) FROM token_syncs WHERE next_sync_at IS NOT NULL AND next_sync_at <= :now",
+                {"now": now})
             == [(0,)], what="the token syncs due now")
 
     # -- evidence ------------------------------------------------------------------------------------------------
@@ -311,13 +319,9 @@ class Stack:
     def log_text(self) -> str:
         return self._log.getvalue()
 
-    def query(self, sql: str, *parameters: Any) -> list[tuple[Any, ...]]:
-        """Rows of the bot's database, read through a connection of the test's own."""
-        connection = sqlite3.connect(self.db_path)
-        try:
-            return connection.execute(sql, parameters).fetchall()
-        finally:
-            connection.close()
+    def query(self, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run `statement` on the bot's database through a connection of the test's own (`database.run`)."""
+        return run(self._database, statement, params)
 
     async def settle(self, *, quiet_seconds: float = 0.5) -> None:
         """Wait until nothing more is on its way to Slack: no journey mid-flight, no message waiting in the
@@ -350,7 +354,7 @@ class Stack:
         return [record for record in self.salesforce.calls("deploy") if carries_app(record)]
 
     def database_bytes(self) -> bytes:
-        return b"".join(path.read_bytes() for path in sorted(self.tmp_path.glob("qc-bot.db*")))
+        return stored_bytes(self._database)
 
     def salesforce_tokens(self) -> list[str]:
         """Every access and refresh token Salesforce issued to the bot."""
