@@ -3,13 +3,13 @@ same on SQLite in the same run: how long until every journey has ended, and whet
 bot's event loop meanwhile.
 
 The journeys are `ack_latency.measure_journeys`' (signed commands from several admins, their browsers through
-Salesforce's authorize page and back, every card in the channel; it also probes /healthz, which asks the
-database, so its latency includes waiting for a database connection); this benchmark then waits until every
-journey has ended (provisioned, or failed: they all connect the same org). Throughout, it probes the event loop
-alone every 20 ms: a request for a path the bot does not serve, which aiohttp's router answers with 404 on the
-loop without any other work, so its latency is the loop's lag (plus loopback HTTP). A hundred is the most one workspace may start at once (`RateLimits`'
-command_per_team burst). This process plays Slack, Salesforce and the browsers; the PostgreSQL is a throwaway
-cluster of Debian's binaries (tests/support/postgres.py). Run from the repository root:
+Salesforce's authorize page and back, every card in the channel; it also probes /healthz, which asks the database,
+so its latency includes waiting for a database connection); this benchmark then waits until every journey has ended
+(provisioned, or failed: they all connect the same org). Throughout, it probes the event loop alone every 20 ms: a
+request for a path the bot does not serve, which aiohttp's router answers with 404 on the loop without any other
+work, so its latency is the loop's lag (plus loopback HTTP). A hundred is the most one workspace may start at once
+(`RateLimits`' command_per_team burst). This process plays Slack, Salesforce and the browsers; the PostgreSQL is a
+throwaway cluster of Debian's binaries (tests/support/postgres.py). Run from the repository root:
 
     python benchmarks/journeys_in_flight.py [--journeys 100]
 
