@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,21 +74,18 @@ class ReplicaSet(Stack):
             replica.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot.cli", "serve", env=environment, cwd=self.tmp_path, stdout=log,
                 stderr=subprocess.STDOUT)
-        assert self.browser is not None
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                async with self.browser.get(replica.url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            assert replica.process.returncode is None, replica.log_text()
-            assert time.monotonic() < deadline, f"{replica.name} did not come up:\n{replica.log_text()}"
-            await asyncio.sleep(0.05)
+        browser = self.browser
+        assert browser is not None
 
-    def replica_at(self, url: str) -> Replica:
-        return next(replica for replica in self.replicas if replica.url == url)
+        async def serving() -> bool:
+            assert replica.process is not None and replica.process.returncode is None, replica.log_text()
+            try:
+                async with browser.get(replica.url + "/healthz") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await self.slack.wait_for(serving, timeout=STARTUP_SECONDS, interval=0.05, what=f"{replica.name} to serve")
 
     def replica_named(self, name: str) -> Replica:
         return next(replica for replica in self.replicas if replica.name == name)
