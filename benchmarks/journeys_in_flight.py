@@ -15,8 +15,13 @@ Run from the repository root:
 
     python benchmarks/journeys_in_flight.py [--journeys 100]
 
-Figures on the shared 2-core machine, one run (PostgreSQL / SQLite as ratios):
-- FILLED
+Figures on the shared 2-core machine (load average 12 to 14 from other people's work), one run (with the replicas
+and pg branches merged):
+- SQLite: 100 journeys of 100 orgs, all ended after 39.2 s (0 failed); event-loop lag p50 18.9 ms, p99 127.2 ms,
+  max 158.6 ms
+- PostgreSQL: all ended after 32.6 s (0 failed); event-loop lag p50 10.8 ms, p99 145.9 ms, max 153.3 ms
+- PostgreSQL / SQLite: all ended 0.83x, event-loop lag p99 1.15x, max 0.97x. No stall anywhere near a database
+  call's worth of blocking on either engine; the lag is of the order a busy machine gives any process.
 """
 
 from __future__ import annotations
