@@ -17,28 +17,33 @@ from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger import get_bolt_logger
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import Settings, shown_database
 from bot.connect.journey import ConnectJourney
 from bot.connect.reauthorize import Reauthorizer
 from bot.connect.reveal import CredentialReveal
+from bot.leases import Leases
+from bot.ops.metrics import METRICS_KEY, Metrics
 from bot.ops.retention import Pruner
 from bot.orgs.access import org_access
 from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
 from bot.orgs.revocation import TokenRevoker
 from bot.orgs.rotation import Rotator
-from bot.redaction import install_log_redaction
-from bot.server import run_until_stopped
+from bot.redaction import install_log_redaction, redact
+from bot.server import StartupFailed, run_until_stopped
 from bot.services import SERVICES_KEY, Services
-from bot.slack.authorize import InstallationAuthorize, single_workspace_authorize
+from bot.slack.authorize import InstallationAuthorize, SingleWorkspaceAuthorize
 from bot.slack.clients import ResponseUrlReply, SingleWorkspaceClients, outbox_clients, slack_retry_handlers
 from bot.slack.inbound import MAX_BODY_BYTES, REFUSED, SlackRequestGate
 from bot.slack.install import oauth_settings
@@ -47,7 +52,7 @@ from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import CommandRateLimit, RateLimiter, RateLimits
 from bot.slack.refusals import record_rate_limited
-from bot.timings import Timings
+from bot.timings import Timings, with_lease_ttl
 from bot.watch.drift import DriftWatch
 from bot.watch.expiry import ExpiryScanner
 from bot.watch.org_check import org_checker
@@ -98,10 +103,11 @@ async def create_web_app(
     timings = timings or Timings()
     secret_box = SecretBox(keys=settings.encryption_keys)
     store = Store(url=settings.database, secret_box=secret_box)
+    metrics = Metrics()
     # One HTTP session for every Slack Web API call (Bolt hands it to each request's client too): a new
     # session per call would pay for a new connection each time. The template client has no token: each
     # request's client gets its workspace's token from the authorization.
-    slack_session = aiohttp.ClientSession()
+    slack_session = aiohttp.ClientSession(trace_configs=[metrics.slack_trace()])
     retry_handlers = slack_retry_handlers(timings.slack_retry)
     slack_client = AsyncWebClient(base_url=settings.slack_api_url, session=slack_session,
                                   retry_handlers=retry_handlers)
@@ -109,11 +115,14 @@ async def create_web_app(
     slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock)
                    if settings.multi_workspace else None)
     authorize: Callable[..., Awaitable[AuthorizeResult]] | None = None
+    bot_identity: SingleWorkspaceAuthorize | None = None
+    # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
     if isinstance(slack_clients, SingleWorkspaceClients):
-        authorize = single_workspace_authorize(client=slack_clients.client)
+        bot_identity = SingleWorkspaceAuthorize(client=slack_clients.client)
+        authorize = cast(Callable[..., Awaitable[AuthorizeResult]], bot_identity)
     elif slack_oauth:
-        # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
         authorize = cast(Callable[..., Awaitable[AuthorizeResult]], InstallationAuthorize(store=store))
+    _quiet_bolt_token_warning()
     bolt = AsyncApp(
         client=slack_client,
         signing_secret=settings.slack_signing_secret.reveal() if settings.slack_signing_secret else "",
@@ -124,23 +133,34 @@ async def create_web_app(
         installation_store_bot_only=True if slack_oauth else None,
         authorize=authorize,
         process_before_response=False,
+        # qc-bot defines no workflow steps (Slack functions): their token middleware would be one more layer
+        # every acknowledgement passes through for nothing.
+        attaching_function_token_enabled=False,
     )
-    http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"})
-    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings)
-    access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock)
+    http_session = aiohttp.ClientSession(headers={"User-Agent": "qc-bot"}, trace_configs=[metrics.salesforce_trace()])
+    # Every claim and lease of this process is held under its instance id (SPEC §10: several replicas).
+    leases = Leases(store=store, clock=clock, holder=settings.instance_id, timings=timings)
+    delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings,
+                             sender=settings.instance_id, metrics=metrics)
+    access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock,
+                        holder=settings.instance_id)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
-                             delivery=delivery, slack_clients=slack_clients, timings=timings,
+                             delivery=delivery, slack_clients=slack_clients, timings=timings, metrics=metrics,
+                             leases=leases,
                              reply_to=lambda url: ResponseUrlReply(response_url=url, session=slack_session,
                                                                    retry_handlers=retry_handlers))
     drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=journey)
     checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                          process="serve", on_demand=False, drift=drift)
-    rotator = Rotator(settings=settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings)
+                          process=f"{settings.instance_id}/scheduled", on_demand=False, drift=drift)
+    rotator = Rotator(settings=settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
+                      leases=leases)
     scheduler = Scheduler(
         checker=checker,
         scanner=ExpiryScanner(store=store, warn_days=settings.expiry_warn_days), delivery=delivery, clock=clock,
         scan_interval=settings.expiry_scan_interval, tick_seconds=timings.scheduler_tick_seconds,
         pruner=Pruner(store=store, retention=settings.retention), prune_interval=timings.prune_interval,
+        metrics=metrics,
+        leases=leases,
     )
     services = Services(settings=settings, clock=clock, store=store, journey=journey,
                         reveals=CredentialReveal(store=store, clock=clock, desired_app=settings.desired_app),
@@ -154,7 +174,7 @@ async def create_web_app(
                         limiter=RateLimiter(limits=limits or RateLimits(), clock=clock),
                         check_report=CheckReport(store=store, clock=clock, checker=org_checker(
                             settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
-                            process="serve", on_demand=True, drift=drift)),
+                            process=f"{settings.instance_id}/on-demand", on_demand=True, drift=drift)),
                         rotator=rotator,
                         revoker=TokenRevoker(settings=settings, store=store, clock=clock, access=access,
                                              delivery=delivery))
@@ -164,6 +184,7 @@ async def create_web_app(
 
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app[SERVICES_KEY] = services
+    web_app[METRICS_KEY] = metrics
 
     if settings.slack_signing_secret is not None:
         gate = SlackRequestGate(signing_secret=settings.slack_signing_secret.reveal(),
@@ -179,14 +200,23 @@ async def create_web_app(
 
     maintenance: list[asyncio.Task[None]] = []
 
-    async def on_startup(_: web.Application) -> None:
-        await store.open()
+    async def on_startup(app: web.Application) -> None:
+        try:
+            await start()
+        except BaseException:
+            await on_cleanup(app)  # aiohttp runs on_cleanup only after a complete start-up
+            raise
+
+    async def start() -> None:
+        try:
+            await store.open()
+        except Exception as exc:
+            where = shown_database(settings.database_url or settings.db_path)
+            raise StartupFailed(f"the database {where} cannot be opened: {_reason(exc)}") from None
+        if bot_identity is not None:
+            await _check_bot_token(bot_identity, timeout_seconds=timings.startup_slack_check_seconds)
         delivery.start()
-        resumed = await journey.resume_unfinished()
-        if resumed:
-            logger.info("Resumed %d unfinished connection(s)", resumed)
-        if await rotator.resume_unfinished():
-            logger.info("Resumed unfinished credential rotations")
+        maintenance.append(asyncio.create_task(_adopt(journey, rotator, timings), name="adoption"))
         maintenance.append(asyncio.create_task(_maintain(services, timings), name="maintenance"))
         scheduler.start()
         if socket_mode is not None:
@@ -204,8 +234,10 @@ async def create_web_app(
             task.cancel()
         await asyncio.gather(*maintenance, return_exceptions=True)
         await scheduler.stop()
+        # Journeys under way get a moment to finish; what is then cancelled resumes at the next start from its
+        # last committed step.
+        await journey.close(grace_seconds=timings.shutdown_grace_seconds)
         await drift.close()
-        await journey.close()
         await rotator.close()
         await delivery.stop()
         await http_session.close()
@@ -215,6 +247,61 @@ async def create_web_app(
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app
+
+
+class _BoltTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and warns, at every start, that it uses the client
+    qc-bot built from that same token instead: true, expected, and noise in front of whatever comes next."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_TOKEN_WARNING = _BoltTokenWarning()
+
+
+def _quiet_bolt_token_warning() -> None:
+    bolt_logger = get_bolt_logger(AsyncApp)
+    if _BOLT_TOKEN_WARNING not in bolt_logger.filters:
+        bolt_logger.addFilter(_BOLT_TOKEN_WARNING)
+
+
+async def _check_bot_token(bot_identity: SingleWorkspaceAuthorize, *, timeout_seconds: float) -> None:
+    """Refuse to start with a bot token Slack refuses (a typo, a revoked token), rather than start quietly and
+    fail every message. Slack out of reach is no reason not to start: the outbox retries what it could not send.
+    The check is single-workspace authorize's own `auth.test`, so its answer also serves the first requests."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            await bot_identity.answer(enterprise_id=None, team_id=None)
+    except SlackApiError as exc:
+        error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+        if error is None:
+            logger.warning("Slack did not answer auth.test (HTTP %s); starting anyway", exc.response.status_code)
+            return
+        raise StartupFailed(f"Slack refused SLACK_BOT_TOKEN: auth.test answered {error}") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning("Could not reach Slack to check SLACK_BOT_TOKEN (%s); starting anyway",
+                       exc.__class__.__name__)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's first line, redacted (an operator reads it; a driver may quote its configuration)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    lines = str(exc).strip().splitlines()
+    return redact(lines[0]) if lines else exc.__class__.__name__
+
+
+async def _adopt(journey: ConnectJourney, rotator: Rotator, timings: Timings) -> None:
+    """Take over the journeys and rotations whose replica died (their lease lapsed): at once, then every few
+    seconds."""
+    while True:
+        try:
+            await journey.adopt_unfinished()
+            await rotator.adopt_unfinished()
+        except Exception:
+            logger.exception("Looking for unfinished journeys failed; it runs again shortly")
+        await asyncio.sleep(timings.adopt_interval_seconds)
 
 
 async def _maintain(services: Services, timings: Timings) -> None:
@@ -230,5 +317,6 @@ async def _maintain(services: Services, timings: Timings) -> None:
 
 def serve(settings: Settings) -> None:
     """Run the HTTP server until interrupted (`qc-bot serve`)."""
-    asyncio.run(run_until_stopped(create_web_app(settings), port=settings.port, timings=Timings(),
+    timings = Timings() if settings.lease_ttl is None else with_lease_ttl(Timings(), settings.lease_ttl)
+    asyncio.run(run_until_stopped(create_web_app(settings, timings=timings), port=settings.port, timings=timings,
                                   access_log_class=PathOnlyAccessLogger))

@@ -39,12 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qc-bot", description=DESCRIPTION, formatter_class=_formatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_SubcommandParser)
     commands.add_parser(
-        "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz)",
+        "serve", help="run the HTTP server (Slack events, Salesforce OAuth callback, /healthz, /readyz, /metrics)",
         description="Run the HTTP server on PORT: POST /slack/events, GET /salesforce/oauth/start, "
-                    "GET /salesforce/oauth/callback, GET /healthz. It also checks each org (tokens, the app's "
+                    "GET /salesforce/oauth/callback, GET /healthz, GET /readyz, GET /metrics (with QC_METRICS_TOKEN). "
+                    "It also checks each org (tokens, the app's "
                     "sign-in, the app's settings against changes made in Setup) every QC_TOKEN_SYNC_MINUTES, scans "
                     "for expiry warnings every QC_EXPIRY_SCAN_MINUTES and prunes what outlived QC_RETENTION_DAYS "
-                    "every hour. Configuration comes from the environment and ./.env.",
+                    "every hour. Configuration comes from the environment and ./.env. A start-up that cannot go on "
+                    "(the database, a bot token Slack refuses, the port) says why in one line and exits with 1; "
+                    "SIGTERM answers the requests in flight, lets journeys settle and exits with 0.",
     )
     commands.add_parser(
         "keygen", help="print a new encryption key for QC_ENCRYPTION_KEYS",
@@ -211,11 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text, end="")
         return status
     settings = _settings_or_exit()
-    configure_logging(level=settings.log_level)
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
     if arguments.command == "serve":
         from bot.app import serve
+        from bot.server import StartupFailed
 
-        serve(settings)
+        try:
+            serve(settings)
+        except StartupFailed as exc:
+            print(f"qc-bot: cannot start: {exc}", file=sys.stderr)
+            return 1
     elif arguments.command == "rotate-keys":
         rewritten = asyncio.run(_rotate_keys(settings))
         print(f"Re-encrypted {rewritten} stored secret(s) with the first key of QC_ENCRYPTION_KEYS.")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
 
@@ -32,15 +34,26 @@ _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _API_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)$")
 
 
+LogFormat = Literal["text", "json"]
+MIN_METRICS_TOKEN_LENGTH = 16
+
 VARIABLES = (
     "QC_PUBLIC_URL", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
     "SLACK_APP_TOKEN", "SLACK_API_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "SALESFORCE_LOGIN_URL",
-    "SALESFORCE_SANDBOX_LOGIN_URL", "SALESFORCE_ALLOWED_HOSTS", "QC_DB_PATH", "QC_ENCRYPTION_KEYS", "QC_ADMIN_USERS",
+    "SALESFORCE_SANDBOX_LOGIN_URL", "SALESFORCE_ALLOWED_HOSTS", "DATABASE_URL", "QC_DB_PATH", "QC_ENCRYPTION_KEYS",
+    "QC_ADMIN_USERS",
     "QC_APP_KIND", "QC_REFRESH_TOKEN_POLICY", "QC_EXPIRY_WARN_DAYS", "SALESFORCE_REFRESH_TOKEN_POLICY",
     "QC_TOKEN_SYNC_MINUTES", "QC_EXPIRY_SCAN_MINUTES", "QC_RETENTION_DAYS", "QC_APP_NAME", "QC_APP_CALLBACK_URL",
-    "QC_APP_CONTACT_EMAIL", "QC_APP_CONTACT_PHONE", "QC_APP_DESCRIPTION", "QC_LOG_LEVEL", "PORT",
+    "QC_APP_CONTACT_EMAIL", "QC_APP_CONTACT_PHONE", "QC_APP_DESCRIPTION", "QC_LOG_LEVEL", "QC_LOG_FORMAT",
+    "QC_METRICS_TOKEN", "QC_INSTANCE_ID", "QC_LEASE_SECONDS", "PORT",
 )
 """Every variable qc-bot reads (SPEC §5 and the overrides of §2), in the order the README lists them."""
+
+
+def process_claim_id() -> str:
+    """A claim id no other process has: host, process id and a random part (a restarted process on the same
+    host may get the same pid; it must not take its predecessor's claims for its own)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class InvalidConfiguration(Exception):
@@ -81,6 +94,13 @@ class Settings:
     """How long used links, states, reveals, finished journeys and sent messages are kept (QC_RETENTION_DAYS)."""
     port: int = 3000
     log_level: str = "INFO"
+    log_format: LogFormat = "text"
+    metrics_token: Secret | None = field(default=None, repr=False)
+    """The bearer token `GET /metrics` requires (QC_METRICS_TOKEN); without one, /metrics is off."""
+    instance_id: str = field(default_factory=process_claim_id)
+    """Whose claims and leases this process holds (SPEC §10): QC_INSTANCE_ID, else unique to the process."""
+    lease_ttl: timedelta | None = None
+    """QC_LEASE_SECONDS: the lifetime of `qc-bot serve`'s leases (None: `Timings.lease_ttl`)."""
 
     @property
     def oauth_callback_url(self) -> str:
@@ -193,6 +213,10 @@ class _Reader:
             db_path=Path(self._get("QC_DB_PATH") or "qc-bot.db"),
             database_url=self._get("DATABASE_URL") or None,
             log_level=self._log_level(),
+            log_format=self._log_format(),
+            metrics_token=self._metrics_token(),
+            instance_id=self._instance_id(),
+            lease_ttl=self._lease_ttl(),
         )
         if self.problems:
             return None
@@ -366,12 +390,43 @@ class _Reader:
             return 3000
         return int(value)
 
+    def _log_format(self) -> LogFormat:
+        value = (self._get("QC_LOG_FORMAT") or "text").lower()
+        if value == "json":
+            return "json"
+        if value != "text":
+            self._problem("QC_LOG_FORMAT", "expected text or json")
+        return "text"
+
+    def _metrics_token(self) -> Secret | None:
+        value = self._get("QC_METRICS_TOKEN")
+        if value is None:
+            return None
+        if len(value) < MIN_METRICS_TOKEN_LENGTH or not value.isascii() or not value.isprintable() or " " in value:
+            self._problem("QC_METRICS_TOKEN", f"expected at least {MIN_METRICS_TOKEN_LENGTH} printable ASCII "
+                          "characters without spaces, e.g. from `openssl rand -hex 32`")
+            return None
+        return Secret(value, pinned=True)
+
     def _log_level(self) -> str:
         value = (self._get("QC_LOG_LEVEL") or "INFO").upper()
         if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             self._problem("QC_LOG_LEVEL", "expected DEBUG, INFO, WARNING or ERROR")
             return "INFO"
         return value
+
+    def _instance_id(self) -> str:
+        value = (self._get("QC_INSTANCE_ID") or "").strip()
+        if not value:
+            return process_claim_id()
+        if len(value) > 100 or not value.isprintable():
+            self._problem("QC_INSTANCE_ID", "expected a name of at most 100 printable characters, one per replica")
+        return value
+
+    def _lease_ttl(self) -> timedelta | None:
+        if not self._get("QC_LEASE_SECONDS"):
+            return None
+        return timedelta(seconds=self._positive("QC_LEASE_SECONDS", 15, unit="seconds"))
 
 
 def normalise_public_url(value: str) -> str:
@@ -384,6 +439,18 @@ def normalise_public_url(value: str) -> str:
         raise ConfigError(variable="QC_PUBLIC_URL",
                           expected="must use https (plain http is accepted only for localhost)")
     return value.strip().rstrip("/")
+
+
+def shown_database(location: str | Path) -> str:
+    """The database as an operator may read it in a message: a file path as it is, a URL (`DATABASE_URL`)
+    without its password and query (which may carry one, e.g. `?password=`)."""
+    text = str(location)
+    if "://" not in text:
+        return text
+    parts = urlsplit(text)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _is_http_url(value: str) -> bool:

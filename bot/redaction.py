@@ -11,11 +11,13 @@ Three layers, because any one of them alone leaks eventually:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections import OrderedDict
-from typing import TextIO
+from datetime import UTC, datetime
+from typing import Literal, TextIO
 
 MASK = "••••••••"
 _MIN_LENGTH_FOR_SUFFIX = 20
@@ -197,6 +199,27 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().formatStack(stack_info))
 
 
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per line (`QC_LOG_FORMAT=json`): time (UTC), level, logger, message, and the exception or
+    stack when there is one, each redacted like the text format. JSON escapes every control character, so a
+    record stays one line whatever it carries."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": escape_controls(redact(record.getMessage())),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = redact(record.exc_text)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry)
+
+
 _factory_installed = False
 
 
@@ -224,11 +247,13 @@ def install_log_redaction() -> None:
     _factory_installed = True
 
 
-def configure_logging(*, level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Root logging for the CLI: one redacting stream handler."""
+def configure_logging(*, level: str = "INFO", log_format: Literal["text", "json"] = "text",
+                      stream: TextIO | None = None) -> None:
+    """Root logging for the CLI: one redacting stream handler, writing text lines or JSON lines."""
     install_log_redaction()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json"
+                         else RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -7,6 +7,9 @@
   half-sent requests cannot exhaust file descriptors or lock out Slack, whose requests finish in
   milliseconds. The process's file-descriptor limit is raised to what that needs.
 - The body of a refused request is drained for at most `_LINGER_SECONDS`, then the connection is closed.
+- SIGTERM (or SIGINT) stops the listener at once, answers the requests in flight (at most
+  `Timings.shutdown_grace_seconds`), then runs the app's cleanup, which lets journeys under way settle and drains
+  the outbox. A start-up that cannot go on raises `StartupFailed`, which the CLI prints as one line.
 
 A reverse proxy in front adds what a single process cannot do well (see the README's "Running in
 production").
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable
@@ -55,6 +59,10 @@ def connection_limit(*, wanted: int = MAX_CONNECTIONS) -> int:
     if soft == resource.RLIM_INFINITY:
         return wanted
     return max(1, min(wanted, soft - _RESERVED_DESCRIPTORS))
+
+
+class StartupFailed(Exception):
+    """`qc-bot serve` cannot start; the message says why in one line, for the operator (never a traceback)."""
 
 
 class ConnectionCap:
@@ -106,19 +114,30 @@ class _CappedSite(web.BaseSite):
 
 async def run_until_stopped(app: Awaitable[web.Application], *, port: int, timings: Timings,
                             access_log_class: type[AbstractAccessLogger]) -> None:
-    """Serve `app` on `port` until SIGINT or SIGTERM, then shut it down cleanly."""
+    """Serve `app` on `port` until SIGINT or SIGTERM, then shut it down gracefully; raise `StartupFailed` if it
+    cannot start."""
     limit = connection_limit()
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Before start-up, so that a SIGTERM during it still ends in a clean shutdown rather than a killed process.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop_signal, stopped.set)
     runner = web.AppRunner(await app, handle_signals=False, access_log_class=access_log_class,
-                           keepalive_timeout=timings.idle_connection_seconds, lingering_time=_LINGER_SECONDS)
-    await runner.setup()
+                           keepalive_timeout=timings.idle_connection_seconds, lingering_time=_LINGER_SECONDS,
+                           shutdown_timeout=timings.shutdown_grace_seconds)
     try:
+        await runner.setup()
         site = _CappedSite(runner, port=port, limit=limit)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupFailed(f"cannot listen on port {port}: {reason}") from None
         logger.info("Serving on %s (at most %d connections)", site.name, limit)
-        stopped = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for stop_signal in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(stop_signal, stopped.set)
         await stopped.wait()
+        logger.info("Stopping: no new connections; answering the requests in flight (at most %.0f s)",
+                    timings.shutdown_grace_seconds)
     finally:
+        # Also after a failed start-up: what the app opened (HTTP sessions, the database) is closed again.
         await runner.cleanup()
+    logger.info("Stopped")

@@ -6,7 +6,7 @@ Which layer retries which failure with which policy is written down in the READM
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from bot.retry import Backoff
@@ -46,21 +46,42 @@ class Timings:
     delivery_poll_seconds: float = 5.0
     delivery_lease: timedelta = timedelta(minutes=2)
     """The longest a process's claim on a message it is posting holds, if it dies and no server restarts."""
+    delivery_batch: int = 20
+    """How many due outbox messages one claim takes, each reserved for `lease_ttl` until its own post claims it."""
     delivery_drain_seconds: float = 10.0
-    """On shutdown, how long the Slack message being posted may take to finish (and be marked sent)."""
+    """On shutdown, how long the outbox may flush what is due: messages are started in the first half of it, and the
+    one being posted may take the rest to finish (and be marked sent)."""
+    shutdown_grace_seconds: float = 8.0
+    """On SIGTERM, how long requests in flight may take to be answered, and then how long journeys under way may
+    take to finish, before what remains is cancelled (it resumes at the next start from its last committed step).
+    With the outbox's `delivery_drain_seconds` it stays within the 30 s platforms wait before SIGKILL."""
+    startup_slack_check_seconds: float = 10.0
+    """How long `qc-bot serve` waits at start-up for Slack's `auth.test` of the bot token (retries included)."""
     maintenance_interval_seconds: float = 60.0
     scheduler_tick_seconds: float = 30.0
     """How often the scheduler looks for org syncs and an expiry scan that are due (by the bot's clock)."""
     prune_interval: timedelta = timedelta(hours=1)
+    """How often `qc-bot serve` deletes what outlived QC_RETENTION_DAYS (by the bot's clock, also at start-up)."""
     org_check_lease: timedelta = timedelta(minutes=15)
     """The longest a process's claim on one org's periodic check holds if it dies mid-check: longer than a check
     takes with every Salesforce retry (`salesforce_retry` allows 90 s per request), so a live claim never lapses."""
-    """How often `qc-bot serve` deletes what outlived QC_RETENTION_DAYS (by the bot's clock, also at start-up)."""
     request_body_seconds: float = 10.0
     """The longest a request's body may take to arrive (Slack sends a few kB at once): then 408 and closed."""
     idle_connection_seconds: float = 10.0
     """How long `qc-bot serve` keeps a connection that has not sent a complete request head: since it opened,
     or since its last answer (aiohttp's keep-alive timeout, which also bounds a half-sent head)."""
+    lease_ttl: timedelta = timedelta(seconds=15)
+    """How long a lease (storage.leases: the scheduler, a journey, a rotation, an org's token refresh) holds
+    without renewal, on the bot's clock: another replica takes over at most this long (plus `lease_renew_seconds`)
+    after its holder crashed or stalled. `QC_LEASE_SECONDS` sets it for `qc-bot serve`."""
+    lease_renew_seconds: float = 5.0
+    """How often a holder renews its leases, and how often a replica without the scheduler's lease tries to take
+    it; a third of `lease_ttl`, so two renewals may fail (a slow database) before the lease lapses."""
+    adopt_interval_seconds: float = 5.0
+    """How often every replica looks for journeys and rotations whose lease lapsed (their replica died) to adopt."""
+    token_refresh_wait_seconds: float = 30.0
+    """How long a replica waits for another one that is refreshing the same org's token (the refresh's own
+    timeout), before it gives up for now (a transient failure, retried like Salesforce being unreachable)."""
 
 
 def fast_timings() -> Timings:
@@ -77,7 +98,19 @@ def fast_timings() -> Timings:
         delivery_poll_seconds=0.05,
         delivery_lease=timedelta(seconds=30),
         delivery_drain_seconds=2.0,
+        # A stop cancels journeys at once, as the crash and resume tests expect; tests of the grace set their own.
+        shutdown_grace_seconds=0.0,
         maintenance_interval_seconds=0.2,
         scheduler_tick_seconds=0.05,
         request_body_seconds=1.0,
+        lease_ttl=timedelta(seconds=2),
+        lease_renew_seconds=0.05,
+        adopt_interval_seconds=0.05,
+        token_refresh_wait_seconds=3.0,
     )
+
+
+def with_lease_ttl(timings: Timings, ttl: timedelta) -> Timings:
+    """`timings` with leases of `ttl`, renewed and looked for three times as often (QC_LEASE_SECONDS)."""
+    third = ttl.total_seconds() / 3
+    return replace(timings, lease_ttl=ttl, lease_renew_seconds=third, adopt_interval_seconds=third)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from bot.failures import Failure
 from bot.redaction import Secret
+from storage import leases
 from storage.crypto import SecretBox
 from storage.sql import Db
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
@@ -215,9 +216,15 @@ class ConnectionRepository:
             {"status": status, "problem": problem, "detail": detail, "id": connection_id},
         ).rowcount == 1
 
-    def proving(self) -> list[Connection]:
-        """Provisioned connections whose live sign-in has no outcome yet."""
-        rows = self._db.query("SELECT * FROM connections WHERE proof_status = 'proving' ORDER BY created_at, id", {})
+    def adoptable(self, *, now: datetime) -> list[Connection]:
+        """Journeys under way (authorized, provisioning, or proving the sign-in) that no live process holds the
+        lease of: their process died, or they were never picked up. Oldest first."""
+        rows = self._db.query(
+            "SELECT connections.* FROM connections LEFT JOIN leases ON leases.name = :prefix || connections.id"
+            " WHERE (connections.status IN ('authorized', 'provisioning') OR connections.proof_status = 'proving')"
+            " AND (leases.name IS NULL OR leases.expires_at <= :now) ORDER BY connections.created_at, connections.id",
+            {"prefix": leases.JOURNEY, "now": to_db_time(now)},
+        )
         return [_to_connection(row) for row in rows]
 
     def pending_auth_since(self, *, before: datetime) -> list[Connection]:
@@ -225,13 +232,6 @@ class ConnectionRepository:
         rows = self._db.query(
             "SELECT * FROM connections WHERE status = 'pending_auth' AND updated_at < :before ORDER BY updated_at, id",
             {"before": to_db_time(before)},
-        )
-        return [_to_connection(row) for row in rows]
-
-    def with_status(self, statuses: Iterable[ConnectionStatus]) -> list[Connection]:
-        wanted = _in_list("status", statuses)
-        rows = self._db.query(
-            f"SELECT * FROM connections WHERE status IN ({_placeholders(wanted)}) ORDER BY created_at, id", wanted
         )
         return [_to_connection(row) for row in rows]
 

@@ -25,8 +25,10 @@ from storage.audit import AuditLog
 from storage.connections import ConnectionRepository
 from storage.crypto import SecretBox
 from storage.drift_alerts import DriftAlertRepository
+from storage.gauges import GaugeRepository
 from storage.installations import InstallationRepository
 from storage.key_rotation import rotate_encryption
+from storage.leases import LeaseRepository
 from storage.migrations import legacy_sqlite
 from storage.notifications import NotificationRepository
 from storage.oauth_states import OAuthStateRepository
@@ -64,14 +66,6 @@ def normalised_url(url: str) -> URL:
     if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite")
     raise ValueError(f"qc-bot runs on SQLite or PostgreSQL, not {parsed.get_backend_name()}")
-
-
-def printable_url(url: str) -> str:
-    """`url` without its password, for messages and logs."""
-    try:
-        return normalised_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown by its scheme alone
-        return url.split(":", 1)[0] + ":…"
 
 
 def database_files(path: Path) -> list[Path]:
@@ -112,7 +106,8 @@ class Repositories:
     temporary_changes: TemporaryChangeRepository
     drift_alerts: DriftAlertRepository
     rotations: RotationRepository
-
+    gauges: GaugeRepository
+    leases: LeaseRepository
 
 
 class DatabaseNotReady(Exception):
@@ -254,6 +249,8 @@ class Store:
                 temporary_changes=TemporaryChangeRepository(db),
                 drift_alerts=DriftAlertRepository(db),
                 rotations=RotationRepository(db, box),
+                gauges=GaugeRepository(db),
+                leases=LeaseRepository(db),
             )
             self._local.repositories = repositories
         return repositories

@@ -15,6 +15,7 @@ documented in storage.outbox_keys); enqueueing the same key twice keeps the firs
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -151,13 +152,24 @@ class NotificationRepository:
             return UpdateTarget(gone=True)
         return UpdateTarget(original=parent)
 
-    def due(self, *, now: datetime, limit: int = 50) -> list[Notification]:
+    def claim_due(self, *, now: datetime, until: datetime, by: str, limit: int) -> list[Notification]:
+        """Claim up to `limit` due messages for `by` in one statement and return them in sending order.
+
+        On PostgreSQL the selecting subquery skips rows another replica's claim is locking at this moment, so two
+        replicas claiming at once neither wait for each other nor take the same message; on SQLite the write
+        lock serialises them. Each claim still lasts only until `until` (see `claim`).
+        """
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self._db.engine == "postgresql" else ""
         rows = self._db.query(
-            "SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= :now"
-            " AND (claimed_until IS NULL OR claimed_until <= :now) ORDER BY next_attempt_at, id LIMIT :limit",
-            {"now": to_db_time(now), "limit": limit},
+            "UPDATE notifications SET claimed_until = :until, claimed_by = :by WHERE id IN ("
+            " SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= :now"
+            " AND (claimed_until IS NULL OR claimed_until <= :now) ORDER BY next_attempt_at, id LIMIT :limit"
+            f"{skip_locked}) AND status = 'pending' AND (claimed_until IS NULL OR claimed_until <= :now)"
+            " RETURNING *",
+            {"until": to_db_time(until), "by": by, "now": to_db_time(now), "limit": limit},
         )
-        return [_to_notification(row) for row in rows]
+        claimed = [_to_notification(row) for row in rows]
+        return sorted(claimed, key=lambda notification: (notification.next_attempt_at, notification.id))
 
     def next_attempt_at(self) -> datetime | None:
         earliest = self._db.execute("SELECT MIN(next_attempt_at) FROM notifications WHERE status = 'pending'"
@@ -177,24 +189,31 @@ class NotificationRepository:
         return _to_notification(row[0])
 
     def claim(self, notification_id: int, *, now: datetime, until: datetime, by: str) -> bool:
-        """Take a due message for one delivery attempt on behalf of `by`; False if another sender holds it.
+        """Take a due message for one delivery attempt on behalf of `by`, or extend the claim `by` holds on it
+        already (`claim_due`); False if another sender holds it.
 
         The claim lasts until the attempt is recorded, or at most until `until`: a sender that died
-        mid-attempt never keeps a message from being sent (and a restarted server releases its own claims).
+        mid-attempt never keeps a message from being sent (a restarted server with a fixed QC_INSTANCE_ID
+        releases its own claims at once; other claims lapse).
         """
         cursor = self._db.execute(
             "UPDATE notifications SET claimed_until = :until, claimed_by = :by WHERE id = :id AND status = 'pending'"
-            " AND next_attempt_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now)",
+            " AND next_attempt_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :by)",
             {"until": to_db_time(until), "by": by, "id": notification_id, "now": to_db_time(now)},
         )
         return cursor.rowcount == 1
 
-    def release_claims(self, *, by: str) -> int:
-        """Forget the claims of `by` (a server starting up: its previous process is gone). Claims of other
-        senders, such as a `qc-bot check-expiry` posting right now, are left to run their course."""
+    def release_claims(self, *, by: str, ids: Sequence[int] | None = None) -> int:
+        """Forget the claims of `by` (on all its messages, or on `ids`): a server starting up under the claim id
+        of its previous process, or one stopping before it got to the messages it claimed. Claims of other
+        senders (another replica, a `qc-bot check-expiry` posting right now) are left to run their course."""
+        only = "" if ids is None else f" AND id IN ({', '.join(f':id_{index}' for index in range(len(ids)))})"
+        if ids is not None and not ids:
+            return 0
         return self._db.execute(
             "UPDATE notifications SET claimed_until = NULL, claimed_by = NULL"
-            " WHERE claimed_until IS NOT NULL AND claimed_by = :by", {"by": by}).rowcount
+            f" WHERE claimed_until IS NOT NULL AND status = 'pending' AND claimed_by = :by{only}",
+            {"by": by, **{f"id_{index}": each for index, each in enumerate(ids or ())}}).rowcount
 
     def cancel_org_warnings(self, *, team_id: str, org_id: str, reason: str) -> int:
         """Give up every unsent warning about one org (it was disconnected: what they warn about is gone),

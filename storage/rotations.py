@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.redaction import Secret
+from storage import leases
 from storage.crypto import SecretBox
 from storage.sql import Db
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time, to_db_time_optional
@@ -76,10 +77,13 @@ class RotationRepository:
         rows = list(self._db.query("SELECT * FROM rotations WHERE id = :id", {"id": rotation_id}))
         return self._to_rotation(rows[0]) if rows else None
 
-    def under_way(self) -> list[Rotation]:
-        """Every rotation a process left before its proof, oldest first."""
+    def adoptable(self, *, now: datetime) -> list[Rotation]:
+        """Rotations before their proof that no live process holds the lease of, oldest first."""
         rows = self._db.query(
-            f"SELECT * FROM rotations WHERE step IN ({_UNDER_WAY_IN}) ORDER BY created_at", _UNDER_WAY_PARAMS)
+            "SELECT rotations.* FROM rotations LEFT JOIN leases ON leases.name = :prefix || rotations.id"
+            f" WHERE rotations.step IN ({_UNDER_WAY_IN}) AND (leases.name IS NULL OR leases.expires_at <= :now)"
+            " ORDER BY rotations.created_at",
+            {**_UNDER_WAY_PARAMS, "prefix": leases.ROTATION, "now": to_db_time(now)})
         return [self._to_rotation(row) for row in rows]
 
     def advance(self, rotation_id: str, *, expected: RotationStep, to: RotationStep, now: datetime,

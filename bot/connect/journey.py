@@ -15,12 +15,15 @@ because the journey's outcome (the app is set up) no longer changes; the proof o
 message in place once it has an outcome.
 
 Every step is one transaction that moves the connection forward with a compare-and-set, so a step
-runs once even when requests race, and a restarted process picks up each unfinished connection
-(`resume_unfinished`). Results reach Slack only through the outbox, in the same transaction as the
-status change that produced them. The channel hears of a journey through one card (SPEC §3), queued with
-the move to `authorized` and becoming the org's card; the journey's end and the proof's outcome are edits
-of it (`outbox_keys.journey_outcome`, `outbox_keys.proof_result`): one card per connection, never zero,
-never two. A journey that ends before any org was authorized tells only its requester.
+runs once even when requests race. The process working on a journey (authorized → provisioning → proving) holds
+its lease (storage.leases) and renews it; every replica looks every few seconds for unfinished journeys whose
+lease lapsed, because the process holding it died, and takes them over (`adopt_unfinished`), never one whose
+lease is alive. A deploy in flight is resumed by polling it (`pending_deploy_id`), never deployed again.
+Results reach Slack only through the outbox, in the same transaction as the status change that produced them.
+The channel hears of a journey through one card (SPEC §3), queued with the move to `authorized` and becoming the
+org's card; the journey's end and the proof's outcome are edits of it (`outbox_keys.journey_outcome`,
+`outbox_keys.proof_result`): one card per connection, never zero, never two. A journey that ends before any org
+was authorized tells only its requester.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any, Literal
 from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
-from bot.connect.links import ConnectLink, LinkRefused
+from bot.connect.links import ConnectLink, LinkRefused, LinkSeal
 from bot.connect.proof import SignInProver
 from bot.errors import CommandSyntaxError, LoginHostError
 from bot.failures import (
@@ -50,6 +53,8 @@ from bot.failures import (
     failure_of,
     failure_of_authorize_error,
 )
+from bot.leases import Leases
+from bot.ops.metrics import Metrics
 from bot.orgs.access import OrgAccess
 from bot.provisioning.credential_access import CredentialReader, StoredChangeJournal, left_behind_item
 from bot.provisioning.provisioner import Provisioner, ProvisioningRequest, ProvisioningResult
@@ -64,7 +69,7 @@ from bot.slack.commands import ConnectOrg
 from bot.slack.outbox import SlackDelivery
 from bot.slack.people import email_of
 from bot.timings import Timings
-from storage import outbox_keys
+from storage import leases, outbox_keys
 from storage.connections import Connection, ConnectionStatus, Environment
 from storage.crypto import SecretBox
 from storage.database import Repositories, Store
@@ -251,11 +256,14 @@ class ConnectJourney:
         slack_clients: SlackClients,
         timings: Timings,
         reply_to: Callable[[str], ResponseUrlReply],
+        metrics: Metrics,
+        leases: Leases,
     ) -> None:
         """`reply_to` answers through a slash command's response_url (to replace a used link's message)."""
         self._settings = settings
         self._store = store
         self._secret_box = secret_box
+        self._links = LinkSeal(keys=settings.encryption_keys)
         self._clock = clock
         self._access = access
         self._oauth = access.oauth
@@ -263,7 +271,11 @@ class ConnectJourney:
         self._slack_clients = slack_clients
         self._timings = timings
         self._reply_to = reply_to
+        self._metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()
+        self._working_on: set[str] = set()
+        """Connections this process has a task for: its own lease covers them, adoption must leave them alone."""
+        self._leases = leases
         self._closing = False
         self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._prover = SignInProver(oauth=self._oauth, clock=clock, retry=timings.proof_retry,
@@ -284,7 +296,7 @@ class ConnectJourney:
                            environment=target.environment, login_url=target.login_url, run_as=command.run_as,
                            expires_at=self._clock.now() + self._timings.link_ttl, team_name=names.team,
                            channel_name=names.channel, user_name=names.user, response_url=response_url)
-        token = link.seal(self._secret_box)
+        token = self._links.seal(link)
         return Begun(link_url=f"{self._settings.oauth_start_url}?link={token}", login_url=target.login_url,
                      run_as=link.run_as, expires_at=link.expires_at)
 
@@ -293,7 +305,7 @@ class ConnectJourney:
     async def open_link(self, *, link_token: str) -> LinkOpened:
         """Use the one-time link: record the connection and mint a fresh `state` and PKCE verifier."""
         try:
-            link = ConnectLink.open(self._secret_box, link_token)
+            link = self._links.open(link_token)
         except LinkRefused:
             logger.info("Authorization link refused: not one of ours")
             return LinkOpened(None, LinkProblem.UNKNOWN)
@@ -523,8 +535,11 @@ class ConnectJourney:
     # -- steps 4-6: provisioning ---------------------------------------------------------------------------
 
     def schedule(self, connection_id: str) -> None:
+        if connection_id in self._working_on:
+            return
         task = asyncio.create_task(self.provision(connection_id), name=f"provision-{connection_id}")
         self._tasks.add(task)
+        self._working_on.add(connection_id)
         task.add_done_callback(lambda done: self._provisioning_ended(done, connection_id))
 
     def _provisioning_ended(self, task: asyncio.Task[None], connection_id: str) -> None:
@@ -532,20 +547,24 @@ class ConnectJourney:
         try counts as a resume, so one that keeps crashing ends as failed with a message after MAX_RESUMES."""
         self._tasks.discard(task)
         if task.cancelled() or task.exception() is None or self._closing:
+            self._working_on.discard(connection_id)
             return
+        # Still this process's to retry (adoption leaves it alone meanwhile), after the wait, not at the next round.
         logger.error("Provisioning connection %s crashed; trying again", connection_id, exc_info=task.exception())
         asyncio.get_running_loop().call_later(self._timings.provisioning_retry.maximum, self._schedule_unless_closing,
                                               connection_id)
 
     def _schedule_unless_closing(self, connection_id: str) -> None:
+        self._working_on.discard(connection_id)
         if not self._closing:
             self.schedule(connection_id)
 
-    async def resume_unfinished(self) -> int:
-        """Pick up every connection a previous process left authorized or provisioning, or still proving."""
-        unfinished = await self._store.run(
-            lambda repos: repos.connections.with_status(["authorized", "provisioning"]) + repos.connections.proving()
-        )
+    async def adopt_unfinished(self) -> int:
+        """Take over every connection left authorized or provisioning, or still proving, whose lease lapsed (the
+        process working on it died; at start-up, also this replica's previous process); return how many."""
+        now = self._clock.now()
+        unfinished = [connection for connection in await self._store.run(
+            lambda repos: repos.connections.adoptable(now=now)) if connection.id not in self._working_on]
         for connection in unfinished:
             logger.info("Resuming connection %s (%s)", connection.id, connection.status)
             self.schedule(connection.id)
@@ -584,7 +603,16 @@ class ConnectJourney:
         return ended
 
     async def provision(self, connection_id: str) -> None:
-        """Provision (unless done), then prove the credentials (unless proved); either may be resuming."""
+        """Provision (unless done), then prove the credentials (unless proved); either may be resuming. Under
+        the journey's lease: nothing happens if another replica holds it, and the work stops (at the next await)
+        if another replica took it over because this one stalled past the lease."""
+        async with self._leases.holding(leases.journey(connection_id), cancel_on_loss=True) as lease:
+            if lease is None:
+                logger.info("Connection %s is in the hands of another replica", connection_id)
+                return
+            await self._provision_leased(connection_id)
+
+    async def _provision_leased(self, connection_id: str) -> None:
         connection = await self._store.run(lambda repos: repos.connections.get(connection_id))
         if connection is None or connection.org_id is None:
             return
@@ -837,16 +865,25 @@ class ConnectJourney:
         outbox. Returns how many ended here; one that had moved on (a racing request, a previous process) is
         left as it is, so its status message is never queued twice."""
 
-        def end(repos: Repositories) -> int:
-            return sum(_write_ending(repos, ending, now=now) for ending in endings(repos))
+        def end(repos: Repositories) -> list[_Ending]:
+            return [ending for ending in endings(repos) if _write_ending(repos, ending, now=now)]
 
         ended = await self._store.run(end)
+        for ending in ended:
+            self._metrics.journey_ended(outcome=ending.failure_code or ending.to)
         if ended:
             self._delivery.wake()
-        return ended
+        return len(ended)
 
-    async def close(self) -> None:
+    async def close(self, *, grace_seconds: float = 0.0) -> None:
+        """Stop starting work, give the tasks under way `grace_seconds` to finish, then cancel the rest: each step
+        commits in one transaction, so a cancelled journey resumes at the next start from its last step."""
         self._closing = True
+        if self._tasks and grace_seconds > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace_seconds)
+            if self._tasks:
+                logger.info("Stopping with %d journey task(s) under way; they resume at the next start",
+                            len(self._tasks))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

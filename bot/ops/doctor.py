@@ -21,7 +21,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import VARIABLES, InvalidConfiguration, Settings, load_settings
+from bot.config import VARIABLES, InvalidConfiguration, Settings, load_settings, shown_database
 from bot.errors import ConfigError
 from bot.redaction import mask
 from bot.retry import Backoff
@@ -30,12 +30,12 @@ from bot.salesforce.http import SalesforceHttp
 from bot.slack.clients import slack_retry_handlers
 from bot.slack.manifest import BOT_SCOPES, CONVENIENCE_SCOPES
 from storage.crypto import SecretBox
-from storage.database import database_files
+from storage.database import database_files, normalised_url
 from storage.key_rotation import UnreadableDatabase, check_stored_secrets
 
 Status = Literal["ok", "warn", "fail", "skip"]
 SECRET_VARIABLES = frozenset({"SALESFORCE_CLIENT_SECRET", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN",
-                              "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN"})
+                              "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN", "QC_METRICS_TOKEN"})
 # A code no Salesforce org issued: the token endpoint checks the client before it looks at the code.
 PROBE_CODE = "qc-bot-doctor-probe"
 # One quick retry at most: a doctor reports what it sees instead of waiting out an outage.
@@ -121,11 +121,29 @@ def _mode_findings(settings: Settings) -> list[Finding]:
     return findings
 
 
+def _postgresql_findings(settings: Settings, url: str) -> list[Finding]:
+    where = shown_database(url)
+    try:
+        secrets = check_stored_secrets(normalised_url(url).render_as_string(hide_password=False),
+                                       SecretBox(keys=settings.encryption_keys))
+    except (UnreadableDatabase, ValueError) as exc:
+        return [Finding("fail", "Database", f"{where} cannot be read ({exc})",
+                        "check DATABASE_URL, that the server is reachable and that the user may read the database")]
+    if secrets.undecryptable:
+        return [Finding("fail", "Database", f"{secrets.undecryptable} of {secrets.stored} stored secret(s) in "
+                        f"{where} cannot be decrypted with QC_ENCRYPTION_KEYS",
+                        "put back the key they were encrypted with (after the new one) and run `qc-bot rotate-keys`")]
+    return [Finding("ok", "Database",
+                    f"{where}: all {secrets.stored} stored secret(s) decrypt with QC_ENCRYPTION_KEYS")]
+
+
 def _is_loopback_url(url: str) -> bool:
     return urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1")
 
 
 def _database_findings(settings: Settings) -> list[Finding]:
+    if settings.database_url is not None:
+        return _postgresql_findings(settings, settings.database_url)
     path = settings.db_path
     if not path.exists():
         folder = path.parent if str(path.parent) else Path(".")

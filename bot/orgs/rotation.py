@@ -19,7 +19,8 @@ A rotation is a stored record moved one step at a time:
 
 The staging and promotion need the same org setting and External Client App permissions as the credentials
 read, turned on only when refused and restored right after (`CredentialReader`, journaled under the
-rotation's id). A process that stops mid-rotation resumes it on start (`resume_unfinished`). The app qc-bot
+rotation's id). The process running a rotation holds its lease (storage.leases); one that stops mid-rotation
+leaves the lease to lapse, and a replica takes the rotation over within seconds (`adopt_unfinished`). The app qc-bot
 itself signs in with is never rotated.
 """
 
@@ -36,6 +37,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.connect.proof import SignInProver
 from bot.failures import CredentialsProblem, failure_of
+from bot.leases import Leases
 from bot.orgs.access import OrgAccess
 from bot.provisioning.credential_access import AccessRefused, CredentialReader, StoredChangeJournal
 from bot.provisioning.settings import AppKind
@@ -45,7 +47,7 @@ from bot.salesforce.metadata import MetadataComponent
 from bot.salesforce.rest import STAGED_API_VERSION, EcaConsumer, RestClient, StagedCredentials
 from bot.slack.outbox import SlackDelivery
 from bot.timings import Timings
-from storage import outbox_keys
+from storage import leases, outbox_keys
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
 from storage.rotations import UNDER_WAY, Rotation, RotationStep, RotationUnderWay
@@ -78,7 +80,7 @@ class _Stop(Exception):
 class Rotator:
     def __init__(
         self, *, settings: Settings, store: Store, clock: Clock, access: OrgAccess, delivery: SlackDelivery,
-        timings: Timings,
+        timings: Timings, leases: Leases,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -89,6 +91,9 @@ class Rotator:
         self._prover = SignInProver(oauth=access.oauth, clock=clock, retry=timings.proof_retry,
                                     window=timings.proof_window)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._working_on: set[str] = set()
+        """Rotations this process has a task for: its own lease covers them, adoption must leave them alone."""
+        self._leases = leases
         self._closing = False
 
     # -- the command ---------------------------------------------------------------------------------------
@@ -132,22 +137,31 @@ class Rotator:
         return begun
 
     def schedule(self, rotation_id: str) -> None:
-        if self._closing:
+        if self._closing or rotation_id in self._working_on:
             return
-        task = asyncio.create_task(self.run(rotation_id), name=f"rotate-{rotation_id}")
+        task = asyncio.create_task(self._run_leased(rotation_id), name=f"rotate-{rotation_id}")
         self._tasks.add(task)
-        task.add_done_callback(self._ended)
+        self._working_on.add(rotation_id)
+        task.add_done_callback(lambda done: self._ended(done, rotation_id))
 
-    def _ended(self, task: asyncio.Task[None]) -> None:
+    async def _run_leased(self, rotation_id: str) -> None:
+        async with self._leases.holding(leases.rotation(rotation_id), cancel_on_loss=True) as lease:
+            if lease is not None:
+                await self.run(rotation_id)
+
+    def _ended(self, task: asyncio.Task[None], rotation_id: str) -> None:
         """A rotation task that crashed (the database refused a write, say) stays where it stopped, and is
-        resumed by the next start."""
+        adopted again once its lease lapses."""
         self._tasks.discard(task)
+        self._working_on.discard(rotation_id)
         if not task.cancelled() and task.exception() is not None:
             logger.error("Rotation task %s crashed", task.get_name(), exc_info=task.exception())
 
-    async def resume_unfinished(self) -> int:
-        """Pick up every rotation a previous process left before its outcome."""
-        unfinished = await self._store.run(lambda repos: repos.rotations.under_way())
+    async def adopt_unfinished(self) -> int:
+        """Take over every rotation left before its outcome whose lease lapsed (its process died); how many."""
+        now = self._clock.now()
+        unfinished = [rotation for rotation in await self._store.run(lambda repos: repos.rotations.adoptable(now=now))
+                      if rotation.id not in self._working_on]
         for rotation in unfinished:
             # A promoted rotation is always finished: its new credentials are in place and must be proven and told.
             if await self._count_resume(rotation.id) > MAX_RESUMES and rotation.step != "promoted":

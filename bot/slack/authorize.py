@@ -7,7 +7,10 @@ stored installation. Neither calls Slack per request, so acknowledgements wait o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
 
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
@@ -17,38 +20,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from storage.database import Repositories, Store
 from storage.installations import SlackInstallation
 
-
-def single_workspace_authorize(*, client: AsyncWebClient) -> Callable[..., Awaitable[AuthorizeResult]]:
-    """Bolt's `authorize` in single-workspace mode: one `auth.test`, shared by every request.
-
-    Bolt's built-in single-workspace authorization calls `auth.test` for each request that arrives before its
-    first answer, so a burst right after start-up would send Slack one call per request. (A plain function:
-    Bolt passes arguments by the names in its signature.)
-    """
-    answers: list[AuthorizeResult] = []
-    lock = asyncio.Lock()
-
-    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-        if not answers:
-            async with lock:
-                if not answers:
-                    answers.append(AuthorizeResult.from_auth_test_response(
-                        auth_test_response=await client.auth_test(), bot_token=client.token))
-        return answers[0]
-
-    return authorize
+# Long enough that a burst of commands from one workspace reads its installation once, short enough that a
+# reinstall's new token is used within seconds.
+INSTALLATION_MEMORY_SECONDS = 5.0
 
 
-class InstallationAuthorize(AsyncAuthorize):
-    """Bolt's `authorize` for many workspaces: the workspace's stored installation, and nothing else.
-
-    Bolt's default asks Slack (`auth.test`) on every request before the listener may acknowledge it; the
-    installation already holds the bot's id, user and scopes, so the acknowledgement waits only on the
-    database.
-    """
-
-    def __init__(self, *, store: Store) -> None:
-        self._store = store
+class _WorkspaceAuthorize(AsyncAuthorize, ABC):
+    """Bolt's calling convention for an `AsyncAuthorize`, reduced to what qc-bot answers by: the workspace.
+    An instance rather than a plain function: Bolt inspects a function's parameters and builds its arguments on
+    every request, which the acknowledgement pays for."""
 
     async def __call__(
         self,
@@ -61,6 +41,60 @@ class InstallationAuthorize(AsyncAuthorize):
         actor_team_id: str | None = None,
         actor_user_id: str | None = None,
     ) -> AuthorizeResult | None:
+        return await self.answer(enterprise_id=enterprise_id, team_id=team_id)
+
+    @abstractmethod
+    async def answer(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None: ...
+
+
+class SingleWorkspaceAuthorize(_WorkspaceAuthorize):
+    """Bolt's `authorize` in single-workspace mode: one `auth.test`, shared by every request.
+
+    Bolt's built-in single-workspace authorization calls `auth.test` for each request that arrives before its
+    first answer, so a burst right after start-up would send Slack one call per request.
+    """
+
+    def __init__(self, *, client: AsyncWebClient) -> None:
+        self._client = client
+        self._answer: AuthorizeResult | None = None
+        self._lock = asyncio.Lock()
+
+    async def answer(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        if self._answer is None:
+            async with self._lock:
+                if self._answer is None:
+                    self._answer = AuthorizeResult.from_auth_test_response(
+                        auth_test_response=await self._client.auth_test(), bot_token=self._client.token)
+        return self._answer
+
+
+class InstallationAuthorize(_WorkspaceAuthorize):
+    """Bolt's `authorize` for many workspaces: the workspace's stored installation, and nothing else.
+
+    Bolt's default asks Slack (`auth.test`) on every request before the listener may acknowledge it; the
+    installation already holds the bot's id, user and scopes, so the acknowledgement waits only on the
+    database, and not even on that for `remember_for` seconds after a workspace's last lookup: an installation
+    changes rarely (install, reinstall, uninstall, token rotation; Slack stops sending an uninstalled app's
+    commands), while a busy workspace's commands would each pay a database round trip and a decryption. What
+    is remembered holds the bot token in plaintext, so it is dropped as soon as it lapses, never kept longer.
+    """
+
+    def __init__(self, *, store: Store, remember_for: float = INSTALLATION_MEMORY_SECONDS,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._remember_for = remember_for
+        self._now = now
+        self._remembered: OrderedDict[tuple[str | None, str | None], tuple[AuthorizeResult, float]] = OrderedDict()
+
+    async def answer(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        moment = self._now()
+        while self._remembered and next(iter(self._remembered.values()))[1] <= moment:
+            self._remembered.popitem(last=False)
+        key = (enterprise_id, team_id)
+        remembered = self._remembered.get(key)
+        if remembered is not None:
+            return remembered[0]
+
         def find(repos: Repositories) -> SlackInstallation | None:
             return (repos.installations.find(enterprise_id=enterprise_id, team_id=team_id)
                     or repos.installations.find(enterprise_id=enterprise_id, team_id=None,
@@ -68,7 +102,10 @@ class InstallationAuthorize(AsyncAuthorize):
 
         installation = await self._store.run(find)
         if installation is None:
-            return None
-        return AuthorizeResult(enterprise_id=installation.enterprise_id, team_id=installation.team_id,
-                               bot_token=installation.bot_token.reveal(), bot_id=installation.bot_id,
-                               bot_user_id=installation.bot_user_id, bot_scopes=list(installation.bot_scopes))
+            return None  # not remembered: an install that completes now serves its first command at once
+        answer = AuthorizeResult(enterprise_id=installation.enterprise_id, team_id=installation.team_id,
+                                 bot_token=installation.bot_token.reveal(), bot_id=installation.bot_id,
+                                 bot_user_id=installation.bot_user_id, bot_scopes=list(installation.bot_scopes))
+        self._remembered[key] = (answer, self._now() + self._remember_for)
+        self._remembered.move_to_end(key)  # entries stay in the order they lapse
+        return answer

@@ -25,7 +25,8 @@ import logging
 import re
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -161,8 +162,10 @@ class SlackRequestGate:
                     return self._replayed(request)
         except _Refusal as refusal:
             return await self._refuse(request, refusal)
+        # Bolt reads the headers once, into its own dictionary: as its aiohttp adapter does, it gets them as they
+        # are rather than a copy (its annotation asks for a dict; any mapping of strings serves).
         response = await dispatch(AsyncBoltRequest(body=text, query=request.query_string,
-                                                    headers=dict(request.headers)))
+                                                    headers=cast(dict[str, str | Sequence[str]], request.headers)))
         if response.status >= 500:
             # We did not do what was asked: Slack's resend of this very request deserves a real attempt.
             for key in keys:
@@ -180,13 +183,21 @@ class SlackRequestGate:
 
     def _signed(self, body: bytes, *, timestamp: str, signature: str) -> bool:
         # Slack's v0 scheme, over the bytes as received: slack_sdk's verifier decodes the body first and raises
-        # on bytes that are not UTF-8, which must be a refusal rather than an error.
-        expected = hmac.new(self._key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        # on bytes that are not UTF-8, which must be a refusal rather than an error. (`hmac.digest` is the
+        # one-shot form: no HMAC object per request.)
+        expected = hmac.digest(self._key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hex()
         return hmac.compare_digest("v0=" + expected, signature)
 
     async def _read_body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise _Refusal(status=413, reason="too large")
+        if request.content.is_eof():
+            # The whole body came with the headers (Slack's requests are a few kB): nothing to wait for, so no
+            # timer to arm. A chunked body has no Content-Length to check above: its size is checked here.
+            body = request.content.read_nowait()
+            if len(body) > MAX_BODY_BYTES:
+                raise _Refusal(status=413, reason="too large")
+            return body
         chunks: list[bytes] = []
         size = 0
         try:

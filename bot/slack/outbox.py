@@ -3,8 +3,9 @@
 slack_sdk's retry handlers absorb short blips (429 with Retry-After, 5xx, dropped connections); what
 still fails stays queued and is retried with growing delays until Slack takes it. Only errors that
 no retry can fix (the channel is gone, the bot was removed) end a message as undeliverable, and those
-are logged loudly. Each attempt first claims the message in the database, so two processes sharing the
-outbox (`qc-bot serve` and `qc-bot check-expiry`) never post the same message at the same time.
+are logged loudly. Messages are claimed in the database, a batch at a time and again just before each attempt,
+under the process's own claim id, so processes sharing the outbox (replicas of `qc-bot serve`, a `qc-bot
+check-expiry`) never post the same message twice.
 
 An edit (`NotificationRepository.enqueue_update`) is delivered the same way, as `chat.update` of the
 message Slack posted for its original; it waits while the original (or an earlier edit of it) is still on
@@ -28,6 +29,7 @@ from bot.clock import Clock
 from bot.failures import ChannelError
 from bot.messages.blocks import SlackMessage
 from bot.messages.delivery import channel_fallback, compact, message_refused
+from bot.ops.metrics import Metrics
 from bot.slack.clients import SlackClients, WorkspaceNotInstalled
 from bot.timings import Timings
 from storage import outbox_keys
@@ -61,10 +63,14 @@ def notification_by_key(dedupe_key: str) -> Callable[[Repositories], Notificatio
 
 class SlackDelivery:
     def __init__(
-        self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings, sender: str = "serve"
+        self, *, store: Store, clients: SlackClients, clock: Clock, timings: Timings, sender: str,
+        metrics: Metrics | None = None,
     ) -> None:
-        """`sender` names who claims messages: `serve` (one per database) or a one-off like `check-expiry`."""
-        self._sender = sender
+        """`sender` is the claim id this process claims messages under (`Settings.instance_id`, distinct for
+        every replica and every `check-expiry` run); `metrics` counts the results for `/metrics` (a one-off
+        process has none to show, so none by default)."""
+        self.sender = sender
+        self._metrics = metrics or Metrics()
         self._store = store
         self._clients = clients
         self._clock = clock
@@ -72,21 +78,30 @@ class SlackDelivery:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pass_lock = asyncio.Lock()
-        self._stopping = False
+        self._cut_off: float | None = None
 
     def start(self) -> None:
-        self._stopping = False
+        self._cut_off = None
         self._task = asyncio.create_task(self._run(), name="slack-delivery")
 
     async def stop(self) -> None:
+        """Flush, then stop: what is due now goes out (the last edits of journeys that settled during a shutdown
+        would otherwise wait for the next start), within `delivery_drain_seconds`. A message is only started in the
+        first half of that time, so the one in flight has the second half to finish and be marked sent: one that
+        Slack took but that is not marked sent would be posted again by the next process."""
         if self._task is None:
             return
-        # Let the message in flight finish first: one Slack has taken must also be marked sent, or the next
-        # process would post it again. A pass stops between messages once `_stopping` is set.
-        self._stopping = True
+        loop = asyncio.get_running_loop()
+        drain = self._timings.delivery_drain_seconds
+        self._cut_off = loop.time() + drain / 2
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._timings.delivery_drain_seconds), self._pass_lock:
-                self._task.cancel()
+            async with asyncio.timeout(drain):
+                async with self._pass_lock:  # the pass under way goes on to the cut-off, then the loop ends
+                    self._task.cancel()
+                try:
+                    await self.deliver_due()
+                except Exception as exc:  # the shutdown goes on; the messages wait in the outbox for the next start
+                    logger.warning("Could not flush the Slack outbox while stopping (%s)", exc.__class__.__name__)
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -95,15 +110,35 @@ class SlackDelivery:
         self._wake.set()
 
     async def deliver_due(self) -> int:
-        """Send every message that is due now; return how many were sent."""
+        """Send every message that is due now, claiming them a batch at a time (while stopping, none after the
+        cut-off); return how many were sent."""
         async with self._pass_lock:
-            due = await self._store.run(lambda repos: repos.notifications.due(now=self._clock.now()))
             sent = 0
-            for notification in due:
-                if self._stopping:
+            while not self._past_cut_off():
+                batch = await self._claim_batch()
+                for index, notification in enumerate(batch):
+                    if self._past_cut_off():
+                        await self._release([each.id for each in batch[index:]])
+                        break
+                    sent += await self._deliver(notification)
+                if len(batch) < self._timings.delivery_batch:
                     break
-                sent += await self._deliver(notification)
             return sent
+
+    def _past_cut_off(self) -> bool:
+        return self._cut_off is not None and asyncio.get_running_loop().time() >= self._cut_off
+
+    async def _claim_batch(self) -> list[Notification]:
+        # The batch is reserved for a lease's lifetime only; each message's claim is extended to `delivery_lease`
+        # just before it is posted (`_deliver`). So if this process dies, only the message it was posting waits
+        # for its claim to lapse: another replica sends the rest within seconds.
+        now = self._clock.now()
+        return await self._store.run(lambda repos: repos.notifications.claim_due(
+            now=now, until=now + self._timings.lease_ttl, by=self.sender, limit=self._timings.delivery_batch))
+
+    async def _release(self, notification_ids: list[int]) -> None:
+        """Give back claims this process will not use (it is stopping): another replica need not wait for them."""
+        await self._store.run(lambda repos: repos.notifications.release_claims(by=self.sender, ids=notification_ids))
 
     async def deliver_now(self, dedupe_keys: Iterable[str]) -> int:
         """Send these messages at once if they are still waiting and due; return how many were sent."""
@@ -117,9 +152,10 @@ class SlackDelivery:
             return sent
 
     async def _run(self) -> None:
-        # Claims left by a previous process that died mid-post: without this they would hold their messages
-        # back until the claims lapse.
-        released = await self._store.run(lambda repos: repos.notifications.release_claims(by=self._sender))
+        # Claims left under this claim id by a previous process that died mid-post (a replica restarted with a
+        # fixed QC_INSTANCE_ID): without this they would hold their messages back until the claims lapse. Other
+        # processes' claims are theirs: they end when recorded, or lapse.
+        released = await self._store.run(lambda repos: repos.notifications.release_claims(by=self.sender))
         if released:
             logger.warning("Retrying %d Slack message(s) a previous process was posting when it stopped", released)
         while True:
@@ -137,7 +173,7 @@ class SlackDelivery:
         now = self._clock.now()
         lease_until = now + self._timings.delivery_lease
         claimed = await self._store.run(lambda repos: repos.notifications.claim_fresh(
-            notification.id, now=now, until=lease_until, by=self._sender))
+            notification.id, now=now, until=lease_until, by=self.sender))
         if claimed is None:  # another process (`qc-bot check-expiry` next to `serve`) is sending it
             return 0
         notification = claimed
@@ -234,6 +270,7 @@ class SlackDelivery:
         now = self._clock.now()
         await self._store.run(lambda repos: repos.notifications.mark_sent(
             notification.id, message_ts=message_ts, message_channel=message_channel, now=now))
+        self._metrics.delivery(result="sent")
         logger.info("Delivered Slack %s %s", "edit" if notification.update_of else "message", notification.dedupe_key)
         return 1
 
@@ -256,6 +293,7 @@ class SlackDelivery:
                         channel_id=recipient, payload=message.as_payload(), now=now)
 
             await self._store.run(give_up)
+            self._metrics.delivery(result="undeliverable")
             if fallback is not None:
                 self.wake()
             return
@@ -265,6 +303,7 @@ class SlackDelivery:
                        int(delay.total_seconds()))
         await self._store.run(lambda repos: repos.notifications.mark_retry(notification.id, error=error,
                                                                            next_attempt_at=next_attempt))
+        self._metrics.delivery(result="retry")
 
     async def _send_compact(self, notification: Notification, error: str) -> None:
         """Slack refused the message as invalid: it goes out again at once as plain text (the same outbox row,
@@ -288,6 +327,7 @@ class SlackDelivery:
                     payload=message_refused(channel_id=notification.channel_id, error=error).as_payload())
 
         await self._store.run(replace)
+        self._metrics.delivery(result="compacted")
         self.wake()
 
     @staticmethod

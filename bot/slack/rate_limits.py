@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal
 
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
@@ -48,38 +47,34 @@ class RateLimits:
     install_in_all: Rate = field(default_factory=lambda: Rate(burst=60, per_minute=30))
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    at: datetime
-
-
 class _Buckets:
+    """Each bucket is a (tokens, epoch seconds) tuple, replaced on every take: float arithmetic, where datetimes
+    would cost the acknowledgement more, and tuples of floats are left alone by the garbage collector, whose
+    passes would otherwise walk every bucket of a flood from many workspaces."""
+
     def __init__(self, rate: Rate) -> None:
         self._rate = rate
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}
 
-    def take(self, key: str, *, now: datetime) -> bool:
+    def take(self, key: str, *, now: float) -> bool:
         bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(tokens=float(self._rate.burst), at=now)
-        else:
-            bucket.tokens = self._refilled(bucket, now=now)
-            bucket.at = now
-        if bucket.tokens < 1:
+        tokens = float(self._rate.burst) if bucket is None else self._refilled(bucket, now=now)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
             return False
-        bucket.tokens -= 1
+        self._buckets[key] = (tokens - 1, now)
         return True
 
-    def forget_full(self, *, now: datetime) -> None:
+    def forget_full(self, *, now: float) -> None:
         """Drop the buckets that have refilled: they hold nothing a new bucket would not (memory stays flat)."""
         full = [key for key, bucket in self._buckets.items() if self._refilled(bucket, now=now) >= self._rate.burst]
         for key in full:
             del self._buckets[key]
 
-    def _refilled(self, bucket: _Bucket, *, now: datetime) -> float:
-        elapsed_minutes = max((now - bucket.at).total_seconds(), 0.0) / 60
-        return min(float(self._rate.burst), bucket.tokens + elapsed_minutes * self._rate.per_minute)
+    def _refilled(self, bucket: tuple[float, float], *, now: float) -> float:
+        tokens, at = bucket
+        elapsed_minutes = max(now - at, 0.0) / 60
+        return min(float(self._rate.burst), tokens + elapsed_minutes * self._rate.per_minute)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +95,7 @@ class RateLimiter:
         self._refused: dict[tuple[Scope, str | None, str | None], int] = {}
 
     def admit_command(self, *, team_id: str, user_id: str) -> bool:
-        now = self._clock.now()
+        now = self._clock.now().timestamp()
         if not self._command_user.take(f"{team_id}:{user_id}", now=now):
             return self._refuse("command_user", team_id=team_id, user_id=user_id)
         if not self._command_team.take(team_id, now=now):
@@ -108,7 +103,7 @@ class RateLimiter:
         return True
 
     def admit_install(self, *, address: str | None) -> bool:
-        now = self._clock.now()
+        now = self._clock.now().timestamp()
         if not self._install_address.take(address or "unknown", now=now):
             return self._refuse("install_address", team_id=None, user_id=None)
         if not self._install_all.take("all", now=now):
@@ -127,7 +122,7 @@ class RateLimiter:
     def drain_refusals(self) -> list[RefusalCount]:
         """What was refused since the last call, one count per scope and asker; the counts start again at 0."""
         refused, self._refused = self._refused, {}
-        now = self._clock.now()
+        now = self._clock.now().timestamp()
         for buckets in (self._command_user, self._command_team, self._install_address, self._install_all):
             buckets.forget_full(now=now)
         return [RefusalCount(scope=scope, team_id=team_id, user_id=user_id, refused=count)

@@ -24,7 +24,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import Settings, process_claim_id
 from bot.orgs.access import org_access
 from bot.slack.clients import outbox_clients, slack_retry_handlers
 from bot.slack.outbox import SlackDelivery, notification_by_key
@@ -67,7 +67,8 @@ async def check_expiry(
                                       retry_handlers=slack_retry_handlers(timings.slack_retry))
             delivery = SlackDelivery(store=store, clients=outbox_clients(settings=settings, store=store,
                                                                          template=template),
-                                     clock=clock, timings=timings, sender="check-expiry")
+                                     clock=clock, timings=timings,
+                                     sender=f"check-expiry:{process_claim_id()}")
             await _check_orgs(settings, store=store, clock=clock, delivery=delivery, session=session,
                               timings=timings, out=out)
             planned: list[PlannedWarning] = []
@@ -82,7 +83,8 @@ async def _check_orgs(
     timings: Timings, out: TextIO,
 ) -> None:
     """The periodic check of every org, then the messages it queued (lost access, the sign-in) sent at once."""
-    access = org_access(settings, session=session, timings=timings, store=store, clock=clock)
+    access = org_access(settings, session=session, timings=timings, store=store, clock=clock,
+                        holder=delivery.sender)
     drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=None)
     checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
                           process="check-expiry", on_demand=True, drift=drift)

@@ -154,7 +154,7 @@ class TokenSync:
             last_used = issued_at
         else:
             try:
-                token = await self._access.refresh(org)
+                access_token = await self._access.refresh(org)
             except OAuthError as exc:
                 if exc.error in BROKEN_TOKEN_ERRORS:
                     await self._broken(org, exc)
@@ -164,7 +164,7 @@ class TokenSync:
             except SalesforceError as exc:
                 await self._retry_later(sync, f"token refresh: {exc.message}")
                 return SyncOutcome.FAILED
-            session = OrgSession(instance_url=org.instance_url, access_token=token.access_token, refresh=None)
+            session = OrgSession(instance_url=org.instance_url, access_token=access_token, refresh=None)
             last_used = self._clock.now()
         app_name, app_policy = self._app_of(sync, provisioned=provisioned_kind is not None)
         app_tokens: list[TokenObservation] = []

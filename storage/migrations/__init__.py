@@ -11,6 +11,7 @@ once: the second waits, then finds nothing to do.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -22,6 +23,10 @@ from sqlalchemy import Connection, inspect, text
 from storage.migrations import legacy_sqlite
 
 BASELINE = "0013"
+
+logger = logging.getLogger(__name__)
+# Alembic narrates every step at INFO ("Context impl SQLiteImpl."); qc-bot says what changed in one line instead.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 # Held for the upgrade's transaction on PostgreSQL (SQLite takes its write lock with BEGIN IMMEDIATE instead).
 MIGRATION_LOCK = 0x71_63_62_6F_74_01
@@ -59,4 +64,11 @@ def upgrade(connection: Connection) -> None:
     if legacy_sqlite.TABLE in tables and "alembic_version" not in tables:
         command.stamp(config, BASELINE)
         connection.execute(text(f"DROP TABLE {legacy_sqlite.TABLE}"))
+    was = current(connection)
+    if was == head():
+        return
     command.upgrade(config, "head")
+    if was is None:
+        logger.debug("Created the database schema at revision %s", head())
+    else:
+        logger.info("Upgraded the database schema from revision %s to %s", was, head())

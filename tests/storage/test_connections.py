@@ -28,12 +28,6 @@ async def test_a_transition_sets_only_the_facts_it_is_given(store, connection_id
     assert connection.updated_at == connection.finished_at == later
 
 
-async def test_listing_by_no_status_finds_nothing_and_by_status_finds_each(store, connection_id):
-    assert await store.run(lambda repos: repos.connections.with_status([])) == []
-    found = await store.run(lambda repos: repos.connections.with_status(["provisioned", "pending_auth"]))
-    assert [connection.id for connection in found] == [connection_id]
-
-
 async def test_each_resume_is_counted_and_the_count_returned(store, connection_id):
     counts = [await store.run(lambda repos: repos.connections.count_resume(connection_id)) for _ in range(3)]
     assert counts == [1, 2, 3]

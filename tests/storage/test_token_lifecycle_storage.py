@@ -79,8 +79,8 @@ async def test_a_message_is_claimed_by_one_sender_only_and_an_orgs_warnings_can_
     cancelled = await store.run(lambda repos: repos.notifications.cancel_org_warnings(
         team_id="T1", org_id="00DA", reason="org disconnected"))
     assert cancelled == 3, "the org's expiry warning, its direct copy and its broken-token notice"
-    states = await store.run(lambda repos: [(n.dedupe_key, n.status) for n in repos.notifications.due(
-        now=NOW + timedelta(hours=1))])
+    states = await store.run(lambda repos: [(n.dedupe_key, n.status) for n in repos.notifications.claim_due(
+        now=NOW + timedelta(hours=1), until=NOW + timedelta(hours=2), by="serve", limit=50)])
     assert states == [("disconnected:T1:00DA:n1", "pending"), ("expiry:T1:00DB:bot:1:7", "pending"),
                       ("broken:T1:00DB:5", "pending"), ("status:c1", "pending")]
     assert (await store.run(lambda repos: repos.notifications.get("broken:T1:00DA:5"))).last_error == "org disconnected"

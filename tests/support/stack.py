@@ -163,8 +163,10 @@ class Stack:
         if not self._port:
             self._port = free_port()  # unbound until the process binds it, and again across a kill and restart
         self._listening_socket().close()
-        environment = {**os.environ, **self.bot_environment(), "PORT": str(self._port), "QC_LOG_LEVEL": log_level,
-                       "PYTHONPATH": str(REPO_ROOT)}
+        # Named by its port, as a replica by a name that outlives restarts (Heroku's $DYNO): a process started again
+        # after a kill takes back its predecessor's claims and leases at once, instead of waiting for them to lapse.
+        environment = {**os.environ, "QC_INSTANCE_ID": f"serve:{self._port}", **self.bot_environment(),
+                       "PORT": str(self._port), "QC_LOG_LEVEL": log_level, "PYTHONPATH": str(REPO_ROOT)}
         self.settings = load_settings(environ=environment, dotenv=None)
         self._register_bot_client()
         log = open(self.tmp_path / "serve.log", "ab")  # noqa: SIM115 - handed to the child process

@@ -1,4 +1,5 @@
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -44,7 +45,8 @@ def delivery(fake_slack, store, clock):
     timings = fast_timings()
     client = AsyncWebClient(token=fake_slack.team.bot_token, base_url=fake_slack.api_url,
                             retry_handlers=slack_retry_handlers(timings.slack_retry))
-    return SlackDelivery(store=store, clients=SingleWorkspaceClients(client), clock=clock, timings=timings)
+    return SlackDelivery(store=store, clients=SingleWorkspaceClients(client), clock=clock, timings=timings,
+                         sender="serve")
 
 
 async def enqueue(store, key="status:1", user_id=None, now=NOW):
@@ -124,20 +126,34 @@ class GatedClients:
         return self.client
 
 
-async def test_stopping_lets_the_message_in_flight_finish_and_be_marked_sent(fake_slack, store, clock):
-    timings = fast_timings()
+async def stop_while_posting(fake_slack, store, clock, timings) -> tuple[GatedClients, asyncio.Task[None]]:
+    """Two messages due; the first is being posted (held at the gate) when the outbox is told to stop."""
     clients = GatedClients(AsyncWebClient(token=fake_slack.team.bot_token, base_url=fake_slack.api_url))
-    delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings)
+    delivery = SlackDelivery(store=store, clients=clients, clock=clock, timings=timings, sender="serve")
     await enqueue(store)
     await enqueue(store, key="status:2")
     delivery.start()
     await asyncio.wait_for(clients.asked.wait(), timeout=5)
-    stopping = asyncio.create_task(delivery.stop())
+    return clients, asyncio.create_task(delivery.stop())
+
+
+async def test_stopping_lets_the_message_in_flight_finish_and_be_marked_sent(fake_slack, store, clock):
+    clients, stopping = await stop_while_posting(fake_slack, store, clock, fast_timings())
     clients.gate.set()
     await stopping
     assert (await notification(store)).status == "sent", "a restart must not post it again"
-    assert (await notification(store, "status:2")).status == "pending", "nothing new starts once stopping"
-    assert [message.text for message in fake_slack.messages("CQC")] == ["hello"]
+    assert (await notification(store, "status:2")).status == "sent", "what is due is flushed before the end"
+    assert [message.text for message in fake_slack.messages("CQC")] == ["hello", "hello"]
+
+
+async def test_stopping_starts_no_message_in_the_second_half_of_the_drain_time(fake_slack, store, clock):
+    timings = replace(fast_timings(), delivery_drain_seconds=0.4)
+    clients, stopping = await stop_while_posting(fake_slack, store, clock, timings)
+    await asyncio.sleep(0.3)  # the scenario: Slack is slow past the cut-off (half of the 0.4 s drain time)
+    clients.gate.set()
+    await stopping
+    assert (await notification(store)).status == "sent", "the message in flight still finishes"
+    assert (await notification(store, "status:2")).status == "pending", "nothing starts after the cut-off"
 
 
 async def test_a_message_claimed_by_another_process_is_left_to_it(fake_slack, store, delivery):
@@ -158,7 +174,8 @@ async def test_a_starting_server_releases_only_its_own_claims(store):
     await store.run(lambda repos: repos.notifications.claim(first.id, now=NOW, until=until, by="serve"))
     await store.run(lambda repos: repos.notifications.claim(second.id, now=NOW, until=until, by="check-expiry"))
     assert await store.run(lambda repos: repos.notifications.release_claims(by="serve")) == 1
-    due = await store.run(lambda repos: [n.dedupe_key for n in repos.notifications.due(now=NOW)])
+    due = await store.run(lambda repos: [n.dedupe_key for n in repos.notifications.claim_due(
+        now=NOW, until=until, by="serve", limit=10)])
     assert due == ["status:1"], "the message check-expiry is posting stays its own"
 
 
@@ -352,3 +369,42 @@ async def test_a_reply_whose_card_was_deleted_in_slack_goes_top_level_once(fake_
     assert await delivery.deliver_due() == 1
     [reply] = fake_slack.messages("CQC")
     assert reply.thread_ts is None and (await notification(store, "expiry:T:00D:bot:1:30")).status == "sent"
+
+
+# -- several replicas (SPEC §10) ----------------------------------------------------------------------------
+
+
+async def test_two_replicas_deliver_every_message_exactly_once_between_them(fake_slack, store, clock, tmp_path):
+    # The other replica's store on the same database (outbox rows hold nothing encrypted: any key reads them).
+    other_store = Store(url=sqlite_url(tmp_path / "qc.db"),
+                        secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    await other_store.open()
+    try:
+        for index in range(30):
+            await enqueue(store, key=f"status:{index}")
+        timings = fast_timings()
+        replicas = [
+            SlackDelivery(store=each, clock=clock, timings=timings, sender=f"replica-{index}",
+                          clients=SingleWorkspaceClients(AsyncWebClient(token=fake_slack.team.bot_token,
+                                                                        base_url=fake_slack.api_url)))
+            for index, each in enumerate((store, other_store))]
+        sent = await asyncio.gather(*(replica.deliver_due() for replica in replicas))
+        assert sum(sent) == 30
+        assert len(fake_slack.messages("CQC")) == 30, "no message posted twice, none left out"
+        assert len(fake_slack.calls_to("chat.postMessage")) == 30
+    finally:
+        await other_store.close()
+
+
+async def test_a_stopped_replicas_unbegun_batch_goes_out_from_another_once_its_reservation_lapses(
+        fake_slack, store, clock, delivery):
+    for index in range(3):
+        await enqueue(store, key=f"status:{index}")
+    # A replica claimed the batch and died before posting any of it.
+    batch = await store.run(lambda repos: repos.notifications.claim_due(
+        now=NOW, until=NOW + fast_timings().lease_ttl, by="dead-replica", limit=20))
+    assert len(batch) == 3
+    assert await delivery.deliver_due() == 0, "reserved for the other replica"
+    clock.advance(fast_timings().lease_ttl)
+    assert await delivery.deliver_due() == 3
+    assert len(fake_slack.messages("CQC")) == 3

@@ -1,0 +1,80 @@
+"""A process's hold on a lease (bot.leases): renewed while the work runs, given up at its end, and the work
+stopped when another replica took the lease over (this one stalled past it)."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.clock import ManualClock
+from bot.leases import Leases
+from bot.redaction import Secret
+from bot.timings import fast_timings
+from storage import leases
+from storage.crypto import SecretBox
+from storage.database import Store, sqlite_url
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+TIMINGS = fast_timings()
+JOURNEY = leases.journey("c1")
+
+
+@pytest.fixture
+async def store(tmp_path):
+    """The database two replicas share."""
+    shared = Store(url=sqlite_url(tmp_path / "leases.db"),
+                   secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    await shared.open()
+    yield shared
+    await shared.close()
+
+
+async def holder(store):
+    lease = await store.run(lambda repos: repos.leases.get(JOURNEY))
+    return None if lease is None else lease.holder
+
+
+async def test_work_under_a_lease_is_stopped_when_another_replica_took_it_over(store):
+    a_clock, b_clock = ManualClock(NOW), ManualClock(NOW)
+    a = Leases(store=store, clock=a_clock, holder="a", timings=TIMINGS)
+    b = Leases(store=store, clock=b_clock, holder="b", timings=TIMINGS)
+    started, ended = asyncio.Event(), []
+
+    async def work():
+        async with a.holding(JOURNEY, cancel_on_loss=True) as lease:
+            assert lease is not None
+            started.set()
+            await asyncio.Event().wait()  # a long deploy
+        ended.append("quietly")
+
+    task = asyncio.create_task(work())
+    await started.wait()
+    assert not await b.acquire(JOURNEY), "renewed and alive"
+    b_clock.advance(TIMINGS.lease_ttl + timedelta(seconds=1))  # `a` stalled: by b's clock its lease lapsed
+    assert await b.acquire(JOURNEY)
+    await asyncio.wait_for(task, timeout=5)
+    assert ended == ["quietly"], "the work stops without an error"
+    assert await holder(store) == "b", "and the lease stays with the replica that took it over"
+
+
+async def test_a_lease_is_given_up_when_its_work_ends_or_is_cancelled_by_a_shutdown(store):
+    clock = ManualClock(NOW)
+    a = Leases(store=store, clock=clock, holder="a", timings=TIMINGS)
+    async with a.holding(JOURNEY) as lease:
+        assert lease is not None and await holder(store) == "a"
+    assert await holder(store) is None
+
+    started = asyncio.Event()
+
+    async def work():
+        async with a.holding(JOURNEY, cancel_on_loss=True):
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(work())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await holder(store) is None, "a shutdown hands the work to another replica at once"
