@@ -10,9 +10,10 @@ round so that other people's load on a shared machine hits both alike, and the f
 rounds' ratios. The same is then measured without the proxy (one wrk per replica, half the connections each), to
 show what this Python proxy costs.
 
-Every command is signed beforehand and distinct (a replay is answered with an empty 200), comes from a workspace
-of its own (one workspace's commands are rate limited, and "slow down" is not what is measured), from a requester
-in `QC_ADMIN_USERS`; an answer without the link counts as wrong and fails the run. The replicas' CPU time per
+The commands are the ack benchmark's (`benchmarks/ack_latency.py`: signed beforehand, each distinct and from a
+workspace of its own, from a requester in `QC_ADMIN_USERS`), and so is the wrk driver (a run fails if an answer is
+not 2xx); before each turn one command per replica goes through the Python client, which checks the link is in the
+answer. The replicas' CPU time per
 acknowledgement is printed too: unlike throughput it does not depend on how much of the machine is left to them.
 Run from the repository root:
 
@@ -36,97 +37,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import os
-import re
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+
+import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from standins.slack import sign
+from benchmarks.ack_latency import Commands, cpu_seconds, drive_wrk
 from tests.support.replicas import ReplicaSet, throwaway_postgres
-from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET
+from tests.support.stack import ADMIN
 
+LINK = b"/salesforce/oauth/start?link="
 REQUESTS_PER_SECOND = 4000
-"""Commands signed per wrk process and second of a turn: more than a setup answers here. One that answers more
-runs out and replays, which is answered without the link and fails the run rather than measure replays."""
-
-WRK_SCRIPT = r"""
--- Each request is the next line of the file named first: timestamp, signature and body, tab-separated.
-local lines, next_line = {}, 1
-answered, wrong = 0, 0
-local threads = {}
-
-function setup(thread) table.insert(threads, thread) end
-
-function init(args)
-  for line in io.lines(args[1]) do
-    local timestamp, signature, body = line:match("^(%d+)\t(%S+)\t(.*)$")
-    lines[#lines + 1] = wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded",
-      ["X-Slack-Request-Timestamp"] = timestamp, ["X-Slack-Signature"] = signature}, body)
-  end
-end
-
-function request()
-  local prepared = lines[next_line] or lines[1]
-  next_line = next_line + 1
-  return prepared
-end
-
-function response(status, headers, body)
-  if status == 200 and body:find("/salesforce/oauth/start?link=", 1, true) then
-    answered = answered + 1
-  else
-    wrong = wrong + 1
-    if wrong == 1 then io.stderr:write(string.format("first wrong answer: %d %s\n", status, body:sub(1, 200))) end
-  end
-end
-
-function done(summary, latency, requests)
-  local total_answered, total_wrong = 0, 0
-  for _, thread in ipairs(threads) do
-    total_answered = total_answered + thread:get("answered")
-    total_wrong = total_wrong + thread:get("wrong")
-  end
-  io.write(string.format("answered %d wrong %d seconds %.3f\n", total_answered, total_wrong,
-                         summary.duration / 1e6))
-end
-"""
-
-
-class Commands:
-    """Signed `/qc connect-org` commands from the admin, each from a workspace of its own."""
-
-    def __init__(self, replicas: ReplicaSet) -> None:
-        self._template = replicas.slack.slash_command_payload(text="connect-org", user_id=ADMIN, channel_id=CHANNEL)
-        self._numbers = itertools.count()
-
-    def write(self, path: Path, count: int) -> Path:
-        """`count` commands signed now (Slack's signatures stay valid for five minutes), as wrk's script reads
-        them."""
-        timestamp = str(int(time.time()))
-        with path.open("w") as lines:
-            for _ in range(count):
-                body = urlencode({**self._template, "team_id": f"TSCALE{next(self._numbers):08d}"})
-                lines.write(f"{timestamp}\t{sign(SIGNING_SECRET, timestamp, body.encode())}\t{body}\n")
-        return path
-
-
-def cpu_seconds(replicas: ReplicaSet) -> float:
-    """CPU time the replicas' processes have used so far (Linux)."""
-    total = 0.0
-    for replica in replicas.running():
-        assert replica.process is not None
-        fields = Path(f"/proc/{replica.process.pid}/stat").read_text().rpartition(")")[2].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+"""Commands signed per URL and second of a turn: more than a setup answers here (wrk replays once it runs out,
+and the ack benchmark's driver says so)."""
 
 
 @dataclass(frozen=True)
@@ -140,28 +69,34 @@ class Turn:
         return self.acks / self.seconds
 
 
-async def wrk(url: str, *, script: Path, requests: Path, connections: int, seconds: int) -> tuple[int, float]:
-    """One wrk process (one thread) against `url`: how many answers carried the link, in how many seconds."""
-    process = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url, "--",
-        str(requests), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output = (await process.communicate())[0].decode()
-    found = re.search(r"answered (\d+) wrong (\d+) seconds ([\d.]+)", output)
-    assert found is not None, output
-    assert found.group(2) == "0", f"answers without the link (ran out of signed commands?):\n{output}"
-    return int(found.group(1)), float(found.group(3))
+def replicas_cpu(replicas: ReplicaSet) -> float:
+    """CPU time the running replicas have used so far (Linux)."""
+    return sum(cpu_seconds(replica.process.pid) or 0.0 for replica in replicas.running() if replica.process)
 
 
-async def drive(replicas: ReplicaSet, urls: list[str], commands: Commands, *, folder: Path, script: Path,
-                connections: int, seconds: int) -> Turn:
+async def answers_with_link(url: str, commands: Commands) -> None:
+    [(body, headers)] = commands.signed(1)
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as response:
+        answer = await response.read()
+    assert response.status == 200 and LINK in answer, (response.status, answer[:300])
+
+
+async def drive(replicas: ReplicaSet, urls: list[str], commands: Commands, *, folder: Path, connections: int,
+                seconds: int) -> Turn:
     """One wrk per URL, `connections` shared among them, for `seconds`."""
-    files = [commands.write(folder / f"commands-{number}.txt", int(REQUESTS_PER_SECOND * seconds))
-             for number in range(len(urls))]
-    cpu_before = cpu_seconds(replicas)
-    results = await asyncio.gather(*(wrk(url, script=script, requests=file, connections=connections // len(urls),
-                                         seconds=seconds) for url, file in zip(urls, files, strict=True)))
-    cpu_after = cpu_seconds(replicas)
-    return Turn(acks=sum(acks for acks, _ in results), seconds=max(elapsed for _, elapsed in results),
+    for url in urls:
+        await answers_with_link(url, commands)
+    places = [folder / f"wrk-{number}" for number in range(len(urls))]
+    for place in places:
+        place.mkdir(exist_ok=True)
+    requests = [commands.signed(REQUESTS_PER_SECOND * seconds) for _ in urls]
+    cpu_before = replicas_cpu(replicas)
+    rounds = await asyncio.gather(*(
+        drive_wrk(url, signed, concurrency=connections // len(urls), seconds=seconds, pid=0, folder=place)
+        for url, signed, place in zip(urls, requests, places, strict=True)))
+    cpu_after = replicas_cpu(replicas)
+    assert not any(one.ran_out for one in rounds), "wrk ran out of signed commands: raise REQUESTS_PER_SECOND"
+    return Turn(acks=sum(one.answered for one in rounds), seconds=max(one.seconds for one in rounds),
                 cpu_seconds=cpu_after - cpu_before)
 
 
@@ -172,16 +107,14 @@ async def compare(replicas: ReplicaSet, setups: dict[str, list[str]], *, rotatio
     proxy = replicas.proxy
     assert proxy is not None
     commands = Commands(replicas)
-    script = folder / "commands.lua"
-    script.write_text(WRK_SCRIPT)
     results: dict[str, list[Turn]] = {name: [] for name in setups}
     for number in range(rounds + 1):
         for name in list(setups) if number % 2 else list(reversed(setups)):
             if rotations is not None:
                 for backend in proxy.backends:
                     (proxy.add if backend in rotations[name] else proxy.drop)(backend)
-            turn = await drive(replicas, setups[name], commands, folder=folder, script=script,
-                               connections=connections, seconds=seconds)
+            turn = await drive(replicas, setups[name], commands, folder=folder, connections=connections,
+                               seconds=seconds)
             if number:  # the first round warms both setups up and is not counted
                 results[name].append(turn)
     return results
