@@ -20,7 +20,8 @@ Run from the repository root:
     python benchmarks/replicas.py [--connections 100] [--rounds 5] [--seconds 3]
 
 Figures on the shared 2-core machine (load average 9 to 12 from other people's work), one run, 100 connections,
-5 rounds of 3 s, with the replicas and pg branches merged (two replicas / one, median of the rounds):
+5 rounds of 3 s, with the replicas, pg and ack branches merged, taken with this file's own wrk script just before it
+switched to the ack benchmark's identical driver (two replicas / one, median of the rounds):
 - through the proxy: 334 → 354 acks/s, **1.10x** (rounds 0.88 to 1.23). The proxy is the limit: it is Python, in
   this process's one event loop beside the stand-ins, and answers ~350 requests a second whatever is behind it.
 - without the proxy: 845 → 2,326 acks/s, **2.70x** (rounds 1.84 to 4.05). More than 2x because on a machine with
