@@ -31,7 +31,7 @@ from bot.slack.clients import slack_retry_handlers
 from bot.slack.manifest import BOT_SCOPES, CONVENIENCE_SCOPES
 from storage.crypto import SecretBox
 from storage.database import database_files, normalised_url
-from storage.key_rotation import UnreadableDatabase, check_stored_secrets
+from storage.key_rotation import StoredSecrets, UnreadableDatabase, check_stored_secrets
 
 Status = Literal["ok", "warn", "fail", "skip"]
 SECRET_VARIABLES = frozenset({"SALESFORCE_CLIENT_SECRET", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN",
@@ -129,12 +129,15 @@ def _postgresql_findings(settings: Settings, url: str) -> list[Finding]:
     except (UnreadableDatabase, ValueError) as exc:
         return [Finding("fail", "Database", f"{where} cannot be read ({exc})",
                         "check DATABASE_URL, that the server is reachable and that the user may read the database")]
+    return [_secrets_finding(secrets, where=where)]
+
+
+def _secrets_finding(secrets: StoredSecrets, *, where: object) -> Finding:
     if secrets.undecryptable:
-        return [Finding("fail", "Database", f"{secrets.undecryptable} of {secrets.stored} stored secret(s) in "
-                        f"{where} cannot be decrypted with QC_ENCRYPTION_KEYS",
-                        "put back the key they were encrypted with (after the new one) and run `qc-bot rotate-keys`")]
-    return [Finding("ok", "Database",
-                    f"{where}: all {secrets.stored} stored secret(s) decrypt with QC_ENCRYPTION_KEYS")]
+        return Finding("fail", "Database", f"{secrets.undecryptable} of {secrets.stored} stored secret(s) in "
+                       f"{where} cannot be decrypted with QC_ENCRYPTION_KEYS",
+                       "put back the key they were encrypted with (after the new one) and run `qc-bot rotate-keys`")
+    return Finding("ok", "Database", f"{where}: all {secrets.stored} stored secret(s) decrypt with QC_ENCRYPTION_KEYS")
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -159,12 +162,8 @@ def _database_findings(settings: Settings) -> list[Finding]:
     except UnreadableDatabase as exc:
         return [Finding("fail", "Database", f"{path} cannot be read ({exc})",
                         "check the file's permissions, or point QC_DB_PATH at the right file")]
-    if secrets.undecryptable:
-        return [Finding("fail", "Database", f"{secrets.undecryptable} of {secrets.stored} stored secret(s) in "
-                        f"{path} cannot be decrypted with QC_ENCRYPTION_KEYS",
-                        "put back the key they were encrypted with (after the new one) and run `qc-bot rotate-keys`")]
-    return [Finding("ok", "Database", f"{path}: all {secrets.stored} stored secret(s) decrypt with QC_ENCRYPTION_KEYS"),
-            *_permission_findings(path)]
+    finding = _secrets_finding(secrets, where=path)
+    return [finding] if finding.status == "fail" else [finding, *_permission_findings(path)]
 
 
 def _permission_findings(path: Path) -> list[Finding]:

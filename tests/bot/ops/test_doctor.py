@@ -228,3 +228,21 @@ async def test_a_database_others_may_read_is_warned_with_the_fix(world, tmp_path
     assert "is 0644" in warned["Database permissions"].detail
     assert warned["Database permissions"].fix.startswith(f"chmod 600 {tmp_path / 'qc-bot.db'}")
     assert warned["Database folder permissions"].fix.startswith(f"chmod 700 {tmp_path}")
+
+
+async def test_a_postgresql_database_is_read_through_database_url(world, postgres_url):
+    old_key = Secret(Fernet.generate_key().decode())
+    store = Store(url=postgres_url, secret_box=SecretBox(keys=[old_key]))
+    await store.open()
+    await store.run(lambda repos: repos.installations.save(installation()))
+    await store.close()
+    finding = failed(await world.findings(DATABASE_URL=postgres_url), "Database")
+    assert "1 of 1 stored secret(s)" in finding.detail and "rotate-keys" in finding.fix
+    both = f"{world.values['QC_ENCRYPTION_KEYS']},{old_key.reveal()}"
+    findings = await world.findings(DATABASE_URL=postgres_url, QC_ENCRYPTION_KEYS=both)
+    [ok] = [finding for finding in findings if finding.check == "Database"]
+    assert ok.status == "ok" and postgres_url.rsplit("/", 1)[-1] in ok.detail
+    unreachable = postgres_url.replace("postgresql+psycopg://postgres@", "postgresql://postgres:s3cret-pw@")
+    unreachable = unreachable.rsplit("/", 1)[0] + "/no_such_database"
+    finding = failed(await world.findings(DATABASE_URL=unreachable), "Database")
+    assert "cannot be read" in finding.detail and "s3cret-pw" not in finding.detail + (finding.fix or "")
