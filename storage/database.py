@@ -224,11 +224,8 @@ class Store:
             with connection.begin():
                 if immediate and self.engine_name == "postgresql":
                     connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": SERIALISED})
-                repositories.db._connection = connection
-                try:
+                with repositories.db.bound_to(connection):
                     return operation(repositories)
-                finally:
-                    repositories.db._connection = None
 
     def _thread_repositories(self) -> Repositories:
         repositories: Repositories | None = getattr(self._local, "repositories", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -35,6 +36,15 @@ class Db:
         """The rows of `sql` as dicts."""
         for row in self.execute(sql, params).mappings():
             yield dict(row)
+
+    @contextmanager
+    def bound_to(self, connection: Connection) -> Iterator[None]:
+        """Reach the database through `connection` (one transaction of `Store.run`) for the block's duration."""
+        self._connection = connection
+        try:
+            yield
+        finally:
+            self._connection = None
 
     @property
     def connection(self) -> Connection:
