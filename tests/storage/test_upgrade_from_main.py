@@ -54,7 +54,7 @@ def schema(path: Path) -> dict[str, object]:
         }
 
 
-@pytest.fixture(params=sorted(path.name for path in DATABASES.glob("*.db")))
+@pytest.fixture(params=["main-2aa5f82-drift.db", "main-2aa5f82-rotation.db"])
 def database_from_main(request, tmp_path) -> Path:
     copy = tmp_path / "qc-bot.db"
     shutil.copyfile(DATABASES / request.param, copy)
