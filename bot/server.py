@@ -18,9 +18,11 @@ production").
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Awaitable
 
@@ -94,9 +96,10 @@ class ConnectionCap:
 class _CappedSite(web.BaseSite):
     """A TCP site on all interfaces whose connections go through a `ConnectionCap`."""
 
-    def __init__(self, runner: web.AppRunner, *, port: int, limit: int) -> None:
+    def __init__(self, runner: web.AppRunner, *, listening: socket.socket, limit: int) -> None:
         super().__init__(runner)
-        self._port = port
+        self._listening = listening
+        self._port = listening.getsockname()[1]
         self._limit = limit
 
     @property
@@ -108,8 +111,14 @@ class _CappedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None, "the runner is set up before its sites start"
         self._server = await asyncio.get_running_loop().create_server(
-            ConnectionCap(server, limit=self._limit), None, self._port, backlog=self._backlog,
-            reuse_address=True)
+            ConnectionCap(server, limit=self._limit), sock=self._listening, backlog=self._backlog)
+
+
+def _listen(port: int) -> socket.socket:
+    """A socket bound to `port` on every interface (IPv6 and IPv4 where the host has both)."""
+    dual_stack = socket.has_dualstack_ipv6()
+    return socket.create_server(("", port), family=socket.AF_INET6 if dual_stack else socket.AF_INET,
+                                dualstack_ipv6=dual_stack, reuse_port=False)
 
 
 async def run_until_stopped(app: Awaitable[web.Application], *, port: int, timings: Timings,
@@ -122,17 +131,22 @@ async def run_until_stopped(app: Awaitable[web.Application], *, port: int, timin
     # Before start-up, so that a SIGTERM during it still ends in a clean shutdown rather than a killed process.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(stop_signal, stopped.set)
+    # The port is taken before start-up, so that a port in use stops the process before anything (the scheduler,
+    # a journey resumed) has begun.
+    try:
+        listening = _listen(port)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        if inspect.iscoroutine(app):
+            app.close()  # never built: nothing of it to close
+        raise StartupFailed(f"cannot listen on port {port}: {reason}") from None
     runner = web.AppRunner(await app, handle_signals=False, access_log_class=access_log_class,
                            keepalive_timeout=timings.idle_connection_seconds, lingering_time=_LINGER_SECONDS,
                            shutdown_timeout=timings.shutdown_grace_seconds)
     try:
         await runner.setup()
-        site = _CappedSite(runner, port=port, limit=limit)
-        try:
-            await site.start()
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise StartupFailed(f"cannot listen on port {port}: {reason}") from None
+        site = _CappedSite(runner, listening=listening, limit=limit)
+        await site.start()
         logger.info("Serving on %s (at most %d connections)", site.name, limit)
         await stopped.wait()
         logger.info("Stopping: no new connections; answering the requests in flight (at most %.0f s)",
@@ -140,4 +154,5 @@ async def run_until_stopped(app: Awaitable[web.Application], *, port: int, timin
     finally:
         # Also after a failed start-up: what the app opened (HTTP sessions, the database) is closed again.
         await runner.cleanup()
+        listening.close()
     logger.info("Stopped")
