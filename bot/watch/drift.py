@@ -141,9 +141,10 @@ class DriftWatch:
         since = self._clock.now() - self._settings.token_sync_interval
 
         def just_provisioned(repos: Repositories) -> bool:
-            latest = repos.connections.latest_for_org(team_id=team_id, org_id=org_id)
-            return latest is not None and latest.status == "provisioned" and latest.finished_at is not None \
-                and latest.finished_at > since
+            # The latest provisioned journey, not the latest journey: a new one still waiting for its link to be
+            # used must not hide that the app was just deployed and read back.
+            latest = repos.connections.latest_for_org(team_id=team_id, org_id=org_id, status="provisioned")
+            return latest is not None and latest.finished_at is not None and latest.finished_at > since
 
         if await self._store.run(just_provisioned):
             return None
