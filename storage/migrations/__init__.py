@@ -12,6 +12,7 @@ once: the second waits, then finds nothing to do.
 from __future__ import annotations
 
 import logging
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -39,7 +40,9 @@ def _config(connection: Connection) -> Config:
     return config
 
 
+@cache
 def head() -> str:
+    """The newest revision this version knows (read from `versions/` once: `/readyz` asks on every probe)."""
     scripts = ScriptDirectory(str(Path(__file__).parent))
     revision = scripts.get_current_head()
     assert revision is not None
