@@ -115,6 +115,9 @@ class DatabaseNotReady(Exception):
 
 
 class Store:
+    """Engines are made with `hide_parameters`: a failed statement's error text (which reaches the logs) names the
+    statement, never the values bound to it."""
+
     def __init__(self, *, url: str, secret_box: SecretBox, read_only: bool = False) -> None:
         self._url = normalised_url(url)
         self._secret_box = secret_box
@@ -145,7 +148,8 @@ class Store:
             # No ping before each checkout (a round trip per transaction): a connection the server dropped fails
             # its transaction once and is replaced, and connections are renewed before a proxy's idle cut-off.
             self._engine = create_engine(self._url, pool_size=POSTGRESQL_POOL_SIZE, max_overflow=0,
-                                         pool_recycle=1800, connect_args={"connect_timeout": 10})
+                                         pool_recycle=1800, connect_args={"connect_timeout": 10},
+                                         hide_parameters=True)
             if self._read_only:
                 event.listen(self._engine, "connect", _read_only_postgresql)
         with self._engine.connect() as connection:
@@ -165,7 +169,8 @@ class Store:
             owner_only(Path(path))
             legacy_sqlite.finish(path)
         # One connection for the one worker thread, kept open for the store's life (StaticPool).
-        engine = create_engine(self._url, poolclass=pool.StaticPool, connect_args={"timeout": 30})
+        engine = create_engine(self._url, poolclass=pool.StaticPool, connect_args={"timeout": 30},
+                               hide_parameters=True)
         read_only = self._read_only
 
         @event.listens_for(engine, "connect")

@@ -136,3 +136,13 @@ async def test_replicas_starting_at_once_migrate_a_new_database_once(database_ur
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_failed_statement_names_no_value_bound_to_it(store):
+    """Error texts reach the logs: the statement may be named, the values bound to it (a token, say) never."""
+    bound = "held-refresh-token-that-must-not-be-logged"
+    with pytest.raises(DatabaseError) as failure:
+        await store.run(lambda repos: repos.db.execute(
+            "INSERT INTO audit_exports (exported_at, first_id, last_id, entries, sha256, destination)"
+            " VALUES (:at, 1, 1, 5, 'x', 'y')", {"at": bound}))
+    assert "audit_exports" in str(failure.value) and bound not in str(failure.value)
