@@ -16,6 +16,10 @@ def connections(stack):
     return stack.query("SELECT status, failure_code FROM connections ORDER BY created_at")
 
 
+def confirmations(stack):
+    return stack.query("SELECT actor, outcome FROM audit_log WHERE action = 'authorization_confirmed' ORDER BY id")
+
+
 def start_url(stack, token):
     return f"{stack.bot_url}/salesforce/oauth/start?link={quote(token, safe='')}"
 
@@ -146,6 +150,8 @@ async def test_a_lured_authorization_deploys_nothing_until_the_requester_confirm
     connection_id = stack.query("SELECT id FROM connections")[0][0]
     await stack.slack.send_block_action(stack.events_url, user_id=MEMBER, action_id="authorization_confirm",
                                         value=connection_id, channel_id=CHANNEL)
+    # The click is acknowledged before it is decided: wait for the refusal so the audit order below is the clicks'.
+    await stack.slack.wait_for(lambda: confirmations(stack) or None)
     await stack.answer_question()
     status = await stack.status_message()
     assert "Globex" in status.text and "QualityClouds" in other.external_client_apps
@@ -155,8 +161,7 @@ async def test_a_lured_authorization_deploys_nothing_until_the_requester_confirm
     assert len(stack.salesforce.calls("token:authorization_code")) == 1
     assert connections(stack) == [("provisioned", None)]
     assert stack.query("SELECT held_authorization_enc FROM connections") == [(None,)]
-    refusals = stack.query("SELECT actor, outcome FROM audit_log WHERE action = 'authorization_confirmed'")
-    assert refusals == [(MEMBER, "refused:not_requester"), (ADMIN, "done"), (ADMIN, "refused:decided")]
+    assert confirmations(stack) == [(MEMBER, "refused:not_requester"), (ADMIN, "done"), (ADMIN, "refused:decided")]
 
 
 async def test_the_requester_cancels_and_nothing_is_deployed(stack):
