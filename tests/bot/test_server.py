@@ -4,10 +4,12 @@ and exits non-zero, never a traceback; SIGTERM answers what is in flight and exi
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -39,12 +41,13 @@ async def slack():
     await fake.stop()
 
 
-async def refused_start(tmp_path: Path, slack: FakeSlack, **values: str) -> str:
+async def refused_start(tmp_path: Path, slack: FakeSlack, *, before_start: Callable[[], None] | None = None,
+                        **values: str) -> str:
     """Run `qc-bot serve` (its Slack token valid unless `values` say otherwise), expect it to stop at once with
     status 1, and return its one line of stderr."""
     environment = serve_environment(tmp_path, **{"SLACK_API_URL": slack.api_url,
                                                  "SLACK_BOT_TOKEN": slack.team.bot_token, **values})
-    status, output, errors = await run_async(["serve"], environment, tmp_path)
+    status, output, errors = await run_async(["serve"], environment, tmp_path, before_start=before_start)
     assert status == 1, (output, errors)
     lines = errors.splitlines()
     assert len(lines) == 1 and "Traceback" not in errors, errors
@@ -66,12 +69,26 @@ async def test_a_database_path_through_a_file_is_one_line(tmp_path, slack):
     assert line == f"qc-bot: cannot start: the database {database} cannot be opened: Not a directory"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder; an unwritable one needs another user")
+def without_root_file_override() -> None:
+    """Give up root's power to ignore file permissions (CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, from the
+    bounding set, so the exec'd process never has them): an unwritable folder is then unwritable for root too,
+    as it is for the unprivileged user a real deployment runs as. Runs in the child, before qc-bot starts."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
+        if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+_PR_CAPBSET_DROP, _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 24, 1, 2
+
+
 async def test_an_unwritable_database_folder_is_one_line(tmp_path, slack):
     folder = tmp_path / "read-only"
     folder.mkdir(mode=0o500)
-    line = await refused_start(tmp_path, slack, QC_DB_PATH=str(folder / "qc.db"))
-    assert line.endswith("cannot be opened: Permission denied")
+    line = await refused_start(tmp_path, slack, QC_DB_PATH=str(folder / "qc.db"),
+                               before_start=without_root_file_override if os.geteuid() == 0 else None)
+    assert line == f"qc-bot: cannot start: the database {folder / 'qc.db'} cannot be opened: Permission denied"
+    assert list(folder.iterdir()) == []
 
 
 async def test_a_file_that_is_not_a_database_is_one_line(tmp_path, slack):

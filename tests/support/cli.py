@@ -6,7 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -28,10 +28,13 @@ def run(arguments: list[str], environment: Mapping[str, str], cwd: Path) -> subp
                           timeout=60)
 
 
-async def run_async(arguments: list[str], environment: Mapping[str, str], cwd: Path) -> tuple[int, str, str]:
-    """`qc-bot <arguments>` without blocking the event loop the stand-ins it talks to run on."""
+async def run_async(arguments: list[str], environment: Mapping[str, str], cwd: Path, *,
+                    before_start: Callable[[], None] | None = None) -> tuple[int, str, str]:
+    """`qc-bot <arguments>` without blocking the event loop the stand-ins it talks to run on; `before_start` runs
+    in the child just before qc-bot does."""
     process = await asyncio.create_subprocess_exec(*QC_BOT, *arguments, env=dict(environment), cwd=cwd,
-                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                   preexec_fn=before_start)
     output, errors = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return process.returncode, output.decode(), errors.decode()
