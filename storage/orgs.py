@@ -205,12 +205,14 @@ class OrgRepository:
         """The team's orgs that are not disconnected, by name."""
         rows = self._db.query(
             "SELECT team_id, org_id, org_name, is_sandbox, app_kind, status FROM orgs"
-            # by name as people read it, whatever the case and whatever the engine's collation
-            " WHERE team_id = :team_id AND status != 'disconnected' ORDER BY lower(org_name), org_id",
+            " WHERE team_id = :team_id AND status != 'disconnected'",
             {"team_id": team_id})
-        return [OrgSummary(team_id=row["team_id"], org_id=row["org_id"], org_name=row["org_name"],
-                           is_sandbox=bool(row["is_sandbox"]), app_kind=row["app_kind"], status=row["status"])
-                for row in rows]
+        summaries = [OrgSummary(team_id=row["team_id"], org_id=row["org_id"], org_name=row["org_name"],
+                                is_sandbox=bool(row["is_sandbox"]), app_kind=row["app_kind"], status=row["status"])
+                     for row in rows]
+        # Sorted here, not by SQL: SQLite's lower() folds ASCII only and PostgreSQL orders by the database's
+        # collation, so the same orgs would be listed in two orders; casefold is one order on both.
+        return sorted(summaries, key=lambda org: (org.org_name.casefold(), org.org_id))
 
     def get(self, *, team_id: str, org_id: str) -> OrgRecord | None:
         rows = list(self._db.query("SELECT * FROM orgs WHERE team_id = :team_id AND org_id = :org_id",
