@@ -9,6 +9,7 @@ consumer key and secret). Nothing is changed anywhere; the exit status is non-ze
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -64,7 +65,7 @@ async def diagnose(*, values: Mapping[str, str], timeout_seconds: float = 10.0) 
         findings = _variable_findings(values, exc.problems)
         return [*findings, Finding("skip", "Slack and Salesforce", "not contacted until the configuration is "
                                    "valid", "fix the lines marked FAIL above")]
-    findings = [*_variable_findings(values, []), *_mode_findings(settings), *_database_findings(settings)]
+    findings = [*_variable_findings(values, []), *_mode_findings(settings), *_database_findings(settings, values)]
     timeout = aiohttp.ClientTimeout(total=timeout_seconds)
     async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "qc-bot doctor"}) as session:
         findings += await _slack_findings(settings, timeout_seconds)
@@ -132,6 +133,27 @@ def _postgresql_findings(settings: Settings, url: str) -> list[Finding]:
     return [_secrets_finding(secrets, where=where)]
 
 
+_ENCRYPTING_SSL_MODES = frozenset({"require", "verify-ca", "verify-full"})
+
+
+def _encryption_findings(url: str, values: Mapping[str, str]) -> list[Finding]:
+    """A database across a network carries the encrypted secrets, and the session that reads them, in its
+    traffic: libpq's default (`sslmode=prefer`) falls back to plaintext when the server, or someone between, says
+    so. The URL's `sslmode` counts, else libpq's `PGSSLMODE`."""
+    parsed = normalised_url(url)
+    hosts = [host for host in str(parsed.query.get("host") or parsed.host or "").split(",") if host]
+    if all(host.startswith("/") or _is_loopback_host(host) for host in hosts):
+        return []  # a Unix socket (no host at all means one too) or this machine: nothing to listen in on
+    mode = str(parsed.query.get("sslmode") or values.get("PGSSLMODE") or "prefer")
+    if mode in _ENCRYPTING_SSL_MODES:
+        return [Finding("ok", "Database encryption", f"the connection requires TLS (sslmode={mode})")]
+    return [Finding("warn", "Database encryption", f"the connection to {', '.join(hosts)} may fall back to "
+                    f"plaintext (sslmode={mode})",
+                    "set PGSSLMODE=require (or verify-full with the server's CA), or add ?sslmode=require to "
+                    "DATABASE_URL; on Heroku set PGSSLMODE, since Heroku rewrites DATABASE_URL when it rotates the "
+                    "database's credentials")]
+
+
 def _secrets_finding(secrets: StoredSecrets, *, where: object) -> Finding:
     if secrets.undecryptable:
         return Finding("fail", "Database", f"{secrets.undecryptable} of {secrets.stored} stored secret(s) in "
@@ -141,12 +163,22 @@ def _secrets_finding(secrets: StoredSecrets, *, where: object) -> Finding:
 
 
 def _is_loopback_url(url: str) -> bool:
-    return urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1")
+    return _is_loopback_host(urlsplit(url).hostname or "")
 
 
-def _database_findings(settings: Settings) -> list[Finding]:
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _database_findings(settings: Settings, values: Mapping[str, str]) -> list[Finding]:
     if settings.database_url is not None:
-        return _postgresql_findings(settings, settings.database_url)
+        return [*_postgresql_findings(settings, settings.database_url),
+                *_encryption_findings(settings.database_url, values)]
     path = settings.db_path
     if not path.exists():
         folder = path.parent if str(path.parent) else Path(".")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
 
 from bot.config import VARIABLES
 from bot.ops.doctor import diagnose, report
@@ -246,3 +247,24 @@ async def test_a_postgresql_database_is_read_through_database_url(world, postgre
     unreachable = unreachable.rsplit("/", 1)[0] + "/no_such_database"
     finding = failed(await world.findings(DATABASE_URL=unreachable), "Database")
     assert "cannot be read" in finding.detail and "s3cret-pw" not in finding.detail + (finding.fix or "")
+
+
+async def test_a_database_across_a_network_is_asked_to_require_tls(world, postgres_url):
+    # The test server is on this machine; `hostaddr` connects there while the URL names a host elsewhere.
+    parsed = make_url(postgres_url)
+    remote = parsed.set(host="db.example.com", query={**parsed.query, "hostaddr": "127.0.0.1"})
+    url = remote.render_as_string(hide_password=False)
+    findings = {finding.check: finding for finding in await world.findings(DATABASE_URL=url)}
+    assert findings["Database"].status == "ok", findings["Database"]
+    warned = findings["Database encryption"]
+    assert warned.status == "warn" and "db.example.com" in warned.detail and "sslmode=prefer" in warned.detail
+    assert "PGSSLMODE=require" in warned.fix
+
+    findings = {finding.check: finding for finding in await world.findings(DATABASE_URL=url, PGSSLMODE="require")}
+    assert findings["Database encryption"].status == "ok"
+    required = remote.update_query_dict({"sslmode": "verify-full"}).render_as_string(hide_password=False)
+    assert "Database encryption" not in {finding.check for finding in await world.findings(DATABASE_URL=required)
+                                         if finding.status == "warn"}
+
+    local = {finding.check for finding in await world.findings(DATABASE_URL=postgres_url)}
+    assert "Database encryption" not in local, "a server on this machine has nobody between to listen in"
