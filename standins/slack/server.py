@@ -321,11 +321,14 @@ class FakeSlack:
         self,
         predicate: Callable[[], T | Awaitable[T]],
         *,
-        timeout: float = 5.0,
+        timeout: float = 20.0,
         interval: float = 0.01,
         what: str | None = None,
     ) -> T:
-        """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass."""
+        """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass.
+
+        The default deadline is generous on purpose: a wait that succeeds returns as soon as it can, so only a
+        failing test pays for it, while a short one fails good tests on a loaded two-core CI machine."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()

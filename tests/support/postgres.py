@@ -77,12 +77,13 @@ class Cluster:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     @contextmanager
-    def fresh_database(self) -> Iterator[str]:
-        """A new empty database for one test, dropped afterwards together with any connection still open on it
-        (a killed `serve` process's, say); yields its URL."""
+    def fresh_database(self, *, copy_of: str = "template0") -> Iterator[str]:
+        """A new database for one test, empty or a copy of the database `copy_of` (nobody may be connected to
+        it), dropped afterwards together with any connection still open on it (a killed `serve` process's, say);
+        yields its URL."""
         name = f"qc_test_{uuid.uuid4().hex[:16]}"
         with psycopg.connect(self._conninfo(), autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 STRATEGY FILE_COPY')
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{copy_of}" STRATEGY FILE_COPY')
         try:
             yield self.url(name)
         finally:
@@ -191,3 +192,14 @@ def _run(command: list[str]) -> None:
     if finished.returncode != 0:
         raise PostgresStartFailed(f"{command[0]} failed ({finished.returncode}): "
                                   f"{finished.stdout.strip()} {finished.stderr.strip()}")
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL cluster of its own, outside pytest (the benchmarks): started from Debian's binaries, stopped and
+    deleted afterwards."""
+    home = PostgresHome.create()
+    try:
+        yield home.cluster()
+    finally:
+        home.remove()

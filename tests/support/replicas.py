@@ -23,7 +23,7 @@ import aiohttp
 from bot.config import load_settings
 from tests.support.cli import REPO_ROOT
 from tests.support.ports import free_port
-from tests.support.postgres import PostgresHome
+from tests.support.postgres import throwaway_cluster
 from tests.support.proxy import RoundRobinProxy
 from tests.support.stack import Stack
 
@@ -116,9 +116,5 @@ class ReplicaSet(Stack):
 def throwaway_postgres() -> Iterator[str]:
     """The URL of an empty database in a PostgreSQL cluster of its own, outside pytest (the benchmarks): started
     from Debian's binaries, stopped and deleted afterwards."""
-    home = PostgresHome.create()
-    try:
-        with home.cluster().fresh_database() as url:
-            yield url
-    finally:
-        home.remove()
+    with throwaway_cluster() as cluster, cluster.fresh_database() as url:
+        yield url
