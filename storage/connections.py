@@ -16,7 +16,7 @@ from bot.failures import Failure
 from bot.redaction import Secret
 from storage import leases
 from storage.crypto import SecretBox
-from storage.sql import Db
+from storage.sql import Db, in_list
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time
 
 ConnectionStatus = Literal[
@@ -129,10 +129,10 @@ class ConnectionRepository:
             assignments.append("held_authorization_enc = NULL")  # held tokens never outlive the wait
         if to in FINAL_STATUSES:
             assignments.append("finished_at = :now")
-        statuses = _in_list("expected", expected)
+        statuses, status_values = in_list("expected", expected)
         cursor = self._db.execute(
-            f"UPDATE connections SET {', '.join(assignments)} WHERE id = :id AND status IN ({_placeholders(statuses)})",
-            values | statuses,
+            f"UPDATE connections SET {', '.join(assignments)} WHERE id = :id AND status IN ({statuses})",
+            values | status_values,
         )
         return cursor.rowcount == 1
 
@@ -234,16 +234,6 @@ class ConnectionRepository:
             {"before": to_db_time(before)},
         )
         return [_to_connection(row) for row in rows]
-
-
-def _in_list(name: str, values: Iterable[str]) -> dict[str, str]:
-    """Named parameters for an `IN (...)` list, one per value (spell the list with `_placeholders`)."""
-    return {f"{name}_{index}": value for index, value in enumerate(values)}
-
-
-def _placeholders(params: dict[str, str]) -> str:
-    # PostgreSQL refuses an empty `IN ()`; `IN (NULL)` matches nothing on both engines
-    return ", ".join(f":{name}" for name in params) or "NULL"
 
 
 def _to_connection(record: dict[str, Any]) -> Connection:

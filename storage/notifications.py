@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from bot.redaction import contains_secret
 from storage import outbox_keys
-from storage.sql import Db
+from storage.sql import Db, in_list
 from storage.timestamps import from_db_time, to_db_time
 
 NotificationStatus = Literal["pending", "sent", "undeliverable"]
@@ -53,6 +53,38 @@ class Notification:
     """A reply that the whole channel should see too (`reply_broadcast`)."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class NewMessage:
+    """A message to queue (see `NotificationRepository.enqueue` for what each field means)."""
+
+    dedupe_key: str
+    team_id: str
+    channel_id: str
+    payload: dict[str, Any]
+    user_id: str | None = None
+    fallback_user_id: str | None = None
+    thread_of: str | None = None
+    broadcast: bool = False
+
+
+_ENQUEUE_SQL = (
+    "INSERT INTO notifications (dedupe_key, team_id, channel_id, user_id, payload, status,"
+    " next_attempt_at, created_at, fallback_user_id, thread_of, broadcast)"
+    " VALUES (:dedupe_key, :team_id, :channel_id, :user_id, :payload, 'pending', :now, :now,"
+    " :fallback_user_id, :thread_of, :broadcast) ON CONFLICT (dedupe_key) DO NOTHING"
+)
+
+
+def _enqueued_row(message: NewMessage, *, now: datetime) -> dict[str, Any]:
+    payload_json = json.dumps(message.payload, sort_keys=True)
+    if contains_secret(payload_json):
+        raise ValueError(f"refusing to queue a Slack message that contains a secret ({message.dedupe_key})")
+    return {"dedupe_key": message.dedupe_key, "team_id": message.team_id, "channel_id": message.channel_id,
+            "user_id": message.user_id, "payload": payload_json, "now": to_db_time(now),
+            "fallback_user_id": message.fallback_user_id, "thread_of": message.thread_of,
+            "broadcast": int(message.broadcast)}
+
+
 class NotificationRepository:
     def __init__(self, db: Db) -> None:
         self._db = db
@@ -72,19 +104,21 @@ class NotificationRepository:
     ) -> bool:
         """Store a message to send; False if one with this key exists already (it is not replaced). With
         `thread_of` it is a reply in the thread of that message (see `thread_target`)."""
-        payload_json = json.dumps(payload, sort_keys=True)
-        if contains_secret(payload_json):
-            raise ValueError(f"refusing to queue a Slack message that contains a secret ({dedupe_key})")
-        cursor = self._db.execute(
-            "INSERT INTO notifications (dedupe_key, team_id, channel_id, user_id, payload, status,"
-            " next_attempt_at, created_at, fallback_user_id, thread_of, broadcast)"
-            " VALUES (:dedupe_key, :team_id, :channel_id, :user_id, :payload, 'pending', :now, :now,"
-            " :fallback_user_id, :thread_of, :broadcast) ON CONFLICT (dedupe_key) DO NOTHING",
-            {"dedupe_key": dedupe_key, "team_id": team_id, "channel_id": channel_id, "user_id": user_id,
-             "payload": payload_json, "now": to_db_time(now), "fallback_user_id": fallback_user_id,
-             "thread_of": thread_of, "broadcast": int(broadcast)},
-        )
-        return cursor.rowcount == 1
+        message = NewMessage(dedupe_key=dedupe_key, team_id=team_id, channel_id=channel_id, payload=payload,
+                             user_id=user_id, fallback_user_id=fallback_user_id, thread_of=thread_of,
+                             broadcast=broadcast)
+        return self._db.execute(_ENQUEUE_SQL, _enqueued_row(message, now=now)).rowcount == 1
+
+    def enqueue_many(self, messages: Sequence[NewMessage], *, now: datetime) -> set[str]:
+        """Store several messages as `enqueue` does each, in two round trips whatever their number (a scan that
+        queues hundreds of warnings at once); return the keys of those stored now. Call it in an immediate
+        transaction: the keys queued earlier are read first, and no other immediate writer can add one between."""
+        rows = [_enqueued_row(message, now=now) for message in messages]
+        listed, keys = in_list("key", [message.dedupe_key for message in messages])
+        queued_before = {row[0] for row in self._db.execute(
+            f"SELECT dedupe_key FROM notifications WHERE dedupe_key IN ({listed})", keys)}
+        self._db.execute_many(_ENQUEUE_SQL, rows)
+        return {message.dedupe_key for message in messages} - queued_before
 
     def enqueue_update(self, *, dedupe_key: str, of: str, payload: dict[str, Any], now: datetime) -> bool:
         """Queue an edit of the message queued under `of`, replacing its whole content with `payload`; False if
@@ -207,13 +241,14 @@ class NotificationRepository:
         """Forget the claims of `by` (on all its messages, or on `ids`): a server starting up under the claim id
         of its previous process, or one stopping before it got to the messages it claimed. Claims of other
         senders (another replica, a `qc-bot check-expiry` posting right now) are left to run their course."""
-        only = "" if ids is None else f" AND id IN ({', '.join(f':id_{index}' for index in range(len(ids)))})"
         if ids is not None and not ids:
             return 0
+        listed, id_values = in_list("id", ids or ())
+        only = "" if ids is None else f" AND id IN ({listed})"
         return self._db.execute(
             "UPDATE notifications SET claimed_until = NULL, claimed_by = NULL"
             f" WHERE claimed_until IS NOT NULL AND status = 'pending' AND claimed_by = :by{only}",
-            {"by": by, **{f"id_{index}": each for index, each in enumerate(ids or ())}}).rowcount
+            {"by": by, **id_values}).rowcount
 
     def cancel_org_warnings(self, *, team_id: str, org_id: str, reason: str) -> int:
         """Give up every unsent warning about one org (it was disconnected: what they warn about is gone),

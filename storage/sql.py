@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Literal
@@ -51,3 +51,10 @@ class Db:
         if self._connection is None:
             raise RuntimeError("the database is only reachable inside Store.run")
         return self._connection
+
+
+def in_list(name: str, values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
+    """An `IN (...)` list of named parameters, one per value: the text to put between the parentheses, and the
+    parameters. An empty list is spelled `NULL` (PostgreSQL refuses `IN ()`; `IN (NULL)` matches nothing)."""
+    params = {f"{name}_{index}": value for index, value in enumerate(values)}
+    return ", ".join(f":{each}" for each in params) or "NULL", params

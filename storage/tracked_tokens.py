@@ -11,7 +11,7 @@ so finding what is due is one range query on a partial index, whatever the numbe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -51,6 +51,18 @@ class DueToken:
     channel_id: str
     connected_by: str
     """The Slack user who connected the org: hears the warning directly if the channel refuses it."""
+    card_key: str | None
+    """The outbox key of the org's card, in whose thread the warning goes."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarningRecord:
+    """The warning for `warned_days` was queued for the token `key` (whose expiry was `expires_at`)."""
+
+    key: str
+    expires_at: datetime
+    warned_days: int
+    next_warning_at: datetime | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +79,8 @@ class OrgSync:
 # What is due, in due order, one batch at a time: written to fit the partial index `tracked_tokens_due` (the
 # range and the order are its columns), which tests/bot/watch/test_expiry.py checks the plan uses.
 DUE_TOKENS_SQL = """
-    SELECT t.*, o.org_name AS org_name, o.channel_id AS channel_id, o.connected_by AS connected_by
+    SELECT t.*, o.org_name AS org_name, o.channel_id AS channel_id, o.connected_by AS connected_by,
+      o.card_key AS card_key
     FROM tracked_tokens AS t
     JOIN orgs AS o ON o.team_id = t.team_id AND o.org_id = t.org_id
     WHERE t.next_warning_at <= :as_of AND (t.next_warning_at, t.token_key) > (:after_at, :after_key)
@@ -230,22 +243,23 @@ class TrackedTokenRepository:
             {"as_of": to_db_time(as_of), "after_at": after_at, "after_key": after_key, "limit": limit},
         )
         return [DueToken(token=_to_token(row), org_name=row["org_name"], channel_id=row["channel_id"],
-                         connected_by=row["connected_by"]) for row in rows]
+                         connected_by=row["connected_by"], card_key=row["card_key"]) for row in rows]
 
-    def record_warning(
-        self, *, key: str, expires_at: datetime, warned_days: int, next_warning_at: datetime | None
-    ) -> None:
-        """Note that the warning for `warned_days` was queued (unless the token's expiry changed meanwhile)."""
-        self._db.execute(
+    def record_warnings(self, records: Sequence[WarningRecord]) -> None:
+        """Note each queued warning (unless its token's expiry changed meanwhile), in one round trip."""
+        self._db.execute_many(
             "UPDATE tracked_tokens SET warned_days = :warned_days, next_warning_at = :next_warning_at"
             " WHERE token_key = :token_key AND expires_at = :expires_at",
-            {"warned_days": warned_days, "next_warning_at": to_db_time_optional(next_warning_at), "token_key": key,
-             "expires_at": to_db_time(expires_at)},
+            [{"warned_days": record.warned_days, "next_warning_at": to_db_time_optional(record.next_warning_at),
+              "token_key": record.key, "expires_at": to_db_time(record.expires_at)} for record in records],
         )
 
-    def reschedule(self, *, key: str, next_warning_at: datetime | None) -> None:
-        self._db.execute("UPDATE tracked_tokens SET next_warning_at = :next_warning_at WHERE token_key = :token_key",
-                         {"next_warning_at": to_db_time_optional(next_warning_at), "token_key": key})
+    def reschedule(self, next_warnings: Mapping[str, datetime | None]) -> None:
+        """Move each token's (by key) next warning, in one round trip."""
+        self._db.execute_many(
+            "UPDATE tracked_tokens SET next_warning_at = :next_warning_at WHERE token_key = :token_key",
+            [{"next_warning_at": to_db_time_optional(moment), "token_key": key}
+             for key, moment in next_warnings.items()])
 
 
 def _to_token(row: dict[str, Any]) -> TrackedToken:

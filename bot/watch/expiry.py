@@ -16,6 +16,7 @@ inactivity expiry moves (the token was used), the warnings of the new expiry are
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from bot import messages
 from bot.provisioning.settings import RefreshTokenPolicy
 from storage import outbox_keys
 from storage.database import Repositories, Store
-from storage.tracked_tokens import DueToken, TokenKind, TrackedToken
+from storage.notifications import NewMessage
+from storage.tracked_tokens import TokenKind, TrackedToken, WarningRecord
 
 DAY = timedelta(days=1)
 EXPIRED = 0
@@ -193,55 +195,54 @@ class ExpiryScanner:
         self, repos: Repositories, *, as_of: datetime, now: datetime, after: tuple[datetime, str] | None,
         dry_run: bool,
     ) -> tuple[list[PlannedWarning], tuple[datetime, str] | None]:
+        """One batch of due tokens: planned in memory, then written in a few statements whatever its size (each
+        a round trip on PostgreSQL, so a scan after a day's downtime does not pay three per warning)."""
         due = repos.tracked_tokens.due(as_of=as_of, after=after, limit=self._batch_size)
         planned: list[PlannedWarning] = []
+        outbox: list[NewMessage] = []
+        warned: list[WarningRecord] = []
+        replanned: dict[str, datetime | None] = {}
         for entry in due:
-            warning = self._plan(repos, entry, as_of=as_of, now=now, dry_run=dry_run)
-            if warning is not None:
-                planned.append(warning)
-        if len(due) < self._batch_size:
-            return planned, None
-        last = due[-1].token
-        assert last.next_warning_at is not None
-        return planned, (last.next_warning_at, last.key)
-
-    def _plan(
-        self, repos: Repositories, entry: DueToken, *, as_of: datetime, now: datetime, dry_run: bool
-    ) -> PlannedWarning | None:
-        token = entry.token
-        policy = stored_policy(token)
-        window_start = policy.window_start(issued_at=token.issued_at, last_used_at=token.last_used_at)
-        if token.expires_at is None:
-            threshold = None
-        else:
-            threshold = due_threshold(thresholds=self._thresholds, expires_at=token.expires_at,
-                                      window_start=window_start, warned_days=token.warned_days, as_of=as_of)
-        if threshold is None or token.expires_at is None:
-            # Due by a schedule made under other thresholds (QC_EXPIRY_WARN_DAYS changed): re-plan, say nothing.
-            if not dry_run:
-                repos.tracked_tokens.reschedule(key=token.key, next_warning_at=next_warning_at(
-                    thresholds=self._thresholds, expires_at=token.expires_at, window_start=window_start,
-                    warned_days=token.warned_days))
-            return None
-        key = outbox_keys.expiry_warning(token, threshold=threshold)
-        newly_queued = False
-        if not dry_run:
+            token = entry.token
+            policy = stored_policy(token)
+            window_start = policy.window_start(issued_at=token.issued_at, last_used_at=token.last_used_at)
+            threshold = None if token.expires_at is None else due_threshold(
+                thresholds=self._thresholds, expires_at=token.expires_at, window_start=window_start,
+                warned_days=token.warned_days, as_of=as_of)
+            if threshold is None or token.expires_at is None:
+                # Due by a schedule made under other thresholds (QC_EXPIRY_WARN_DAYS changed): re-plan, say nothing.
+                replanned[token.key] = next_warning_at(thresholds=self._thresholds, expires_at=token.expires_at,
+                                                       window_start=window_start, warned_days=token.warned_days)
+                continue
+            key = outbox_keys.expiry_warning(token, threshold=threshold)
+            planned.append(PlannedWarning(
+                dedupe_key=key, team_id=token.team_id, channel_id=entry.channel_id, org_name=entry.org_name,
+                org_id=token.org_id, token_kind=token.kind, app_name=token.app_name, owner=token.salesforce_username,
+                expires_at=token.expires_at, threshold_days=threshold, newly_queued=False,
+            ))
+            if dry_run:
+                continue
             message = messages.expiry_warning(messages.ExpiryNotice(
                 org_name=entry.org_name, org_id=token.org_id, token_kind=token.kind, app_name=token.app_name,
                 owner=token.salesforce_username, expires_at=token.expires_at, days_left=threshold,
                 policy=policy.describe(), as_of=as_of,
             ))
             # In the org's card's thread; an expired token needs everyone's attention, so it is broadcast too.
-            newly_queued = repos.notifications.enqueue(
+            outbox.append(NewMessage(
                 dedupe_key=key, team_id=token.team_id, channel_id=entry.channel_id, payload=message.as_payload(),
-                now=now, fallback_user_id=entry.connected_by,
-                thread_of=repos.orgs.card_key(team_id=token.team_id, org_id=token.org_id), broadcast=threshold == 0)
-            repos.tracked_tokens.record_warning(
+                fallback_user_id=entry.connected_by, thread_of=entry.card_key, broadcast=threshold == 0))
+            warned.append(WarningRecord(
                 key=token.key, expires_at=token.expires_at, warned_days=threshold,
                 next_warning_at=next_warning_at(thresholds=self._thresholds, expires_at=token.expires_at,
-                                                window_start=window_start, warned_days=threshold))
-        return PlannedWarning(
-            dedupe_key=key, team_id=token.team_id, channel_id=entry.channel_id, org_name=entry.org_name,
-            org_id=token.org_id, token_kind=token.kind, app_name=token.app_name, owner=token.salesforce_username,
-            expires_at=token.expires_at, threshold_days=threshold, newly_queued=newly_queued,
-        )
+                                                window_start=window_start, warned_days=threshold)))
+        if not dry_run:
+            newly_queued = repos.notifications.enqueue_many(outbox, now=now)
+            repos.tracked_tokens.record_warnings(warned)
+            repos.tracked_tokens.reschedule(replanned)
+            planned = [dataclasses.replace(warning, newly_queued=warning.dedupe_key in newly_queued)
+                       for warning in planned]
+        if len(due) < self._batch_size:
+            return planned, None
+        last = due[-1].token
+        assert last.next_warning_at is not None
+        return planned, (last.next_warning_at, last.key)
