@@ -15,7 +15,7 @@ documented in storage.outbox_keys); enqueueing the same key twice keeps the firs
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -255,6 +255,13 @@ class NotificationRepository:
         direct copies included; return how many there were."""
         return sum(self._cancel_pending(key_prefix=prefix, reason=reason)
                    for prefix in outbox_keys.org_warnings(team_id=team_id, org_id=org_id))
+
+    def cancel_token_warnings(self, *, team_id: str, org_id: str, token_keys: Iterable[str], reason: str) -> int:
+        """Give up every unsent expiry warning about these tracked tokens (revoked: they expire no more), direct
+        copies included; return how many there were."""
+        return sum(self._cancel_pending(
+            key_prefix=outbox_keys.token_expiry_warnings(team_id=team_id, org_id=org_id, token_key=key),
+            reason=reason) for key in token_keys)
 
     def _cancel_pending(self, *, key_prefix: str, reason: str) -> int:
         cursor = self._db.execute(

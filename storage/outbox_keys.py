@@ -153,11 +153,17 @@ def expiry_warning(token: TrackedToken, *, threshold: int) -> str:
     inactivity policy), the warnings of the new expiry are new warnings."""
     if token.expires_at is None:
         raise ValueError(f"tracked token {token.key} has no expiry to warn about")
-    scope = org_scope(EXPIRY, team_id=token.team_id, org_id=token.org_id)
-    token_within_org = token.key.removeprefix(f"{token.team_id}:{token.org_id}:")
-    if token_within_org == token.key:
-        raise ValueError(f"tracked token key {token.key!r} does not begin with its team and org")
-    return f"{scope}{token_within_org}:{int(token.expires_at.timestamp())}:{threshold}"
+    scope = token_expiry_warnings(team_id=token.team_id, org_id=token.org_id, token_key=token.key)
+    return f"{scope}{int(token.expires_at.timestamp())}:{threshold}"
+
+
+def token_expiry_warnings(*, team_id: str, org_id: str, token_key: str) -> str:
+    """The beginning of every expiry warning (and its direct copy) about one tracked token, whatever its expiry
+    and threshold."""
+    token_within_org = token_key.removeprefix(f"{team_id}:{org_id}:")
+    if token_within_org == token_key:
+        raise ValueError(f"tracked token key {token_key!r} does not begin with its team and org")
+    return f"{org_scope(EXPIRY, team_id=team_id, org_id=org_id)}{token_within_org}:"
 
 
 def expiry_named(key: str) -> datetime | None:

@@ -26,6 +26,7 @@ from bot.salesforce.errors import SalesforceError
 from bot.salesforce.oauth_usage import OAuthUsageClient
 from bot.salesforce.rest import RestClient, soql_string
 from bot.slack.outbox import SlackDelivery
+from bot.watch.expiry import stop_watching
 from storage import outbox_keys
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
@@ -92,8 +93,9 @@ class TokenRevoker:
                                outcome="revoked", detail={"username": username, "count": len(usernames),
                                                           "holders": holders, "app_kind": org.app_kind})
             # Revoked tokens expire no more: stop their warnings now rather than at the next token sync.
-            repos.tracked_tokens.remove(keys={token_key(team_id=team_id, org_id=org_id, kind="app",
-                                                        salesforce_user_id=holder) for holder, _ in revoked})
+            stop_watching(repos, team_id=team_id, org_id=org_id, reason="the token was revoked (/qc revoke-tokens)",
+                          keys={token_key(team_id=team_id, org_id=org_id, kind="app", salesforce_user_id=holder)
+                                for holder, _ in revoked})
 
         await self._store.run(record, immediate=True)
         self._delivery.wake()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -134,6 +134,13 @@ def track(
                                         warned_days=warned_days),
         synced_at=now,
     )
+
+
+def stop_watching(repos: Repositories, *, team_id: str, org_id: str, keys: Collection[str], reason: str) -> None:
+    """Forget these tracked tokens of one org and give up their warnings still in the outbox: the tokens were
+    revoked, so they expire no more, and a warning queued before (Slack was down, say) would be false news."""
+    repos.tracked_tokens.remove(keys=keys)
+    repos.notifications.cancel_token_warnings(team_id=team_id, org_id=org_id, token_keys=keys, reason=reason)
 
 
 def stored_policy(token: TrackedToken) -> RefreshTokenPolicy:

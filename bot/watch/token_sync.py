@@ -40,7 +40,7 @@ from bot.salesforce.oauth_usage import OAuthUsageClient
 from bot.salesforce.rest import RestClient, parse_datetime, soql_string
 from bot.salesforce.session import OrgSession
 from bot.slack.outbox import SlackDelivery
-from bot.watch.expiry import TokenObservation, thresholds_with_expiry, track
+from bot.watch.expiry import TokenObservation, stop_watching, thresholds_with_expiry, track
 from storage import outbox_keys
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
@@ -203,8 +203,9 @@ class TokenSync:
                                                 thresholds=self._thresholds, now=now))
             if read.complete:
                 seen = {observation.key for observation in observed}
-                repos.tracked_tokens.remove(keys=[key for key, token in current.items()
-                                                  if token.kind == "app" and key not in seen])
+                stop_watching(repos, team_id=org.team_id, org_id=org.org_id,
+                              keys=[key for key, token in current.items() if token.kind == "app" and key not in seen],
+                              reason="the token is gone from Salesforce (revoked)")
             repos.tracked_tokens.record_sync(team_id=org.team_id, org_id=org.org_id,
                                              next_sync_at=now + self._settings.token_sync_interval, now=now,
                                              error=read.error)

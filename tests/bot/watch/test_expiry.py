@@ -13,6 +13,7 @@ from bot.watch.expiry import (
     TokenObservation,
     due_threshold,
     next_warning_at,
+    stop_watching,
     thresholds_with_expiry,
     track,
     warning_schedule,
@@ -204,5 +205,34 @@ async def test_a_warning_sent_before_an_upgrade_is_not_sent_again(tmp_path):
         assert [(warning.dedupe_key, warning.newly_queued) for warning in seen] == [(key, False)]
         assert await expiry_keys(store) == [key]
         assert (await store.run(lambda repos: repos.notifications.get(key))).status == "sent"
+    finally:
+        await store.close()
+
+
+async def test_revoked_tokens_lose_their_queued_warnings_and_the_others_keep_theirs(database_url):
+    store = Store(url=database_url, secret_box=SecretBox(keys=[KEY]))
+    await store.open()
+    try:
+        await seed(store, tokens=3)
+        await ExpiryScanner(store=store, warn_days=(30, 7, 1)).scan(as_of=T0 + 61 * DAY, now=T0 + 61 * DAY)
+        revoked = "T1:00D000000000001AAA:app:user00001"
+
+        def revoke_and_direct_copy(repos):
+            [warning] = [key for key in repos.db.execute("SELECT dedupe_key FROM notifications").scalars()
+                         if ":user00001:" in key]
+            repos.notifications.enqueue(dedupe_key=warning + ":direct", team_id="T1", channel_id="U1",
+                                        payload={"text": "30 days"}, now=T0 + 61 * DAY)
+            stop_watching(repos, team_id="T1", org_id="00D000000000001AAA", keys=[revoked], reason="revoked")
+
+        await store.run(revoke_and_direct_copy)
+        rows = await store.run(lambda repos: repos.db.execute(
+            "SELECT dedupe_key, status, last_error FROM notifications ORDER BY dedupe_key").fetchall())
+        states = {key.split(":")[4] + (":direct" if key.endswith(":direct") else ""): (status, error)
+                  for key, status, error in rows}
+        assert states == {"user00000": ("pending", None), "user00001": ("undeliverable", "revoked"),
+                          "user00001:direct": ("undeliverable", "revoked"), "user00002": ("pending", None)}
+        watched = await store.run(lambda repos: repos.db.execute(
+            "SELECT token_key FROM tracked_tokens ORDER BY token_key").scalars().all())
+        assert revoked not in watched and len(watched) == 2
     finally:
         await store.close()
