@@ -58,6 +58,7 @@ from bot.watch.expiry import ExpiryScanner
 from bot.watch.org_check import org_checker
 from bot.watch.report import CheckReport
 from bot.watch.scheduler import Scheduler
+from handlers.commands import ConnectOrgAcknowledgement
 from storage.crypto import SecretBox
 from storage.database import Store
 
@@ -180,6 +181,8 @@ async def create_web_app(
                                              delivery=delivery))
 
     bolt.use(CommandRateLimit(services.limiter))
+    # The acknowledgement of the commonest command, before the listeners (handlers/commands.py says why).
+    bolt.use(ConnectOrgAcknowledgement(services))
     bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))
 
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
