@@ -52,6 +52,7 @@ from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import CommandRateLimit, RateLimiter, RateLimits
 from bot.slack.refusals import record_rate_limited
+from bot.slack.replays import SharedReplays
 from bot.timings import Timings, with_lease_ttl
 from bot.watch.drift import DriftWatch
 from bot.watch.expiry import ExpiryScanner
@@ -189,9 +190,11 @@ async def create_web_app(
     web_app[SERVICES_KEY] = services
     web_app[METRICS_KEY] = metrics
 
+    # Replicas share PostgreSQL, and must share what they have admitted; one SQLite process remembers it itself.
+    shared_replays = SharedReplays(store=store) if store.engine_name == "postgresql" else None
     if settings.slack_signing_secret is not None:
         gate = SlackRequestGate(signing_secret=settings.slack_signing_secret.reveal(),
-                                body_seconds=timings.request_body_seconds)
+                                body_seconds=timings.request_body_seconds, shared=shared_replays)
 
         async def slack_events(request: web.Request) -> web.StreamResponse:
             return await gate.handle(request, dispatch=bolt.async_dispatch)
@@ -220,7 +223,8 @@ async def create_web_app(
             await _check_bot_token(bot_identity, timeout_seconds=timings.startup_slack_check_seconds)
         delivery.start()
         maintenance.append(asyncio.create_task(_adopt(journey, rotator, timings), name="adoption"))
-        maintenance.append(asyncio.create_task(_maintain(services, timings), name="maintenance"))
+        maintenance.append(asyncio.create_task(_maintain(services, timings, replays=shared_replays),
+                                               name="maintenance"))
         scheduler.start()
         if socket_mode is not None:
             await socket_mode.connect_async()
@@ -310,12 +314,14 @@ async def _adopt(journey: ConnectJourney, rotator: Rotator, timings: Timings) ->
         await asyncio.sleep(timings.adopt_interval_seconds)
 
 
-async def _maintain(services: Services, timings: Timings) -> None:
+async def _maintain(services: Services, timings: Timings, *, replays: SharedReplays | None) -> None:
     while True:
         try:
             await services.journey.expire_abandoned()
             await record_rate_limited(store=services.store, clock=services.clock,
                                       counts=services.limiter.drain_refusals())
+            if replays is not None:
+                await replays.prune()
         except Exception:
             logger.exception("Periodic maintenance failed; it runs again shortly")
         await asyncio.sleep(timings.maintenance_interval_seconds)

@@ -36,6 +36,7 @@ from storage.orgs import OrgRepository
 from storage.retention import Retention
 from storage.reveals import RevealRepository
 from storage.rotations import RotationRepository
+from storage.slack_replays import SlackReplayRepository
 from storage.sql import Db, EngineName
 from storage.temporary_changes import TemporaryChangeRepository
 from storage.tracked_tokens import TrackedTokenRepository
@@ -108,6 +109,7 @@ class Repositories:
     rotations: RotationRepository
     gauges: GaugeRepository
     leases: LeaseRepository
+    slack_replays: SlackReplayRepository
 
 
 class DatabaseNotReady(Exception):
@@ -253,6 +255,7 @@ class Store:
                 rotations=RotationRepository(db, box),
                 gauges=GaugeRepository(db),
                 leases=LeaseRepository(db),
+                slack_replays=SlackReplayRepository(db),
             )
             self._local.repositories = repositories
         return repositories
