@@ -114,16 +114,19 @@ async def create_web_app(
     slack_client = AsyncWebClient(base_url=settings.slack_api_url, session=slack_session,
                                   retry_handlers=retry_handlers)
     slack_clients = outbox_clients(settings=settings, store=store, template=slack_client)
-    slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock)
-                   if settings.multi_workspace else None)
+    # Remembered on the app's clock: a test that freezes it keeps what is remembered until it is forgotten.
+    installations = (InstallationAuthorize(store=store, now=lambda: clock.now().timestamp())
+                     if settings.multi_workspace else None)
+    slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock, authorization=installations)
+                   if installations is not None else None)
     authorize: Callable[..., Awaitable[AuthorizeResult]] | None = None
     bot_identity: SingleWorkspaceAuthorize | None = None
     # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
     if isinstance(slack_clients, SingleWorkspaceClients):
         bot_identity = SingleWorkspaceAuthorize(client=slack_clients.client)
         authorize = cast(Callable[..., Awaitable[AuthorizeResult]], bot_identity)
-    elif slack_oauth:
-        authorize = cast(Callable[..., Awaitable[AuthorizeResult]], InstallationAuthorize(store=store))
+    elif installations is not None:
+        authorize = cast(Callable[..., Awaitable[AuthorizeResult]], installations)
     _quiet_bolt_token_warning()
     bolt = AsyncApp(
         client=slack_client,
@@ -179,7 +182,8 @@ async def create_web_app(
                             process=f"{settings.instance_id}/on-demand", on_demand=True, drift=drift)),
                         rotator=rotator,
                         revoker=TokenRevoker(settings=settings, store=store, clock=clock, access=access,
-                                             delivery=delivery))
+                                             delivery=delivery),
+                        authorization=installations)
 
     bolt.use(CommandRateLimit(services.limiter))
     # The acknowledgement of the commonest command, before the listeners (handlers/commands.py says why).

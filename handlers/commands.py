@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
@@ -184,7 +184,7 @@ class ConnectOrgAcknowledgement(AsyncMiddleware):
         return BoltResponse(status=200, body=body, headers=_JSON)
 
 
-_JSON = {"content-type": "application/json"}
+_JSON: dict[str, str | Sequence[str]] = {"content-type": "application/json"}
 
 
 async def _check(parsed: Check, *, command: dict, services: Services) -> SlackMessage:
