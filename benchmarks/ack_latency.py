@@ -12,7 +12,11 @@ repository root (Debian's `wrk` sends the commands where it is installed: `apt-g
 client otherwise, which costs more CPU than the servers and flattens the ratios):
 
     python benchmarks/ack_latency.py [--concurrency 200] [--rounds 7] [--seconds 4] [--journeys 100]
-                                     [--client wrk|python]
+                                     [--client wrk|python] [--database sqlite|postgresql]
+
+`--database postgresql` runs qc-bot on a throwaway PostgreSQL cluster of its own (Debian's binaries), as replicas
+run: every acknowledgement then also passes the replay check that replicas share (one INSERT per batch of
+requests; bot/slack/replays.py).
 
 Every command is signed afresh and is distinct (the gate answers a replay with an empty 200, which would
 measure nothing), and comes from a workspace of its own: commands from one workspace are rate limited (100 at
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import os
@@ -56,6 +61,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import percentile, serving_stack, signed_form  # noqa: E402
+from tests.support.replicas import throwaway_postgres  # noqa: E402
 from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET, Stack  # noqa: E402
 
 LINK = b"/salesforce/oauth/start?link="
@@ -322,11 +328,16 @@ async def main() -> None:
     parser.add_argument("--journeys", type=int, default=100, help="0 skips the journeys")
     parser.add_argument("--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
                         help="what sends the commands (default: wrk where it is installed)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="qc-bot's database (postgresql: a throwaway cluster, and the shared replay check)")
     arguments = parser.parse_args()
     print(f"client: {arguments.client}, {arguments.concurrency} connections, {arguments.rounds} rounds of "
-          f"{arguments.seconds:g} s per server")
-    with tempfile.TemporaryDirectory() as folder:
-        stack = await serving_stack(Path(folder), env={"QC_ADMIN_USERS": ADMIN})
+          f"{arguments.seconds:g} s per server, qc-bot on {arguments.database}")
+    with contextlib.ExitStack() as resources:
+        folder = resources.enter_context(tempfile.TemporaryDirectory())
+        database_url = (resources.enter_context(throwaway_postgres()) if arguments.database == "postgresql"
+                        else None)
+        stack = await serving_stack(Path(folder), env={"QC_ADMIN_USERS": ADMIN}, database_url=database_url)
         try:
             bare, bare_url = await start_bare_app(stack)
             try:
