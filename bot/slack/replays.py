@@ -56,7 +56,7 @@ class SharedReplays:
         """Let Slack's resend of a request that failed here be processed (by any replica)."""
         try:
             async with asyncio.timeout(ANSWER_SECONDS):
-                await self._store.run(lambda repos: repos.slack_replays.forget(keys))
+                await self._store.run_alone(lambda repos: repos.slack_replays.forget(keys))
         except Exception as exc:  # the resend is then answered as a replay: the same as a lost request
             self._warn(exc)
 
@@ -87,7 +87,7 @@ class SharedReplays:
         now = datetime.fromtimestamp(self._now(), tz=UTC)
         try:
             async with asyncio.timeout(ANSWER_SECONDS):
-                return await self._store.run(lambda repos: repos.slack_replays.admit(rows, now=now))
+                return await self._store.run_alone(lambda repos: repos.slack_replays.admit(rows, now=now))
         except Exception as exc:
             self._warn(exc)
             return {key for key, _ in rows}
