@@ -24,13 +24,13 @@ async def open_store(database_url: str) -> Store:
 async def test_waiting_requests_are_admitted_together_and_a_key_only_once(database_url):
     store = await open_store(database_url)
     statements: list[int] = []
-    run = store.run
+    run_alone = store.run_alone
 
-    async def counted(operation, **options):
+    async def counted(operation):
         statements.append(1)
-        return await run(operation, **options)
+        return await run_alone(operation)
 
-    store.run = counted  # type: ignore[method-assign]
+    store.run_alone = counted  # type: ignore[method-assign]
     replays = SharedReplays(store=store, now=lambda: NOW)
     try:
         requests = [[(f"signature:{number}", NOW + 300)] for number in range(10)]
@@ -39,7 +39,7 @@ async def test_waiting_requests_are_admitted_together_and_a_key_only_once(databa
         requests.append([("signature:y", NOW + 300), ("event:E1", NOW + 600)])  # Slack's resend, signed afresh
         answers = await asyncio.gather(*(replays.admit(keys) for keys in requests))
         assert answers == [True] * 10 + [False, True, False]
-        assert len(statements) <= 2, "the first request's statement, then one for all that waited meanwhile"
+        assert 1 <= len(statements) <= 2, "the first request's statement, then one for all that waited meanwhile"
         assert await replays.admit([("signature:5", NOW + 300)]) is False
     finally:
         await store.close()
