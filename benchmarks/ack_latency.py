@@ -36,8 +36,9 @@ objects), `--journeys 0`:
 With `/qc connect-org` from a known admin answered by a middleware before Bolt's listener machinery, from a JSON
 template rendered once a second (handlers/commands.py), `--journeys 0`, 7 rounds of 4 s, on the shared machine
 (load average 8.3 before, 7.9 after: other engineers' test suites), one run each:
-- SQLite: throughput 1.16× (2,430 against 1,813 acks/s; rounds 0.94 to 1.90), p99 0.85× (331 against 265 ms
-  median p99s; rounds 0.57 to 1.39), CPU per ack 0.92× (271 µs against 314 µs)
+- SQLite: throughput 1.16× (2,430 against 1,813 acks/s; rounds 0.94 to 1.90), p99 0.85× (rounds 0.57 to 1.39;
+  the medians of each server's own p99s, 331 and 265 ms, come from different rounds and say less), CPU per ack
+  0.92× (271 µs against 314 µs)
 - PostgreSQL, with the replay check replicas share (one INSERT per batch of waiting requests), load 7.9 → 8.7:
   throughput 1.14× (2,104 against 1,767 acks/s), p99 0.71×, CPU per ack 1.11× (323 µs against 299 µs): the shared
   check costs about a fifth more CPU per ack than SQLite's in-memory one (0.92×), and PostgreSQL's own CPU besides
