@@ -21,12 +21,18 @@ async def served(stack) -> bool:
     return any(LINK in answer for answer in answers)
 
 
+async def forgotten(stack, *, reason: str) -> None:
+    """Wait until the event's listener has finished: its last word is logged after the memory is dropped."""
+    await stack.slack.wait_for(lambda: f"{reason}; installation deleted" in stack.log_text(),
+                               what="the installation forgotten")
+    assert stack.query("SELECT COUNT(*) FROM slack_installations") == [(0,)]
+
+
 async def test_the_next_request_after_app_uninstalled_is_refused(multi):  # noqa: F811
     await install(multi)
     assert await served(multi), "installed: served, and the installation is now remembered"
     await multi.slack.send_event(multi.events_url, event={"type": "app_uninstalled"})
-    await multi.slack.wait_for(lambda: multi.query("SELECT COUNT(*) FROM slack_installations") == [(0,)],
-                               what="the installation deleted")
+    await forgotten(multi, reason="app_uninstalled")
     assert not await served(multi)
 
 
@@ -35,8 +41,7 @@ async def test_the_next_request_after_the_bot_token_is_revoked_is_refused_and_a_
     assert await served(multi)
     revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": [multi.slack.team.bot_user_id]}}
     await multi.slack.send_event(multi.events_url, event=revoked)
-    await multi.slack.wait_for(lambda: multi.query("SELECT COUNT(*) FROM slack_installations") == [(0,)],
-                               what="the installation deleted")
+    await forgotten(multi, reason="bot_token_revoked")
     assert not await served(multi)
     await install(multi)
     assert await served(multi)
