@@ -1,7 +1,8 @@
 """A captured signed request replayed to another replica is refused there, as a replay to the same replica is
 (SPEC §6, §10): two real `qc-bot serve` processes on one PostgreSQL database share what they have admitted
 (table `slack_replays`). Each request goes straight to one replica's port, as a replayer picking its target
-would; counted where it shows, in the answers and at the fake Slack.
+would; counted where it shows, in the answers and at the fake Slack. And the table stays small: the maintenance
+round deletes the keys that expired.
 
 PostgreSQL only (the one engine replicas share): skipped with a reason where Debian's postgresql is not
 installed, a failure under CI.
@@ -10,13 +11,14 @@ installed, a failure under CI.
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
 
 from standins.slack.driver import sign
 from tests.support.replicas import ReplicaSet
-from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET
+from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET, Stack
 
 LINK = "/salesforce/oauth/start?link="
 
@@ -81,3 +83,17 @@ async def test_an_event_resent_to_the_other_replica_signed_afresh_is_handled_onc
     assert [call for call in replica_set.slack.calls if call.method == "views.publish"] == published
     [(rows,)] = replica_set.query("SELECT COUNT(*) FROM slack_replays WHERE request_key LIKE 'event:%'")
     assert rows == 1
+
+
+async def test_expired_replay_keys_are_pruned_by_the_maintenance_round(tmp_path, postgres_url):
+    stack = await Stack(tmp_path, database_url=postgres_url).start()  # in process, fast timings: a round a moment
+    try:
+        live = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for key, until in (("signature:expired", "2026-01-01T00:00:00.000000Z"), ("signature:live", live)):
+            stack.query("INSERT INTO slack_replays (request_key, expires_at) VALUES (:key, :until)",
+                        {"key": key, "until": until})
+        await stack.slack.wait_for(
+            lambda: stack.query("SELECT request_key FROM slack_replays") == [("signature:live",)],
+            what="the expired key pruned, the live one kept", timeout=30)
+    finally:
+        await stack.stop()
