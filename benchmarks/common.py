@@ -15,9 +15,11 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def serving_stack(folder: Path, *, env: dict[str, str] | None = None) -> Stack:
-    """The stand-ins and a `qc-bot serve` process logging at INFO, as in production; Slack waits up to 10 s."""
-    stack = Stack(folder, env=env)
+async def serving_stack(folder: Path, *, env: dict[str, str] | None = None,
+                        database_url: str | None = None) -> Stack:
+    """The stand-ins and a `qc-bot serve` process logging at INFO, as in production; Slack waits up to 10 s. Its
+    database is a SQLite file in `folder` unless `database_url` names another."""
+    stack = Stack(folder, env=env, database_url=database_url)
     await stack.start(in_process=False)
     await stack.kill_bot_process()
     await stack.start_bot_process(log_level="INFO")

@@ -52,12 +52,14 @@ from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import CommandRateLimit, RateLimiter, RateLimits
 from bot.slack.refusals import record_rate_limited
+from bot.slack.replays import SharedReplays
 from bot.timings import Timings, with_lease_ttl
 from bot.watch.drift import DriftWatch
 from bot.watch.expiry import ExpiryScanner
 from bot.watch.org_check import org_checker
 from bot.watch.report import CheckReport
 from bot.watch.scheduler import Scheduler
+from handlers.commands import ConnectOrgAcknowledgement
 from storage.crypto import SecretBox
 from storage.database import Store
 
@@ -112,16 +114,19 @@ async def create_web_app(
     slack_client = AsyncWebClient(base_url=settings.slack_api_url, session=slack_session,
                                   retry_handlers=retry_handlers)
     slack_clients = outbox_clients(settings=settings, store=store, template=slack_client)
-    slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock)
-                   if settings.multi_workspace else None)
+    # Remembered on the app's clock: a test that freezes it keeps what is remembered until it is forgotten.
+    installations = (InstallationAuthorize(store=store, now=lambda: clock.now().timestamp())
+                     if settings.multi_workspace else None)
+    slack_oauth = (oauth_settings(settings=settings, store=store, clock=clock, authorization=installations)
+                   if installations is not None else None)
     authorize: Callable[..., Awaitable[AuthorizeResult]] | None = None
     bot_identity: SingleWorkspaceAuthorize | None = None
     # Bolt takes an AsyncAuthorize instance as it is (its annotation names only plain functions).
     if isinstance(slack_clients, SingleWorkspaceClients):
         bot_identity = SingleWorkspaceAuthorize(client=slack_clients.client)
         authorize = cast(Callable[..., Awaitable[AuthorizeResult]], bot_identity)
-    elif slack_oauth:
-        authorize = cast(Callable[..., Awaitable[AuthorizeResult]], InstallationAuthorize(store=store))
+    elif installations is not None:
+        authorize = cast(Callable[..., Awaitable[AuthorizeResult]], installations)
     _quiet_bolt_token_warning()
     bolt = AsyncApp(
         client=slack_client,
@@ -177,18 +182,23 @@ async def create_web_app(
                             process=f"{settings.instance_id}/on-demand", on_demand=True, drift=drift)),
                         rotator=rotator,
                         revoker=TokenRevoker(settings=settings, store=store, clock=clock, access=access,
-                                             delivery=delivery))
+                                             delivery=delivery),
+                        authorization=installations)
 
     bolt.use(CommandRateLimit(services.limiter))
+    # The acknowledgement of the commonest command, before the listeners (handlers/commands.py says why).
+    bolt.use(ConnectOrgAcknowledgement(services))
     bolt.use(_ReplyThroughSharedSession(session=slack_session, retry_handlers=retry_handlers))
 
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app[SERVICES_KEY] = services
     web_app[METRICS_KEY] = metrics
 
+    # Replicas share PostgreSQL, and must share what they have admitted; one SQLite process remembers it itself.
+    shared_replays = SharedReplays(store=store) if store.engine_name == "postgresql" else None
     if settings.slack_signing_secret is not None:
         gate = SlackRequestGate(signing_secret=settings.slack_signing_secret.reveal(),
-                                body_seconds=timings.request_body_seconds)
+                                body_seconds=timings.request_body_seconds, shared=shared_replays)
 
         async def slack_events(request: web.Request) -> web.StreamResponse:
             return await gate.handle(request, dispatch=bolt.async_dispatch)
@@ -217,7 +227,8 @@ async def create_web_app(
             await _check_bot_token(bot_identity, timeout_seconds=timings.startup_slack_check_seconds)
         delivery.start()
         maintenance.append(asyncio.create_task(_adopt(journey, rotator, timings), name="adoption"))
-        maintenance.append(asyncio.create_task(_maintain(services, timings), name="maintenance"))
+        maintenance.append(asyncio.create_task(_maintain(services, timings, replays=shared_replays),
+                                               name="maintenance"))
         scheduler.start()
         if socket_mode is not None:
             await socket_mode.connect_async()
@@ -307,12 +318,14 @@ async def _adopt(journey: ConnectJourney, rotator: Rotator, timings: Timings) ->
         await asyncio.sleep(timings.adopt_interval_seconds)
 
 
-async def _maintain(services: Services, timings: Timings) -> None:
+async def _maintain(services: Services, timings: Timings, *, replays: SharedReplays | None) -> None:
     while True:
         try:
             await services.journey.expire_abandoned()
             await record_rate_limited(store=services.store, clock=services.clock,
                                       counts=services.limiter.drain_refusals())
+            if replays is not None:
+                await replays.prune()
         except Exception:
             logger.exception("Periodic maintenance failed; it runs again shortly")
         await asyncio.sleep(timings.maintenance_interval_seconds)

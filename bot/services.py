@@ -15,6 +15,7 @@ from bot.orgs.dashboard import Dashboard
 from bot.orgs.disconnect import Disconnector
 from bot.orgs.revocation import TokenRevoker
 from bot.orgs.rotation import Rotator
+from bot.slack.authorize import InstallationAuthorize
 from bot.slack.outbox import SlackDelivery
 from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import RateLimiter
@@ -40,6 +41,8 @@ class Services:
     drift: DriftWatch
     rotator: Rotator
     revoker: TokenRevoker
+    authorization: InstallationAuthorize | None = None
+    """Multi-workspace mode's memory of installations, which forgets a workspace the moment it is uninstalled."""
 
 
 SERVICES_KEY = web.AppKey("qc_bot_services", Services)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.connect.journey import SlackNames
+from bot.connect.journey import Begun, SlackNames
 from bot.errors import CommandSyntaxError
 from bot.messages import SlackMessage
+from bot.messages.blocks import FALLBACK_TEXT_MAX
 from bot.orgs.disconnect import OrgSummary
 from bot.services import Services
 from bot.slack.clients import ResponseUrlReply
@@ -84,20 +92,99 @@ def _connect_org_answer(parsed: ConnectOrg, *, allowed: bool, command: dict, ser
     if not allowed:
         message = messages.not_allowed()
     else:
-        try:
-            begun = services.journey.begin(
-                team_id=command["team_id"], enterprise_id=command.get("enterprise_id") or None,
-                user_id=command["user_id"], channel_id=command["channel_id"], command=parsed,
-                names=SlackNames(team=command.get("team_domain"), channel=command.get("channel_name"),
-                                 user=command.get("user_name")),
-                response_url=command.get("response_url") or None,
-            )
-        except CommandSyntaxError as exc:
-            message = messages.usage(str(exc))
-        else:
-            message = messages.connect_link(link_url=begun.link_url, login_host=begun.login_url,
-                                            run_as=begun.run_as, expires_at=begun.expires_at)
+        begun = _begin(parsed, command=command, services=services)
+        message = begun if isinstance(begun, SlackMessage) else _link_message(begun)
+    return _ephemeral(message)
+
+
+def _begin(parsed: ConnectOrg, *, command: dict, services: Services) -> Begun | SlackMessage:
+    """The journey's private link, or the usage saying what is wrong with the command."""
+    try:
+        return services.journey.begin(
+            team_id=command["team_id"], enterprise_id=command.get("enterprise_id") or None,
+            user_id=command["user_id"], channel_id=command["channel_id"], command=parsed,
+            names=SlackNames(team=command.get("team_domain"), channel=command.get("channel_name"),
+                             user=command.get("user_name")),
+            response_url=command.get("response_url") or None,
+        )
+    except CommandSyntaxError as exc:
+        return messages.usage(str(exc))
+
+
+def _link_message(begun: Begun) -> SlackMessage:
+    return messages.connect_link(link_url=begun.link_url, login_host=begun.login_url, run_as=begun.run_as,
+                                 expires_at=begun.expires_at)
+
+
+def _ephemeral(message: SlackMessage) -> dict:
     return {**message.as_payload(), "response_type": "ephemeral"}
+
+
+class LinkAnswers:
+    """The JSON of the private answer that carries a connect link, as `json.dumps` of `_connect_org_answer` would
+    make it, from a template: the blocks differ between two answers only by the link when they have the same login
+    host, run-as user and expiry (shown to the second), so the message is built and serialised once per second
+    and kind, and each answer only puts its link in. Building and serialising it was the largest part of the
+    acknowledgement that Bolt's own doesn't do."""
+
+    # Random, so no text of a command can contain it; JSON-safe (letters, digits, dashes).
+    _PLACEHOLDER = f"qc-link-{secrets.token_hex(16)}"
+
+    def __init__(self) -> None:
+        self._second: int | None = None
+        # Per login host and run-as user: the JSON split where the link goes, and the fallback text's length.
+        self._templates: dict[tuple[str, str | None], tuple[list[str], int]] = {}
+
+    def render(self, begun: Begun) -> str:
+        second = int(begun.expires_at.timestamp())
+        if second != self._second:
+            self._second, self._templates = second, {}  # the templates of a past second never serve again
+        key = (begun.login_url, begun.run_as)
+        template = self._templates.get(key)
+        if template is None:
+            placeholder = Begun(link_url=self._PLACEHOLDER, login_url=begun.login_url, run_as=begun.run_as,
+                                expires_at=begun.expires_at)
+            payload = _ephemeral(_link_message(placeholder))
+            template = self._templates[key] = (json.dumps(payload).split(self._PLACEHOLDER),
+                                               len(payload["text"]) - len(self._PLACEHOLDER))
+        parts, text_length = template
+        # The fallback text carries the link; one the message would cut to Slack's limit is built in full.
+        if text_length + len(begun.link_url) > FALLBACK_TEXT_MAX:
+            return json.dumps(_ephemeral(_link_message(begun)))
+        return json.dumps(begun.link_url)[1:-1].join(parts)
+
+
+class ConnectOrgAcknowledgement(AsyncMiddleware):
+    """Answers `/qc connect-org` with its link right here, for an asker this process already knows may connect
+    orgs (`QC_ADMIN_USERS`, or a recent `users.info`): the answer needs nothing else, and Bolt's way to a
+    listener (matching each listener, building its arguments, running it as a task and polling every 10 ms for
+    its acknowledgement) would cost more than the answer itself. Everything else goes on to the listeners: an
+    asker Slack must be asked about (answered through response_url) or who is refused (audited). A middleware
+    runs after Bolt's authorization, so only an installed workspace is answered; and after the rate limit."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._answers = LinkAnswers()
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
+        command = req.body
+        if command.get("command") != messages.COMMAND:
+            return await next()
+        try:
+            parsed = parse(command.get("text") or "")
+        except CommandSyntaxError:
+            return await next()
+        if not isinstance(parsed, ConnectOrg) or self._services.permissions.known_decision(
+                team_id=command["team_id"], user_id=command["user_id"]) is not True:
+            return await next()
+        begun = _begin(parsed, command=command, services=self._services)
+        body = (json.dumps(_ephemeral(begun)) if isinstance(begun, SlackMessage) else self._answers.render(begun))
+        return BoltResponse(status=200, body=body, headers=_JSON)
+
+
+_JSON: dict[str, str | Sequence[str]] = {"content-type": "application/json"}
 
 
 async def _check(parsed: Check, *, command: dict, services: Services) -> SlackMessage:

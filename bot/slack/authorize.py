@@ -76,7 +76,9 @@ class InstallationAuthorize(_WorkspaceAuthorize):
     database, and not even on that for `remember_for` seconds after a workspace's last lookup: an installation
     changes rarely (install, reinstall, uninstall, token rotation; Slack stops sending an uninstalled app's
     commands), while a busy workspace's commands would each pay a database round trip and a decryption. What
-    is remembered holds the bot token in plaintext, so it is dropped as soon as it lapses, never kept longer.
+    is remembered holds the bot token in plaintext, so it is dropped as soon as it lapses, never kept longer;
+    and at once when this process saves or deletes the workspace's installation (`forget`): other replicas
+    follow within `remember_for`.
     """
 
     def __init__(self, *, store: Store, remember_for: float = INSTALLATION_MEMORY_SECONDS,
@@ -85,6 +87,17 @@ class InstallationAuthorize(_WorkspaceAuthorize):
         self._remember_for = remember_for
         self._now = now
         self._remembered: OrderedDict[tuple[str | None, str | None], tuple[AuthorizeResult, float]] = OrderedDict()
+        # Counts `forget` calls: a lookup that began before one may have read what was just deleted or replaced.
+        self._forgotten = 0
+
+    def forget(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        """Drop what is remembered of the workspace `team_id`, and of every workspace of the Enterprise Grid org
+        `enterprise_id` (whose requests an org-wide installation answers); more than needed costs a read."""
+        self._forgotten += 1
+        for key in [key for key in self._remembered
+                    if (team_id is not None and key[1] == team_id)
+                    or (enterprise_id is not None and key[0] == enterprise_id)]:
+            del self._remembered[key]
 
     async def answer(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         moment = self._now()
@@ -100,12 +113,15 @@ class InstallationAuthorize(_WorkspaceAuthorize):
                     or repos.installations.find(enterprise_id=enterprise_id, team_id=None,
                                                 is_enterprise_install=True))
 
+        forgotten = self._forgotten
         installation = await self._store.run(find)
         if installation is None:
             return None  # not remembered: an install that completes now serves its first command at once
         answer = AuthorizeResult(enterprise_id=installation.enterprise_id, team_id=installation.team_id,
                                  bot_token=installation.bot_token.reveal(), bot_id=installation.bot_id,
                                  bot_user_id=installation.bot_user_id, bot_scopes=list(installation.bot_scopes))
+        if forgotten != self._forgotten:
+            return answer  # served once, as read, and not remembered: it may be what was just forgotten
         self._remembered[key] = (answer, self._now() + self._remember_for)
         self._remembered.move_to_end(key)  # entries stay in the order they lapse
         return answer

@@ -10,7 +10,9 @@ body in full. The gate answers all of those itself, cheaply and in order of cost
 3. the signature over those exact bytes → 401;
 4. a signature seen before (a replay, or Slack resending what we already answered) → 200 with an empty
    body: nothing is done twice and a replayer learns nothing;
-5. the body must be what Bolt will parse (UTF-8; a JSON object, or a form whose `payload` is one) → 400.
+5. the body must be what Bolt will parse (UTF-8; a JSON object, or a form whose `payload` is one) → 400;
+6. an event whose `event_id` was seen before → 200, empty, as a replay; and where replicas share a database
+   (`SharedReplays`), a request another replica admitted already → the same.
 
 Refusals are counted, never logged one by one: one line per `_SUMMARY_SECONDS` says how many and why.
 """
@@ -33,6 +35,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+
+from bot.slack.replays import SharedReplays
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +78,10 @@ _ANSWERS = {
 class ReplayCache:
     """Keys of requests already accepted, each until its signature could no longer be valid.
 
-    In one process only: several replicas behind one URL need a shared cache instead (a table with a unique
-    key and `INSERT … ON CONFLICT DO NOTHING`, or Redis `SET NX EX`), or a replay sent to another replica is
-    answered again. Under a flood beyond `capacity` the oldest entries go first (and that is logged): an
-    evicted entry reopens one replay window, while refusing new requests would drop Slack's real ones.
+    In one process only: replicas on PostgreSQL consult `SharedReplays` too, after this cache (which answers a
+    replay to the same process without a database round trip). Under a flood beyond `capacity` the oldest
+    entries go first (and that is logged): an evicted entry reopens one replay window, while refusing new
+    requests would drop Slack's real ones.
     """
 
     def __init__(self, *, capacity: int = REPLAY_CACHE_ENTRIES, now: Callable[[], float] = time.time) -> None:
@@ -138,10 +142,11 @@ class RefusalCounter:
 class SlackRequestGate:
     """Admits a request to Bolt only once it is well-formed, within limits, signed, and new."""
 
-    def __init__(self, *, signing_secret: str, body_seconds: float) -> None:
+    def __init__(self, *, signing_secret: str, body_seconds: float, shared: SharedReplays | None = None) -> None:
         self._key = signing_secret.encode()
         self._body_seconds = body_seconds
         self._replays = ReplayCache()
+        self._shared = shared
         self._refusals = RefusalCounter()
 
     async def handle(self, request: web.Request, *,
@@ -152,14 +157,18 @@ class SlackRequestGate:
             body = await self._read_body(request)
             if not self._signed(body, timestamp=timestamp, signature=signature):
                 raise _Refusal(status=401, reason="bad signature")
-            keys = [f"signature:{signature}"]
-            if not self._replays.remember(keys[0], until=int(timestamp) + SIGNATURE_WINDOW_SECONDS):
+            key, until = f"signature:{signature}", float(int(timestamp) + SIGNATURE_WINDOW_SECONDS)
+            if not self._replays.remember(key, until=until):
                 return self._replayed(request)
+            keys = [(key, until)]
             text, event_id = _parse(body, content_type=request.content_type)
             if event_id is not None:
-                keys.append(f"event:{event_id}")
-                if not self._replays.remember(keys[1], until=time.time() + EVENT_MEMORY_SECONDS):
+                key, until = f"event:{event_id}", time.time() + EVENT_MEMORY_SECONDS
+                if not self._replays.remember(key, until=until):
                     return self._replayed(request)
+                keys.append((key, until))
+            if self._shared is not None and not await self._shared.admit(keys):
+                return self._replayed(request)
         except _Refusal as refusal:
             return await self._refuse(request, refusal)
         # Bolt reads the headers once, into its own dictionary: as its aiohttp adapter does, it gets them as they
@@ -168,8 +177,10 @@ class SlackRequestGate:
                                                     headers=cast(dict[str, str | Sequence[str]], request.headers)))
         if response.status >= 500:
             # We did not do what was asked: Slack's resend of this very request deserves a real attempt.
-            for key in keys:
+            for key, _ in keys:
                 self._replays.forget(key)
+            if self._shared is not None:
+                await self._shared.forget([key for key, _ in keys])
         return await to_aiohttp_response(response)
 
     def _signed_headers(self, request: web.Request) -> tuple[str, str]:

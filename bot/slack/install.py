@@ -25,6 +25,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.messages import pages
 from bot.redaction import Secret
+from bot.slack.authorize import InstallationAuthorize
 from bot.slack.manifest import BOT_SCOPES, SLACK_INSTALL_PATH, SLACK_OAUTH_REDIRECT_PATH
 from storage.database import Repositories, Store
 from storage.installations import SlackInstallation
@@ -49,6 +50,10 @@ class _OnOurStore:
 class InstallationStore(_OnOurStore, AsyncInstallationStore):
     """Bolt's installation store over qc-bot's SQLite `Store` (bot installations only)."""
 
+    def __init__(self, *, store: Store, clock: Clock, authorization: InstallationAuthorize) -> None:
+        super().__init__(store=store, clock=clock)
+        self._authorization = authorization
+
     async def async_save(self, installation: Installation) -> None:
         await self.async_save_bot(installation.to_bot(), installer_user_id=installation.user_id)
 
@@ -63,6 +68,8 @@ class InstallationStore(_OnOurStore, AsyncInstallationStore):
                                outcome="installed", detail={"scopes": list(record.bot_scopes)})
 
         await self._store.run(save)
+        # A reinstall brings a new token; the one remembered may be revoked already.
+        self._authorization.forget(enterprise_id=record.enterprise_id, team_id=record.team_id)
         logger.info("Installed in Slack workspace %s", record.team_id or record.enterprise_id)
 
     async def async_find_bot(
@@ -88,9 +95,11 @@ class InstallStateStore(_OnOurStore, AsyncOAuthStateStore):
 
 
 async def forget_workspace(
-    *, store: Store, clock: Clock, enterprise_id: str | None, team_id: str | None, reason: str
+    *, store: Store, clock: Clock, authorization: InstallationAuthorize | None, enterprise_id: str | None,
+    team_id: str | None, reason: str
 ) -> bool:
-    """Delete a workspace's installation after Slack said it is gone (`app_uninstalled`, `tokens_revoked`).
+    """Delete a workspace's installation after Slack said it is gone (`app_uninstalled`, `tokens_revoked`), and
+    this process's memory of it (`authorization`, in multi-workspace mode): its next request is refused at once.
 
     Orgs and their tokens stay: a reinstall picks them up again. Messages still queued for the workspace
     end as undeliverable, since no token can send them."""
@@ -107,11 +116,14 @@ async def forget_workspace(
         return removed
 
     removed = await store.run(forget)
+    if authorization is not None:
+        authorization.forget(enterprise_id=enterprise_id, team_id=team_id)
     logger.info("Slack workspace %s: %s; installation %s", team_id, reason, "deleted" if removed else "not found")
     return removed
 
 
-def oauth_settings(*, settings: Settings, store: Store, clock: Clock) -> AsyncOAuthSettings:
+def oauth_settings(*, settings: Settings, store: Store, clock: Clock,
+                   authorization: InstallationAuthorize) -> AsyncOAuthSettings:
     """Bolt's OAuth settings for `/slack/install` → Slack → `/slack/oauth_redirect`, rendered with our pages."""
     assert settings.slack_client_id is not None and settings.slack_client_secret is not None
     api = urlsplit(settings.slack_api_url)
@@ -127,7 +139,7 @@ def oauth_settings(*, settings: Settings, store: Store, clock: Clock) -> AsyncOA
         install_page_rendering_enabled=False,
         # GovSlack and tests: the authorize page lives on the same host as the Web API.
         authorization_url=f"{api.scheme}://{api.netloc}/oauth/v2/authorize",
-        installation_store=InstallationStore(store=store, clock=clock),
+        installation_store=InstallationStore(store=store, clock=clock, authorization=authorization),
         installation_store_bot_only=True,
         state_store=InstallStateStore(store=store, clock=clock),
         state_expiration_seconds=int(INSTALL_STATE_TTL.total_seconds()),

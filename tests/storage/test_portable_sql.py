@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTABLE = ("connections", "orgs", "oauth_states", "reveals", "temporary_changes", "audit", "installations",
-            "key_rotation", "notifications", "tracked_tokens", "drift_alerts", "rotations", "retention")
+            "key_rotation", "notifications", "tracked_tokens", "drift_alerts", "rotations", "retention",
+            "slack_replays")
 SQLITE_ONLY = {
     "a positional ? parameter": r"[\s(,=<>]\?(?=[\s,)]|$)",
     "rowid": r"\browid\b",

@@ -46,3 +46,22 @@ async def test_an_installation_is_remembered_for_seconds_then_read_again(tmp_pat
         assert await authorize.answer(enterprise_id=None, team_id="T1") is None
     finally:
         await store.close()
+
+
+async def test_a_forgotten_workspace_is_read_again_at_once_and_the_others_stay_remembered(tmp_path):
+    store = Store(url=sqlite_url(tmp_path / "qc-bot.db"),
+                  secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    await store.open()
+    authorize = InstallationAuthorize(store=store, remember_for=5.0, now=lambda: 100.0)
+    try:
+        await store.run(lambda repos: repos.installations.save(installation(TOKEN)))
+        assert (await authorize.answer(enterprise_id=None, team_id="T1")).bot_token == TOKEN
+        authorize._remembered[(None, "T2")] = authorize._remembered[(None, "T1")]  # another workspace's memory
+        await store.run(lambda repos: repos.installations.save(installation(NEW_TOKEN)))
+
+        authorize.forget(enterprise_id=None, team_id="T1")
+
+        assert list(authorize._remembered) == [(None, "T2")]
+        assert (await authorize.answer(enterprise_id=None, team_id="T1")).bot_token == NEW_TOKEN
+    finally:
+        await store.close()

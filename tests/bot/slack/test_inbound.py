@@ -7,10 +7,15 @@ import time
 
 import aiohttp
 from aiohttp import web
+from cryptography.fernet import Fernet
 from slack_bolt.response import BoltResponse
 
+from bot.redaction import Secret
 from bot.slack.inbound import MAX_BODY_BYTES, RefusalCounter, ReplayCache, SlackRequestGate
+from bot.slack.replays import SharedReplays
 from standins.slack.driver import sign
+from storage.crypto import SecretBox
+from storage.database import Store
 
 SECRET = "gate-signing-secret"
 
@@ -44,8 +49,8 @@ def test_refusals_are_summarised_at_most_once_per_interval(caplog):
         "earliest"]
 
 
-async def serve_gate(dispatch):
-    gate = SlackRequestGate(signing_secret=SECRET, body_seconds=5)
+async def serve_gate(dispatch, *, shared=None):
+    gate = SlackRequestGate(signing_secret=SECRET, body_seconds=5, shared=shared)
     app = web.Application()
 
     async def events(request: web.Request) -> web.StreamResponse:
@@ -105,3 +110,33 @@ async def test_an_oversized_body_without_a_length_is_refused_while_reading():
                 assert "Content-Length" not in response.request_info.headers
     finally:
         await runner.cleanup()
+
+
+async def test_two_gates_sharing_replays_admit_a_request_once_and_a_failed_one_again(database_url):
+    """Two gates, as two replicas, on one database: what one admitted the other answers as a replay, unless the
+    first failed it (then Slack's resend is processed, wherever it lands)."""
+    store = Store(url=database_url, secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    await store.open()
+    seen = []
+
+    async def dispatch(request):
+        seen.append(request.body["text"])
+        return BoltResponse(status=500 if request.body["text"] == "fails" else 200, body="")
+
+    runners = [await serve_gate(dispatch, shared=SharedReplays(store=store)) for _ in range(2)]
+    try:
+        async with aiohttp.ClientSession() as session:
+            answers = []
+            for text in ("help", "fails"):
+                body = f"command=%2Fqc&text={text}".encode()
+                headers = signed(body)
+                for _, url in (*runners, *runners):
+                    async with session.post(url, data=body, headers=headers) as response:
+                        answers.append((text, response.status, await response.text()))
+    finally:
+        for runner, _ in runners:
+            await runner.cleanup()
+        await store.close()
+    assert answers == [("help", 200, ""), ("help", 200, ""), ("help", 200, ""), ("help", 200, ""),
+                       ("fails", 500, ""), ("fails", 500, ""), ("fails", 500, ""), ("fails", 500, "")]
+    assert seen == ["help", "fails", "fails", "fails", "fails"], "admitted once; a failed one each time it is resent"
