@@ -277,7 +277,6 @@ class ConnectJourney:
         """Connections this process has a task for: its own lease covers them, adoption must leave them alone."""
         self._leases = leases
         self._closing = False
-        self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._prover = SignInProver(oauth=self._oauth, clock=clock, retry=timings.proof_retry,
                                     window=timings.proof_window)
 
@@ -617,13 +616,16 @@ class ConnectJourney:
         if connection is None or connection.org_id is None:
             return
         if connection.status in ("authorized", "provisioning"):
-            lock = self._org_locks.setdefault((connection.team_id, connection.org_id), asyncio.Lock())
-            async with lock:
-                await self._provision_locked(connection_id)
-        # Outside the org's lock: a proof may wait minutes for Salesforce, a new journey need not wait for it.
+            # One change of an org's app at a time, whichever replica runs it: two deploys of one External Client
+            # App side by side would race. Waiting, the journey stays `authorized` under its own lease (renewed),
+            # so a replica that dies meanwhile leaves it to be adopted.
+            async with self._leases.waiting_for(leases.org(team_id=connection.team_id, org_id=connection.org_id),
+                                                work=leases.journey(connection_id)):
+                await self._provision_exclusively(connection_id)
+        # Outside the org's lease: a proof may wait minutes for Salesforce, a new journey need not wait for it.
         await self._prove(connection_id)
 
-    async def _provision_locked(self, connection_id: str) -> None:
+    async def _provision_exclusively(self, connection_id: str) -> None:
         now = self._clock.now()
 
         def start(repos: Repositories) -> tuple[Connection | None, OrgRecord | None, int]:
