@@ -4,8 +4,12 @@ by `/qc check`: a list of steps, each returning a typed result, run under a clai
 The claim (`token_syncs.claimed_by/claimed_until`, taken in an immediate transaction) is what makes a check
 safe while another process checks too: a rotating refresh token refreshed twice at once would lose one of
 the two refreshes (Salesforce may answer `invalid_grant` to the loser, a false "connection broken"), so an org
-claimed by another process is skipped, never checked side by side. A claim lapses after
-`Timings.org_check_lease` if its process dies.
+claimed by another process is skipped, never checked side by side. A claim is short (`Timings.lease_ttl`) and
+renewed while the check runs (every `Timings.lease_renew_seconds`), so a check that waits minutes for Salesforce
+keeps its org, and an org whose process died mid-check is checked by another within a lease's lifetime. A check
+whose process stalled past its claim, and found it taken, still finishes (like the scheduler's checks, and a
+token refresh is never cut in half); the refresh lease and the warnings' dedupe keys keep the two from doing
+anything twice.
 
 Steps, in order: the token sync (bot.watch.token_sync: refreshes qc-bot's token, reads the app's tokens), the
 sign-in watch (bot.watch.sign_in), then whatever else a deployment adds (the drift watch adds a step whose
@@ -139,15 +143,17 @@ def watch_steps(
 class OrgChecker:
     def __init__(
         self, *, store: Store, clock: Clock, steps: Sequence[CheckStep], process: str, lease: timedelta,
-        concurrency: int = 10,
+        renew_seconds: float, concurrency: int = 10,
     ) -> None:
         """`process` names the kind of process (`serve`, `check-expiry`); each checker claims under a name of
-        its own, so two processes of one kind do not take each other's claims for their own."""
+        its own, so two processes of one kind do not take each other's claims for their own. A claim holds for
+        `lease` and is renewed every `renew_seconds` while its check runs."""
         self._store = store
         self._clock = clock
         self._steps = tuple(steps)
         self._owner = f"{process}:{uuid.uuid4().hex[:12]}"
         self._lease = lease
+        self._renew_seconds = renew_seconds
         self._concurrency = concurrency
 
     async def check_due(self) -> int:
@@ -160,9 +166,7 @@ class OrgChecker:
 
     async def check_org(self, *, team_id: str, org_id: str) -> OrgCheckResult:
         """Check one org now, whenever its next check is due; not at all if another process is checking it."""
-        now = self._clock.now()
-        sync = await self._store.run(lambda repos: repos.tracked_tokens.claim(
-            team_id=team_id, org_id=org_id, now=now, by=self._owner, until=now + self._lease), immediate=True)
+        sync = await self._claim(team_id=team_id, org_id=org_id)
         if sync is None:
             return OrgCheckResult(team_id=team_id, org_id=org_id, ran=False)
         return await self._run_claimed(sync)
@@ -184,6 +188,7 @@ class OrgChecker:
 
     async def _run_claimed(self, sync: OrgSync) -> OrgCheckResult:
         results: list[StepResult] = []
+        renewal = asyncio.create_task(self._keep_claim(sync), name=f"org-check-claim-{sync.org_id}")
         try:
             for step in self._steps:
                 try:
@@ -194,9 +199,33 @@ class OrgChecker:
                     # One step's bug must not keep the others (or the other orgs) from being checked.
                     logger.exception("A check of org %s failed unexpectedly (%s)", sync.org_id, type(step).__name__)
         finally:
+            renewal.cancel()
+            await asyncio.gather(renewal, return_exceptions=True)
             await self._store.run(lambda repos: repos.tracked_tokens.release(
                 team_id=sync.team_id, org_id=sync.org_id, by=self._owner))
         return OrgCheckResult(team_id=sync.team_id, org_id=sync.org_id, ran=True, results=tuple(results))
+
+    async def _claim(self, *, team_id: str, org_id: str) -> OrgSync | None:
+        """Claim (or renew this checker's claim on) one org's check, whenever it is due; None if another has it."""
+        now = self._clock.now()
+        return await self._store.run(lambda repos: repos.tracked_tokens.claim(
+            team_id=team_id, org_id=org_id, now=now, by=self._owner, until=now + self._lease), immediate=True)
+
+    async def _keep_claim(self, sync: OrgSync) -> None:
+        """Renew the claim on `sync`'s org until cancelled (the check ended), or until another process took it."""
+        while True:
+            await asyncio.sleep(self._renew_seconds)
+            try:
+                renewed = await self._claim(team_id=sync.team_id, org_id=sync.org_id)
+            except Exception:
+                # A slow or unreachable database: the next renewal may still come in time.
+                logger.warning("Could not renew the claim on org %s's check; trying again", sync.org_id,
+                               exc_info=True)
+                continue
+            if renewed is None:
+                logger.warning("The check of org %s outlived its claim, which another process took; it finishes",
+                               sync.org_id)
+                return
 
 
 def org_checker(
@@ -211,4 +240,4 @@ def org_checker(
                           proof_fresh_for=timedelta(0) if on_demand else settings.token_sync_interval)
     return OrgChecker(store=store, clock=clock, steps=watch_steps(sync=sync, sign_in=sign_in,
                                                                    refresh_always=on_demand, drift=drift),
-                      process=process, lease=timings.org_check_lease)
+                      process=process, lease=timings.lease_ttl, renew_seconds=timings.lease_renew_seconds)
