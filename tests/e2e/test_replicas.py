@@ -1,10 +1,12 @@
 """Several replicas on one database (SPEC §10), against the real bot over HTTP and the Salesforce stand-in: a journey
 whose lease another replica holds is left to it while the lease lives and adopted once it lapses; two journeys of
 one org, on two replicas or on one, deploy one after the other; an org lease whose holder died holds up a journey
-only until it lapses; two replicas refreshing one org's rotating token at once make one refresh call between them."""
+or a rotation only until it lapses; two replicas refreshing one org's rotating token at once make one refresh call
+between them."""
 
 import asyncio
 import re
+from datetime import timedelta
 from urllib.parse import urljoin
 
 import aiohttp
@@ -23,8 +25,10 @@ from storage.database import Store
 from tests.support.ports import free_port
 from tests.support.stack import BOT_CLIENT_ID, CARD_SETTING_UP, CHANNEL, Stack
 
-WAITS_FOR_THE_ORG = "waits for lease org:"
-"""What the log says when a journey finds its org's lease held (bot.leases)."""
+
+def waits_for_the_org(stack: Stack, work: str) -> bool:
+    """The log says that a `work` (`journey`, `rotation`) found its org's lease held and waits (bot.leases)."""
+    return re.search(rf"\b{work}:\w+ waits for lease org:", stack.log_text()) is not None
 
 
 @pytest.fixture
@@ -100,7 +104,7 @@ async def test_two_journeys_of_one_org_deploy_one_after_the_other(make_stack, se
     await authorize_through(stack, stack.bot_url)
     await stack.slack.wait_for(lambda: stack.org.deploys, timeout=30, what="the first journey's first deploy")
     await authorize_through(stack, other_url)
-    await stack.slack.wait_for(lambda: WAITS_FOR_THE_ORG in stack.log_text(), timeout=30,
+    await stack.slack.wait_for(lambda: waits_for_the_org(stack, "journey"), timeout=30,
                                what="the second journey to wait for the org")
     assert len(stack.org.deploys) == 1, "nothing deployed beside the deploy in flight"
     assert stack.query("SELECT status FROM connections ORDER BY created_at, id") == [("provisioning",),
@@ -124,7 +128,7 @@ async def test_an_org_lease_whose_holder_died_holds_a_journey_up_only_until_it_l
     assert await dead.acquire(leases.org(team_id=stack.slack.team.team_id, org_id=stack.org.id))
 
     await stack.connect()
-    await stack.slack.wait_for(lambda: WAITS_FOR_THE_ORG in stack.log_text(), timeout=30,
+    await stack.slack.wait_for(lambda: waits_for_the_org(stack, "journey"), timeout=30,
                                what="the journey to wait for the org")
     assert stack.query("SELECT status FROM connections") == [("authorized",)]
     assert stack.org.deploys == []
@@ -133,6 +137,31 @@ async def test_an_org_lease_whose_holder_died_holds_a_journey_up_only_until_it_l
     status = await stack.status_message()
     assert "connected to Quality Clouds" in status.text
     assert len(stack.app_deploys()) == 1
+
+
+async def test_a_rotation_waits_for_the_orgs_lease_too(make_stack, other_replica_store):
+    stack = await make_stack()
+    await stack.connect()
+    await stack.status_message()
+    stack.clock.advance(timedelta(minutes=2))  # the new app's credentials have propagated: the proof ends
+    await stack.slack.wait_for(lambda: stack.query("SELECT proof_status FROM connections") == [("proved",)],
+                               timeout=30, what="the connection's sign-in proved")
+    stack.org.credentials_propagation = timedelta(0)
+    other = await other_replica_store(stack)
+    dead = Leases(store=other, clock=stack.clock, holder="dead-replica", timings=stack.timings)
+    assert await dead.acquire(leases.org(team_id=stack.slack.team.team_id, org_id=stack.org.id))
+
+    await stack.slash("rotate-secret Acme Corp")
+    await stack.slack.wait_for(lambda: waits_for_the_org(stack, "rotation"), timeout=30,
+                               what="the rotation to wait for the org")
+    assert stack.query("SELECT step FROM rotations") == [("started",)]
+    assert stack.org.staged == {}, "nothing staged in Salesforce while another holds the org"
+
+    stack.clock.advance(stack.timings.lease_ttl)
+    await stack.slack.wait_for(
+        lambda: next((m for m in stack.slack.messages(CHANNEL) if "rotated the consumer key and secret" in m.text),
+                     None), timeout=30, what="the rotation's outcome")
+    assert stack.query("SELECT step FROM rotations") == [("proven",)]
 
 
 async def test_a_journey_leased_by_another_replica_is_left_to_it_and_adopted_once_the_lease_lapses(
