@@ -18,7 +18,9 @@ Every step is one transaction that moves the connection forward with a compare-a
 runs once even when requests race. The process working on a journey (authorized → provisioning → proving) holds
 its lease (storage.leases) and renews it; every replica looks every few seconds for unfinished journeys whose
 lease lapsed, because the process holding it died, and takes them over (`adopt_unfinished`), never one whose
-lease is alive. A deploy in flight is resumed by polling it (`pending_deploy_id`), never deployed again.
+lease is alive. Provisioning also holds the org's lease (`leases.org`), waited for if another journey, a repair or
+a rotation of the org holds it, on this replica or another: one change of an org's app at a time; the proof runs
+outside it. A deploy in flight is resumed by polling it (`pending_deploy_id`), never deployed again.
 Results reach Slack only through the outbox, in the same transaction as the status change that produced them.
 The channel hears of a journey through one card (SPEC §3), queued with the move to `authorized` and becoming the
 org's card; the journey's end and the proof's outcome are edits of it (`outbox_keys.journey_outcome`,
