@@ -6,6 +6,7 @@ between them."""
 
 import asyncio
 import re
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import urljoin
 
@@ -18,6 +19,7 @@ from bot.config import load_settings
 from bot.leases import Leases
 from bot.orgs.access import org_access
 from bot.redaction import Secret
+from bot.timings import fast_timings
 from standins.salesforce import FakeSalesforce
 from storage import leases
 from storage.crypto import SecretBox
@@ -97,9 +99,11 @@ def overlapping_deploys(salesforce: FakeSalesforce) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("second", ["on another replica", "on the same replica"])
 async def test_two_journeys_of_one_org_deploy_one_after_the_other(make_stack, second_replica, second):
-    stack = await make_stack()
+    # The first journey's first deploy stays in flight until the test lets it go, however busy the machine.
+    stack = await make_stack(timings=replace(fast_timings(), deploy_poll=replace(fast_timings().deploy_poll,
+                                                                                 deadline=120.0)))
     other_url = await second_replica(stack) if second == "on another replica" else stack.bot_url
-    stack.org.deploy_polls_until_done = 10**6  # the first journey's first deploy stays in flight until let go
+    stack.org.deploy_polls_until_done = 10**6
 
     await authorize_through(stack, stack.bot_url)
     await stack.slack.wait_for(lambda: stack.org.deploys, timeout=30, what="the first journey's first deploy")
