@@ -1,7 +1,7 @@
 """The periodic check's extension point (bot.watch.org_check): steps run in order under the org's claim, each
 result reaches the report, a failing step does not stop the others, and the claim is released. The claim is short
 and renewed: a slow check keeps its org, and an org whose checking process died is checked by another process
-within a lease's lifetime."""
+within a lease's lifetime (on both engines)."""
 
 import asyncio
 import signal
@@ -40,8 +40,8 @@ class BrokenStep:
         raise RuntimeError("a bug in one step")
 
 
-async def connected_store(tmp_path, *, key=None):
-    store = Store(url=sqlite_url(tmp_path / "qc.db"),
+async def connected_store(tmp_path, *, url=None, key=None):
+    store = Store(url=url or sqlite_url(tmp_path / "qc.db"),
                   secret_box=SecretBox(keys=[Secret(key or Fernet.generate_key().decode())]))
     await store.open()
 
@@ -135,9 +135,9 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
-async def test_a_slow_check_keeps_its_org_past_the_lease(tmp_path):
-    store = await connected_store(tmp_path)
-    database = engine_of(sqlite_url(tmp_path / "qc.db"))
+async def test_a_slow_check_keeps_its_org_past_the_lease(tmp_path, database_url):
+    store = await connected_store(tmp_path, url=database_url)
+    database = engine_of(database_url)
     try:
         clock = ManualClock(NOW)
         slow = SlowStep()
@@ -159,12 +159,13 @@ async def test_a_slow_check_keeps_its_org_past_the_lease(tmp_path):
         await store.close()
 
 
-async def test_an_org_whose_checking_process_was_killed_is_checked_by_another_within_a_lease(tmp_path):
+async def test_an_org_whose_checking_process_was_killed_is_checked_by_another_within_a_lease(
+        tmp_path, database_url):
     key = Fernet.generate_key().decode()
-    store = await connected_store(tmp_path, key=key)
-    database = engine_of(sqlite_url(tmp_path / "qc.db"))
+    store = await connected_store(tmp_path, url=database_url, key=key)
+    database = engine_of(database_url)
     doomed = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", DOOMED_CHECK, sqlite_url(tmp_path / "qc.db"), key, cwd=REPO_ROOT,
+        sys.executable, "-c", DOOMED_CHECK, database_url, key, cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE)
     try:
         assert doomed.stdout is not None
