@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 from bot.clock import Clock
@@ -67,12 +68,13 @@ class Leases:
     @contextlib.asynccontextmanager
     async def waiting_for(self, name: str, *, work: str) -> AsyncIterator[HeldLease]:
         """Hold `name` for `work` while the block runs, first waiting as long as anyone else holds it: another
-        replica, or another task of this process. Nothing bounds the wait but the holder: a live one renews only
-        while its own (bounded) work goes on, a dead one's lease lapses after `lease_ttl`. Like `holding` with
+        replica, or another task of this process. The looks are spaced by a back-off bounded by the renewal
+        period; the wait has no deadline of its own, because the holder bounds it: a live one renews only while its
+        own (bounded) work goes on, a dead one's lease lapses after `lease_ttl`. Like `holding` with
         `cancel_on_loss`; the wait, an `asyncio.sleep`, ends at once when the task is cancelled (a shutdown)."""
-        # Held under the work's own name, unlike `holding`: two tasks of this process are told apart, and this
-        # process started again under its name takes back its work's lease at once.
-        holder = f"{self.holder}/{work}"
+        # Unlike `holding`, held under a name of this call's own: two tasks of this process are told apart, even two
+        # for the same work (a drift repair's own task, and the adoption that found its journey before it began).
+        holder = f"{self.holder}/{work}/{uuid.uuid4().hex[:8]}"
         retry = 0
         while not await self.acquire(name, holder=holder):
             if retry == 0:
