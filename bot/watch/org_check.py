@@ -205,18 +205,20 @@ class OrgChecker:
                 team_id=sync.team_id, org_id=sync.org_id, by=self._owner))
         return OrgCheckResult(team_id=sync.team_id, org_id=sync.org_id, ran=True, results=tuple(results))
 
-    async def _claim(self, *, team_id: str, org_id: str) -> OrgSync | None:
-        """Claim (or renew this checker's claim on) one org's check, whenever it is due; None if another has it."""
+    async def _claim(self, *, team_id: str, org_id: str, renewal: bool = False) -> OrgSync | None:
+        """Claim (or renew this checker's claim on) one org's check, whenever it is due; None if another has it.
+        A renewal is one conditional UPDATE, atomic by itself: it need not queue behind every immediate
+        transaction (on PostgreSQL, one advisory lock for all of them) several times a lease."""
         now = self._clock.now()
         return await self._store.run(lambda repos: repos.tracked_tokens.claim(
-            team_id=team_id, org_id=org_id, now=now, by=self._owner, until=now + self._lease), immediate=True)
+            team_id=team_id, org_id=org_id, now=now, by=self._owner, until=now + self._lease), immediate=not renewal)
 
     async def _keep_claim(self, sync: OrgSync) -> None:
         """Renew the claim on `sync`'s org until cancelled (the check ended), or until another process took it."""
         while True:
             await asyncio.sleep(self._renew_seconds)
             try:
-                renewed = await self._claim(team_id=sync.team_id, org_id=sync.org_id)
+                renewed = await self._claim(team_id=sync.team_id, org_id=sync.org_id, renewal=True)
             except Exception:
                 # A slow or unreachable database: the next renewal may still come in time.
                 logger.warning("Could not renew the claim on org %s's check; trying again", sync.org_id,
