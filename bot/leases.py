@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bot.clock import Clock
 from bot.retry import Backoff
@@ -90,17 +90,24 @@ class Leases:
         lease = HeldLease(name)
         worker = asyncio.current_task()
         assert worker is not None
-        renewal = asyncio.create_task(self._renew(lease, holder=holder, worker=worker if cancel_on_loss else None),
-                                      name=f"lease-{name}")
+
+        async def renew() -> bool:
+            if await self.acquire(name, holder=holder):
+                return True
+            logger.warning("Lease %s was taken over by another replica; this one stops that work", name)
+            lease.lost = True
+            if cancel_on_loss:
+                worker.cancel()
+            return False
+
         try:
-            yield lease
+            async with renewed_every(seconds=self.renew_seconds, renew=renew, what=f"lease {name}"):
+                yield lease
         except asyncio.CancelledError:
             # Cancelled by the renewal alone (not also by a shutdown): the work belongs to another replica now.
             if not (lease.lost and cancel_on_loss and worker.uncancel() == 0):
                 raise
         finally:
-            renewal.cancel()
-            await asyncio.gather(renewal, return_exceptions=True)
             if not lease.lost:
                 try:
                     await self.release(name, holder=holder)
@@ -109,18 +116,33 @@ class Leases:
                     # swallowed, would leave the loop around this block running forever.
                     logger.warning("Could not give up lease %s; it lapses by itself", name, exc_info=True)
 
-    async def _renew(self, lease: HeldLease, *, holder: str, worker: asyncio.Task[object] | None) -> None:
+
+@contextlib.asynccontextmanager
+async def renewed_every(*, seconds: float, renew: Callable[[], Awaitable[bool]], what: str) -> AsyncIterator[None]:
+    """Call `renew` every `seconds` while the block runs, until it answers False (the claim or lease is lost); one
+    that raises (a slow or unreachable database) is logged, and the next may still come in time.
+
+    At the end a renewal under way is waited for, never cancelled: cancelled, its statement would still run to its
+    end in the store's thread, and could land after the release that follows the block, holding again what was
+    just given up."""
+    stop = asyncio.Event()
+
+    async def renewing() -> None:
         while True:
-            await asyncio.sleep(self.renew_seconds)
             try:
-                renewed = await self.acquire(lease.name, holder=holder)
-            except Exception:
-                # A slow or unreachable database: the next renewal may still come in time.
-                logger.warning("Could not renew lease %s; trying again", lease.name, exc_info=True)
-                continue
-            if not renewed:
-                logger.warning("Lease %s was taken over by another replica; this one stops that work", lease.name)
-                lease.lost = True
-                if worker is not None:
-                    worker.cancel()
+                await asyncio.wait_for(stop.wait(), timeout=seconds)
                 return
+            except TimeoutError:
+                pass
+            try:
+                if not await renew():
+                    return
+            except Exception:
+                logger.warning("Could not renew %s; trying again", what, exc_info=True)
+
+    renewal = asyncio.create_task(renewing(), name=f"renew {what}")
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(renewal, return_exceptions=True)

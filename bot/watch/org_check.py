@@ -28,6 +28,7 @@ from typing import Literal, Protocol
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.leases import renewed_every
 from bot.messages.check import setting_state_line
 from bot.orgs.access import OrgAccess
 from bot.slack.outbox import SlackDelivery
@@ -188,19 +189,19 @@ class OrgChecker:
 
     async def _run_claimed(self, sync: OrgSync) -> OrgCheckResult:
         results: list[StepResult] = []
-        renewal = asyncio.create_task(self._keep_claim(sync), name=f"org-check-claim-{sync.org_id}")
         try:
-            for step in self._steps:
-                try:
-                    results.append(await step.run(sync))
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # One step's bug must not keep the others (or the other orgs) from being checked.
-                    logger.exception("A check of org %s failed unexpectedly (%s)", sync.org_id, type(step).__name__)
+            async with renewed_every(seconds=self._renew_seconds, renew=lambda: self._renew_claim(sync),
+                                     what=f"the claim on org {sync.org_id}'s check"):
+                for step in self._steps:
+                    try:
+                        results.append(await step.run(sync))
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        # One step's bug must not keep the others (or the other orgs) from being checked.
+                        logger.exception("A check of org %s failed unexpectedly (%s)", sync.org_id,
+                                         type(step).__name__)
         finally:
-            renewal.cancel()
-            await asyncio.gather(renewal, return_exceptions=True)
             await self._store.run(lambda repos: repos.tracked_tokens.release(
                 team_id=sync.team_id, org_id=sync.org_id, by=self._owner))
         return OrgCheckResult(team_id=sync.team_id, org_id=sync.org_id, ran=True, results=tuple(results))
@@ -213,21 +214,12 @@ class OrgChecker:
         return await self._store.run(lambda repos: repos.tracked_tokens.claim(
             team_id=team_id, org_id=org_id, now=now, by=self._owner, until=now + self._lease), immediate=not renewal)
 
-    async def _keep_claim(self, sync: OrgSync) -> None:
-        """Renew the claim on `sync`'s org until cancelled (the check ended), or until another process took it."""
-        while True:
-            await asyncio.sleep(self._renew_seconds)
-            try:
-                renewed = await self._claim(team_id=sync.team_id, org_id=sync.org_id, renewal=True)
-            except Exception:
-                # A slow or unreachable database: the next renewal may still come in time.
-                logger.warning("Could not renew the claim on org %s's check; trying again", sync.org_id,
-                               exc_info=True)
-                continue
-            if renewed is None:
-                logger.warning("The check of org %s outlived its claim, which another process took; it finishes",
-                               sync.org_id)
-                return
+    async def _renew_claim(self, sync: OrgSync) -> bool:
+        if await self._claim(team_id=sync.team_id, org_id=sync.org_id, renewal=True) is not None:
+            return True
+        logger.warning("The check of org %s outlived its claim, which another process took; it finishes",
+                       sync.org_id)
+        return False
 
 
 def org_checker(
