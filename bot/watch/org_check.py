@@ -5,7 +5,7 @@ The claim (`token_syncs.claimed_by/claimed_until`, taken in an immediate transac
 safe while another process checks too: a rotating refresh token refreshed twice at once would lose one of
 the two refreshes (Salesforce may answer `invalid_grant` to the loser, a false "connection broken"), so an org
 claimed by another process is skipped, never checked side by side. A claim is short (`Timings.lease_ttl`) and
-renewed while the check runs (every `Timings.lease_renew_seconds`), so a check that waits minutes for Salesforce
+renewed while the check runs (every third of it), so a check that waits minutes for Salesforce
 keeps its org, and an org whose process died mid-check is checked by another within a lease's lifetime. A check
 whose process stalled past its claim, and found it taken, still finishes (like the scheduler's checks, and a
 token refresh is never cut in half); the refresh lease and the warnings' dedupe keys keep the two from doing
@@ -144,17 +144,17 @@ def watch_steps(
 class OrgChecker:
     def __init__(
         self, *, store: Store, clock: Clock, steps: Sequence[CheckStep], process: str, lease: timedelta,
-        renew_seconds: float, concurrency: int = 10,
+        concurrency: int = 10,
     ) -> None:
         """`process` names the kind of process (`serve`, `check-expiry`); each checker claims under a name of
         its own, so two processes of one kind do not take each other's claims for their own. A claim holds for
-        `lease` and is renewed every `renew_seconds` while its check runs."""
+        `lease` and is renewed every third of it while its check runs (two renewals may fail before it lapses)."""
         self._store = store
         self._clock = clock
         self._steps = tuple(steps)
         self._owner = f"{process}:{uuid.uuid4().hex[:12]}"
         self._lease = lease
-        self._renew_seconds = renew_seconds
+        self._renew_seconds = lease.total_seconds() / 3
         self._concurrency = concurrency
 
     async def check_due(self) -> int:
@@ -234,4 +234,4 @@ def org_checker(
                           proof_fresh_for=timedelta(0) if on_demand else settings.token_sync_interval)
     return OrgChecker(store=store, clock=clock, steps=watch_steps(sync=sync, sign_in=sign_in,
                                                                    refresh_always=on_demand, drift=drift),
-                      process=process, lease=timings.lease_ttl, renew_seconds=timings.lease_renew_seconds)
+                      process=process, lease=timings.lease_ttl)

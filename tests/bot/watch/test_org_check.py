@@ -62,7 +62,7 @@ async def test_a_settings_step_feeds_the_report_and_a_broken_step_stops_nothing(
     try:
         clock = ManualClock(NOW)
         checker = OrgChecker(store=store, clock=clock, steps=[BrokenStep(), DriftStep()], process="test",
-                             lease=TIMINGS.lease_ttl, renew_seconds=TIMINGS.lease_renew_seconds)
+                             lease=TIMINGS.lease_ttl)
         message = await CheckReport(store=store, clock=clock, checker=checker).run(team_id="T1", org_ids=None)
         text = str(message.blocks)
         assert "*Acme &lt;Corp&gt;* `00DA`" in text, "names from Salesforce are escaped"
@@ -79,8 +79,7 @@ async def test_without_a_settings_step_the_report_says_not_checked(tmp_path):
     store = await connected_store(tmp_path)
     try:
         clock = ManualClock(NOW)
-        checker = OrgChecker(store=store, clock=clock, steps=[], process="test", lease=TIMINGS.lease_ttl,
-                             renew_seconds=TIMINGS.lease_renew_seconds)
+        checker = OrgChecker(store=store, clock=clock, steps=[], process="test", lease=TIMINGS.lease_ttl)
         message = await CheckReport(store=store, clock=clock, checker=checker).run(team_id="T1", org_ids=["00DA"])
         assert "❔ *Settings:* not checked" in str(message.blocks)
     finally:
@@ -101,8 +100,7 @@ class SlowStep:
 
 
 def checker(store, clock, step, *, process):
-    return OrgChecker(store=store, clock=clock, steps=[step], process=process, lease=TIMINGS.lease_ttl,
-                      renew_seconds=TIMINGS.lease_renew_seconds)
+    return OrgChecker(store=store, clock=clock, steps=[step], process=process, lease=TIMINGS.lease_ttl)
 
 
 def claimed_until(database):
@@ -128,8 +126,8 @@ async def main(url):
     store = Store(url=url, secret_box=SecretBox(keys=[Secret(sys.argv[2])]))
     await store.open()
     timings = fast_timings()
-    await OrgChecker(store=store, clock=SystemClock(), steps=[Hang()], process="doomed", lease=timings.lease_ttl,
-                     renew_seconds=timings.lease_renew_seconds).check_org(team_id="T1", org_id="00DA")
+    await OrgChecker(store=store, clock=SystemClock(), steps=[Hang()], process="doomed",
+                     lease=timings.lease_ttl).check_org(team_id="T1", org_id="00DA")
 
 asyncio.run(main(sys.argv[1]))
 """
