@@ -98,7 +98,11 @@ def overlapping_deploys(salesforce: FakeSalesforce) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("second", ["on another replica", "on the same replica"])
-async def test_two_journeys_of_one_org_deploy_one_after_the_other(make_stack, second_replica, second):
+async def test_two_journeys_of_one_org_deploy_one_after_the_other(make_stack, second_replica, second, database_url):
+    if second == "on another replica" and database_url.startswith("sqlite"):
+        # Replicas share PostgreSQL (README, "Running two replicas"): two busy apps on one SQLite file starve each
+        # other's writes under load ("database is locked"), which says nothing about the org's lease.
+        pytest.skip("several replicas run on PostgreSQL only")
     # The first journey's first deploy stays in flight until the test lets it go, however busy the machine.
     stack = await make_stack(timings=replace(fast_timings(), deploy_poll=replace(fast_timings().deploy_poll,
                                                                                  deadline=120.0)))
