@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bot.clock import Clock
+from bot.retry import Backoff
 from bot.timings import Timings
 from storage.database import Store
 
@@ -35,15 +37,18 @@ class Leases:
         self._clock = clock
         self._ttl = timings.lease_ttl
         self.renew_seconds = timings.lease_renew_seconds
+        # A waiter looks again soon at first (a holder about to finish), then once per renewal: it learns of a
+        # lapsed or released lease within one renewal period, and a long wait costs one statement per period.
+        self._waiting = Backoff(initial=self.renew_seconds / 8, maximum=self.renew_seconds, jitter=0.0)
 
-    async def acquire(self, name: str) -> bool:
-        """Take (or renew) `name` for this process; False while another process holds it."""
+    async def acquire(self, name: str, *, holder: str | None = None) -> bool:
+        """Take (or renew) `name` for this process (or `holder`); False while another holder has it."""
         now = self._clock.now()
         return await self._store.run(lambda repos: repos.leases.acquire(
-            name, holder=self.holder, now=now, until=now + self._ttl))
+            name, holder=holder or self.holder, now=now, until=now + self._ttl))
 
-    async def release(self, name: str) -> None:
-        await self._store.run(lambda repos: repos.leases.release(name, holder=self.holder))
+    async def release(self, name: str, *, holder: str | None = None) -> None:
+        await self._store.run(lambda repos: repos.leases.release(name, holder=holder or self.holder))
 
     @contextlib.asynccontextmanager
     async def holding(self, name: str, *, cancel_on_loss: bool = False) -> AsyncIterator[HeldLease | None]:
@@ -57,39 +62,87 @@ class Leases:
         if not await self.acquire(name):
             yield None
             return
+        async with self._held(name, holder=self.holder, cancel_on_loss=cancel_on_loss) as lease:
+            yield lease
+
+    @contextlib.asynccontextmanager
+    async def waiting_for(self, name: str, *, work: str) -> AsyncIterator[HeldLease]:
+        """Hold `name` for `work` while the block runs, first waiting as long as anyone else holds it: another
+        replica, or another task of this process. The looks are spaced by a back-off bounded by the renewal
+        period; the wait has no deadline of its own, because the holder bounds it: a live one renews only while its
+        own (bounded) work goes on, a dead one's lease lapses after `lease_ttl`. Like `holding` with
+        `cancel_on_loss`; the wait, an `asyncio.sleep`, ends at once when the task is cancelled (a shutdown)."""
+        # Unlike `holding`, held under a name of this call's own: two tasks of this process are told apart, even two
+        # for the same work (a drift repair's own task, and the adoption that found its journey before it began).
+        holder = f"{self.holder}/{work}/{uuid.uuid4().hex[:8]}"
+        retry = 0
+        while not await self.acquire(name, holder=holder):
+            if retry == 0:
+                logger.info("%s waits for lease %s, which other work holds", work, name)
+            await asyncio.sleep(self._waiting.delay(retry))
+            retry += 1
+        async with self._held(name, holder=holder, cancel_on_loss=True) as lease:
+            yield lease
+
+    @contextlib.asynccontextmanager
+    async def _held(self, name: str, *, holder: str, cancel_on_loss: bool) -> AsyncIterator[HeldLease]:
+        """Renew `name`, which `holder` has just taken, while the block runs, and give it up at the end."""
         lease = HeldLease(name)
         worker = asyncio.current_task()
         assert worker is not None
-        renewal = asyncio.create_task(self._renew(lease, worker if cancel_on_loss else None), name=f"lease-{name}")
+
+        async def renew() -> bool:
+            if await self.acquire(name, holder=holder):
+                return True
+            logger.warning("Lease %s was taken over by another replica; this one stops that work", name)
+            lease.lost = True
+            if cancel_on_loss:
+                worker.cancel()
+            return False
+
         try:
-            yield lease
+            async with renewed_every(seconds=self.renew_seconds, renew=renew, what=f"lease {name}"):
+                yield lease
         except asyncio.CancelledError:
             # Cancelled by the renewal alone (not also by a shutdown): the work belongs to another replica now.
             if not (lease.lost and cancel_on_loss and worker.uncancel() == 0):
                 raise
         finally:
-            renewal.cancel()
-            await asyncio.gather(renewal, return_exceptions=True)
             if not lease.lost:
                 try:
-                    await self.release(name)
+                    await self.release(name, holder=holder)
                 except Exception:
                     # It lapses by itself. Raising here would hide why the block ended: a shutdown's cancellation,
                     # swallowed, would leave the loop around this block running forever.
                     logger.warning("Could not give up lease %s; it lapses by itself", name, exc_info=True)
 
-    async def _renew(self, lease: HeldLease, worker: asyncio.Task[object] | None) -> None:
+
+@contextlib.asynccontextmanager
+async def renewed_every(*, seconds: float, renew: Callable[[], Awaitable[bool]], what: str) -> AsyncIterator[None]:
+    """Call `renew` every `seconds` while the block runs, until it answers False (the claim or lease is lost); one
+    that raises (a slow or unreachable database) is logged, and the next may still come in time.
+
+    At the end a renewal under way is waited for, never cancelled: cancelled, its statement would still run to its
+    end in the store's thread, and could land after the release that follows the block, holding again what was
+    just given up."""
+    stop = asyncio.Event()
+
+    async def renewing() -> None:
         while True:
-            await asyncio.sleep(self.renew_seconds)
             try:
-                renewed = await self.acquire(lease.name)
-            except Exception:
-                # A slow or unreachable database: the next renewal may still come in time.
-                logger.warning("Could not renew lease %s; trying again", lease.name, exc_info=True)
-                continue
-            if not renewed:
-                logger.warning("Lease %s was taken over by another replica; this one stops that work", lease.name)
-                lease.lost = True
-                if worker is not None:
-                    worker.cancel()
+                await asyncio.wait_for(stop.wait(), timeout=seconds)
                 return
+            except TimeoutError:
+                pass
+            try:
+                if not await renew():
+                    return
+            except Exception:
+                logger.warning("Could not renew %s; trying again", what, exc_info=True)
+
+    renewal = asyncio.create_task(renewing(), name=f"renew {what}")
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(renewal, return_exceptions=True)

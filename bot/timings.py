@@ -62,18 +62,16 @@ class Timings:
     """How often the scheduler looks for org syncs and an expiry scan that are due (by the bot's clock)."""
     prune_interval: timedelta = timedelta(hours=1)
     """How often `qc-bot serve` deletes what outlived QC_RETENTION_DAYS (by the bot's clock, also at start-up)."""
-    org_check_lease: timedelta = timedelta(minutes=15)
-    """The longest a process's claim on one org's periodic check holds if it dies mid-check: longer than a check
-    takes with every Salesforce retry (`salesforce_retry` allows 90 s per request), so a live claim never lapses."""
     request_body_seconds: float = 10.0
     """The longest a request's body may take to arrive (Slack sends a few kB at once): then 408 and closed."""
     idle_connection_seconds: float = 10.0
     """How long `qc-bot serve` keeps a connection that has not sent a complete request head: since it opened,
     or since its last answer (aiohttp's keep-alive timeout, which also bounds a half-sent head)."""
     lease_ttl: timedelta = timedelta(seconds=15)
-    """How long a lease (storage.leases: the scheduler, a journey, a rotation, an org's token refresh) holds
-    without renewal, on the bot's clock: another replica takes over at most this long (plus `lease_renew_seconds`)
-    after its holder crashed or stalled. `QC_LEASE_SECONDS` sets it for `qc-bot serve`."""
+    """How long a lease (storage.leases: the scheduler, a journey, a rotation, an org's app, an org's token refresh)
+    or a claim on an org's periodic check (bot.watch.org_check) holds without renewal, on the bot's clock: another
+    replica takes over at most this long (plus `lease_renew_seconds`) after its holder crashed or stalled.
+    `QC_LEASE_SECONDS` sets it for `qc-bot serve`."""
     lease_renew_seconds: float = 5.0
     """How often a holder renews its leases, and how often a replica without the scheduler's lease tries to take
     it; a third of `lease_ttl`, so two renewals may fail (a slow database) before the lease lapses."""

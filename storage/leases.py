@@ -2,7 +2,7 @@
 
 Whoever holds a lease renews it while it works; a process that died stops renewing and another takes the lease
 once it has expired. Taking and renewing are one statement, so two processes asking at once never both get it.
-Names are built here (`journey`, `rotation`, `token_refresh`, `SCHEDULER`), so every reader agrees on them.
+Names are built here (`journey`, `rotation`, `org`, `token_refresh`, `SCHEDULER`), so every reader agrees on them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ def journey(connection_id: str) -> str:
 
 def rotation(rotation_id: str) -> str:
     return ROTATION + rotation_id
+
+
+def org(*, team_id: str, org_id: str) -> str:
+    """The right to change one org's app (a journey's deploy): one piece of work at a time, on any replica."""
+    return f"org:{team_id}:{org_id}"
 
 
 def token_refresh(*, team_id: str, org_id: str) -> str:

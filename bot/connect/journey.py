@@ -18,7 +18,9 @@ Every step is one transaction that moves the connection forward with a compare-a
 runs once even when requests race. The process working on a journey (authorized → provisioning → proving) holds
 its lease (storage.leases) and renews it; every replica looks every few seconds for unfinished journeys whose
 lease lapsed, because the process holding it died, and takes them over (`adopt_unfinished`), never one whose
-lease is alive. A deploy in flight is resumed by polling it (`pending_deploy_id`), never deployed again.
+lease is alive. Provisioning also holds the org's lease (`leases.org`), waited for if another journey, a repair or
+a rotation of the org holds it, on this replica or another: one change of an org's app at a time; the proof runs
+outside it. A deploy in flight is resumed by polling it (`pending_deploy_id`), never deployed again.
 Results reach Slack only through the outbox, in the same transaction as the status change that produced them.
 The channel hears of a journey through one card (SPEC §3), queued with the move to `authorized` and becoming the
 org's card; the journey's end and the proof's outcome are edits of it (`outbox_keys.journey_outcome`,
@@ -277,7 +279,6 @@ class ConnectJourney:
         """Connections this process has a task for: its own lease covers them, adoption must leave them alone."""
         self._leases = leases
         self._closing = False
-        self._org_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._prover = SignInProver(oauth=self._oauth, clock=clock, retry=timings.proof_retry,
                                     window=timings.proof_window)
 
@@ -617,13 +618,16 @@ class ConnectJourney:
         if connection is None or connection.org_id is None:
             return
         if connection.status in ("authorized", "provisioning"):
-            lock = self._org_locks.setdefault((connection.team_id, connection.org_id), asyncio.Lock())
-            async with lock:
-                await self._provision_locked(connection_id)
-        # Outside the org's lock: a proof may wait minutes for Salesforce, a new journey need not wait for it.
+            # One change of an org's app at a time, whichever replica runs it: two deploys of one External Client
+            # App side by side would race. Waiting, the journey stays `authorized` under its own lease (renewed),
+            # so a replica that dies meanwhile leaves it to be adopted.
+            async with self._leases.waiting_for(leases.org(team_id=connection.team_id, org_id=connection.org_id),
+                                                work=leases.journey(connection_id)):
+                await self._provision_exclusively(connection_id)
+        # Outside the org's lease: a proof may wait minutes for Salesforce, a new journey need not wait for it.
         await self._prove(connection_id)
 
-    async def _provision_locked(self, connection_id: str) -> None:
+    async def _provision_exclusively(self, connection_id: str) -> None:
         now = self._clock.now()
 
         def start(repos: Repositories) -> tuple[Connection | None, OrgRecord | None, int]:

@@ -20,8 +20,9 @@ A rotation is a stored record moved one step at a time:
 The staging and promotion need the same org setting and External Client App permissions as the credentials
 read, turned on only when refused and restored right after (`CredentialReader`, journaled under the
 rotation's id). The process running a rotation holds its lease (storage.leases); one that stops mid-rotation
-leaves the lease to lapse, and a replica takes the rotation over within seconds (`adopt_unfinished`). The app qc-bot
-itself signs in with is never rotated.
+leaves the lease to lapse, and a replica takes the rotation over within seconds (`adopt_unfinished`). Its steps in
+Salesforce also wait for, and then hold, the org's lease, so they never run beside a journey setting up the same
+org. The app qc-bot itself signs in with is never rotated.
 """
 
 from __future__ import annotations
@@ -213,15 +214,18 @@ class Rotator:
         await self._prove(rotation, org, old_retired=rotation.incident and failure is None)
 
     async def _in_salesforce(self, rotation: Rotation, org: OrgRecord) -> Rotation:
-        """Every step that talks to Salesforce, with the access it needs turned on for it and restored after."""
-        rest, reader = self._clients(rotation, org)
-        turned_on: list[ChangeKind] = []
-        try:
-            return await self._steps(rotation, rest, reader, turned_on)
-        finally:
-            left = await reader.restore_pending()
-            if left:
-                logger.warning("Rotation %s left %d temporary org change(s) behind", rotation.id, len(left))
+        """Every step that talks to Salesforce, with the access it needs turned on for it and restored after; under
+        the org's lease, as a journey's provisioning is: each turns the same org setting on and back off."""
+        async with self._leases.waiting_for(leases.org(team_id=rotation.team_id, org_id=rotation.org_id),
+                                            work=leases.rotation(rotation.id)):
+            rest, reader = self._clients(rotation, org)
+            turned_on: list[ChangeKind] = []
+            try:
+                return await self._steps(rotation, rest, reader, turned_on)
+            finally:
+                left = await reader.restore_pending()
+                if left:
+                    logger.warning("Rotation %s left %d temporary org change(s) behind", rotation.id, len(left))
 
     def _clients(self, rotation: Rotation, org: OrgRecord) -> tuple[RestClient, CredentialReader]:
         """REST on the staged-credentials API version, and the reader that opens the org up for it (journaled

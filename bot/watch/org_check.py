@@ -4,8 +4,12 @@ by `/qc check`: a list of steps, each returning a typed result, run under a clai
 The claim (`token_syncs.claimed_by/claimed_until`, taken in an immediate transaction) is what makes a check
 safe while another process checks too: a rotating refresh token refreshed twice at once would lose one of
 the two refreshes (Salesforce may answer `invalid_grant` to the loser, a false "connection broken"), so an org
-claimed by another process is skipped, never checked side by side. A claim lapses after
-`Timings.org_check_lease` if its process dies.
+claimed by another process is skipped, never checked side by side. A claim is short (`Timings.lease_ttl`) and
+renewed while the check runs (every third of it), so a check that waits minutes for Salesforce
+keeps its org, and an org whose process died mid-check is checked by another within a lease's lifetime. A check
+whose process stalled past its claim, and found it taken, still finishes (like the scheduler's checks, and a
+token refresh is never cut in half); the refresh lease and the warnings' dedupe keys keep the two from doing
+anything twice.
 
 Steps, in order: the token sync (bot.watch.token_sync: refreshes qc-bot's token, reads the app's tokens), the
 sign-in watch (bot.watch.sign_in), then whatever else a deployment adds (the drift watch adds a step whose
@@ -24,6 +28,7 @@ from typing import Literal, Protocol
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.leases import renewed_every
 from bot.messages.check import setting_state_line
 from bot.orgs.access import OrgAccess
 from bot.slack.outbox import SlackDelivery
@@ -142,12 +147,14 @@ class OrgChecker:
         concurrency: int = 10,
     ) -> None:
         """`process` names the kind of process (`serve`, `check-expiry`); each checker claims under a name of
-        its own, so two processes of one kind do not take each other's claims for their own."""
+        its own, so two processes of one kind do not take each other's claims for their own. A claim holds for
+        `lease` and is renewed every third of it while its check runs (two renewals may fail before it lapses)."""
         self._store = store
         self._clock = clock
         self._steps = tuple(steps)
         self._owner = f"{process}:{uuid.uuid4().hex[:12]}"
         self._lease = lease
+        self._renew_seconds = lease.total_seconds() / 3
         self._concurrency = concurrency
 
     async def check_due(self) -> int:
@@ -160,9 +167,7 @@ class OrgChecker:
 
     async def check_org(self, *, team_id: str, org_id: str) -> OrgCheckResult:
         """Check one org now, whenever its next check is due; not at all if another process is checking it."""
-        now = self._clock.now()
-        sync = await self._store.run(lambda repos: repos.tracked_tokens.claim(
-            team_id=team_id, org_id=org_id, now=now, by=self._owner, until=now + self._lease), immediate=True)
+        sync = await self._claim(team_id=team_id, org_id=org_id)
         if sync is None:
             return OrgCheckResult(team_id=team_id, org_id=org_id, ran=False)
         return await self._run_claimed(sync)
@@ -185,18 +190,36 @@ class OrgChecker:
     async def _run_claimed(self, sync: OrgSync) -> OrgCheckResult:
         results: list[StepResult] = []
         try:
-            for step in self._steps:
-                try:
-                    results.append(await step.run(sync))
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # One step's bug must not keep the others (or the other orgs) from being checked.
-                    logger.exception("A check of org %s failed unexpectedly (%s)", sync.org_id, type(step).__name__)
+            async with renewed_every(seconds=self._renew_seconds, renew=lambda: self._renew_claim(sync),
+                                     what=f"the claim on org {sync.org_id}'s check"):
+                for step in self._steps:
+                    try:
+                        results.append(await step.run(sync))
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        # One step's bug must not keep the others (or the other orgs) from being checked.
+                        logger.exception("A check of org %s failed unexpectedly (%s)", sync.org_id,
+                                         type(step).__name__)
         finally:
             await self._store.run(lambda repos: repos.tracked_tokens.release(
                 team_id=sync.team_id, org_id=sync.org_id, by=self._owner))
         return OrgCheckResult(team_id=sync.team_id, org_id=sync.org_id, ran=True, results=tuple(results))
+
+    async def _claim(self, *, team_id: str, org_id: str, renewal: bool = False) -> OrgSync | None:
+        """Claim (or renew this checker's claim on) one org's check, whenever it is due; None if another has it.
+        A renewal is one conditional UPDATE, atomic by itself: it need not queue behind every immediate
+        transaction (on PostgreSQL, one advisory lock for all of them) several times a lease."""
+        now = self._clock.now()
+        return await self._store.run(lambda repos: repos.tracked_tokens.claim(
+            team_id=team_id, org_id=org_id, now=now, by=self._owner, until=now + self._lease), immediate=not renewal)
+
+    async def _renew_claim(self, sync: OrgSync) -> bool:
+        if await self._claim(team_id=sync.team_id, org_id=sync.org_id, renewal=True) is not None:
+            return True
+        logger.warning("The check of org %s outlived its claim, which another process took; it finishes",
+                       sync.org_id)
+        return False
 
 
 def org_checker(
@@ -211,4 +234,4 @@ def org_checker(
                           proof_fresh_for=timedelta(0) if on_demand else settings.token_sync_interval)
     return OrgChecker(store=store, clock=clock, steps=watch_steps(sync=sync, sign_in=sign_in,
                                                                    refresh_always=on_demand, drift=drift),
-                      process=process, lease=timings.org_check_lease)
+                      process=process, lease=timings.lease_ttl)

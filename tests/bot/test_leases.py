@@ -2,6 +2,7 @@
 stopped when another replica took the lease over (this one stalled past it)."""
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -78,3 +79,56 @@ async def test_a_lease_is_given_up_when_its_work_ends_or_is_cancelled_by_a_shutd
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await holder(store) is None, "a shutdown hands the work to another replica at once"
+
+
+async def test_work_waiting_for_a_lease_goes_on_when_the_holder_gives_it_up_even_in_one_process(
+        store, caplog):
+    caplog.set_level(logging.INFO, logger="bot.leases")
+    clock = ManualClock(NOW)
+    a = Leases(store=store, clock=clock, holder="a", timings=TIMINGS)
+    org = leases.org(team_id="T1", org_id="00DA")
+    order: list[str] = []
+    first_in, first_may_end = asyncio.Event(), asyncio.Event()
+
+    async def first():
+        async with a.waiting_for(org, work="first"):
+            order.append("first began")
+            first_in.set()
+            await first_may_end.wait()
+            order.append("first ended")
+
+    async def second():
+        async with a.waiting_for(org, work="second"):
+            order.append("second began")
+
+    one = asyncio.create_task(first())
+    await first_in.wait()
+    two = asyncio.create_task(second())
+    # The second task of the same process waits: it is told apart from the first, though the process is one.
+    async with asyncio.timeout(5):
+        while "second waits for lease org:T1:00DA" not in caplog.text:
+            await asyncio.sleep(0.01)
+    assert order == ["first began"]
+    first_may_end.set()
+    await asyncio.wait_for(asyncio.gather(one, two), timeout=5)
+    assert order == ["first began", "first ended", "second began"]
+    assert await store.run(lambda repos: repos.leases.get(org)) is None, "given up at the end"
+
+    # Two tasks for the same work (a repair's own, and an adoption that found it a moment before) are told apart too.
+    caplog.clear()
+    inside: list[str] = []
+    one_in = asyncio.Event()
+
+    async def same_work(name):
+        async with a.waiting_for(org, work="repair"):
+            inside.append(f"{name} in")
+            one_in.set()
+            while name == "one" and "repair waits for lease" not in caplog.text:
+                await asyncio.sleep(0.01)
+            inside.append(f"{name} out")
+
+    async with asyncio.timeout(5):
+        one = asyncio.create_task(same_work("one"))
+        await one_in.wait()
+        await asyncio.gather(one, same_work("two"))
+    assert inside == ["one in", "one out", "two in", "two out"]

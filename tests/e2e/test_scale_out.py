@@ -1,7 +1,9 @@
 """Two real `qc-bot serve` replicas on one PostgreSQL database behind a round-robin proxy (SPEC §8, issue 14):
 slash commands spread over both and each is answered once; the replica provisioning a journey is SIGKILLed
-mid-deploy and the other finishes it (one app, one deploy, one card); the scheduler's leader is SIGKILLed and
-the expiry warnings still go out, each once. Counted where it shows: at the fake Salesforce and the fake Slack.
+mid-deploy and the other finishes it (one app, one deploy, one card); two journeys of one org, one on each
+replica, deploy one after the other, and the one waiting for the org is adopted when its replica is killed; the
+scheduler's leader is SIGKILLed and the expiry warnings still go out, each once. Counted where it shows: at the
+fake Salesforce and the fake Slack.
 
 PostgreSQL only (two processes on one SQLite file is not a supported deployment): skipped with a reason where
 Debian's postgresql is not installed, a failure under CI.
@@ -13,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.e2e.test_replicas import authorize_through, overlapping_deploys
 from tests.support.replicas import ReplicaSet
 from tests.support.stack import CHANNEL
 
@@ -91,6 +94,49 @@ async def test_the_replica_provisioning_is_killed_mid_deploy_and_the_other_finis
         await replica_set.slack.wait_for(
             lambda count=before + answered: len(replica_set.slack.ephemerals()) >= count, what="the answer")
     assert proxy.dropped == [provisioning.url]
+
+
+async def test_two_journeys_of_one_org_one_on_each_replica_deploy_one_after_the_other(replica_set):
+    replica_set.org.deploy_polls_until_done = 0
+    hold = replica_set.salesforce.inject_hold("/services/Soap/m/", body_contains="checkDeployStatus")
+    first, second = replica_set.replicas
+    await authorize_through(replica_set, first.url)
+    await hold.wait_arrived(timeout=30)  # the first journey's first deploy is in flight
+
+    await authorize_through(replica_set, second.url)
+    await replica_set.slack.wait_for(lambda: "waits for lease org:" in second.log_text(), timeout=30,
+                                     what="the second replica's journey to wait for the org")
+    assert len(replica_set.org.deploys) == 1, "nothing deployed beside the deploy in flight"
+    hold.release()
+
+    await replica_set.slack.wait_for(
+        lambda: replica_set.query("SELECT status FROM connections") == [("provisioned",)] * 2, timeout=45,
+        what="both journeys provisioned")
+    assert overlapping_deploys(replica_set.salesforce) == []
+    assert list(replica_set.org.external_client_apps) == [ECA]
+
+
+async def test_a_journey_waiting_for_its_org_on_a_replica_that_is_killed_is_adopted_by_the_other(replica_set):
+    replica_set.org.deploy_polls_until_done = 0
+    hold = replica_set.salesforce.inject_hold("/services/Soap/m/", body_contains="checkDeployStatus")
+    first, second = replica_set.replicas
+    await authorize_through(replica_set, first.url)
+    await hold.wait_arrived(timeout=30)
+    await authorize_through(replica_set, second.url)
+    await replica_set.slack.wait_for(lambda: "waits for lease org:" in second.log_text(), timeout=30,
+                                     what="the second replica's journey to wait for the org")
+
+    [_, (waiting,)] = replica_set.query("SELECT id FROM connections ORDER BY created_at, id")
+    assert replica_set.query("SELECT status FROM connections WHERE id = :id", {"id": waiting}) == [("authorized",)]
+
+    await replica_set.kill(second)
+    hold.release()
+    await replica_set.slack.wait_for(
+        lambda: replica_set.query("SELECT status FROM connections") == [("provisioned",)] * 2, timeout=45,
+        what="both journeys provisioned by the survivor")
+    assert f"Resuming connection {waiting}" in first.log_text(), "the waiting journey was adopted"
+    assert overlapping_deploys(replica_set.salesforce) == []
+    assert list(replica_set.org.external_client_apps) == [ECA]
 
 
 def expiry_warnings(replicas: ReplicaSet) -> list[str]:

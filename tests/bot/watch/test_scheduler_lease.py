@@ -42,7 +42,7 @@ def replica(store, clock, name):
     delivery = SlackDelivery(store=store, clients=SingleWorkspaceClients(AsyncWebClient(token="xoxb-unused")),
                              clock=clock, timings=TIMINGS, sender=name)
     return Scheduler(
-        checker=OrgChecker(store=store, clock=clock, steps=[], process=name, lease=TIMINGS.org_check_lease),
+        checker=OrgChecker(store=store, clock=clock, steps=[], process=name, lease=TIMINGS.lease_ttl),
         scanner=ExpiryScanner(store=store, warn_days=(30, 7, 1)), delivery=delivery, clock=clock,
         scan_interval=timedelta(minutes=15), tick_seconds=TIMINGS.scheduler_tick_seconds,
         pruner=Pruner(store=store, retention=timedelta(days=30)), prune_interval=timedelta(hours=1),
