@@ -173,7 +173,7 @@ async def create_web_app(
                         permissions=Permissions(admin_users=settings.admin_users, clock=clock),
                         dashboard=Dashboard(settings=settings, store=store, clock=clock),
                         disconnector=Disconnector(settings=settings, store=store, clock=clock, access=access,
-                                                  delivery=delivery),
+                                                  delivery=delivery, leases=leases),
                         reauthorizer=Reauthorizer(settings=settings, store=store, journey=journey),
                         drift=drift,
                         limiter=RateLimiter(limits=limits or RateLimits(), clock=clock),

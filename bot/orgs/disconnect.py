@@ -19,11 +19,12 @@ from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
 from bot.failures import DisconnectProblem, failure_of
+from bot.leases import Leases
 from bot.orgs.access import OrgAccess
 from bot.provisioning.removal import AppRemover
 from bot.salesforce.errors import SalesforceError
 from bot.slack.outbox import SlackDelivery
-from storage import outbox_keys
+from storage import leases, outbox_keys
 from storage.database import Repositories, Store
 from storage.orgs import OrgRecord
 from storage.orgs import OrgSummary as OrgSummary  # what a lookup finds, for the handlers
@@ -61,12 +62,14 @@ class Disconnector:
         clock: Clock,
         access: OrgAccess,
         delivery: SlackDelivery,
+        leases: Leases,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
         self._access = access
         self._delivery = delivery
+        self._leases = leases
 
     async def find(self, *, team_id: str, target: str) -> OrgLookup:
         """The workspace's org with this id (15 or 18 characters) or this name (any case)."""
@@ -127,11 +130,15 @@ class Disconnector:
         if org.status != "connected" or org.access_token is None:
             raise _AppNotDeleted(DisconnectProblem.NO_ACCESS, None)
         remover = AppRemover(metadata=self._access.metadata(self._access.session(org)))
-        try:
-            return await remover.remove(api_name=self._settings.desired_app.api_name)
-        except SalesforceError as exc:
-            failure, detail = failure_of(exc)
-            raise _AppNotDeleted(DisconnectProblem.deleting_app(failure), detail) from exc
+        # Under the org's lease: a journey or a rotation deploying the same app meanwhile (on any replica) would
+        # race the deletion.
+        async with self._leases.waiting_for(leases.org(team_id=org.team_id, org_id=org.org_id),
+                                            work=f"disconnect:{org.org_id}"):
+            try:
+                return await remover.remove(api_name=self._settings.desired_app.api_name)
+            except SalesforceError as exc:
+                failure, detail = failure_of(exc)
+                raise _AppNotDeleted(DisconnectProblem.deleting_app(failure), detail) from exc
 
     async def _revoke(self, *, team_id: str, org_id: str) -> bool:
         """Revoke the bot's token as stored now (deleting the app may have refreshed or rotated it)."""

@@ -403,20 +403,23 @@ class Rotator:
         return done, org_name
 
     async def _retire_in_salesforce(self, rotation: Rotation, org: OrgRecord) -> None:
+        """Under the org's lease, as the rotation's other steps: it turns the same org setting on and off."""
         if org.status != "connected" or org.access_token is None:
             raise _Stop(CredentialsProblem.NO_ACCESS)
         rest, reader = self._clients(rotation, org)
         turned_on: list[ChangeKind] = []
-        try:
-            consumer = await reader.with_access(
-                lambda: rest.eca_consumer(developer_name=self._settings.desired_app.api_name), turned_on)
-            if consumer is None or consumer.staged_url is None:
-                raise _Stop(CredentialsProblem.NO_APP)
-            staged_url = consumer.staged_url
-            await self._delete_rotated(rest, await reader.with_access(lambda: rest.staged_credentials(staged_url),
-                                                                      turned_on))
-        finally:
-            await reader.restore_pending()
+        async with self._leases.waiting_for(leases.org(team_id=rotation.team_id, org_id=rotation.org_id),
+                                            work=f"retire:{rotation.id}"):
+            try:
+                consumer = await reader.with_access(
+                    lambda: rest.eca_consumer(developer_name=self._settings.desired_app.api_name), turned_on)
+                if consumer is None or consumer.staged_url is None:
+                    raise _Stop(CredentialsProblem.NO_APP)
+                staged_url = consumer.staged_url
+                await self._delete_rotated(rest, await reader.with_access(
+                    lambda: rest.staged_credentials(staged_url), turned_on))
+            finally:
+                await reader.restore_pending()
 
     # -- records -------------------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Several replicas on one database (SPEC §10), against the real bot over HTTP and the Salesforce stand-in: a journey
 whose lease another replica holds is left to it while the lease lives and adopted once it lapses; two journeys of
-one org, on two replicas or on one, deploy one after the other; an org lease whose holder died holds up a journey
-or a rotation only until it lapses; two replicas refreshing one org's rotating token at once make one refresh call
-between them."""
+one org, on two replicas or on one, deploy one after the other; an org lease whose holder died holds up a journey,
+a rotation (its retirement too) or a disconnect that deletes the app only until it lapses; two replicas refreshing
+one org's rotating token at once make one refresh call between them."""
 
 import asyncio
 import re
@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.app import create_web_app
 from bot.config import load_settings
 from bot.leases import Leases
+from bot.messages import ACTION_RETIRE_OLD_CREDENTIALS
 from bot.orgs.access import org_access
 from bot.redaction import Secret
 from bot.timings import fast_timings
@@ -25,11 +26,12 @@ from storage import leases
 from storage.crypto import SecretBox
 from storage.database import Store
 from tests.support.ports import free_port
-from tests.support.stack import BOT_CLIENT_ID, CARD_SETTING_UP, CHANNEL, Stack
+from tests.support.stack import ADMIN, BOT_CLIENT_ID, CARD_SETTING_UP, CHANNEL, Stack
 
 
 def waits_for_the_org(stack: Stack, work: str) -> bool:
-    """The log says that a `work` (`journey`, `rotation`) found its org's lease held and waits (bot.leases)."""
+    """The log says that a `work` (`journey`, `rotation`, `retire`, `disconnect`) found its org's lease held and
+    waits (bot.leases)."""
     return re.search(rf"\b{work}:\w+ waits for lease org:", stack.log_text()) is not None
 
 
@@ -166,10 +168,47 @@ async def test_a_rotation_waits_for_the_orgs_lease_too(make_stack, other_replica
     assert stack.org.staged == {}, "nothing staged in Salesforce while another holds the org"
 
     stack.clock.advance(stack.timings.lease_ttl)
-    await stack.slack.wait_for(
+    done = await stack.slack.wait_for(
         lambda: next((m for m in stack.slack.messages(CHANNEL) if "rotated the consumer key and secret" in m.text),
                      None), timeout=30, what="the rotation's outcome")
     assert stack.query("SELECT step FROM rotations") == [("proven",)]
+
+    # Retiring the old credentials turns the same org setting on and off: it waits for the org too.
+    assert await dead.acquire(leases.org(team_id=stack.slack.team.team_id, org_id=stack.org.id))
+    await stack.slack.click(stack.events_url, message=done, action_id=ACTION_RETIRE_OLD_CREDENTIALS, user_id=ADMIN)
+    await stack.slack.wait_for(lambda: waits_for_the_org(stack, "retire"), timeout=30,
+                               what="the retirement to wait for the org")
+    assert len(stack.org.staged) == 1, "the old credentials stay while another holds the org"
+    stack.clock.advance(stack.timings.lease_ttl)
+    await stack.slack.wait_for(lambda: stack.query("SELECT step FROM rotations") == [("retired",)], timeout=30,
+                               what="the retirement once the lease lapsed")
+    assert stack.org.staged == {}
+
+
+async def test_a_disconnect_that_deletes_the_app_waits_for_the_orgs_lease(make_stack, other_replica_store):
+    stack = await make_stack()
+    await stack.connect()
+    await stack.status_message()
+    await stack.settle()
+    other = await other_replica_store(stack)
+    dead = Leases(store=other, clock=stack.clock, holder="dead-replica", timings=stack.timings)
+    assert await dead.acquire(leases.org(team_id=stack.slack.team.team_id, org_id=stack.org.id))
+
+    await stack.slash("disconnect-org Acme Corp delete-app")
+    confirmation = await stack.slack.wait_for(
+        lambda: [e for e in stack.slack.ephemerals(ADMIN) if "disconnect_org_confirm" in str(e.blocks)],
+        what="the confirmation")
+    await stack.slack.click(stack.events_url, message=confirmation[-1], action_id="disconnect_org_confirm",
+                            user_id=ADMIN)
+    await stack.slack.wait_for(lambda: waits_for_the_org(stack, "disconnect"), timeout=30,
+                               what="the disconnect to wait for the org")
+    assert "QualityClouds" in stack.org.external_client_apps, "nothing deleted while another holds the org"
+    assert stack.query("SELECT status FROM orgs") == [("connected",)]
+
+    stack.clock.advance(stack.timings.lease_ttl)
+    await stack.slack.wait_for(lambda: stack.query("SELECT status FROM orgs") == [("disconnected",)], timeout=30,
+                               what="the disconnect to finish once the lease lapsed")
+    assert stack.org.external_client_apps == {}
 
 
 async def test_a_journey_leased_by_another_replica_is_left_to_it_and_adopted_once_the_lease_lapses(
