@@ -20,7 +20,8 @@ Connection-scoped keys (one connect journey; the connection id is a uuid4 hex):
 Rotation-scoped keys (one `/qc rotate-secret`; the rotation id is a uuid4 hex):
 
     rotation:<rotation id>:<event>   <event> is `reveal` (the requester's offer to reveal the new credentials),
-                                     `done` (the channel's account, once proven), `retired` (old ones retired)
+                                     `done` (the channel's account, once proven), `retired` (old ones retired),
+                                     `done-retired` (the edit of `done` then, without its Retire button)
                                      or `failed` (the requester is told why it stopped)
 
 Org-scoped keys begin with `<kind>:<team id>:<org id>:` (`org_scope`), so everything queued of one kind

@@ -43,6 +43,7 @@ class Rotation:
     old_key: Secret | None
     old_valid_until: datetime | None
     proof_problem: str | None
+    proof_detail: str | None
     failure: str | None
     failure_detail: str | None
     resumes: int
@@ -121,6 +122,7 @@ class RotationRepository:
             step=row["step"], staged_url=row["staged_url"], new_key=box.decrypt_optional(row["new_key_enc"]),
             new_secret=box.decrypt_optional(row["new_secret_enc"]), old_key=box.decrypt_optional(row["old_key_enc"]),
             old_valid_until=from_db_time_optional(row["old_valid_until"]), proof_problem=row["proof_problem"],
-            failure=row["failure"], failure_detail=row["failure_detail"], resumes=row["resumes"],
+            proof_detail=row["proof_detail"], failure=row["failure"], failure_detail=row["failure_detail"],
+            resumes=row["resumes"],
             created_at=from_db_time(row["created_at"]), updated_at=from_db_time(row["updated_at"]),
         )

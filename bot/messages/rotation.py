@@ -54,8 +54,9 @@ def rotation_reveal_offer(*, reveal_id: str, org_name: str, expires_minutes: int
 def rotation_done(*, rotation_id: str, org_name: str, org_id: str, user_id: str, new_key_mask: str,
                   new_secret_mask: str, old_key_mask: str | None, old_valid_until: datetime | None,
                   retired: bool, incident: bool, proof_problem: ProofProblem | None,
-                  proof_detail: str | None) -> SlackMessage:
-    """The channel's account of a rotation: masked values only, and what still signs in."""
+                  proof_detail: str | None, retired_by: str | None = None) -> SlackMessage:
+    """The channel's account of a rotation: masked values only, and what still signs in. `retired_by`: the admin
+    who pressed Retire later (the account is edited then, and loses its button)."""
     name = escape_mrkdwn(org_name)
     old = f" (`{old_key_mask}`)" if old_key_mask else ""
     lines = [f"🔑 <@{user_id}> rotated the consumer key and secret of the QualityClouds app in *{name}* (`{org_id}`)"
@@ -68,7 +69,9 @@ def rotation_done(*, rotation_id: str, org_name: str, org_id: str, user_id: str,
         explanation = PROOF_EXPLANATIONS[proof_problem]
         said_by = f" Salesforce said: {escape_mrkdwn(proof_detail)}" if proof_detail else ""
         lines.append(f"❌ Sign-in: {explanation.what}{said_by}")
-    if retired:
+    if retired and retired_by is not None:
+        lines.append(f"⛔ <@{retired_by}> retired the old credentials{old}: they no longer work.")
+    elif retired:
         lines.append(f"⛔ The old credentials{old} no longer work. {_STOPS}")
     else:
         until = f" until {old_valid_until:%Y-%m-%d %H:%M} UTC" if old_valid_until else ""

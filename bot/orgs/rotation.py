@@ -37,7 +37,7 @@ from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
 from bot.connect.proof import SignInProver
-from bot.failures import CredentialsProblem, failure_of
+from bot.failures import CredentialsProblem, ProofProblem, failure_of
 from bot.leases import Leases
 from bot.orgs.access import OrgAccess
 from bot.provisioning.credential_access import AccessRefused, CredentialReader, StoredChangeJournal
@@ -337,17 +337,13 @@ class Rotator:
             my_domain_url=org.instance_url, consumer_key=rotation.new_key, consumer_secret=rotation.new_secret,
             started_at=rotation.updated_at, attempts_before=0, on_attempt=_nothing)
         retired = old_retired
-        message = messages.rotation_done(
-            rotation_id=rotation.id, org_name=org.org_name, org_id=org.org_id, user_id=rotation.user_id,
-            new_key_mask=mask(rotation.new_key.reveal()), new_secret_mask=mask(rotation.new_secret.reveal()),
-            old_key_mask=mask(rotation.old_key.reveal()) if rotation.old_key else None,
-            old_valid_until=rotation.old_valid_until, retired=retired, incident=rotation.incident,
-            proof_problem=outcome.problem, proof_detail=outcome.detail)
+        message = _account(rotation, org_name=org.org_name, retired=retired, proof_problem=outcome.problem,
+                           proof_detail=outcome.detail)
         now = self._clock.now()
 
         def finish(repos: Repositories) -> None:
             if not repos.rotations.advance(rotation.id, expected="promoted", to="retired" if retired else "proven",
-                                           now=now, proof_problem=outcome.problem):
+                                           now=now, proof_problem=outcome.problem, proof_detail=outcome.detail):
                 return
             repos.notifications.enqueue(dedupe_key=outbox_keys.rotation_message(rotation.id, event="done"),
                                         team_id=rotation.team_id, channel_id=rotation.channel_id,
@@ -386,6 +382,9 @@ class Rotator:
         notice = messages.old_credentials_retired(
             org_name=org_name, org_id=rotation.org_id, user_id=user_id,
             old_key_mask=mask(rotation.old_key.reveal()) if rotation.old_key else None)
+        account = _account(rotation, org_name=org_name, retired=True, retired_by=user_id,
+                           proof_problem=ProofProblem(rotation.proof_problem) if rotation.proof_problem else None,
+                           proof_detail=rotation.proof_detail)
 
         def retired(repos: Repositories) -> bool:
             if not repos.rotations.advance(rotation.id, expected="proven", to="retired", now=now):
@@ -394,6 +393,10 @@ class Rotator:
                                         team_id=team_id, channel_id=rotation.channel_id, payload=notice.as_payload(),
                                         now=now, thread_of=repos.orgs.card_key(team_id=team_id,
                                                                                org_id=rotation.org_id))
+            # The account loses its Retire button, so nobody presses it again.
+            repos.notifications.enqueue_update(
+                dedupe_key=outbox_keys.rotation_message(rotation.id, event="done-retired"),
+                of=outbox_keys.rotation_message(rotation.id, event="done"), payload=account.as_payload(), now=now)
             repos.audit.append(at=now, team_id=team_id, actor=user_id, action="retire_credentials",
                                target=rotation.org_id, outcome="retired", detail={"rotation": rotation.id})
             return True
@@ -487,3 +490,14 @@ def _problem_of(exc: SalesforceError) -> tuple[CredentialsProblem, str | None]:
 async def _nothing() -> None:
     """The rotation's proof keeps no attempt count: a resumed rotation proves afresh."""
 
+
+def _account(rotation: Rotation, *, org_name: str, retired: bool, proof_problem: ProofProblem | None,
+             proof_detail: str | None, retired_by: str | None = None) -> messages.SlackMessage:
+    """The channel's account of a finished rotation (`messages.rotation_done`), from what the rotation stored."""
+    assert rotation.new_key is not None and rotation.new_secret is not None
+    return messages.rotation_done(
+        rotation_id=rotation.id, org_name=org_name, org_id=rotation.org_id, user_id=rotation.user_id,
+        new_key_mask=mask(rotation.new_key.reveal()), new_secret_mask=mask(rotation.new_secret.reveal()),
+        old_key_mask=mask(rotation.old_key.reveal()) if rotation.old_key else None,
+        old_valid_until=rotation.old_valid_until, retired=retired, incident=rotation.incident,
+        proof_problem=proof_problem, proof_detail=proof_detail, retired_by=retired_by)

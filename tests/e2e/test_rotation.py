@@ -97,6 +97,13 @@ async def test_rotation_reveals_once_keeps_the_old_credentials_until_retire(stac
     assert await sign_in(stack, old_key, old_secret) == "invalid_client_id"
     assert await sign_in(stack, key, secret) == "ok"
     assert stack.org.staged == {}
+    # The account is edited: who retired them, and no Retire button to press again.
+    account = await stack.slack.wait_for(
+        lambda: next((m for m in stack.slack.messages(CHANNEL) if m.ts == done.ts and "retired the old" in m.text),
+                     None), what="the account without its Retire button")
+    assert f"<@{ADMIN}> retired the old credentials" in account.text and "still work" not in account.text
+    assert ACTION_RETIRE_OLD_CREDENTIALS not in json.dumps(account.blocks)
+    assert "✅ Sign-in: the new credentials sign in" in account.text
     assert stack.query("SELECT outcome FROM audit_log WHERE action IN ('rotate_secret', 'retire_credentials')"
                        " ORDER BY id") == [("started",), ("promoted",), ("proven",), ("retired",)]
     assert stack.query("SELECT actor, outcome FROM audit_log WHERE action = 'retire_requested'") == [
