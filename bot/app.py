@@ -195,7 +195,8 @@ async def create_web_app(
     web_app[METRICS_KEY] = metrics
 
     # Replicas share PostgreSQL, and must share what they have admitted; one SQLite process remembers it itself.
-    shared_replays = SharedReplays(store=store) if store.engine_name == "postgresql" else None
+    shared_replays = (SharedReplays(store=store, answer_seconds=timings.replay_check_seconds)
+                      if store.engine_name == "postgresql" else None)
     if settings.slack_signing_secret is not None:
         gate = SlackRequestGate(signing_secret=settings.slack_signing_secret.reveal(),
                                 body_seconds=timings.request_body_seconds, shared=shared_replays)

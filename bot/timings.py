@@ -80,6 +80,9 @@ class Timings:
     token_refresh_wait_seconds: float = 30.0
     """How long a replica waits for another one that is refreshing the same org's token (the refresh's own
     timeout), before it gives up for now (a transient failure, retried like Salesforce being unreachable)."""
+    replay_check_seconds: float = 1.0
+    """How long a request waits for the replay check replicas share (bot.slack.replays) before it is admitted on
+    this replica's memory alone: Slack gives an acknowledgement 3 seconds."""
 
 
 def fast_timings() -> Timings:
@@ -105,6 +108,8 @@ def fast_timings() -> Timings:
         lease_renew_seconds=0.05,
         adopt_interval_seconds=0.05,
         token_refresh_wait_seconds=3.0,
+        # Longer, not shorter: on a loaded test machine a slow database must not pass for one that is away.
+        replay_check_seconds=10.0,
     )
 
 

@@ -23,9 +23,6 @@ logger = logging.getLogger(__name__)
 
 BATCH_REQUESTS = 64
 """Requests admitted by one statement at most (two keys each at most): a short statement, few distinct texts."""
-ANSWER_SECONDS = 1.0
-"""How long a request waits for the database before it is admitted on this replica's memory alone: Slack gives
-an acknowledgement 3 seconds."""
 PRUNE_ROWS = 20_000
 """Expired rows deleted per maintenance round (once a minute, per replica): far above the two keys per request
 even a busy workspace sends in a minute, and a bounded statement."""
@@ -33,8 +30,10 @@ _WARNING_SECONDS = 60.0
 
 
 class SharedReplays:
-    def __init__(self, *, store: Store, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, store: Store, answer_seconds: float, now: Callable[[], float] = time.time) -> None:
+        """`answer_seconds`: how long a request waits for the database (`Timings.replay_check_seconds`)."""
         self._store = store
+        self._answer_seconds = answer_seconds
         self._now = now
         self._waiting: list[tuple[Sequence[tuple[str, float]], asyncio.Future[bool]]] = []
         self._admitting: asyncio.Task[None] | None = None
@@ -43,7 +42,7 @@ class SharedReplays:
     async def admit(self, keys: Sequence[tuple[str, float]]) -> bool:
         """True if no replica has admitted any of `keys` (each (key, until epoch seconds)) before; they are now.
 
-        Fails open: a database that does not answer within `ANSWER_SECONDS`, or fails, admits the request (and
+        Fails open: a database that does not answer within `answer_seconds`, or fails, admits the request (and
         says so in the log, once a minute at most). Refusing would drop Slack's real requests while the database
         is away, and this replica's own cache still refuses replays sent to it."""
         answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -55,7 +54,7 @@ class SharedReplays:
     async def forget(self, keys: Sequence[str]) -> None:
         """Let Slack's resend of a request that failed here be processed (by any replica)."""
         try:
-            async with asyncio.timeout(ANSWER_SECONDS):
+            async with asyncio.timeout(self._answer_seconds):
                 await self._store.run_alone(lambda repos: repos.slack_replays.forget(keys))
         except Exception as exc:  # the resend is then answered as a replay: the same as a lost request
             self._warn(exc)
@@ -86,7 +85,7 @@ class SharedReplays:
     async def _insert(self, rows: list[tuple[str, datetime]]) -> set[str]:
         now = datetime.fromtimestamp(self._now(), tz=UTC)
         try:
-            async with asyncio.timeout(ANSWER_SECONDS):
+            async with asyncio.timeout(self._answer_seconds):
                 return await self._store.run_alone(lambda repos: repos.slack_replays.admit(rows, now=now))
         except Exception as exc:
             self._warn(exc)

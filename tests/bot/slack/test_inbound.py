@@ -13,6 +13,7 @@ from slack_bolt.response import BoltResponse
 from bot.redaction import Secret
 from bot.slack.inbound import MAX_BODY_BYTES, RefusalCounter, ReplayCache, SlackRequestGate
 from bot.slack.replays import SharedReplays
+from bot.timings import fast_timings
 from standins.slack.driver import sign
 from storage.crypto import SecretBox
 from storage.database import Store
@@ -123,7 +124,9 @@ async def test_two_gates_sharing_replays_admit_a_request_once_and_a_failed_one_a
         seen.append(request.body["text"])
         return BoltResponse(status=500 if request.body["text"] == "fails" else 200, body="")
 
-    runners = [await serve_gate(dispatch, shared=SharedReplays(store=store)) for _ in range(2)]
+    answer_seconds = fast_timings().replay_check_seconds
+    runners = [await serve_gate(dispatch, shared=SharedReplays(store=store, answer_seconds=answer_seconds))
+               for _ in range(2)]
     try:
         async with aiohttp.ClientSession() as session:
             answers = []

@@ -9,6 +9,7 @@ from cryptography.fernet import Fernet
 
 from bot.redaction import Secret
 from bot.slack.replays import SharedReplays
+from bot.timings import fast_timings
 from storage.crypto import SecretBox
 from storage.database import Store
 
@@ -31,7 +32,7 @@ async def test_waiting_requests_are_admitted_together_and_a_key_only_once(databa
         return await run_alone(operation)
 
     store.run_alone = counted  # type: ignore[method-assign]
-    replays = SharedReplays(store=store, now=lambda: NOW)
+    replays = SharedReplays(store=store, answer_seconds=fast_timings().replay_check_seconds, now=lambda: NOW)
     try:
         requests = [[(f"signature:{number}", NOW + 300)] for number in range(10)]
         requests.append([("signature:3", NOW + 300)])  # a copy of the fourth, arriving with it
@@ -47,7 +48,7 @@ async def test_waiting_requests_are_admitted_together_and_a_key_only_once(databa
 
 async def test_a_database_that_fails_admits_and_is_reported_once(database_url, caplog):
     store = await open_store(database_url)
-    replays = SharedReplays(store=store, now=lambda: NOW)
+    replays = SharedReplays(store=store, answer_seconds=fast_timings().replay_check_seconds, now=lambda: NOW)
     await store.close()  # every statement now fails
     with caplog.at_level(logging.WARNING):
         assert await replays.admit([("signature:a", NOW + 300)]) is True
