@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support.stack import ADMIN, CARD_SETTING_UP, CHANNEL, Stack
+from tests.support.stack import ADMIN, CARD_SETTING_UP, CHANNEL, FAST_PROCESS, Stack
 
 ECA = "QualityClouds"
 
 
 async def started(tmp_path, database_url) -> Stack:
-    stack = Stack(tmp_path, database_url=database_url)
+    stack = Stack(tmp_path, database_url=database_url, env=FAST_PROCESS)
     await stack.start(in_process=False)
     stack.org.deploy_polls_until_done = 0
     return stack
@@ -199,8 +199,6 @@ async def test_a_rotation_killed_at_each_step_resumes_once_without_losing_the_se
 
         done = await stack.slack.wait_for(
             lambda: next((m for m in stack.slack.messages(CHANNEL) if "rotated the consumer key" in m.text), None),
-            # A real process polls deploys on production timings (1 s first): opening the org up and restoring it
-            # takes three of them after the restart.
             what="the rotation's account in the channel", timeout=30)
         new_key, new_secret = glob["consumerKey"], stack.org.consumer_secret(ECA)
         assert new_key != old_key and new_secret != old_secret

@@ -46,6 +46,9 @@ BOT_CLIENT_SECRET = "QCBOTCLIENTSECRET0123456789ABCDEF"
 ADMIN = "UADMIN0001"
 MEMBER = "UMEMBER001"
 CHANNEL = "CQCCHAN001"
+FAST_PROCESS = {"QC_TIMINGS": "fast"}
+"""The environment that runs a `qc-bot serve` process on the tests' timings (README, Configuration): a test that
+kills and restarts one waits a second for it to resume, not production's lease lifetime and deploy polls."""
 CARD_SETTING_UP = "⏳ Setting up QualityClouds in"
 """How the text of an org's card begins while its journey is under way (bot.messages.org_card_setting_up)."""
 
