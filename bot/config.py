@@ -436,11 +436,9 @@ class _Reader:
 
     def _timings_profile(self) -> TimingsProfile:
         value = (self._get("QC_TIMINGS") or "production").lower()
-        if value == "fast":
-            return "fast"
-        if value != "production":
+        if value not in ("production", "fast"):
             self._problem("QC_TIMINGS", "expected production (the default) or fast (for tests and rehearsals only)")
-        return "production"
+        return "fast" if value == "fast" else "production"
 
     def _lease_ttl(self) -> timedelta | None:
         if not self._get("QC_LEASE_SECONDS"):
