@@ -53,7 +53,7 @@ from bot.slack.permissions import Permissions
 from bot.slack.rate_limits import CommandRateLimit, RateLimiter, RateLimits
 from bot.slack.refusals import record_rate_limited
 from bot.slack.replays import SharedReplays
-from bot.timings import Timings, with_lease_ttl
+from bot.timings import Timings
 from bot.watch.drift import DriftWatch
 from bot.watch.expiry import ExpiryScanner
 from bot.watch.org_check import org_checker
@@ -102,7 +102,7 @@ async def create_web_app(
     # Whoever runs the app (the CLI, the demo, a test), no log record it causes may carry a secret.
     install_log_redaction()
     clock = clock or SystemClock()
-    timings = timings or Timings()
+    timings = timings or settings.timings
     secret_box = SecretBox(keys=settings.encryption_keys)
     store = Store(url=settings.database, secret_box=secret_box)
     metrics = Metrics()
@@ -334,6 +334,6 @@ async def _maintain(services: Services, timings: Timings, *, replays: SharedRepl
 
 def serve(settings: Settings) -> None:
     """Run the HTTP server until interrupted (`qc-bot serve`)."""
-    timings = Timings() if settings.lease_ttl is None else with_lease_ttl(Timings(), settings.lease_ttl)
+    timings = settings.timings
     asyncio.run(run_until_stopped(create_web_app(settings, timings=timings), port=settings.port, timings=timings,
                                   access_log_class=PathOnlyAccessLogger))

@@ -23,6 +23,7 @@ from bot.errors import ConfigError, LoginHostError
 from bot.provisioning.settings import DesiredApp, RefreshTokenPolicy
 from bot.redaction import Secret
 from bot.salesforce.hosts import HostPolicy
+from bot.timings import Timings, fast_process_timings, with_lease_ttl
 from storage.database import sqlite_url
 
 AppKindSetting = Literal["auto", "external-client-app", "connected-app"]
@@ -35,6 +36,7 @@ _API_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)$")
 
 
 LogFormat = Literal["text", "json"]
+TimingsProfile = Literal["production", "fast"]
 MIN_METRICS_TOKEN_LENGTH = 16
 
 VARIABLES = (
@@ -45,7 +47,7 @@ VARIABLES = (
     "QC_APP_KIND", "QC_REFRESH_TOKEN_POLICY", "QC_EXPIRY_WARN_DAYS", "SALESFORCE_REFRESH_TOKEN_POLICY",
     "QC_TOKEN_SYNC_MINUTES", "QC_EXPIRY_SCAN_MINUTES", "QC_RETENTION_DAYS", "QC_APP_NAME", "QC_APP_CALLBACK_URL",
     "QC_APP_CONTACT_EMAIL", "QC_APP_CONTACT_PHONE", "QC_APP_DESCRIPTION", "QC_LOG_LEVEL", "QC_LOG_FORMAT",
-    "QC_METRICS_TOKEN", "QC_INSTANCE_ID", "QC_LEASE_SECONDS", "PORT",
+    "QC_METRICS_TOKEN", "QC_INSTANCE_ID", "QC_LEASE_SECONDS", "QC_TIMINGS", "PORT",
 )
 """Every variable qc-bot reads (SPEC §5 and the overrides of §2), in the order the README lists them."""
 
@@ -101,6 +103,8 @@ class Settings:
     """Whose claims and leases this process holds (SPEC §10): QC_INSTANCE_ID, else unique to the process."""
     lease_ttl: timedelta | None = None
     """QC_LEASE_SECONDS: the lifetime of `qc-bot serve`'s leases (None: `Timings.lease_ttl`)."""
+    timings_profile: TimingsProfile = "production"
+    """QC_TIMINGS: `fast` runs a real process on the tests' timings (`fast_process_timings`)."""
 
     @property
     def oauth_callback_url(self) -> str:
@@ -109,6 +113,12 @@ class Settings:
     @property
     def oauth_start_url(self) -> str:
         return self.public_url + "/salesforce/oauth/start"
+
+    @property
+    def timings(self) -> Timings:
+        """What the commands wait for and retry with: QC_TIMINGS's profile, with leases of QC_LEASE_SECONDS."""
+        timings = fast_process_timings() if self.timings_profile == "fast" else Timings()
+        return timings if self.lease_ttl is None else with_lease_ttl(timings, self.lease_ttl)
 
     @property
     def database(self) -> str:
@@ -217,6 +227,7 @@ class _Reader:
             metrics_token=self._metrics_token(),
             instance_id=self._instance_id(),
             lease_ttl=self._lease_ttl(),
+            timings_profile=self._timings_profile(),
         )
         if self.problems:
             return None
@@ -422,6 +433,12 @@ class _Reader:
         if len(value) > 100 or not value.isprintable():
             self._problem("QC_INSTANCE_ID", "expected a name of at most 100 printable characters, one per replica")
         return value
+
+    def _timings_profile(self) -> TimingsProfile:
+        value = (self._get("QC_TIMINGS") or "production").lower()
+        if value not in ("production", "fast"):
+            self._problem("QC_TIMINGS", "expected production (the default) or fast (for tests and rehearsals only)")
+        return "fast" if value == "fast" else "production"
 
     def _lease_ttl(self) -> timedelta | None:
         if not self._get("QC_LEASE_SECONDS"):

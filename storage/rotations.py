@@ -79,11 +79,11 @@ class RotationRepository:
         return self._to_rotation(rows[0]) if rows else None
 
     def adoptable(self, *, now: datetime) -> list[Rotation]:
-        """Rotations before their proof that no live process holds the lease of, oldest first."""
+        """Rotations before their proof that no live process holds the lease of, oldest first (ties by id)."""
         rows = self._db.query(
             "SELECT rotations.* FROM rotations LEFT JOIN leases ON leases.name = :prefix || rotations.id"
             f" WHERE rotations.step IN ({_UNDER_WAY_IN}) AND (leases.name IS NULL OR leases.expires_at <= :now)"
-            " ORDER BY rotations.created_at",
+            " ORDER BY rotations.created_at, rotations.id",
             {**_UNDER_WAY_PARAMS, "prefix": leases.ROTATION, "now": to_db_time(now)})
         return [self._to_rotation(row) for row in rows]
 

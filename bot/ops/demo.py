@@ -181,12 +181,22 @@ async def _warning_in_the_thread(transcript: Transcript, *, slack: FakeSlack, cl
     """Quality Clouds signs in with the app; the demo skips to 30 days before that token expires, when its first
     warning arrives in the card's thread."""
     settings = services.settings
+    team_id = slack.team.team_id
+
+    async def checked_since_provisioning() -> bool:
+        sync = await services.store.run(lambda repos: repos.tracked_tokens.sync_of(team_id=team_id, org_id=org.id))
+        return sync is not None and sync.next_sync_at is not None and sync.next_sync_at > clock.now()
+
+    # The provisioning asked for a check of the org at once. One still reading the org when the clock moves below
+    # would miss the new token and schedule its successor an interval after the move, so nothing would read it.
+    await slack.wait_for(checked_since_provisioning, timeout=WAIT_SECONDS,  # type: ignore[arg-type]  # T | Awaitable[T] confuses mypy
+                         what="the org's first check")
     issued = clock.now()
     org.issue_app_token("QualityClouds", user=org.admin, created=issued)
     clock.advance(settings.token_sync_interval)  # qc-bot's next token sync finds the new token
 
     async def app_tokens() -> list[TrackedToken]:
-        tokens = await services.store.run(lambda repos: repos.tracked_tokens.for_org(team_id=slack.team.team_id,
+        tokens = await services.store.run(lambda repos: repos.tracked_tokens.for_org(team_id=team_id,
                                                                                       org_id=org.id))
         return [token for token in tokens if token.kind == "app"]
 

@@ -61,7 +61,7 @@ async def check_expiry(
                                        on_warning=lambda warning: print(_line("would send", warning), file=out))
             print(_summary(count, "would be sent") if count else NOTHING_DUE, file=out)
             return 0
-        timings = Timings()
+        timings = settings.timings
         async with aiohttp.ClientSession(headers={"User-Agent": "qc-bot"}) as session:
             template = AsyncWebClient(base_url=settings.slack_api_url, session=session,
                                       retry_handlers=slack_retry_handlers(timings.slack_retry))

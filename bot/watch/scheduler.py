@@ -76,10 +76,13 @@ class Scheduler:
         found already past a threshold is warned about without waiting for the next scan; and pruning, at
         start-up and then every `prune_interval`."""
         await self._prune_if_due()
+        # The scan is as of the moment the checks began, never later: an org whose check came due by then has been
+        # checked first, so a token its check found dead is announced once, as a broken connection, and not also
+        # by an expiry notice of a scan that read the clock after the check had looked.
+        now = self._clock.now()
         synced = 0
         while self._leading() and (batch := await self._checker.check_due()):
             synced += batch
-        now = self._clock.now()
         if not self._leading() or (not synced and self._next_scan_at is not None and now < self._next_scan_at):
             return
         self._started(work="expiry_scan", due_at=self._next_scan_at, now=now)

@@ -321,14 +321,13 @@ class FakeSlack:
         self,
         predicate: Callable[[], T | Awaitable[T]],
         *,
-        timeout: float = 20.0,
+        timeout: float = 30.0,
         interval: float = 0.01,
         what: str | None = None,
     ) -> T:
-        """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass.
-
-        The default deadline is generous on purpose: a wait that succeeds returns as soon as it can, so only a
-        failing test pays for it, while a short one fails good tests on a loaded two-core CI machine."""
+        """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass. The
+        default deadline is generous: a passing test waits no longer, and on a CI machine running four workers on
+        two cores a whole journey (a dozen Salesforce calls, four deploys and their polls) took more than 5 s."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()

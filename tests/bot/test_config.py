@@ -1,9 +1,11 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from bot.config import InvalidConfiguration, load_settings, read_dotenv
+from bot.timings import Timings, fast_process_timings, with_lease_ttl
 
 KEY = Fernet.generate_key().decode()
 
@@ -41,6 +43,14 @@ def test_defaults_follow_the_spec():
     assert settings.port == 3000
 
 
+def test_the_commands_run_production_timings_unless_told_to_run_the_tests_ones():
+    production = load_settings(environ=valid_environment(), dotenv=None).timings
+    assert production == Timings()
+    fast = load_settings(environ=valid_environment(QC_TIMINGS="fast", QC_LEASE_SECONDS="3"), dotenv=None).timings
+    assert fast == with_lease_ttl(fast_process_timings(), timedelta(seconds=3))
+    assert fast.deploy_poll.initial < production.deploy_poll.initial
+
+
 def test_secrets_are_not_in_the_settings_repr():
     settings = load_settings(environ=valid_environment(), dotenv=None)
     shown = repr(settings)
@@ -64,6 +74,7 @@ def test_secrets_are_not_in_the_settings_repr():
         ("QC_ADMIN_USERS", "alice", "Slack user ids"),
         ("SALESFORCE_LOGIN_URL", "https://login.evil.example", "not a Salesforce domain"),
         ("SALESFORCE_ALLOWED_HOSTS", "bad host!", "host[:port]"),
+        ("QC_TIMINGS", "quick", "production (the default) or fast"),
     ],
 )
 def test_each_bad_variable_gets_one_line_naming_it(variable, value, fragment):

@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import InvalidConfiguration, load_settings
 from bot.redaction import MASK, Secret, configure_logging
-from tests.support.stack import BOT_CLIENT_SECRET, SIGNING_SECRET, Stack
+from tests.support.stack import BOT_CLIENT_SECRET, FAST_PROCESS, SIGNING_SECRET, Stack
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_an_unknown_log_format_is_a_configuration_error():
 
 
 async def test_serve_with_json_logs_writes_only_json_lines_and_no_secret(tmp_path):
-    stack = Stack(tmp_path, env={"QC_LOG_FORMAT": "json"})
+    stack = Stack(tmp_path, env={"QC_LOG_FORMAT": "json", **FAST_PROCESS})
     await stack.start(in_process=False)
     try:
         await stack.connect()

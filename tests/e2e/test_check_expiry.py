@@ -19,9 +19,14 @@ def table_rows(stack):
 async def tracked_and_stopped(stack):
     """A connected org whose QualityClouds token (90-day lifetime, issued by the External Client App after the
     connection) is tracked; then the bot is stopped."""
+    # The clock moves an hour below: with propagation the proof still running would give up (❌ on the card, and
+    # the check-expiry runs below would announce the sign-in working again).
+    stack.org.credentials_propagation = timedelta(0)
     await stack.connect()
     await stack.status_message()
     await stack.token_sync_done()
+    await stack.slack.wait_for(lambda: not stack.query("SELECT 1 FROM connections WHERE proof_status = 'proving'"),
+                               what="the live sign-in proof to end")
     created = stack.clock.now()
     stack.org.issue_app_token("QualityClouds", user=stack.org.admin, created=created)
     stack.clock.advance(timedelta(minutes=60))  # the next token sync reads it

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bot.failures import ProofProblem
 from bot.messages.explanations import PROOF_EXPLANATIONS
-from tests.support.stack import ADMIN, CHANNEL, Stack
+from tests.support.stack import ADMIN, CHANNEL, FAST_PROCESS, Stack
 
 PROVING = "⏳ Sign-in:"
 
@@ -176,7 +176,7 @@ async def test_with_propagation_switched_off_the_first_sign_in_proves_it(stack):
 
 
 async def test_killed_during_the_proof_window_the_restarted_serve_finishes_it(tmp_path):
-    stack = Stack(tmp_path)
+    stack = Stack(tmp_path, env=FAST_PROCESS)
     await stack.start(in_process=False)
     try:
         stack.org.deploy_polls_until_done = 0

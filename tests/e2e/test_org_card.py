@@ -97,11 +97,13 @@ async def test_an_expiry_warning_is_a_reply_in_the_cards_thread_and_the_expired_
 async def test_a_new_journey_of_a_known_org_gets_a_card_of_its_own_which_becomes_the_orgs(stack):
     await stack.connect()
     first = await stack.status_message()
+    [(first_journey,)] = stack.query("SELECT id FROM connections")
     await stack.connect()
     second = await stack.status_message(count=2)
     assert second.ts != first.ts and "connected to Quality Clouds" in second.text
-    [latest] = stack.query("SELECT id FROM connections ORDER BY created_at DESC LIMIT 1")
-    assert card_key(stack) == f"status:{latest[0]}"
+    # Both journeys began at the same moment of the test's clock: the new one is the one that is not the first.
+    [(latest,)] = stack.query("SELECT id FROM connections WHERE id != :first", {"first": first_journey})
+    assert card_key(stack) == f"status:{latest}"
 
     await confirm_disconnect(stack, f"disconnect-org {stack.org.id[:15]}", shown="Disconnect *Acme Corp*")
     await private_answer(stack, "is disconnected")

@@ -46,6 +46,9 @@ BOT_CLIENT_SECRET = "QCBOTCLIENTSECRET0123456789ABCDEF"
 ADMIN = "UADMIN0001"
 MEMBER = "UMEMBER001"
 CHANNEL = "CQCCHAN001"
+FAST_PROCESS = {"QC_TIMINGS": "fast"}
+"""The environment that runs a `qc-bot serve` process on the tests' timings (README, Configuration): a test that
+kills and restarts one waits a second for it to resume, not production's lease lifetime and deploy polls."""
 CARD_SETTING_UP = "⏳ Setting up QualityClouds in"
 """How the text of an org's card begins while its journey is under way (bot.messages.org_card_setting_up)."""
 
@@ -307,14 +310,15 @@ class Stack:
         return messages[-1]
 
     async def token_sync_done(self) -> None:
-        """Wait until every org's token sync due now has run (each then schedules its next one after now).
-        Salesforce data changed after this is read by the next sync, not by one already under way."""
+        """Wait until every org's check due now has run to its end: its token sync scheduled the next one after
+        now, and its later steps (the sign-in, the drift watch) are done and its claim released. Salesforce data
+        changed after this is read by the next check, not by one already under way."""
         now = self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         await self.slack.wait_for(
             lambda: self.query("SELECT COUNT(*) FROM token_syncs") != [(0,)] and self.query(
-                "SELECT COUNT(*) FROM token_syncs WHERE next_sync_at IS NOT NULL AND next_sync_at <= :now",
-                {"now": now})
-            == [(0,)], what="the token syncs due now")
+                "SELECT COUNT(*) FROM token_syncs WHERE (next_sync_at IS NOT NULL AND next_sync_at <= :now)"
+                " OR claimed_by IS NOT NULL", {"now": now})
+            == [(0,)], what="the org checks due now")
 
     # -- evidence ------------------------------------------------------------------------------------------------
 
