@@ -309,11 +309,15 @@ def _reason(exc: BaseException) -> str:
 
 async def _adopt(journey: ConnectJourney, rotator: Rotator, timings: Timings) -> None:
     """Take over the journeys and rotations whose replica died (their lease lapsed): at once, then every few
-    seconds."""
+    seconds. The first round also takes back what this replica's previous process held under the same claim id
+    (`QC_INSTANCE_ID`), without waiting for its leases to lapse; later rounds leave this process's own leases
+    alone, whatever holds them now is running here."""
+    first = True
     while True:
         try:
-            await journey.adopt_unfinished()
-            await rotator.adopt_unfinished()
+            await journey.adopt_unfinished(reclaim_own=first)
+            await rotator.adopt_unfinished(reclaim_own=first)
+            first = False
         except Exception:
             logger.exception("Looking for unfinished journeys failed; it runs again shortly")
         await asyncio.sleep(timings.adopt_interval_seconds)

@@ -216,14 +216,16 @@ class ConnectionRepository:
             {"status": status, "problem": problem, "detail": detail, "id": connection_id},
         ).rowcount == 1
 
-    def adoptable(self, *, now: datetime) -> list[Connection]:
+    def adoptable(self, *, now: datetime, reclaiming: str | None = None) -> list[Connection]:
         """Journeys under way (authorized, provisioning, or proving the sign-in) that no live process holds the
-        lease of: their process died, or they were never picked up. Oldest first."""
+        lease of: their process died, or they were never picked up; with `reclaiming` (a claim id), also those
+        whose lease that holder has (its previous process, before a restart). Oldest first."""
         rows = self._db.query(
             "SELECT connections.* FROM connections LEFT JOIN leases ON leases.name = :prefix || connections.id"
             " WHERE (connections.status IN ('authorized', 'provisioning') OR connections.proof_status = 'proving')"
-            " AND (leases.name IS NULL OR leases.expires_at <= :now) ORDER BY connections.created_at, connections.id",
-            {"prefix": leases.JOURNEY, "now": to_db_time(now)},
+            " AND (leases.name IS NULL OR leases.expires_at <= :now OR leases.holder = :reclaiming)"
+            " ORDER BY connections.created_at, connections.id",
+            {"prefix": leases.JOURNEY, "now": to_db_time(now), "reclaiming": reclaiming},
         )
         return [_to_connection(row) for row in rows]
 

@@ -78,13 +78,15 @@ class RotationRepository:
         rows = list(self._db.query("SELECT * FROM rotations WHERE id = :id", {"id": rotation_id}))
         return self._to_rotation(rows[0]) if rows else None
 
-    def adoptable(self, *, now: datetime) -> list[Rotation]:
-        """Rotations before their proof that no live process holds the lease of, oldest first (ties by id)."""
+    def adoptable(self, *, now: datetime, reclaiming: str | None = None) -> list[Rotation]:
+        """Rotations before their proof that no live process holds the lease of (with `reclaiming`, a claim id:
+        or whose lease that holder has, its previous process's), oldest first (ties by id)."""
         rows = self._db.query(
             "SELECT rotations.* FROM rotations LEFT JOIN leases ON leases.name = :prefix || rotations.id"
-            f" WHERE rotations.step IN ({_UNDER_WAY_IN}) AND (leases.name IS NULL OR leases.expires_at <= :now)"
+            f" WHERE rotations.step IN ({_UNDER_WAY_IN})"
+            " AND (leases.name IS NULL OR leases.expires_at <= :now OR leases.holder = :reclaiming)"
             " ORDER BY rotations.created_at, rotations.id",
-            {**_UNDER_WAY_PARAMS, "prefix": leases.ROTATION, "now": to_db_time(now)})
+            {**_UNDER_WAY_PARAMS, "prefix": leases.ROTATION, "now": to_db_time(now), "reclaiming": reclaiming})
         return [self._to_rotation(row) for row in rows]
 
     def advance(self, rotation_id: str, *, expected: RotationStep, to: RotationStep, now: datetime,

@@ -560,12 +560,15 @@ class ConnectJourney:
         if not self._closing:
             self.schedule(connection_id)
 
-    async def adopt_unfinished(self) -> int:
+    async def adopt_unfinished(self, *, reclaim_own: bool = False) -> int:
         """Take over every connection left authorized or provisioning, or still proving, whose lease lapsed (the
-        process working on it died; at start-up, also this replica's previous process); return how many."""
+        process working on it died); with `reclaim_own` (at start-up), also those this replica's claim id holds
+        (its previous process's, killed before it let them go); return how many."""
         now = self._clock.now()
+        holder = self._leases.holder if reclaim_own else None
         unfinished = [connection for connection in await self._store.run(
-            lambda repos: repos.connections.adoptable(now=now)) if connection.id not in self._working_on]
+            lambda repos: repos.connections.adoptable(now=now, reclaiming=holder))
+            if connection.id not in self._working_on]
         for connection in unfinished:
             logger.info("Resuming connection %s (%s)", connection.id, connection.status)
             self.schedule(connection.id)

@@ -158,11 +158,13 @@ class Rotator:
         if not task.cancelled() and task.exception() is not None:
             logger.error("Rotation task %s crashed", task.get_name(), exc_info=task.exception())
 
-    async def adopt_unfinished(self) -> int:
-        """Take over every rotation left before its outcome whose lease lapsed (its process died); how many."""
+    async def adopt_unfinished(self, *, reclaim_own: bool = False) -> int:
+        """Take over every rotation left before its outcome whose lease lapsed (its process died); with
+        `reclaim_own` (at start-up), also those this replica's claim id holds (its previous process's); how many."""
         now = self._clock.now()
-        unfinished = [rotation for rotation in await self._store.run(lambda repos: repos.rotations.adoptable(now=now))
-                      if rotation.id not in self._working_on]
+        holder = self._leases.holder if reclaim_own else None
+        unfinished = [rotation for rotation in await self._store.run(
+            lambda repos: repos.rotations.adoptable(now=now, reclaiming=holder)) if rotation.id not in self._working_on]
         for rotation in unfinished:
             # A promoted rotation is always finished: its new credentials are in place and must be proven and told.
             if await self._count_resume(rotation.id) > MAX_RESUMES and rotation.step != "promoted":

@@ -211,6 +211,29 @@ async def test_a_disconnect_that_deletes_the_app_waits_for_the_orgs_lease(make_s
     assert stack.org.external_client_apps == {}
 
 
+async def test_a_replica_restarted_under_its_name_takes_back_its_journey_at_once(make_stack, other_replica_store):
+    stack = await make_stack(env={"QC_INSTANCE_ID": "replica-a"})
+    stack.salesforce.inject_delay("/services/Soap", seconds=0.3, count=None)
+    await stack.browse(await stack.request_link())
+    await stack.slack.wait_for(lambda: stack.salesforce.calls("readMetadata"), what="provisioning to start")
+    await stack.stop_bot()
+    [(connection_id, status)] = stack.query("SELECT id, status FROM connections")
+    assert status == "provisioning"
+    # The previous process was killed holding the journey's lease (a graceful stop gives it up).
+    other = await other_replica_store(stack)
+    previous = Leases(store=other, clock=stack.clock, holder="replica-a", timings=stack.timings)
+    assert await previous.acquire(leases.journey(connection_id))
+    stranger = Leases(store=other, clock=stack.clock, holder="replica-b", timings=stack.timings)
+    assert not await stranger.acquire(leases.journey(connection_id)), "the lease is alive for anyone else"
+
+    stack.salesforce.clear_injections()
+    await stack.start_bot()  # the clock stands still: the lease never lapses, the restart takes it back
+    status = await stack.status_message()
+    assert "connected to Quality Clouds" in status.text
+    assert stack.query("SELECT status FROM connections") == [("provisioned",)]
+    assert list(stack.org.external_client_apps) == ["QualityClouds"]
+
+
 async def test_a_journey_leased_by_another_replica_is_left_to_it_and_adopted_once_the_lease_lapses(
         make_stack, other_replica_store):
     stack = await make_stack()
