@@ -18,15 +18,16 @@ import pytest
 
 from standins.slack.driver import sign
 from tests.support.replicas import ReplicaSet
-from tests.support.stack import ADMIN, CHANNEL, SIGNING_SECRET, Stack
+from tests.support.stack import ADMIN, CHANNEL, FAST_PROCESS, SIGNING_SECRET, Stack
 
 LINK = "/salesforce/oauth/start?link="
 
 
 @pytest.fixture
 async def replica_set(tmp_path, postgres_url):
-    # The admin is known to both replicas, so a replica that admits the command answers with the link itself.
-    replicas = ReplicaSet(tmp_path, database_url=postgres_url, env={"QC_ADMIN_USERS": ADMIN})
+    # The admin is known to both replicas, so a replica that admits the command answers with the link itself. The
+    # tests' timings give the shared check 10 s instead of 1 s: a loaded machine's slow database is no outage.
+    replicas = ReplicaSet(tmp_path, database_url=postgres_url, env={"QC_ADMIN_USERS": ADMIN, **FAST_PROCESS})
     await replicas.start(in_process=False)
     yield replicas
     await replicas.stop()
