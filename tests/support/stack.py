@@ -329,16 +329,18 @@ class Stack:
         """Run `statement` on the bot's database through a connection of the test's own (`database.run`)."""
         return run(self._database, statement, params)
 
-    async def settle(self, *, quiet_seconds: float = 0.5) -> None:
+    async def settle(self, *, quiet_seconds: float = 0.5, messages_like: str = "%") -> None:
         """Wait until nothing more is on its way to Slack: no journey mid-flight, no message waiting in the
-        outbox, and no new Slack call for `quiet_seconds` (ten delivery polls of the fast timings). "Exactly
-        one" is checked after this, so a late duplicate would have arrived."""
+        outbox (of those whose dedupe key is LIKE `messages_like`), and no new Slack call for `quiet_seconds` (ten
+        delivery polls of the fast timings). "Exactly one" is checked after this, so a late duplicate would have
+        arrived."""
         seen: dict[str, float] = {"calls": -1, "since": 0.0}
 
         def quiet() -> bool:
             busy = self.query(
-                "SELECT (SELECT COUNT(*) FROM notifications WHERE status = 'pending')"
-                " + (SELECT COUNT(*) FROM connections WHERE status IN ('authorized', 'provisioning'))")[0][0]
+                "SELECT (SELECT COUNT(*) FROM notifications WHERE status = 'pending' AND dedupe_key LIKE :like)"
+                " + (SELECT COUNT(*) FROM connections WHERE status IN ('authorized', 'provisioning'))",
+                {"like": messages_like})[0][0]
             calls = len(self.slack.calls) + len(self.slack.response_url_posts)
             if busy or calls != seen["calls"]:
                 seen.update(calls=calls, since=time.monotonic())
