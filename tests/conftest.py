@@ -3,8 +3,11 @@ import random
 from collections.abc import Iterator
 
 import pytest
+from cryptography.fernet import Fernet
 
-from storage.database import sqlite_url
+from bot.redaction import Secret
+from storage.crypto import SecretBox
+from storage.database import Store, sqlite_url
 from tests.support.postgres import HOME_VARIABLE, Cluster, PostgresHome, PostgresUnavailable, server_binaries
 from tests.support.stack import Stack
 
@@ -75,6 +78,25 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return sqlite_url(tmp_path / "qc-bot.db")
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def encryption_key() -> Secret:
+    return Secret(Fernet.generate_key().decode())
+
+
+@pytest.fixture
+def secret_box(encryption_key) -> SecretBox:
+    return SecretBox(keys=[encryption_key])
+
+
+@pytest.fixture
+async def store(database_url, secret_box):
+    """The bot's database, open, on each engine (`database_url`)."""
+    store = Store(url=database_url, secret_box=secret_box)
+    await store.open()
+    yield store
+    await store.close()
 
 
 @pytest.fixture

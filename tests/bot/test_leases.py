@@ -6,29 +6,15 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.fernet import Fernet
 
 from bot.clock import ManualClock
 from bot.leases import Leases
-from bot.redaction import Secret
 from bot.timings import fast_timings
 from storage import leases
-from storage.crypto import SecretBox
-from storage.database import Store, sqlite_url
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 TIMINGS = fast_timings()
 JOURNEY = leases.journey("c1")
-
-
-@pytest.fixture
-async def store(tmp_path):
-    """The database two replicas share."""
-    shared = Store(url=sqlite_url(tmp_path / "leases.db"),
-                   secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
-    await shared.open()
-    yield shared
-    await shared.close()
 
 
 async def holder(store):

@@ -13,24 +13,6 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def encryption_key() -> Secret:
-    return Secret(Fernet.generate_key().decode())
-
-
-@pytest.fixture
-def secret_box(encryption_key) -> SecretBox:
-    return SecretBox(keys=[encryption_key])
-
-
-@pytest.fixture
-async def store(database_url, secret_box):
-    store = Store(url=database_url, secret_box=secret_box)
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest.fixture
 def database_bytes(database_url) -> Callable[[], bytes]:
     """Read the database as stored on disk, where no secret may be in plaintext (on either engine)."""
     return lambda: stored_bytes(engine_of(database_url))

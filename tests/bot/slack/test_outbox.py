@@ -27,15 +27,6 @@ async def fake_slack():
 
 
 @pytest.fixture
-async def store(tmp_path):
-    store = Store(url=sqlite_url(tmp_path / "qc.db"),
-                  secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest.fixture
 def clock():
     return ManualClock(NOW)
 

@@ -5,15 +5,12 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from cryptography.fernet import Fernet
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import ManualClock
 from bot.leases import Leases
 from bot.ops.metrics import Metrics
 from bot.ops.retention import Pruner
-from bot.redaction import Secret
 from bot.slack.clients import SingleWorkspaceClients
 from bot.slack.outbox import SlackDelivery
 from bot.timings import fast_timings
@@ -21,21 +18,9 @@ from bot.watch.expiry import ExpiryScanner
 from bot.watch.org_check import OrgChecker
 from bot.watch.scheduler import Scheduler
 from storage import leases
-from storage.crypto import SecretBox
-from storage.database import Store, sqlite_url
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 TIMINGS = fast_timings()
-
-
-@pytest.fixture
-async def store(tmp_path):
-    """The database both replicas share (each scheduler below is one replica)."""
-    shared = Store(url=sqlite_url(tmp_path / "replicas.db"),
-                   secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
-    await shared.open()
-    yield shared
-    await shared.close()
 
 
 def replica(store, clock, name):
