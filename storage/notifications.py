@@ -75,6 +75,26 @@ _ENQUEUE_SQL = (
 )
 
 
+_CLAIM_SQL = (
+    "UPDATE notifications SET claimed_until = :until, claimed_by = :by WHERE id = :id AND status = 'pending'"
+    " AND next_attempt_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :by)"
+)
+
+
+def _claim_params(notification_id: int, now: datetime, until: datetime, by: str) -> dict[str, Any]:
+    return {"until": to_db_time(until), "by": by, "id": notification_id, "now": to_db_time(now)}
+
+
+_CANCEL_PENDING_SQL = (
+    "UPDATE notifications SET status = 'undeliverable', last_error = :reason"
+    " WHERE status = 'pending' AND substr(dedupe_key, 1, :prefix_length) = :prefix"
+)
+
+
+def _cancel_params(key_prefix: str, reason: str) -> dict[str, Any]:
+    return {"reason": reason, "prefix_length": len(key_prefix), "prefix": key_prefix}
+
+
 def _enqueued_row(message: NewMessage, *, now: datetime) -> dict[str, Any]:
     payload_json = json.dumps(message.payload, sort_keys=True)
     if contains_secret(payload_json):
@@ -217,10 +237,8 @@ class NotificationRepository:
 
     def claim_fresh(self, notification_id: int, *, now: datetime, until: datetime, by: str) -> Notification | None:
         """`claim`, and the message as it is now (an edit may have been folded into it since it was read)."""
-        if not self.claim(notification_id, now=now, until=until, by=by):
-            return None
-        row = list(self._db.query("SELECT * FROM notifications WHERE id = :id", {"id": notification_id}))
-        return _to_notification(row[0])
+        rows = list(self._db.query(_CLAIM_SQL + " RETURNING *", _claim_params(notification_id, now, until, by)))
+        return _to_notification(rows[0]) if rows else None
 
     def claim(self, notification_id: int, *, now: datetime, until: datetime, by: str) -> bool:
         """Take a due message for one delivery attempt on behalf of `by`, or extend the claim `by` holds on it
@@ -230,12 +248,7 @@ class NotificationRepository:
         mid-attempt never keeps a message from being sent (a restarted server with a fixed QC_INSTANCE_ID
         releases its own claims at once; other claims lapse).
         """
-        cursor = self._db.execute(
-            "UPDATE notifications SET claimed_until = :until, claimed_by = :by WHERE id = :id AND status = 'pending'"
-            " AND next_attempt_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :by)",
-            {"until": to_db_time(until), "by": by, "id": notification_id, "now": to_db_time(now)},
-        )
-        return cursor.rowcount == 1
+        return self._db.execute(_CLAIM_SQL, _claim_params(notification_id, now, until, by)).rowcount == 1
 
     def release_claims(self, *, by: str, ids: Sequence[int] | None = None) -> int:
         """Forget the claims of `by` (on all its messages, or on `ids`): a server starting up under the claim id
@@ -256,20 +269,15 @@ class NotificationRepository:
         return sum(self._cancel_pending(key_prefix=prefix, reason=reason)
                    for prefix in outbox_keys.org_warnings(team_id=team_id, org_id=org_id))
 
-    def cancel_token_warnings(self, *, team_id: str, org_id: str, token_keys: Iterable[str], reason: str) -> int:
+    def cancel_token_warnings(self, *, team_id: str, org_id: str, token_keys: Iterable[str], reason: str) -> None:
         """Give up every unsent expiry warning about these tracked tokens (revoked: they expire no more), direct
-        copies included; return how many there were."""
-        return sum(self._cancel_pending(
-            key_prefix=outbox_keys.token_expiry_warnings(team_id=team_id, org_id=org_id, token_key=key),
-            reason=reason) for key in token_keys)
+        copies included, in one round trip."""
+        prefixes = [outbox_keys.token_expiry_warnings(team_id=team_id, org_id=org_id, token_key=key)
+                    for key in token_keys]
+        self._db.execute_many(_CANCEL_PENDING_SQL, [_cancel_params(prefix, reason) for prefix in prefixes])
 
     def _cancel_pending(self, *, key_prefix: str, reason: str) -> int:
-        cursor = self._db.execute(
-            "UPDATE notifications SET status = 'undeliverable', last_error = :reason"
-            " WHERE status = 'pending' AND substr(dedupe_key, 1, :prefix_length) = :prefix",
-            {"reason": reason, "prefix_length": len(key_prefix), "prefix": key_prefix},
-        )
-        return cursor.rowcount
+        return self._db.execute(_CANCEL_PENDING_SQL, _cancel_params(key_prefix, reason)).rowcount
 
     def mark_sent(
         self, notification_id: int, *, message_ts: str | None, now: datetime, message_channel: str | None = None

@@ -97,8 +97,7 @@ class Retention:
             {"cutoff": to_db_time(before), "status": outbox_keys.connection_status("")}).fetchall()
         prunable = [row_id for row_id, key in finished
                     if (expiry := outbox_keys.expiry_named(key)) is None or expiry < before]
-        for row_id in prunable:
-            self._db.execute("DELETE FROM notifications WHERE id = :id", {"id": row_id})
+        self._db.execute_many("DELETE FROM notifications WHERE id = :id", [{"id": row_id} for row_id in prunable])
         return len(prunable)
 
     def _prune_connections(self, *, cutoff: str) -> int:

@@ -14,13 +14,12 @@ from typing import Any, Literal
 from bot.redaction import Secret
 from storage import leases
 from storage.crypto import SecretBox
-from storage.sql import Db
+from storage.sql import Db, in_list
 from storage.timestamps import from_db_time, from_db_time_optional, to_db_time, to_db_time_optional
 
 RotationStep = Literal["started", "staging", "staged", "revealed", "promoted", "proven", "retired", "failed"]
 UNDER_WAY: tuple[RotationStep, ...] = ("started", "staging", "staged", "revealed", "promoted")
-_UNDER_WAY_PARAMS = {f"under_way_{index}": step for index, step in enumerate(UNDER_WAY)}
-_UNDER_WAY_IN = ", ".join(f":{name}" for name in _UNDER_WAY_PARAMS)
+_UNDER_WAY_IN, _UNDER_WAY_PARAMS = in_list("under_way", UNDER_WAY)
 
 
 class RotationUnderWay(Exception):
@@ -112,8 +111,8 @@ class RotationRepository:
         return cursor.rowcount == 1
 
     def count_resume(self, rotation_id: str) -> int:
-        self._db.execute("UPDATE rotations SET resumes = resumes + 1 WHERE id = :id", {"id": rotation_id})
-        row = self._db.execute("SELECT resumes FROM rotations WHERE id = :id", {"id": rotation_id}).fetchone()
+        row = self._db.execute("UPDATE rotations SET resumes = resumes + 1 WHERE id = :id RETURNING resumes",
+                               {"id": rotation_id}).fetchone()
         return int(row[0]) if row else 0
 
     def _to_rotation(self, row: dict[str, Any]) -> Rotation:

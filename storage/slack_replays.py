@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from storage.sql import Db
+from storage.sql import Db, in_list
 from storage.timestamps import to_db_time
 
 
@@ -38,9 +38,8 @@ class SlackReplayRepository:
     def forget(self, keys: Sequence[str]) -> None:
         """Forget keys admitted for a request that then failed, so Slack's resend of it is processed."""
         if keys:
-            names = ", ".join(f":key_{number}" for number in range(len(keys)))
-            self._db.execute(f"DELETE FROM slack_replays WHERE request_key IN ({names})",
-                             {f"key_{number}": key for number, key in enumerate(keys)})
+            listed, values = in_list("key", keys)
+            self._db.execute(f"DELETE FROM slack_replays WHERE request_key IN ({listed})", values)
 
     def prune(self, *, now: datetime, limit: int) -> int:
         """Delete up to `limit` rows that expired at `now` or before (the oldest first); return how many."""

@@ -214,8 +214,8 @@ class TrackedTokenRepository:
         return [_to_token(row) for row in rows]
 
     def remove(self, *, keys: Iterable[str]) -> None:
-        for key in keys:
-            self._db.execute("DELETE FROM tracked_tokens WHERE token_key = :token_key", {"token_key": key})
+        self._db.execute_many("DELETE FROM tracked_tokens WHERE token_key = :token_key",
+                              [{"token_key": key} for key in keys])
 
     def forget_org(self, *, team_id: str, org_id: str) -> int:
         """Stop watching an org entirely (it was disconnected); returns how many tokens were dropped."""
