@@ -13,7 +13,7 @@ from bot.slack.outbox import SlackDelivery
 from bot.timings import fast_timings
 from standins.slack import FakeSlack
 from storage.crypto import SecretBox
-from storage.database import Store, sqlite_url
+from storage.database import Store
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -365,14 +365,16 @@ async def test_a_reply_whose_card_was_deleted_in_slack_goes_top_level_once(fake_
 # -- several replicas (SPEC §10) ----------------------------------------------------------------------------
 
 
-async def test_two_replicas_deliver_every_message_exactly_once_between_them(fake_slack, store, clock, tmp_path):
+async def test_two_replicas_deliver_every_message_exactly_once_between_them(fake_slack, store, clock,
+                                                                           database_url):
     # The other replica's store on the same database (outbox rows hold nothing encrypted: any key reads them).
-    other_store = Store(url=sqlite_url(tmp_path / "qc.db"),
-                        secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
+    other_store = Store(url=database_url, secret_box=SecretBox(keys=[Secret(Fernet.generate_key().decode())]))
     await other_store.open()
     try:
         for index in range(30):
             await enqueue(store, key=f"status:{index}")
+        pending = "SELECT COUNT(*) FROM notifications WHERE status = 'pending'"
+        assert await other_store.run(lambda repos: repos.db.execute(pending).scalar_one()) == 30, "one database"
         timings = fast_timings()
         replicas = [
             SlackDelivery(store=each, clock=clock, timings=timings, sender=f"replica-{index}",
