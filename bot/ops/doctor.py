@@ -105,6 +105,8 @@ def _shown_value(name: str, value: str) -> str:
     if name == "QC_ENCRYPTION_KEYS":
         count = len([key for key in value.split(",") if key.strip()])
         return f"{count} Fernet key(s); the first encrypts, all decrypt"
+    if name == "DATABASE_URL":
+        return shown_database(value)  # without the password it may carry
     return value
 
 
