@@ -9,7 +9,6 @@ consumer key and secret). Nothing is changed anywhere; the exit status is non-ze
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from bot.errors import ConfigError
 from bot.redaction import mask
 from bot.retry import Backoff
 from bot.salesforce.errors import SalesforceError
+from bot.salesforce.hosts import is_loopback_host
 from bot.salesforce.http import SalesforceHttp
 from bot.slack.clients import slack_retry_handlers
 from bot.slack.manifest import BOT_SCOPES, CONVENIENCE_SCOPES
@@ -144,7 +144,7 @@ def _encryption_findings(url: str, values: Mapping[str, str]) -> list[Finding]:
     so. The URL's `sslmode` counts, else libpq's `PGSSLMODE`."""
     parsed = normalised_url(url)
     hosts = [host for host in str(parsed.query.get("host") or parsed.host or "").split(",") if host]
-    if all(host.startswith("/") or _is_loopback_host(host) for host in hosts):
+    if all(host.startswith("/") or is_loopback_host(host.strip("[]")) for host in hosts):
         return []  # a Unix socket (no host at all means one too) or this machine: nothing to listen in on
     mode = str(parsed.query.get("sslmode") or values.get("PGSSLMODE") or "prefer")
     if mode in _ENCRYPTING_SSL_MODES:
@@ -165,16 +165,7 @@ def _secrets_finding(secrets: StoredSecrets, *, where: object) -> Finding:
 
 
 def _is_loopback_url(url: str) -> bool:
-    return _is_loopback_host(urlsplit(url).hostname or "")
-
-
-def _is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def _database_findings(settings: Settings, values: Mapping[str, str]) -> list[Finding]:

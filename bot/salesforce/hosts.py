@@ -45,7 +45,7 @@ class HostPolicy:
             raise LoginHostError(f"The {what} must not contain a user name or password.")
         host_port = _format_netloc(host, port)
         if host_port in self.extra_hosts or (port is None and host in self.extra_hosts):
-            if parts.scheme == "http" and not _is_loopback(host):
+            if parts.scheme == "http" and not is_loopback_host(host):
                 raise LoginHostError(f"The {what} uses plain http, which is allowed only for loopback hosts.")
             return f"{parts.scheme}://{_format_netloc(host, port)}"
         if parts.scheme != "https":
@@ -74,7 +74,8 @@ def is_salesforce_hostname(host: str) -> bool:
     return any(host.endswith("." + domain) for domain in SALESFORCE_DOMAINS)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address (a host name as URLs carry it, IPv6 without brackets)."""
     if host == "localhost":
         return True
     try:
