@@ -147,8 +147,7 @@ async def create_web_app(
     leases = Leases(store=store, clock=clock, holder=settings.instance_id, timings=timings)
     delivery = SlackDelivery(store=store, clients=slack_clients, clock=clock, timings=timings,
                              sender=settings.instance_id, metrics=metrics)
-    access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock,
-                        holder=settings.instance_id)
+    access = org_access(settings, session=http_session, timings=timings, store=store, clock=clock, leases=leases)
     journey = ConnectJourney(settings=settings, store=store, secret_box=secret_box, clock=clock, access=access,
                              delivery=delivery, slack_clients=slack_clients, timings=timings, metrics=metrics,
                              leases=leases,

@@ -109,15 +109,15 @@ class OrgAccess:
 
 
 def org_access(
-    settings: Settings, *, session: aiohttp.ClientSession, timings: Timings, store: Store, clock: Clock, holder: str
+    settings: Settings, *, session: aiohttp.ClientSession, timings: Timings, store: Store, clock: Clock,
+    leases: Leases,
 ) -> OrgAccess:
     """The bot's Salesforce clients as `qc-bot serve` and `qc-bot check-expiry` both use them: its own OAuth
-    client, the host policy and the retry policy of every request; token refreshes leased under `holder`, the
-    process's claim id."""
+    client, the host policy and the retry policy of every request; token refreshes under the process's `leases`."""
     http = SalesforceHttp(session=session, host_policy=settings.host_policy, retry=timings.salesforce_retry,
                           timeout_seconds=timings.salesforce_timeout_seconds)
     oauth = SalesforceOAuth(http=http, client_id=settings.salesforce_client_id,
                             client_secret=settings.salesforce_client_secret, redirect_uri=settings.oauth_callback_url)
     return OrgAccess(http=http, oauth=oauth, store=store, clock=clock,
                      refresh_wait_seconds=timings.token_refresh_wait_seconds,
-                     leases=Leases(store=store, clock=clock, holder=holder, timings=timings))
+                     leases=leases)

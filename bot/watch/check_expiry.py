@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, process_claim_id
+from bot.leases import Leases
 from bot.orgs.access import org_access
 from bot.slack.clients import outbox_clients, slack_retry_handlers
 from bot.slack.outbox import SlackDelivery, notification_by_key
@@ -84,7 +85,7 @@ async def _check_orgs(
 ) -> None:
     """The periodic check of every org, then the messages it queued (lost access, the sign-in) sent at once."""
     access = org_access(settings, session=session, timings=timings, store=store, clock=clock,
-                        holder=delivery.sender)
+                        leases=Leases(store=store, clock=clock, holder=delivery.sender, timings=timings))
     drift = DriftWatch(settings=settings, store=store, clock=clock, access=access, delivery=delivery, journey=None)
     checker = org_checker(settings, store=store, clock=clock, access=access, delivery=delivery, timings=timings,
                           process="check-expiry", on_demand=True, drift=drift)

@@ -274,7 +274,9 @@ async def test_two_replicas_refreshing_one_orgs_rotating_token_at_once_call_sale
     stores = [await other_replica_store(stack), await other_replica_store(stack)]
     async with aiohttp.ClientSession() as session:
         replicas = [org_access(stack.settings, session=session, timings=stack.timings, store=store, clock=stack.clock,
-                               holder=f"replica-{index}") for index, store in enumerate(stores)]
+                               leases=Leases(store=store, clock=stack.clock, holder=f"replica-{index}",
+                                             timings=stack.timings))
+                    for index, store in enumerate(stores)]
         org = await stores[0].run(lambda repos: repos.orgs.get(team_id=team_id, org_id=org_id))
         refreshes_before = len(stack.salesforce.calls("token:refresh_token"))
 
