@@ -109,6 +109,7 @@ class Scheduler:
         brought forward by a sync)."""
         lag = (now - due_at).total_seconds() if due_at is not None and now >= due_at else None
         self._metrics.scheduled_run(work=work, lag_seconds=lag, started_at=now.timestamp())
+
     @property
     def leading(self) -> bool:
         """Whether this replica holds the scheduler's lease and runs the periodic work now."""

@@ -7,23 +7,15 @@ from datetime import timedelta
 import pytest
 
 from storage import leases
-from storage.database import Store, sqlite_url
+from storage.database import Store
 from tests.storage.conftest import NOW
 
 TTL = timedelta(seconds=15)
 
 
 @pytest.fixture
-def database_url(request, tmp_path):
-    """One database both replicas open. SQLite here; with the PostgreSQL fixture of tests/conftest.py the engine
-    comes as `request.param` and these tests run on both."""
-    if getattr(request, "param", "sqlite") == "postgresql":
-        return request.getfixturevalue("postgres_url")
-    return sqlite_url(tmp_path / "shared.db")
-
-
-@pytest.fixture
 async def replicas(database_url, secret_box):
+    """Two stores on one database (`database_url`, each engine), as two replicas open it."""
     stores = [Store(url=database_url, secret_box=secret_box) for _ in range(2)]
     for store in stores:
         await store.open()
