@@ -39,8 +39,8 @@ async def test_one_rotation_under_way_per_org_each_step_taken_once_secrets_encry
     assert rotation.step == "staged" and rotation.new_secret.reveal() == secret
     assert rotation.old_key.reveal() == "oldKey1234567890abcdef"
     assert secret.encode() not in database_bytes()
-    # Begun at the same instant, so either order is "oldest first" (PostgreSQL does not keep insertion order).
-    assert sorted(r.id for r in await store.run(lambda repos: repos.rotations.adoptable(now=NOW))) == ["r1", "r3"]
+    # Begun at the same instant: oldest first, ties by id (PostgreSQL keeps no insertion order to fall back on).
+    assert [r.id for r in await store.run(lambda repos: repos.rotations.adoptable(now=NOW))] == ["r1", "r3"]
 
     for step, to in (("staged", "revealed"), ("revealed", "promoted"), ("promoted", "proven")):
         assert await advance(step, to)
