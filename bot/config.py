@@ -18,13 +18,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
+from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigError, LoginHostError
 from bot.provisioning.settings import DesiredApp, RefreshTokenPolicy
 from bot.redaction import Secret
 from bot.salesforce.hosts import HostPolicy
 from bot.timings import Timings, fast_process_timings, with_lease_ttl
-from storage.database import sqlite_url
+from storage.database import normalised_url, sqlite_url
 
 AppKindSetting = Literal["auto", "external-client-app", "connected-app"]
 
@@ -221,7 +222,7 @@ class _Reader:
             retention=self._days("QC_RETENTION_DAYS", 30),
             port=self._port(),
             db_path=Path(self._get("QC_DB_PATH") or "qc-bot.db"),
-            database_url=self._get("DATABASE_URL") or None,
+            database_url=self._database_url(),
             log_level=self._log_level(),
             log_format=self._log_format(),
             metrics_token=self._metrics_token(),
@@ -439,6 +440,20 @@ class _Reader:
         if value not in ("production", "fast"):
             self._problem("QC_TIMINGS", "expected production (the default) or fast (for tests and rehearsals only)")
         return "fast" if value == "fast" else "production"
+
+    def _database_url(self) -> str | None:
+        value = self._get("DATABASE_URL") or None
+        if value is None:
+            return None
+        try:
+            if normalised_url(value).get_backend_name() == "postgresql":
+                return value
+        except (ValueError, ArgumentError):
+            pass  # the reason may quote the URL, password and all: it stays out of the message
+        self._problem("DATABASE_URL", "a PostgreSQL URL, postgresql://user:password@host:5432/database (or "
+                                      "postgres://…, as Heroku sets it); unset, qc-bot keeps a SQLite file "
+                                      "(QC_DB_PATH)")
+        return None
 
     def _lease_ttl(self) -> timedelta | None:
         if not self._get("QC_LEASE_SECONDS"):

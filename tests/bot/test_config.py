@@ -140,3 +140,17 @@ def test_retention_days():
     assert load_settings(environ=valid_environment(QC_RETENTION_DAYS="7"), dotenv=None).retention.days == 7
     for wrong in ("0", "-3", "a month", "1.5"):
         assert "whole number of days, at least 1" in problems(QC_RETENTION_DAYS=wrong)["QC_RETENTION_DAYS"]
+
+
+@pytest.mark.parametrize("url", ["postgresql://qc:pw-s3cret@db.example.com:notaport/qc",
+                                 "mysql://qc:pw-s3cret@db.example.com/qc", "not a url pw-s3cret",
+                                 "sqlite:///pw-s3cret.db"])
+def test_a_database_url_qc_bot_cannot_use_is_refused_without_showing_it(url):
+    found = problems(DATABASE_URL=url)
+    assert list(found) == ["DATABASE_URL"] and "PostgreSQL URL" in found["DATABASE_URL"]
+    assert "pw-s3cret" not in found["DATABASE_URL"]
+
+
+def test_a_heroku_database_url_is_taken_as_it_is():
+    url = "postgres://qc:pw@db.example.com:5432/qc"
+    assert load_settings(environ=valid_environment(DATABASE_URL=url), dotenv=None).database_url == url
