@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, inspect, make_url, pool, text
+from sqlalchemy import URL, Connection, create_engine, inspect, make_url, pool, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.crypto import SecretBox, UndecryptableSecret
@@ -60,16 +60,15 @@ class UnreadableDatabase(Exception):
     """The file cannot be read as a database (permissions, not SQLite, corrupt); the message says why."""
 
 
-def check_stored_secrets(location: Path | str, secret_box: SecretBox) -> StoredSecrets:
+def check_stored_secrets(location: Path | URL, secret_box: SecretBox) -> StoredSecrets:
     """Try to decrypt every stored secret of the database at `location` (a SQLite file, or a database URL),
     opened read-only (`qc-bot doctor`).
 
     Raises `UnreadableDatabase` when the database cannot be read. Whatever the schema's version, nothing is
     migrated or written: the tables that exist are read.
     """
-    url = (make_url(f"sqlite:///file:{location}?mode=ro&uri=true") if isinstance(location, Path)
-           else make_url(location))
-    engine = create_engine(url, poolclass=pool.NullPool)
+    url = make_url(f"sqlite:///file:{location}?mode=ro&uri=true") if isinstance(location, Path) else location
+    engine = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
     try:
         with engine.connect() as connection:
             if connection.dialect.name == "postgresql":

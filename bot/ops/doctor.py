@@ -127,8 +127,7 @@ def _mode_findings(settings: Settings) -> list[Finding]:
 def _postgresql_findings(settings: Settings, url: str) -> list[Finding]:
     where = shown_database(url)
     try:
-        secrets = check_stored_secrets(normalised_url(url).render_as_string(hide_password=False),
-                                       SecretBox(keys=settings.encryption_keys))
+        secrets = check_stored_secrets(normalised_url(url), SecretBox(keys=settings.encryption_keys))
     except (UnreadableDatabase, ValueError) as exc:
         return [Finding("fail", "Database", f"{where} cannot be read ({exc})",
                         "check DATABASE_URL, that the server is reachable and that the user may read the database")]
