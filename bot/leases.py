@@ -29,6 +29,10 @@ class HeldLease:
         self.lost = False
 
 
+class LeaseBusy(Exception):
+    """Another holder kept the lease for longer than the caller would wait."""
+
+
 class Leases:
     def __init__(self, *, store: Store, clock: Clock, holder: str, timings: Timings) -> None:
         """`holder` is this process's claim id (`Settings.instance_id`)."""
@@ -66,22 +70,29 @@ class Leases:
             yield lease
 
     @contextlib.asynccontextmanager
-    async def waiting_for(self, name: str, *, work: str) -> AsyncIterator[HeldLease]:
+    async def waiting_for(self, name: str, *, work: str, wait_seconds: float | None = None,
+                          cancel_on_loss: bool = True) -> AsyncIterator[HeldLease]:
         """Hold `name` for `work` while the block runs, first waiting as long as anyone else holds it: another
         replica, or another task of this process. The looks are spaced by a back-off bounded by the renewal
-        period; the wait has no deadline of its own, because the holder bounds it: a live one renews only while its
-        own (bounded) work goes on, a dead one's lease lapses after `lease_ttl`. Like `holding` with
-        `cancel_on_loss`; the wait, an `asyncio.sleep`, ends at once when the task is cancelled (a shutdown)."""
+        period. Without `wait_seconds` the wait has no deadline of its own, because the holder bounds it: a live one
+        renews only while its own (bounded) work goes on, a dead one's lease lapses after `lease_ttl`; with it,
+        `LeaseBusy` after that long. `cancel_on_loss` as for `holding`; the wait, an `asyncio.sleep`, ends at once
+        when the task is cancelled (a shutdown)."""
         # Unlike `holding`, held under a name of this call's own: two tasks of this process are told apart, even two
         # for the same work (a drift repair's own task, and the adoption that found its journey before it began).
         holder = f"{self.holder}/{work}/{uuid.uuid4().hex[:8]}"
+        loop = asyncio.get_running_loop()
+        deadline = None if wait_seconds is None else loop.time() + wait_seconds
         retry = 0
         while not await self.acquire(name, holder=holder):
+            if deadline is not None and loop.time() >= deadline:
+                raise LeaseBusy(name)
             if retry == 0:
                 logger.info("%s waits for lease %s, which other work holds", work, name)
-            await asyncio.sleep(self._waiting.delay(retry))
+            delay = self._waiting.delay(retry)
+            await asyncio.sleep(delay if deadline is None else min(delay, max(deadline - loop.time(), 0.0)))
             retry += 1
-        async with self._held(name, holder=holder, cancel_on_loss=True) as lease:
+        async with self._held(name, holder=holder, cancel_on_loss=cancel_on_loss) as lease:
             yield lease
 
     @contextlib.asynccontextmanager

@@ -16,7 +16,7 @@ import aiohttp
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.leases import Leases
+from bot.leases import LeaseBusy, Leases
 from bot.redaction import Secret
 from bot.salesforce.errors import SalesforceUnavailable
 from bot.salesforce.http import SalesforceHttp
@@ -43,8 +43,6 @@ class OrgAccess:
         self._clock = clock
         self._leases = leases
         self._refresh_wait_seconds = refresh_wait_seconds
-        self._refreshing: dict[str, asyncio.Lock] = {}
-        """One refresh per org within this process too: the lease is this process's, whichever task asks."""
 
     async def refresh(self, org: OrgRecord) -> Secret:
         """A fresh access token for `org`: use its stored refresh token once and store what Salesforce returned
@@ -54,23 +52,21 @@ class OrgAccess:
         held the org's refresh for longer than `refresh_wait_seconds`."""
         assert org.refresh_token is not None
         name = leases.token_refresh(team_id=org.team_id, org_id=org.org_id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._refresh_wait_seconds
-        while True:
-            async with self._refreshing.setdefault(name, asyncio.Lock()), self._leases.holding(name) as lease:
-                if lease is not None:
-                    current = await self._store.run(lambda repos: repos.orgs.get(team_id=org.team_id,
-                                                                                 org_id=org.org_id))
-                    if current is not None and current.access_token is not None and (
-                            current.access_token != org.access_token or current.refresh_token != org.refresh_token):
-                        logger.info("Org %s's token was refreshed meanwhile; using that one", org.org_id)
-                        return current.access_token
-                    # Shielded: once Salesforce has rotated the token, the new one must be stored even if this
-                    # task is cancelled (a shutdown), or the org would be left with a dead token.
-                    return await asyncio.shield(self._refresh_held(org))
-            if loop.time() >= deadline:
-                raise SalesforceUnavailable(f"another process kept refreshing the token of org {org.org_id}")
-            await asyncio.sleep(min(self._leases.renew_seconds, max(deadline - loop.time(), 0.0)))
+        try:
+            # Never cancelled by a lost renewal: a refresh cut in half could lose a rotated token.
+            async with self._leases.waiting_for(name, work=f"refresh:{org.org_id}",
+                                                wait_seconds=self._refresh_wait_seconds, cancel_on_loss=False):
+                current = await self._store.run(lambda repos: repos.orgs.get(team_id=org.team_id,
+                                                                             org_id=org.org_id))
+                if current is not None and current.access_token is not None and (
+                        current.access_token != org.access_token or current.refresh_token != org.refresh_token):
+                    logger.info("Org %s's token was refreshed meanwhile; using that one", org.org_id)
+                    return current.access_token
+                # Shielded: once Salesforce has rotated the token, the new one must be stored even if this
+                # task is cancelled (a shutdown), or the org would be left with a dead token.
+                return await asyncio.shield(self._refresh_held(org))
+        except LeaseBusy:
+            raise SalesforceUnavailable(f"another process kept refreshing the token of org {org.org_id}") from None
 
     async def _refresh_held(self, org: OrgRecord) -> Secret:
         assert org.refresh_token is not None

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import ManualClock
-from bot.leases import Leases
+from bot.leases import LeaseBusy, Leases
 from bot.timings import fast_timings
 from storage import leases
 
@@ -118,3 +118,18 @@ async def test_work_waiting_for_a_lease_goes_on_when_the_holder_gives_it_up_even
         await one_in.wait()
         await asyncio.gather(one, same_work("two"))
     assert inside == ["one in", "one out", "two in", "two out"]
+
+
+async def test_a_bounded_wait_gives_up_while_another_holds_the_lease_and_takes_it_once_released(store):
+    clock = ManualClock(NOW)
+    other = Leases(store=store, clock=clock, holder="other-replica", timings=TIMINGS)
+    waiting = Leases(store=store, clock=clock, holder="this-replica", timings=TIMINGS)
+    assert await other.acquire(JOURNEY)
+    with pytest.raises(LeaseBusy):
+        async with waiting.waiting_for(JOURNEY, work="refresh:o1", wait_seconds=0.2):
+            pytest.fail("held by another: the block must not run")
+    assert await holder(store) == "other-replica"
+    await other.release(JOURNEY)
+    async with waiting.waiting_for(JOURNEY, work="refresh:o1", wait_seconds=0.2) as lease:
+        assert not lease.lost and (await holder(store)).startswith("this-replica/refresh:o1/")
+    assert await holder(store) is None, "given up at the end"
