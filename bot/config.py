@@ -18,7 +18,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
-from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigError, LoginHostError
 from bot.provisioning.settings import DesiredApp, RefreshTokenPolicy
@@ -448,8 +447,8 @@ class _Reader:
         try:
             if normalised_url(value).get_backend_name() == "postgresql":
                 return value
-        except (ValueError, ArgumentError):
-            pass  # the reason may quote the URL, password and all: it stays out of the message
+        except ValueError:
+            pass  # the reason names what is wrong only loosely; the message says what is expected
         self._problem("DATABASE_URL", "a PostgreSQL URL, postgresql://user:password@host:5432/database (or "
                                       "postgres://…, as Heroku sets it); unset, qc-bot keeps a SQLite file "
                                       "(QC_DB_PATH)")

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, pool, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
 
 from storage import migrations
 from storage.audit import AuditLog
@@ -61,7 +62,10 @@ def sqlite_url(path: Path | str) -> str:
 def normalised_url(url: str) -> URL:
     """`url` with the driver qc-bot uses; Heroku and most hosts hand out `postgres://` URLs, which SQLAlchemy
     does not take as they are."""
-    parsed = make_url(url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url)
+    try:
+        parsed = make_url(url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url)
+    except ArgumentError:
+        raise ValueError("not a database URL") from None  # SQLAlchemy's own text quotes it, password and all
     if parsed.get_backend_name() == "postgresql":
         return parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
